@@ -1,0 +1,1 @@
+//! Criterion benches for boomerang live in `benches/`; this library is empty.

@@ -1,0 +1,2 @@
+//! The HTTP/1.1 server (not written yet).
+#![forbid(unsafe_code)]

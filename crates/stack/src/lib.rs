@@ -1,0 +1,2 @@
+//! The sans-IO IPv4/TCP core (not written yet).
+#![forbid(unsafe_code)]
