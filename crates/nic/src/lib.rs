@@ -1,1 +1,9 @@
-//! The AF_XDP NIC driver: UMEM, rings, per-queue sockets and XDP program loading (not written yet).
+//! The NIC side of boomerang: the AF_XDP driver, the [`Device`] interface the stack drives,
+//! and the helpers the tests and the demo use to build network namespaces.
+//!
+//! `unsafe` lives only in this crate; every block carries a `// SAFETY:` comment.
+
+pub mod device;
+pub mod netns;
+
+pub use device::Device;
