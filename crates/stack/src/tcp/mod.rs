@@ -1,0 +1,1 @@
+//! TCP (RFC 9293): the per-connection state machine and its parts.
