@@ -1,0 +1,168 @@
+//! The blocking pool: threads fed through a bounded crossbeam channel run file reads and
+//! blocking handlers; results return to the owning worker through its lock-free
+//! [`CompletionQueue`], followed by at most one wakeup per batch.
+//!
+//! Invariant: a worker never waits on the pool; a full pool is answered with 503.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_queue::SegQueue;
+
+use crate::router::{Handler, Request, Response};
+use crate::static_files::{self, FileStream, StaticRequest, StaticResponse};
+
+/// Work for the pool.
+pub(crate) enum Work {
+    Static(StaticRequest),
+    Chunk(FileStream, usize),
+    Handler(Arc<dyn Handler>, Request),
+}
+
+/// Result of a [`Work`] item.
+pub(crate) enum WorkResult {
+    Static(StaticResponse),
+    Chunk(io::Result<(Vec<u8>, FileStream)>),
+    Handler(Response),
+}
+
+/// A job: the work, which connection it is for, and where to answer.
+pub(crate) struct Job {
+    pub conn_id: u64,
+    pub reply: Arc<CompletionQueue>,
+    pub work: Work,
+}
+
+/// A finished job on its way back to the worker that owns connection [`Completion::conn_id`].
+pub struct Completion {
+    conn_id: u64,
+    pub(crate) result: WorkResult,
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completion")
+            .field("conn_id", &self.conn_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Completion {
+    /// The connection id given to [`crate::HttpConnection::new`]; hand the completion to
+    /// that connection's `on_completion`, or drop it if the connection is gone.
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+}
+
+/// One worker's inbox of completions (lock-free MPSC) with a coalescing wakeup.
+pub struct CompletionQueue {
+    queue: SegQueue<Completion>,
+    wake_pending: AtomicBool,
+    waker: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for CompletionQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionQueue")
+            .field("len", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompletionQueue {
+    /// A queue that calls `waker` (e.g. `mio::Waker::wake`) when it becomes non-empty.
+    pub fn new(waker: Box<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            queue: SegQueue::new(),
+            wake_pending: AtomicBool::new(false),
+            waker,
+        }
+    }
+
+    fn push(&self, c: Completion) {
+        self.queue.push(c);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            (self.waker)();
+        }
+    }
+
+    /// Takes the next completion. Call until `None` after each wakeup.
+    pub fn pop(&self) -> Option<Completion> {
+        self.wake_pending.store(false, Ordering::Release);
+        self.queue.pop()
+    }
+}
+
+/// The blocking thread pool. Dropping it stops the threads once their queue is empty.
+#[derive(Debug)]
+pub struct BlockingPool {
+    tx: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl BlockingPool {
+    /// Starts `threads` threads (at least one) behind a queue of `capacity` jobs.
+    pub fn new(threads: usize, capacity: usize) -> io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity.max(1));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let rx: Receiver<Job> = rx.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("http-blocking-{i}"))
+                .spawn(move || {
+                    for job in rx.iter() {
+                        run(job);
+                    }
+                })?;
+            handles.push(h);
+        }
+        Ok(Self {
+            tx: Some(tx),
+            threads: handles,
+        })
+    }
+
+    pub(crate) fn sender(&self) -> Option<Sender<Job>> {
+        self.tx.clone()
+    }
+}
+
+impl Drop for BlockingPool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for h in self.threads.drain(..) {
+            // A panicking handler already logged its panic; nothing more to do.
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(job: Job) {
+    let result = match job.work {
+        Work::Static(req) => WorkResult::Static(static_files::serve(&req)),
+        Work::Chunk(stream, n) => WorkResult::Chunk(static_files::read_chunk(stream, n)),
+        Work::Handler(h, req) => WorkResult::Handler(h.handle(&req)),
+    };
+    job.reply.push(Completion {
+        conn_id: job.conn_id,
+        result,
+    });
+}
+
+/// The pool's queue is full (or the pool is gone); the job was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolFull;
+
+/// Hands `job` to the pool without waiting.
+pub(crate) fn try_submit(tx: Option<&Sender<Job>>, job: Job) -> Result<(), PoolFull> {
+    match tx {
+        Some(tx) => tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) | TrySendError::Disconnected(_) => PoolFull,
+        }),
+        None => Err(PoolFull),
+    }
+}

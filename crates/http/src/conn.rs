@@ -1,0 +1,905 @@
+//! The sans-IO HTTP/1.1 connection: fed received bytes and time, it parses requests
+//! (pipelined, answered in order), runs routes, and leaves response bytes in an output
+//! buffer the transport drains. It tells the transport when to stop reading
+//! (back-pressure), when to shut down its write side (lingering close, RFC 9112 §9.6)
+//! and when to close, and it owns the slowloris, body, keep-alive, write and linger
+//! deadlines. It never performs I/O and never reads a clock.
+//!
+//! Transport contract, in any order driven by events:
+//! `on_recv` (only while [`HttpConnection::wants_read`]), `on_eof`, `on_completion`,
+//! `on_timeout` (at [`HttpConnection::poll_timeout`]); after each call send
+//! [`HttpConnection::pending_output`] and report it with `consume_output`; then act on
+//! [`HttpConnection::action`].
+
+use std::time::Instant;
+
+use crate::blocking::{Completion, Job, Work, WorkResult};
+use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
+use crate::error::RequestError;
+use crate::request::{parse_head, BodyKind, Method, RequestHead, Version, MAX_HEADER_SLOTS};
+use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
+use crate::router::{Request, Response, Route, PLAINTEXT_BODY};
+use crate::static_files::{FileStream, StaticRequest};
+use crate::worker::HttpWorker;
+
+/// Initial capacity of a connection's input buffer.
+pub const INPUT_BUFFER_INITIAL: usize = 4 * 1024;
+/// Initial capacity of a connection's output buffer.
+pub const OUTPUT_BUFFER_INITIAL: usize = 4 * 1024;
+
+/// What the transport must do with the socket now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnAction {
+    /// Keep going: read while `wants_read`, write pending output.
+    Open,
+    /// All output is sent: shut down the write side (FIN), then call
+    /// [`HttpConnection::on_write_shutdown`] and keep reading (lingering close).
+    ShutdownWrite,
+    /// Close the socket and drop the connection.
+    Close,
+}
+
+/// The pending response of a request waiting for the blocking pool.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Between requests, waiting for a first byte (keep-alive idle timer).
+    Idle { since: Instant },
+    /// Part of a request head received (header-read timer from its first byte).
+    Head { started: Instant },
+    /// Reading a request body (idle-progress timer).
+    Body {
+        head: RequestHead,
+        decoder: BodyDecoder,
+        last_progress: Instant,
+    },
+    /// A blocking job for the current request is outstanding.
+    Waiting(Pending),
+    /// A file body is being streamed; `stream` is `None` while a chunk read is in flight.
+    Streaming {
+        stream: Option<FileStream>,
+        pending: Pending,
+    },
+    /// No more requests: flush output, then shut down the write side.
+    Closing,
+    /// Write side shut: discard input until EOF, a byte limit or the deadline.
+    Lingering { until: Instant, discarded: usize },
+    /// Done; the transport closes the socket.
+    Closed,
+}
+
+/// One HTTP/1.1 connection's state machine. See the module docs for the contract.
+#[derive(Debug)]
+pub struct HttpConnection {
+    id: u64,
+    input: Vec<u8>,
+    in_start: usize,
+    output: Vec<u8>,
+    out_start: usize,
+    head_buf: Vec<u8>,
+    body: Vec<u8>,
+    phase: Phase,
+    peer_eof: bool,
+    shutting_down: bool,
+    /// Last write progress, or when output became pending.
+    write_since: Instant,
+    /// First byte of the current request.
+    req_started: Instant,
+    /// Unparsed input above which reading stops (a head this large is refused anyway).
+    input_limit: usize,
+    /// Pending output above which reading and parsing stop.
+    high_water: usize,
+}
+
+impl HttpConnection {
+    /// A new connection accepted at `now`; `id` is echoed in [`Completion::conn_id`] so the
+    /// transport can route blocking-pool results back (make it unique per live connection
+    /// of this worker, e.g. slot index plus a generation).
+    pub fn new(ctx: &mut HttpWorker, id: u64, now: Instant) -> Self {
+        ctx.metrics.connection_opened();
+        let cfg = ctx.service().config();
+        let input_limit = cfg.max_header_bytes.max(16 * 1024);
+        let high_water = cfg.output_high_water;
+        Self {
+            input_limit,
+            high_water,
+            id,
+            input: Vec::with_capacity(INPUT_BUFFER_INITIAL),
+            in_start: 0,
+            output: Vec::with_capacity(OUTPUT_BUFFER_INITIAL),
+            out_start: 0,
+            head_buf: Vec::new(),
+            body: Vec::new(),
+            phase: Phase::Idle { since: now },
+            peer_eof: false,
+            shutting_down: false,
+            write_since: now,
+            req_started: now,
+        }
+    }
+
+    /// The id given at creation.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Feeds bytes received from the peer.
+    pub fn on_recv(&mut self, ctx: &mut HttpWorker, data: &[u8], now: Instant) {
+        ctx.metrics.bytes_in(data.len());
+        match &mut self.phase {
+            Phase::Closed => return,
+            Phase::Lingering { discarded, .. } => {
+                *discarded = discarded.saturating_add(data.len());
+                if *discarded > ctx.service().config().max_linger_bytes {
+                    self.close_now(ctx);
+                }
+                return;
+            }
+            Phase::Closing => return,
+            _ => {}
+        }
+        self.input.extend_from_slice(data);
+        self.process(ctx, now);
+    }
+
+    /// The peer closed its write side (read returned 0). Complete requests already
+    /// received are still answered.
+    pub fn on_eof(&mut self, ctx: &mut HttpWorker, now: Instant) {
+        self.peer_eof = true;
+        if matches!(self.phase, Phase::Lingering { .. }) {
+            self.close_now(ctx);
+            return;
+        }
+        self.process(ctx, now);
+    }
+
+    /// The transport failed to read or write (reset, etc.): the connection is over.
+    pub fn on_io_error(&mut self, ctx: &mut HttpWorker) {
+        self.close_now(ctx);
+    }
+
+    /// Starts a graceful stop: the current response ends with `Connection: close`, an
+    /// idle connection closes at once.
+    pub fn begin_shutdown(&mut self, ctx: &mut HttpWorker) {
+        self.shutting_down = true;
+        if matches!(self.phase, Phase::Idle { .. }) && self.pending_output().is_empty() {
+            self.close_now(ctx);
+        }
+    }
+
+    /// Whether a blocking-pool job for this connection is outstanding (a completion for
+    /// it will arrive through [`HttpWorker::pop_completion`]).
+    pub fn awaiting_completion(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Waiting(_) | Phase::Streaming { stream: None, .. }
+        )
+    }
+
+    /// Whether the transport should read from the socket now (back-pressure).
+    pub fn wants_read(&self) -> bool {
+        match self.phase {
+            Phase::Closed | Phase::Closing => false,
+            Phase::Lingering { .. } => true,
+            _ => {
+                !self.peer_eof
+                    && self.input.len() - self.in_start <= self.input_limit()
+                    && self.output.len() - self.out_start <= self.high_water()
+            }
+        }
+    }
+
+    fn input_limit(&self) -> usize {
+        self.input_limit
+    }
+
+    fn high_water(&self) -> usize {
+        self.high_water
+    }
+
+    /// Response bytes waiting to be sent.
+    pub fn pending_output(&self) -> &[u8] {
+        self.output.get(self.out_start..).unwrap_or_default()
+    }
+
+    /// Reports that the first `n` bytes of [`Self::pending_output`] were sent.
+    pub fn consume_output(&mut self, ctx: &mut HttpWorker, n: usize, now: Instant) {
+        let n = n.min(self.output.len() - self.out_start);
+        if n == 0 {
+            return;
+        }
+        ctx.metrics.bytes_out(n);
+        self.out_start += n;
+        self.write_since = now;
+        if self.out_start == self.output.len() {
+            self.output.clear();
+            self.out_start = 0;
+        } else if self.out_start > 64 * 1024 && self.out_start * 2 > self.output.len() {
+            self.output.drain(..self.out_start);
+            self.out_start = 0;
+        }
+        self.maybe_request_chunk(ctx, now);
+        self.process(ctx, now);
+    }
+
+    /// The write side was shut down: start the lingering close.
+    pub fn on_write_shutdown(&mut self, ctx: &mut HttpWorker, now: Instant) {
+        if self.peer_eof {
+            self.close_now(ctx);
+        } else {
+            let linger = ctx.service().config().linger_timeout;
+            self.phase = Phase::Lingering {
+                until: now + linger,
+                discarded: 0,
+            };
+        }
+    }
+
+    /// What the transport must do now.
+    pub fn action(&self) -> ConnAction {
+        match self.phase {
+            Phase::Closed => ConnAction::Close,
+            Phase::Closing if self.pending_output().is_empty() => {
+                if self.peer_eof {
+                    ConnAction::Close
+                } else {
+                    ConnAction::ShutdownWrite
+                }
+            }
+            _ => ConnAction::Open,
+        }
+    }
+
+    /// The earliest deadline at which [`Self::on_timeout`] must be called.
+    pub fn poll_timeout(&self, ctx: &HttpWorker) -> Option<Instant> {
+        let cfg = ctx.service().config();
+        let write =
+            (!self.pending_output().is_empty()).then(|| self.write_since + cfg.write_timeout);
+        let phase = match &self.phase {
+            Phase::Idle { since } => Some(*since + cfg.keep_alive_timeout),
+            Phase::Head { started } => Some(*started + cfg.header_read_timeout),
+            Phase::Body { last_progress, .. } => Some(*last_progress + cfg.body_read_timeout),
+            Phase::Lingering { until, .. } => Some(*until),
+            Phase::Waiting(_) | Phase::Streaming { .. } | Phase::Closing | Phase::Closed => None,
+        };
+        match (write, phase) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles expired deadlines (call at or after [`Self::poll_timeout`]).
+    pub fn on_timeout(&mut self, ctx: &mut HttpWorker, now: Instant) {
+        let cfg = ctx.service().config();
+        if !self.pending_output().is_empty() && now >= self.write_since + cfg.write_timeout {
+            ctx.metrics.timeout();
+            self.close_now(ctx);
+            return;
+        }
+        match &self.phase {
+            Phase::Idle { since } if now >= *since + cfg.keep_alive_timeout => {
+                ctx.metrics.timeout();
+                if self.pending_output().is_empty() {
+                    self.close_now(ctx);
+                } else {
+                    self.phase = Phase::Closing;
+                }
+            }
+            Phase::Head { started } if now >= *started + cfg.header_read_timeout => {
+                ctx.metrics.timeout();
+                self.fail(ctx, RequestError::Timeout, now);
+            }
+            Phase::Body { last_progress, .. } if now >= *last_progress + cfg.body_read_timeout => {
+                ctx.metrics.timeout();
+                self.fail(ctx, RequestError::Timeout, now);
+            }
+            Phase::Lingering { until, .. } if now >= *until => self.close_now(ctx),
+            _ => {}
+        }
+    }
+
+    /// Delivers a finished blocking job for this connection.
+    pub fn on_completion(&mut self, ctx: &mut HttpWorker, completion: Completion, now: Instant) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        match (phase, completion.result) {
+            (Phase::Waiting(p), WorkResult::Static(r)) => {
+                let framing = match r.length {
+                    Some(n) => Framing::Length(n),
+                    None => Framing::None,
+                };
+                let keep_alive = p.keep_alive && !self.shutting_down;
+                let extra: Vec<(&str, &[u8])> =
+                    r.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+                self.start_output(now);
+                let head = Head {
+                    status: r.status,
+                    content_type: r.content_type,
+                    framing,
+                    keep_alive,
+                    http10: p.http10,
+                };
+                write_head(&mut self.output, &head, &ctx.date, &extra);
+                self.record(ctx, r.status, now);
+                let p = Pending { keep_alive, ..p };
+                if !p.head_only {
+                    self.output.extend_from_slice(&r.body);
+                    if let Some(stream) = r.stream {
+                        self.phase = Phase::Streaming {
+                            stream: Some(stream),
+                            pending: p,
+                        };
+                        self.maybe_request_chunk(ctx, now);
+                        return;
+                    }
+                }
+                self.finish_response(p.keep_alive, now);
+            }
+            (Phase::Waiting(p), WorkResult::Handler(resp)) => {
+                let keep_alive = p.keep_alive && !self.shutting_down;
+                self.start_output(now);
+                write_user_response(
+                    &mut self.output,
+                    ctx,
+                    &resp,
+                    keep_alive,
+                    p.http10,
+                    p.head_only,
+                );
+                self.record(ctx, resp.status, now);
+                self.finish_response(keep_alive, now);
+            }
+            (
+                Phase::Streaming {
+                    stream: None,
+                    pending,
+                },
+                WorkResult::Chunk(Ok((data, stream))),
+            ) => {
+                self.start_output(now);
+                self.output.extend_from_slice(&data);
+                if stream.remaining > 0 {
+                    self.phase = Phase::Streaming {
+                        stream: Some(stream),
+                        pending,
+                    };
+                    self.maybe_request_chunk(ctx, now);
+                    return;
+                }
+                self.finish_response(pending.keep_alive, now);
+            }
+            (Phase::Streaming { .. }, WorkResult::Chunk(Err(e))) => {
+                // Headers (with the length) are gone already: the only honest signal left
+                // is to cut the connection short.
+                tracing::warn!(conn = self.id, error = %e, "static file read failed mid-body");
+                self.close_now(ctx);
+                return;
+            }
+            (phase, _) => {
+                // A result that does not match the state (cannot happen with a correct
+                // transport); keep the state and drop the result.
+                self.phase = phase;
+                return;
+            }
+        }
+        self.process(ctx, now);
+    }
+
+    fn start_output(&mut self, now: Instant) {
+        if self.pending_output().is_empty() {
+            self.write_since = now;
+        }
+    }
+
+    fn record(&mut self, ctx: &mut HttpWorker, status: u16, now: Instant) {
+        ctx.metrics
+            .response(status, now.saturating_duration_since(self.req_started));
+    }
+
+    fn finish_response(&mut self, keep_alive: bool, now: Instant) {
+        self.phase = if keep_alive && !self.shutting_down {
+            Phase::Idle { since: now }
+        } else {
+            Phase::Closing
+        };
+    }
+
+    fn close_now(&mut self, ctx: &mut HttpWorker) {
+        if !matches!(self.phase, Phase::Closed) {
+            ctx.metrics.connection_closed();
+        }
+        self.phase = Phase::Closed;
+    }
+
+    /// Asks the pool for the next file chunk once output has drained below the low mark.
+    fn maybe_request_chunk(&mut self, ctx: &mut HttpWorker, _now: Instant) {
+        let low = ctx.service().config().output_low_water;
+        if self.pending_output().len() > low {
+            return;
+        }
+        let Phase::Streaming { stream, .. } = &mut self.phase else {
+            return;
+        };
+        let Some(s) = stream.take() else { return };
+        let chunk = ctx.service().config().file_chunk_bytes;
+        let id = self.id;
+        if ctx
+            .submit(|reply| Job {
+                conn_id: id,
+                reply,
+                work: Work::Chunk(s, chunk),
+            })
+            .is_err()
+        {
+            // Pool full or gone mid-body: the response cannot be completed.
+            ctx.metrics.blocking_rejected();
+            self.close_now(ctx);
+        }
+    }
+
+    /// Answers `err` with its status and `Connection: close`, then stops reading requests.
+    fn fail(&mut self, ctx: &mut HttpWorker, err: RequestError, now: Instant) {
+        tracing::debug!(conn = self.id, error = %err, "request refused");
+        let status = err.status();
+        self.start_output(now);
+        let body = crate::response::status_line(status)
+            .get(b"HTTP/1.1 ".len()..)
+            .unwrap_or_default();
+        let head = Head {
+            status,
+            content_type: Some("text/plain; charset=utf-8"),
+            framing: Framing::Length(body.len() as u64),
+            keep_alive: false,
+            http10: false,
+        };
+        write_head(&mut self.output, &head, &ctx.date, &[]);
+        self.output.extend_from_slice(body);
+        self.record(ctx, status, now);
+        self.in_start = self.input.len();
+        self.phase = Phase::Closing;
+    }
+
+    /// Runs the request loop over buffered input until it needs more bytes, waits for the
+    /// pool, hits back-pressure, or closes.
+    fn process(&mut self, ctx: &mut HttpWorker, now: Instant) {
+        loop {
+            let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+            match phase {
+                Phase::Idle { .. } | Phase::Head { .. } => {
+                    let started = match phase {
+                        Phase::Head { started } => started,
+                        _ => now,
+                    };
+                    if self.input.len() == self.in_start {
+                        self.phase = if self.peer_eof { Phase::Closing } else { phase };
+                        break;
+                    }
+                    if self.pending_output().len() > self.high_water() {
+                        // Back-pressure: leave pipelined requests unparsed for now.
+                        self.phase = phase;
+                        break;
+                    }
+                    if matches!(phase, Phase::Idle { .. }) {
+                        self.req_started = now;
+                    }
+                    let cfg = ctx.service().config();
+                    let avail = self.input.get(self.in_start..).unwrap_or_default();
+                    match parse_head(avail, cfg) {
+                        Ok(None) => {
+                            self.phase = if self.peer_eof {
+                                Phase::Closing
+                            } else {
+                                Phase::Head { started }
+                            };
+                            break;
+                        }
+                        Err(e) => {
+                            self.fail(ctx, e, now);
+                            break;
+                        }
+                        Ok(Some(head)) => {
+                            let head_bytes_end = self.in_start + head.head_len;
+                            if head.body == BodyKind::None {
+                                let next = {
+                                    let head_bytes = self
+                                        .input
+                                        .get(self.in_start..head_bytes_end)
+                                        .unwrap_or_default();
+                                    dispatch(
+                                        &mut self.output,
+                                        ctx,
+                                        self.id,
+                                        &head,
+                                        head_bytes,
+                                        &[],
+                                        self.shutting_down,
+                                    )
+                                };
+                                self.in_start = head_bytes_end;
+                                if !self.after_dispatch(ctx, next, now) {
+                                    break;
+                                }
+                            } else {
+                                self.head_buf.clear();
+                                self.head_buf.extend_from_slice(
+                                    self.input
+                                        .get(self.in_start..head_bytes_end)
+                                        .unwrap_or_default(),
+                                );
+                                self.in_start = head_bytes_end;
+                                self.body.clear();
+                                if head.expect_continue && self.input.len() == self.in_start {
+                                    // RFC 9110 §10.1.1: invite the body we are willing to read.
+                                    self.start_output(now);
+                                    self.output
+                                        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                                }
+                                let decoder = match head.body {
+                                    BodyKind::Length(n) => BodyDecoder::Length(n),
+                                    _ => BodyDecoder::Chunked(ChunkedDecoder::default()),
+                                };
+                                self.phase = Phase::Body {
+                                    head,
+                                    decoder,
+                                    last_progress: now,
+                                };
+                            }
+                        }
+                    }
+                }
+                Phase::Body {
+                    head,
+                    mut decoder,
+                    last_progress,
+                } => {
+                    let cfg = ctx.service().config();
+                    let limits = BodyLimits {
+                        max_body: cfg.max_body_bytes,
+                        max_chunk_ext: cfg.max_chunk_ext_bytes,
+                        max_trailer: cfg.max_trailer_bytes,
+                    };
+                    let avail = self.input.get(self.in_start..).unwrap_or_default();
+                    match decoder.decode(avail, &mut self.body, &limits) {
+                        Err(e) => {
+                            self.fail(ctx, e, now);
+                            break;
+                        }
+                        Ok((consumed, done)) => {
+                            self.in_start += consumed;
+                            let last_progress = if consumed > 0 { now } else { last_progress };
+                            if done {
+                                let next = dispatch(
+                                    &mut self.output,
+                                    ctx,
+                                    self.id,
+                                    &head,
+                                    &self.head_buf,
+                                    &self.body,
+                                    self.shutting_down,
+                                );
+                                if self.body.capacity() > 64 * 1024 {
+                                    self.body = Vec::new();
+                                }
+                                if !self.after_dispatch(ctx, next, now) {
+                                    break;
+                                }
+                            } else {
+                                self.phase = if self.peer_eof {
+                                    Phase::Closing
+                                } else {
+                                    Phase::Body {
+                                        head,
+                                        decoder,
+                                        last_progress,
+                                    }
+                                };
+                                break;
+                            }
+                        }
+                    }
+                }
+                p @ (Phase::Waiting(_) | Phase::Streaming { .. } | Phase::Lingering { .. }) => {
+                    self.phase = p;
+                    break;
+                }
+                Phase::Closing => {
+                    self.in_start = self.input.len();
+                    self.phase = Phase::Closing;
+                    break;
+                }
+                Phase::Closed => break,
+            }
+        }
+        self.compact_input();
+    }
+
+    /// Applies a dispatch result; returns whether the request loop may continue.
+    fn after_dispatch(&mut self, ctx: &mut HttpWorker, next: Next, now: Instant) -> bool {
+        match next {
+            Next::Done {
+                status,
+                keep_alive,
+                wrote,
+            } => {
+                if wrote {
+                    self.start_output(now);
+                }
+                self.record(ctx, status, now);
+                self.finish_response(keep_alive, now);
+                matches!(self.phase, Phase::Idle { .. })
+            }
+            Next::Wait(p) => {
+                self.phase = Phase::Waiting(p);
+                false
+            }
+        }
+    }
+
+    fn compact_input(&mut self) {
+        if self.in_start == self.input.len() {
+            self.input.clear();
+            self.in_start = 0;
+        } else if self.in_start > 0 {
+            self.input.drain(..self.in_start);
+            self.in_start = 0;
+        }
+    }
+}
+
+/// Outcome of dispatching one complete request.
+enum Next {
+    /// The response is in the output buffer.
+    Done {
+        status: u16,
+        keep_alive: bool,
+        wrote: bool,
+    },
+    /// A blocking job was submitted.
+    Wait(Pending),
+}
+
+/// Routes one complete request and writes its response (or submits a job).
+fn dispatch(
+    out: &mut Vec<u8>,
+    ctx: &mut HttpWorker,
+    conn_id: u64,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    body: &[u8],
+    shutting_down: bool,
+) -> Next {
+    let keep_alive = head.keep_alive && !shutting_down;
+    let http10 = head.version == Version::Http10;
+    let head_only = head.method == Method::Head;
+    let target = head_bytes.get(head.target.clone()).unwrap_or_default();
+    let service = std::sync::Arc::clone(ctx.service());
+    let simple = |out: &mut Vec<u8>,
+                  ctx: &HttpWorker,
+                  status: u16,
+                  ct: &str,
+                  payload: &[u8],
+                  extra: &[(&str, &[u8])]| {
+        let h = Head {
+            status,
+            content_type: Some(ct),
+            framing: Framing::Length(payload.len() as u64),
+            keep_alive,
+            http10,
+        };
+        write_head(out, &h, &ctx.date, extra);
+        if !head_only {
+            out.extend_from_slice(payload);
+        }
+        Next::Done {
+            status,
+            keep_alive,
+            wrote: true,
+        }
+    };
+    match service.router().lookup(target) {
+        Some(route) if !route.accepts(head.method) => {
+            let allow = route.allow().unwrap_or("GET, HEAD").as_bytes();
+            simple(
+                out,
+                ctx,
+                405,
+                "text/plain; charset=utf-8",
+                b"Method Not Allowed\n",
+                &[("Allow", allow)],
+            )
+        }
+        Some(Route::Plaintext) => simple(out, ctx, 200, "text/plain", PLAINTEXT_BODY, &[]),
+        Some(Route::Echo) => {
+            let framing = if head.body == BodyKind::Chunked {
+                Framing::Chunked
+            } else {
+                Framing::Length(body.len() as u64)
+            };
+            let h = Head {
+                status: 200,
+                content_type: Some("application/octet-stream"),
+                framing,
+                keep_alive,
+                http10,
+            };
+            write_head(out, &h, &ctx.date, &[]);
+            if framing == Framing::Chunked {
+                write_chunk(out, body);
+                write_last_chunk(out);
+            } else {
+                out.extend_from_slice(body);
+            }
+            Next::Done {
+                status: 200,
+                keep_alive,
+                wrote: true,
+            }
+        }
+        Some(Route::Metrics) => {
+            let mut text = std::mem::take(&mut ctx.scratch);
+            text.clear();
+            service.metrics().render_prometheus(&mut text);
+            if let Some(src) = service.router().metrics_source() {
+                src.render_prometheus(&mut text);
+            }
+            let next = simple(
+                out,
+                ctx,
+                200,
+                "text/plain; version=0.0.4",
+                text.as_bytes(),
+                &[],
+            );
+            ctx.scratch = text;
+            next
+        }
+        Some(Route::Handler { handler, blocking }) => {
+            let req = owned_request(head, head_bytes, body);
+            if *blocking {
+                let pending = Pending {
+                    keep_alive,
+                    http10,
+                    head_only,
+                };
+                let work = Work::Handler(std::sync::Arc::clone(handler), req);
+                match ctx.submit(|reply| Job {
+                    conn_id,
+                    reply,
+                    work,
+                }) {
+                    Ok(()) => Next::Wait(pending),
+                    Err(_) => {
+                        ctx.metrics.blocking_rejected();
+                        simple(
+                            out,
+                            ctx,
+                            503,
+                            "text/plain; charset=utf-8",
+                            b"Service Unavailable\n",
+                            &[],
+                        )
+                    }
+                }
+            } else {
+                let resp = handler.handle(&req);
+                write_user_response(out, ctx, &resp, keep_alive, http10, head_only);
+                Next::Done {
+                    status: resp.status,
+                    keep_alive,
+                    wrote: true,
+                }
+            }
+        }
+        None => {
+            if !matches!(head.method, Method::Get | Method::Head) {
+                return simple(
+                    out,
+                    ctx,
+                    405,
+                    "text/plain; charset=utf-8",
+                    b"Method Not Allowed\n",
+                    &[("Allow", b"GET, HEAD")],
+                );
+            }
+            let Some(root) = service.root() else {
+                return simple(
+                    out,
+                    ctx,
+                    404,
+                    "text/plain; charset=utf-8",
+                    b"Not Found\n",
+                    &[],
+                );
+            };
+            let field = |r: &Option<std::ops::Range<usize>>| {
+                r.clone()
+                    .and_then(|r| head_bytes.get(r))
+                    .map(<[u8]>::to_vec)
+            };
+            let req = StaticRequest {
+                root: std::sync::Arc::clone(root),
+                target: target.to_vec(),
+                head_only,
+                if_none_match: field(&head.if_none_match),
+                if_modified_since: field(&head.if_modified_since),
+                range: field(&head.range),
+                if_range: field(&head.if_range),
+                chunk: service.config().file_chunk_bytes,
+            };
+            match ctx.submit(|reply| Job {
+                conn_id,
+                reply,
+                work: Work::Static(req),
+            }) {
+                Ok(()) => Next::Wait(Pending {
+                    keep_alive,
+                    http10,
+                    head_only,
+                }),
+                Err(_) => {
+                    ctx.metrics.blocking_rejected();
+                    simple(
+                        out,
+                        ctx,
+                        503,
+                        "text/plain; charset=utf-8",
+                        b"Service Unavailable\n",
+                        &[],
+                    )
+                }
+            }
+        }
+    }
+}
+
+fn write_user_response(
+    out: &mut Vec<u8>,
+    ctx: &HttpWorker,
+    resp: &Response,
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+) {
+    let extra: Vec<(&str, &[u8])> = resp
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let h = Head {
+        status: resp.status,
+        content_type: resp.content_type.as_deref(),
+        framing: Framing::Length(resp.body.len() as u64),
+        keep_alive,
+        http10,
+    };
+    write_head(out, &h, &ctx.date, &extra);
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+}
+
+/// Builds the owned [`Request`] for a user handler by re-reading the head.
+fn owned_request(head: &RequestHead, head_bytes: &[u8], body: &[u8]) -> Request {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut slots);
+    let headers = match req.parse(head_bytes) {
+        Ok(httparse::Status::Complete(_)) => req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Request {
+        method: head.method,
+        target: String::from_utf8_lossy(head_bytes.get(head.target.clone()).unwrap_or_default())
+            .into_owned(),
+        headers,
+        body: body.to_vec(),
+    }
+}

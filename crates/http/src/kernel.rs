@@ -1,0 +1,414 @@
+//! The kernel-socket transport: mio event loops, one worker thread per core, each with
+//! its own `SO_REUSEPORT` listener (the kernel spreads connections), run-to-completion:
+//! read → [`HttpConnection`] → write in the same loop turn.
+//!
+//! Epoll is edge-triggered; a worker remembers per socket whether it may still be
+//! readable/writable and reads only while the connection wants input (back-pressure).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::blocking::BlockingPool;
+use crate::config::ServerConfig;
+use crate::conn::{ConnAction, HttpConnection};
+use crate::router::Router;
+use crate::worker::{HttpService, HttpWorker};
+
+/// Listen backlog of each worker's socket.
+pub const LISTEN_BACKLOG: i32 = 1024;
+/// Size of a worker's receive scratch buffer.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Events taken from epoll per wait.
+pub const EVENTS_PER_POLL: usize = 1024;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+
+/// The HTTP server on kernel sockets.
+#[derive(Debug)]
+pub struct KernelServer {
+    service: Arc<HttpService>,
+    listeners: Vec<std::net::TcpListener>,
+    local_addr: SocketAddr,
+}
+
+impl KernelServer {
+    /// Binds `addr` with the built-in routes (`/plaintext`, `/echo`, `/metrics`, static).
+    pub fn bind(addr: SocketAddr, config: ServerConfig) -> io::Result<Self> {
+        let service = HttpService::new(config, Router::with_builtin_routes())?;
+        Self::bind_service(addr, service)
+    }
+
+    /// Binds `addr` serving `service`: one `SO_REUSEPORT` listener per worker
+    /// (`config.workers`, 0 = one per available CPU). Port 0 picks a free port once.
+    pub fn bind_service(addr: SocketAddr, service: Arc<HttpService>) -> io::Result<Self> {
+        let workers = match service.config().workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut listeners = Vec::with_capacity(workers);
+        let mut bind_addr = addr;
+        for _ in 0..workers {
+            let socket = Socket::new(
+                Domain::for_address(bind_addr),
+                Type::STREAM,
+                Some(Protocol::TCP),
+            )?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&bind_addr.into())?;
+            socket.listen(LISTEN_BACKLOG)?;
+            let l: std::net::TcpListener = socket.into();
+            bind_addr = l.local_addr()?;
+            listeners.push(l);
+        }
+        Ok(Self {
+            service,
+            listeners,
+            local_addr: bind_addr,
+        })
+    }
+
+    /// The bound address (with the chosen port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared service (configuration, router, metrics).
+    pub fn service(&self) -> &Arc<HttpService> {
+        &self.service
+    }
+
+    /// Serves until `stop` becomes true, then stops accepting, lets in-flight requests
+    /// finish within `shutdown_grace`, and returns. Blocks the calling thread.
+    pub fn run(self, stop: &AtomicBool) -> io::Result<()> {
+        let cfg = self.service.config();
+        let pool = BlockingPool::new(cfg.blocking_threads, cfg.blocking_queue)?;
+        let service = &self.service;
+        let pool_ref = &pool;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .listeners
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    std::thread::Builder::new()
+                        .name(format!("http-worker-{i}"))
+                        .spawn_scoped(s, move || worker_loop(l, service, pool_ref, stop))
+                })
+                .collect();
+            let mut result = Ok(());
+            for h in handles {
+                match h {
+                    Ok(h) => match h.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => result = Err(e),
+                        Err(_) => result = Err(io::Error::other("worker thread panicked")),
+                    },
+                    Err(e) => result = Err(e),
+                }
+            }
+            result
+        })
+    }
+}
+
+struct Slot {
+    stream: TcpStream,
+    conn: HttpConnection,
+    generation: u32,
+    read_ready: bool,
+    write_ready: bool,
+    read_closed: bool,
+}
+
+/// Connections of one worker, indexed by token; ids carry a generation so late
+/// completions for a reused slot are dropped.
+struct Slab {
+    slots: Vec<Option<Slot>>,
+    generations: Vec<u32>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+impl Slab {
+    fn insert_with(&mut self, f: impl FnOnce(u64, u32) -> Slot) -> usize {
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.generations.push(0);
+            self.slots.len() - 1
+        });
+        let generation = self.generations.get(idx).copied().unwrap_or(0);
+        let id = (u64::from(generation) << 32) | idx as u64;
+        if let Some(s) = self.slots.get_mut(idx) {
+            *s = Some(f(id, generation));
+        }
+        self.live += 1;
+        idx
+    }
+
+    fn remove(&mut self, idx: usize) -> Option<Slot> {
+        let slot = self.slots.get_mut(idx)?.take()?;
+        if let Some(g) = self.generations.get_mut(idx) {
+            *g = g.wrapping_add(1);
+        }
+        self.free.push(idx);
+        self.live -= 1;
+        Some(slot)
+    }
+}
+
+fn worker_loop(
+    listener: std::net::TcpListener,
+    service: &Arc<HttpService>,
+    pool: &BlockingPool,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let cfg = service.config();
+    let mut poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let mut listener = Some(TcpListener::from_std(listener));
+    if let Some(l) = listener.as_mut() {
+        poll.registry().register(l, LISTENER, Interest::READABLE)?;
+    }
+    let wake = Arc::clone(&waker);
+    let mut ctx = HttpWorker::new(
+        service,
+        pool,
+        Box::new(move || {
+            if let Err(e) = wake.wake() {
+                tracing::warn!(error = %e, "waking worker failed");
+            }
+        }),
+        SystemTime::now(),
+    );
+    let mut slab = Slab {
+        slots: Vec::new(),
+        generations: Vec::new(),
+        free: Vec::new(),
+        live: 0,
+    };
+    let mut buf = vec![0u8; READ_BUFFER_BYTES];
+    let mut events = Events::with_capacity(EVENTS_PER_POLL);
+    let mut next_tick = Instant::now() + cfg.timer_granularity;
+    let mut stopping: Option<Instant> = None;
+
+    loop {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let now = Instant::now();
+        ctx.refresh_date(SystemTime::now());
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => {
+                    if let Some(l) = listener.as_ref() {
+                        accept_all(l, &poll, &mut slab, &mut ctx, now);
+                    }
+                }
+                WAKER => {}
+                Token(idx) => {
+                    if let Some(Some(slot)) = slab.slots.get_mut(idx) {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            slot.read_ready = true;
+                        }
+                        if ev.is_read_closed() || ev.is_error() {
+                            slot.read_closed = true;
+                        }
+                        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                            slot.write_ready = true;
+                        }
+                    }
+                    drive_slot(&mut slab, idx, &poll, &mut ctx, &mut buf, now);
+                }
+            }
+        }
+        while let Some(c) = ctx.pop_completion() {
+            let id = c.conn_id();
+            let idx = (id & 0xffff_ffff) as usize;
+            let generation = (id >> 32) as u32;
+            if let Some(Some(slot)) = slab.slots.get_mut(idx) {
+                if slot.generation == generation {
+                    slot.conn.on_completion(&mut ctx, c, now);
+                    drive_slot(&mut slab, idx, &poll, &mut ctx, &mut buf, now);
+                }
+            }
+        }
+        if now >= next_tick {
+            for idx in 0..slab.slots.len() {
+                let due = match slab.slots.get(idx) {
+                    Some(Some(s)) => s.conn.poll_timeout(&ctx).is_some_and(|t| t <= now),
+                    _ => false,
+                };
+                if due {
+                    if let Some(Some(slot)) = slab.slots.get_mut(idx) {
+                        slot.conn.on_timeout(&mut ctx, now);
+                    }
+                    drive_slot(&mut slab, idx, &poll, &mut ctx, &mut buf, now);
+                }
+            }
+            ctx.tick();
+            next_tick = now + cfg.timer_granularity;
+        }
+        if stopping.is_none() && stop.load(Ordering::Relaxed) {
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(&mut l);
+            }
+            for idx in 0..slab.slots.len() {
+                if let Some(Some(slot)) = slab.slots.get_mut(idx) {
+                    slot.conn.begin_shutdown(&mut ctx);
+                }
+                drive_slot(&mut slab, idx, &poll, &mut ctx, &mut buf, now);
+            }
+            stopping = Some(now + cfg.shutdown_grace);
+        }
+        if let Some(deadline) = stopping {
+            if slab.live == 0 || now >= deadline {
+                ctx.tick();
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn accept_all(
+    listener: &TcpListener,
+    poll: &Poll,
+    slab: &mut Slab,
+    ctx: &mut HttpWorker,
+    now: Instant,
+) {
+    let max = ctx.service().config().max_connections_per_worker;
+    loop {
+        match listener.accept() {
+            Ok((stream, _peer)) => {
+                if slab.live >= max {
+                    tracing::warn!("connection limit reached; refusing a connection");
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let idx = slab.insert_with(|id, generation| Slot {
+                    conn: HttpConnection::new(ctx, id, now),
+                    stream,
+                    generation,
+                    read_ready: false,
+                    write_ready: false,
+                    read_closed: false,
+                });
+                let registered = match slab.slots.get_mut(idx) {
+                    Some(Some(s)) => poll
+                        .registry()
+                        .register(
+                            &mut s.stream,
+                            Token(idx),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_ok(),
+                    _ => false,
+                };
+                if !registered {
+                    if let Some(mut s) = slab.remove(idx) {
+                        s.conn.on_io_error(ctx);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // ECONNABORTED, EMFILE, ...: log and try again on the next event.
+                tracing::warn!(error = %e, "accept failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Moves bytes between the socket and the connection until neither side can progress,
+/// then applies the connection's [`ConnAction`].
+fn drive_slot(
+    slab: &mut Slab,
+    idx: usize,
+    poll: &Poll,
+    ctx: &mut HttpWorker,
+    buf: &mut [u8],
+    now: Instant,
+) {
+    let Some(Some(slot)) = slab.slots.get_mut(idx) else {
+        return;
+    };
+    let close = loop {
+        while slot.read_ready && slot.conn.wants_read() {
+            match slot.stream.read(buf) {
+                Ok(0) => {
+                    slot.read_ready = false;
+                    slot.conn.on_eof(ctx, now);
+                }
+                Ok(n) => {
+                    slot.conn
+                        .on_recv(ctx, buf.get(..n).unwrap_or_default(), now);
+                    // Edge-triggered: a short read drained the socket; a new arrival
+                    // raises a new edge. After RDHUP keep reading to see the EOF.
+                    if n < buf.len() && !slot.read_closed {
+                        slot.read_ready = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.read_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    slot.conn.on_io_error(ctx);
+                    break;
+                }
+            }
+        }
+        while slot.write_ready && !slot.conn.pending_output().is_empty() {
+            let pending = slot.conn.pending_output();
+            let len = pending.len();
+            match slot.stream.write(pending) {
+                Ok(n) => {
+                    slot.conn.consume_output(ctx, n, now);
+                    if n < len {
+                        slot.write_ready = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.write_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    slot.conn.on_io_error(ctx);
+                    break;
+                }
+            }
+        }
+        match slot.conn.action() {
+            ConnAction::Close => break true,
+            ConnAction::ShutdownWrite => {
+                let _ = slot.stream.shutdown(Shutdown::Write);
+                slot.conn.on_write_shutdown(ctx, now);
+                // Lingering: keep reading whatever is already there.
+                slot.read_ready = true;
+                continue;
+            }
+            ConnAction::Open => {}
+        }
+        let can_read = slot.read_ready && slot.conn.wants_read();
+        let can_write = slot.write_ready && !slot.conn.pending_output().is_empty();
+        if !can_read && !can_write {
+            break false;
+        }
+    };
+    if close {
+        if let Some(mut s) = slab.remove(idx) {
+            let _ = poll.registry().deregister(&mut s.stream);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The shared service (configuration, router, metrics registry) and the per-worker
+//! context every [`crate::HttpConnection`] call receives: cached `Date`, metrics
+//! recorder, and the worker's link to the blocking pool.
+//!
+//! A worker is one thread (a shard of the stack, or a mio worker); it owns its
+//! connections and its `HttpWorker`, and never shares them.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crossbeam_channel::Sender;
+
+use crate::blocking::{BlockingPool, Completion, CompletionQueue, Job};
+use crate::config::ServerConfig;
+use crate::metrics::{MetricsRecorder, MetricsRegistry};
+use crate::response::DateCache;
+use crate::router::Router;
+
+/// Configuration, routes and metrics shared by all workers.
+#[derive(Debug)]
+pub struct HttpService {
+    config: ServerConfig,
+    router: Router,
+    metrics: Arc<MetricsRegistry>,
+    root: Option<Arc<PathBuf>>,
+}
+
+impl HttpService {
+    /// Builds the service; the static root (if any) must exist and is canonicalised here.
+    pub fn new(config: ServerConfig, router: Router) -> io::Result<Arc<Self>> {
+        let root = match &config.root {
+            Some(r) => Some(Arc::new(r.canonicalize()?)),
+            None => None,
+        };
+        Ok(Arc::new(Self {
+            config,
+            router,
+            metrics: Arc::new(MetricsRegistry::default()),
+            root,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The metrics of all workers.
+    pub fn metrics(&self) -> &Arc<MetricsRegistry> {
+        &self.metrics
+    }
+
+    pub(crate) fn root(&self) -> Option<&Arc<PathBuf>> {
+        self.root.as_ref()
+    }
+}
+
+/// Per-worker context passed to every [`crate::HttpConnection`] call.
+#[derive(Debug)]
+pub struct HttpWorker {
+    service: Arc<HttpService>,
+    pub(crate) date: DateCache,
+    pub(crate) metrics: MetricsRecorder,
+    jobs: Option<Sender<Job>>,
+    completions: Arc<CompletionQueue>,
+    /// Reused buffer for `/metrics` text.
+    pub(crate) scratch: String,
+}
+
+impl HttpWorker {
+    /// A worker context. `waker` is called (from a pool thread) when completions are
+    /// waiting; it must make the worker call [`HttpWorker::pop_completion`] soon
+    /// (e.g. `mio::Waker::wake`, or an eventfd the shard polls).
+    pub fn new(
+        service: &Arc<HttpService>,
+        pool: &BlockingPool,
+        waker: Box<dyn Fn() + Send + Sync>,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            service: Arc::clone(service),
+            date: DateCache::new(now),
+            metrics: service.metrics.register_worker(),
+            jobs: pool.sender(),
+            completions: Arc::new(CompletionQueue::new(waker)),
+            scratch: String::new(),
+        }
+    }
+
+    /// The shared service.
+    pub fn service(&self) -> &Arc<HttpService> {
+        &self.service
+    }
+
+    /// Refreshes the cached `Date` (cheap when the second has not changed); call once per
+    /// loop turn with the wall clock.
+    pub fn refresh_date(&mut self, now: SystemTime) {
+        self.date.refresh(now);
+    }
+
+    /// The next finished blocking job, to be given to the connection it names.
+    pub fn pop_completion(&self) -> Option<Completion> {
+        self.completions.pop()
+    }
+
+    /// Periodic housekeeping (merges latency histograms); call about once per timer tick.
+    pub fn tick(&mut self) {
+        self.metrics.flush();
+    }
+
+    /// The metrics recorder (the transport counts its own events, e.g. refused accepts).
+    pub fn metrics(&mut self) -> &mut MetricsRecorder {
+        &mut self.metrics
+    }
+
+    pub(crate) fn submit(
+        &self,
+        job_for: impl FnOnce(Arc<CompletionQueue>) -> Job,
+    ) -> Result<(), crate::blocking::PoolFull> {
+        let job = job_for(Arc::clone(&self.completions));
+        crate::blocking::try_submit(self.jobs.as_ref(), job)
+    }
+}
