@@ -5,5 +5,6 @@
 
 pub mod device;
 pub mod netns;
+pub mod xsk;
 
 pub use device::Device;

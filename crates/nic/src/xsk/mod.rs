@@ -1,0 +1,394 @@
+//! The AF_XDP driver: UMEM, the four rings, one socket per (interface, queue), and the XDP
+//! program that steers our traffic into those sockets.
+//!
+//! Start with [`XdpConfig`] and [`XdpSetup::open`]: it loads and attaches the program,
+//! opens one [`XskQueue`] per configured queue (each `Send`, for one shard thread), and
+//! keeps the program attached while it lives. The chosen bind and XDP modes are logged
+//! and readable ([`XdpSetup::bind_mode`], [`XdpSetup::xdp_mode`]).
+//!
+//! Invariant: `unsafe` in this module is confined to mmap'd memory (UMEM, rings) and
+//! system calls; every frame handed out is bounds-checked against its queue's chunks.
+
+mod error;
+mod program;
+mod queue;
+mod ring;
+mod socket;
+mod sys;
+mod umem;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+pub use error::{Result, XskError};
+pub use program::{XdpCounters, XdpProgram, DEFAULT_MAX_QUEUES, MAX_ADDRS};
+pub use queue::{
+    QueueCounters, RxFrame, TxFrame, XskQueue, XskStatistics, DEFAULT_BATCH, XDP_PACKET_HEADROOM,
+};
+use umem::UmemArea;
+
+use queue::{Chunks, PoolConfig};
+use socket::{RingSizes, UmemSource, XskSocket};
+
+/// Length of an Ethernet header (no VLAN tag), for frame-size arithmetic.
+pub const ETHERNET_HEADER_LEN: usize = 14;
+/// Default chunk size.
+pub const DEFAULT_FRAME_SIZE: u32 = 4096;
+/// Default number of chunks per queue (16 MiB of UMEM per queue at 4096 bytes).
+pub const DEFAULT_FRAME_COUNT: u32 = 4096;
+/// Default entries per ring.
+pub const DEFAULT_RING_SIZE: u32 = 2048;
+/// Largest UMEM we agree to register (pinning costs ~3 s per GiB; DESIGN.md §3).
+pub const MAX_UMEM_BYTES: u64 = 1 << 30;
+
+/// How sockets bind: zero-copy (the NIC DMAs into the UMEM) or copy (the kernel copies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// Zero-copy if the driver supports it, else copy.
+    Auto,
+    /// Copy mode only.
+    Copy,
+    /// Zero-copy only (an error where unsupported).
+    ZeroCopy,
+}
+
+impl std::str::FromStr for BindMode {
+    type Err = XskError;
+    fn from_str(s: &str) -> Result<BindMode> {
+        match s {
+            "auto" => Ok(BindMode::Auto),
+            "copy" => Ok(BindMode::Copy),
+            "zerocopy" | "zero-copy" => Ok(BindMode::ZeroCopy),
+            _ => Err(XskError::InvalidConfig(format!(
+                "bind mode `{s}`: expected auto, copy or zerocopy"
+            ))),
+        }
+    }
+}
+
+/// Where the XDP program runs: in the driver (native) or after the SKB is built (generic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native if the driver supports it, else generic.
+    Auto,
+    /// Driver (native) mode only.
+    Native,
+    /// Generic (SKB) mode only.
+    Generic,
+}
+
+impl std::str::FromStr for XdpMode {
+    type Err = XskError;
+    fn from_str(s: &str) -> Result<XdpMode> {
+        match s {
+            "auto" => Ok(XdpMode::Auto),
+            "native" | "drv" => Ok(XdpMode::Native),
+            "generic" | "skb" => Ok(XdpMode::Generic),
+            _ => Err(XskError::InvalidConfig(format!(
+                "XDP mode `{s}`: expected auto, native or generic"
+            ))),
+        }
+    }
+}
+
+/// Everything needed to open AF_XDP queues on one interface.
+#[derive(Debug, Clone)]
+pub struct XdpConfig {
+    /// The interface (in the calling thread's network namespace).
+    pub ifname: String,
+    /// The queues to open, one socket each.
+    pub queues: Vec<u32>,
+    /// Bind mode (default `Auto`).
+    pub bind_mode: BindMode,
+    /// XDP attach mode (default `Auto`).
+    pub xdp_mode: XdpMode,
+    /// Chunk size: 2048 or 4096.
+    pub frame_size: u32,
+    /// Chunks per queue.
+    pub frame_count: u32,
+    /// Extra headroom before frame data (on top of the kernel's 256 bytes on RX).
+    pub headroom: u32,
+    /// Entries per ring (power of two).
+    pub ring_size: u32,
+    /// One UMEM shared by all queues (each queue still owns its chunks and fill/completion
+    /// rings) instead of one UMEM per queue.
+    pub shared_umem: bool,
+    /// Back the UMEM with huge pages if available.
+    pub huge_pages: bool,
+    /// Chunks per queue kept out of the fill ring for transmission (default: a quarter).
+    pub tx_reserve: Option<u32>,
+    /// Our IPv4 addresses: ARP for them and IPv4 to them is redirected to the sockets.
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+impl XdpConfig {
+    /// A configuration for queue 0 of `ifname` with the defaults.
+    pub fn new(ifname: &str) -> XdpConfig {
+        XdpConfig {
+            ifname: ifname.to_string(),
+            queues: vec![0],
+            bind_mode: BindMode::Auto,
+            xdp_mode: XdpMode::Auto,
+            frame_size: DEFAULT_FRAME_SIZE,
+            frame_count: DEFAULT_FRAME_COUNT,
+            headroom: 0,
+            ring_size: DEFAULT_RING_SIZE,
+            shared_umem: false,
+            huge_pages: false,
+            tx_reserve: None,
+            addrs: Vec::new(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(XskError::InvalidConfig(m));
+        if self.queues.is_empty() {
+            return bad("no queues".into());
+        }
+        let mut q = self.queues.clone();
+        q.sort_unstable();
+        q.dedup();
+        if q.len() != self.queues.len() {
+            return bad(format!("duplicate queue in {:?}", self.queues));
+        }
+        if self.frame_size != 2048 && self.frame_size != 4096 {
+            return bad(format!(
+                "frame size {} (expected 2048 or 4096)",
+                self.frame_size
+            ));
+        }
+        if self.headroom + XDP_PACKET_HEADROOM + 256 > self.frame_size {
+            return bad(format!(
+                "headroom {} leaves no room in a {}-byte frame",
+                self.headroom, self.frame_size
+            ));
+        }
+        if !self.ring_size.is_power_of_two() || self.ring_size < 64 {
+            return bad(format!(
+                "ring size {} (a power of two ≥ 64)",
+                self.ring_size
+            ));
+        }
+        if self.frame_count < 64 {
+            return bad(format!("frame count {} (at least 64)", self.frame_count));
+        }
+        let total = u64::from(self.frame_count)
+            * u64::from(self.frame_size)
+            * if self.shared_umem {
+                self.queues.len() as u64
+            } else {
+                1
+            };
+        if total > MAX_UMEM_BYTES {
+            return bad(format!(
+                "UMEM of {total} bytes exceeds MAX_UMEM_BYTES ({MAX_UMEM_BYTES})"
+            ));
+        }
+        if self.tx_reserve.is_some_and(|r| r >= self.frame_count) {
+            return bad("tx_reserve must be below frame_count".into());
+        }
+        Ok(())
+    }
+}
+
+/// The opened interface: the attached XDP program and the queues not yet taken.
+///
+/// Keep it alive while the queues run: dropping it detaches the program (traffic then goes
+/// to the kernel again). It is not `Send` (libbpf objects); the queues are.
+#[derive(Debug)]
+pub struct XdpSetup {
+    // Drop order: queues not taken, then the program (detach), then the shared area.
+    queues: Vec<XskQueue>,
+    program: XdpProgram,
+    bind_mode: BindMode,
+    xdp_mode: XdpMode,
+    ifindex: u32,
+    mac: [u8; 6],
+    mtu: u32,
+    rx_queues: u32,
+}
+
+impl XdpSetup {
+    /// Loads and attaches the program, opens one socket per queue, and claims `cfg.addrs`.
+    pub fn open(cfg: &XdpConfig) -> Result<XdpSetup> {
+        cfg.validate()?;
+        let ifindex = sys::ifindex(&cfg.ifname)?;
+        let rx_queues = sys::rx_queue_count(&cfg.ifname, ifindex)?;
+        if let Some(&bad) = cfg.queues.iter().find(|&&q| q >= rx_queues) {
+            return Err(XskError::QueueOutOfRange {
+                ifname: cfg.ifname.clone(),
+                queue: bad,
+                available: rx_queues,
+            });
+        }
+        let mac = sys::mac(&cfg.ifname)?;
+        let mtu = sys::mtu(&cfg.ifname)?;
+        raise_memlock();
+
+        let max_q = cfg.queues.iter().copied().max().unwrap_or(0) + 1;
+        let mut program = XdpProgram::load(ifindex, max_q.max(rx_queues))?;
+
+        let sizes = RingSizes {
+            fill: cfg.ring_size,
+            comp: cfg.ring_size,
+            rx: cfg.ring_size,
+            tx: cfg.ring_size,
+        };
+        let pool = PoolConfig {
+            tx_reserve: cfg.tx_reserve.unwrap_or(cfg.frame_count / 4),
+            batch: DEFAULT_BATCH,
+        };
+        let per_queue = u64::from(cfg.frame_count) * u64::from(cfg.frame_size);
+        let shared = if cfg.shared_umem {
+            let len = per_queue * cfg.queues.len() as u64;
+            Some(Arc::new(UmemArea::new(len as usize, cfg.huge_pages)?))
+        } else {
+            None
+        };
+
+        let mut queues: Vec<XskQueue> = Vec::with_capacity(cfg.queues.len());
+        let mut bind_mode = cfg.bind_mode;
+        for (i, &q) in cfg.queues.iter().enumerate() {
+            let (area, first) = match &shared {
+                Some(a) => (a.clone(), i as u64 * per_queue),
+                None => (
+                    Arc::new(UmemArea::new(per_queue as usize, cfg.huge_pages)?),
+                    0,
+                ),
+            };
+            let source = match (&shared, queues.first()) {
+                (Some(_), Some(q0)) => UmemSource::Shared {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(q0),
+                    mode: q0.bind_mode(),
+                },
+                _ => UmemSource::Register {
+                    area: &area,
+                    frame_size: cfg.frame_size,
+                    headroom: cfg.headroom,
+                },
+            };
+            let sock = XskSocket::open(&cfg.ifname, ifindex, q, source, sizes, cfg.bind_mode)?;
+            bind_mode = sock.bind_mode;
+            let chunks = Chunks {
+                first,
+                count: cfg.frame_count,
+                size: cfg.frame_size,
+                headroom: cfg.headroom,
+            };
+            let queue = XskQueue::new(
+                sock,
+                area,
+                chunks,
+                pool,
+                &cfg.ifname,
+                ifindex,
+                q,
+                mac,
+                mtu,
+                cfg.xdp_mode,
+            )?;
+            program.set_socket(q, std::os::fd::AsRawFd::as_raw_fd(&queue))?;
+            queues.push(queue);
+        }
+        for a in &cfg.addrs {
+            program.add_address(*a)?;
+        }
+        let xdp_mode = program.attach(&cfg.ifname, cfg.xdp_mode)?;
+        for q in &mut queues {
+            q.set_xdp_mode(xdp_mode);
+        }
+        let huge = shared.as_ref().map(|a| a.huge_pages());
+        tracing::info!(
+            ifname = %cfg.ifname,
+            queues = ?cfg.queues,
+            ?bind_mode,
+            ?xdp_mode,
+            shared_umem = cfg.shared_umem,
+            huge_pages = ?huge,
+            frame_size = cfg.frame_size,
+            frame_count = cfg.frame_count,
+            "AF_XDP sockets open, XDP program attached"
+        );
+        if mtu as usize + ETHERNET_HEADER_LEN
+            > (cfg.frame_size - XDP_PACKET_HEADROOM - cfg.headroom) as usize
+        {
+            tracing::warn!(
+                ifname = %cfg.ifname, mtu, frame_size = cfg.frame_size,
+                "the MTU does not fit in a frame: larger frames will be dropped by the kernel"
+            );
+        }
+        Ok(XdpSetup {
+            queues,
+            program,
+            bind_mode,
+            xdp_mode,
+            ifindex,
+            mac,
+            mtu,
+            rx_queues,
+        })
+    }
+
+    /// Takes the opened queues (in configuration order), to move each to its own thread.
+    pub fn take_queues(&mut self) -> Vec<XskQueue> {
+        std::mem::take(&mut self.queues)
+    }
+
+    /// The bind mode in use (copy or zero-copy).
+    pub fn bind_mode(&self) -> BindMode {
+        self.bind_mode
+    }
+
+    /// The XDP mode in use (native or generic).
+    pub fn xdp_mode(&self) -> XdpMode {
+        self.xdp_mode
+    }
+
+    /// The interface index.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The interface's Ethernet address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The interface's MTU.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// How many RX queues the interface has.
+    pub fn rx_queue_count(&self) -> u32 {
+        self.rx_queues
+    }
+
+    /// The XDP program (address map, counters).
+    pub fn program(&self) -> &XdpProgram {
+        &self.program
+    }
+
+    /// Claims another address.
+    pub fn add_address(&self, addr: Ipv4Addr) -> Result<()> {
+        self.program.add_address(addr)
+    }
+
+    /// The XDP program's counters (redirected, passed, dropped), summed over CPUs.
+    pub fn counters(&self) -> Result<XdpCounters> {
+        self.program.counters()
+    }
+}
+
+/// Tries to lift RLIMIT_MEMLOCK (UMEM pages are pinned); failure is fine for root, whose
+/// CAP_IPC_LOCK makes the limit irrelevant (DESIGN.md §3).
+fn raise_memlock() {
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "RLIMIT_MEMLOCK not raised");
+    }
+}

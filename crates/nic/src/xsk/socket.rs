@@ -1,0 +1,277 @@
+//! One AF_XDP socket: created, given its UMEM (registered or shared), its four rings mapped,
+//! and bound to one (interface, queue).
+//!
+//! Drop order (fields drop in declaration order): the ring mappings go first, then the
+//! socket is closed; the UMEM area outlives both (the queue holds it after the socket).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::error::{Result, XskError};
+use super::ring::Ring;
+use super::sys;
+use super::umem::UmemArea;
+use super::BindMode;
+
+/// Ring sizes of one socket (each a power of two).
+#[derive(Debug, Clone, Copy)]
+pub struct RingSizes {
+    /// Fill ring entries.
+    pub fill: u32,
+    /// Completion ring entries.
+    pub comp: u32,
+    /// RX ring entries.
+    pub rx: u32,
+    /// TX ring entries.
+    pub tx: u32,
+}
+
+/// An AF_XDP socket with its rings.
+#[derive(Debug)]
+pub struct XskSocket {
+    pub fill: Ring<u64>,
+    pub comp: Ring<u64>,
+    pub rx: Ring<libc::xdp_desc>,
+    pub tx: Ring<libc::xdp_desc>,
+    fd: OwnedFd,
+    /// The bind mode the kernel accepted.
+    pub bind_mode: BindMode,
+}
+
+/// How this socket gets its UMEM.
+pub enum UmemSource<'a> {
+    /// Register the area (the first socket of a UMEM).
+    Register {
+        /// The area.
+        area: &'a UmemArea,
+        /// Chunk size.
+        frame_size: u32,
+        /// Headroom the kernel leaves before received data (in addition to its own).
+        headroom: u32,
+    },
+    /// Share the UMEM registered by the socket `fd` (same bind mode, own fill/completion).
+    Shared {
+        /// The first socket's fd.
+        fd: RawFd,
+        /// The bind mode of that socket.
+        mode: BindMode,
+    },
+}
+
+impl XskSocket {
+    /// Creates the socket, sets up its UMEM and rings, and binds it to `queue` of `ifindex`.
+    pub fn open(
+        ifname: &str,
+        ifindex: u32,
+        queue: u32,
+        umem: UmemSource<'_>,
+        sizes: RingSizes,
+        bind_mode: BindMode,
+    ) -> Result<XskSocket> {
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(XskError::last("creating the AF_XDP socket"));
+        }
+        // SAFETY: `raw` was just returned by socket(2) and has no other owner.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let f = fd.as_raw_fd();
+
+        if let UmemSource::Register {
+            area,
+            frame_size,
+            headroom,
+        } = umem
+        {
+            let reg = libc::xdp_umem_reg {
+                addr: area.as_ptr() as u64,
+                len: area.len() as u64,
+                chunk_size: frame_size,
+                headroom,
+                flags: 0,
+                tx_metadata_len: 0,
+            };
+            sys::setsockopt(f, libc::XDP_UMEM_REG, &reg, "registering the UMEM")?;
+        }
+        sys::setsockopt(
+            f,
+            libc::XDP_UMEM_FILL_RING,
+            &sizes.fill,
+            "sizing the fill ring",
+        )?;
+        sys::setsockopt(
+            f,
+            libc::XDP_UMEM_COMPLETION_RING,
+            &sizes.comp,
+            "sizing the completion ring",
+        )?;
+        sys::setsockopt(f, libc::XDP_RX_RING, &sizes.rx, "sizing the RX ring")?;
+        sys::setsockopt(f, libc::XDP_TX_RING, &sizes.tx, "sizing the TX ring")?;
+
+        let (off, len) = sys::getsockopt::<libc::xdp_mmap_offsets>(
+            f,
+            libc::XDP_MMAP_OFFSETS,
+            "reading the ring offsets",
+        )?;
+        if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
+            return Err(XskError::InvalidConfig(
+                "kernel too old: no ring flags (need_wakeup needs Linux 5.4+)".into(),
+            ));
+        }
+        let fill = Ring::map(
+            f,
+            libc::XDP_UMEM_PGOFF_FILL_RING,
+            &off.fr,
+            sizes.fill,
+            true,
+            "mapping the fill ring",
+        )?;
+        let comp = Ring::map(
+            f,
+            libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+            &off.cr,
+            sizes.comp,
+            false,
+            "mapping the completion ring",
+        )?;
+        let rx = Ring::map(
+            f,
+            libc::XDP_PGOFF_RX_RING as u64,
+            &off.rx,
+            sizes.rx,
+            false,
+            "mapping the RX ring",
+        )?;
+        let tx = Ring::map(
+            f,
+            libc::XDP_PGOFF_TX_RING as u64,
+            &off.tx,
+            sizes.tx,
+            true,
+            "mapping the TX ring",
+        )?;
+
+        let mut sock = XskSocket {
+            fill,
+            comp,
+            rx,
+            tx,
+            fd,
+            bind_mode: BindMode::Copy,
+        };
+        sock.bind_mode = match umem {
+            UmemSource::Shared { fd: shared, mode } => {
+                // Later sockets of a shared UMEM bind with XDP_SHARED_UMEM only (adding
+                // XDP_COPY or XDP_USE_NEED_WAKEUP gives EINVAL; DESIGN.md §3).
+                sock.bind(ifindex, queue, libc::XDP_SHARED_UMEM, shared as u32)
+                    .map_err(|e| XskError::os("binding the AF_XDP socket (shared UMEM)", e))?;
+                mode
+            }
+            UmemSource::Register { .. } => sock.bind_auto(ifname, ifindex, queue, bind_mode)?,
+        };
+        Ok(sock)
+    }
+
+    fn bind_auto(
+        &self,
+        ifname: &str,
+        ifindex: u32,
+        queue: u32,
+        mode: BindMode,
+    ) -> Result<BindMode> {
+        let wake = libc::XDP_USE_NEED_WAKEUP;
+        if matches!(mode, BindMode::Auto | BindMode::ZeroCopy) {
+            match self.bind(ifindex, queue, wake | libc::XDP_ZEROCOPY, 0) {
+                Ok(()) => return Ok(BindMode::ZeroCopy),
+                Err(e) if mode == BindMode::ZeroCopy => {
+                    return Err(match e.raw_os_error() {
+                        Some(libc::EOPNOTSUPP) | Some(libc::EPROTONOSUPPORT) => {
+                            XskError::ZeroCopyUnsupported(ifname.to_string())
+                        }
+                        _ => XskError::os("binding the AF_XDP socket (zero-copy)", e),
+                    })
+                }
+                Err(e) => {
+                    if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+                        return Err(XskError::os("binding the AF_XDP socket", e));
+                    }
+                    tracing::info!(
+                        ifname, queue, error = %e,
+                        "zero-copy AF_XDP not available; falling back to copy mode"
+                    );
+                }
+            }
+        }
+        self.bind(ifindex, queue, wake | libc::XDP_COPY, 0)
+            .map_err(|e| XskError::os("binding the AF_XDP socket (copy mode)", e))?;
+        Ok(BindMode::Copy)
+    }
+
+    fn bind(&self, ifindex: u32, queue: u32, flags: u16, shared_fd: u32) -> std::io::Result<()> {
+        let addr = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: flags,
+            sxdp_ifindex: ifindex,
+            sxdp_queue_id: queue,
+            sxdp_shared_umem_fd: shared_fd,
+        };
+        // SAFETY: `addr` is a valid sockaddr_xdp of the size passed, alive for the call.
+        let rc = unsafe {
+            libc::bind(
+                self.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The socket's file descriptor.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Asks the kernel to transmit what is in the TX ring (`sendto`, non-blocking).
+    /// Transient answers (the kernel is busy or out of buffers) are not errors.
+    pub fn kick_tx(&self) -> std::io::Result<()> {
+        // SAFETY: sendto with no buffer and no address on a live socket.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if rc >= 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOBUFS) | Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENETDOWN) => {
+                Ok(())
+            }
+            _ => Err(e),
+        }
+    }
+
+    /// Asks the kernel to process the fill ring (`recvfrom`, non-blocking).
+    pub fn kick_rx(&self) {
+        // SAFETY: recvfrom with no buffer and no address on a live socket.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+    }
+}
