@@ -1,0 +1,130 @@
+//! Helpers shared by the AF_XDP integration tests: locating and running the built examples.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use boomerang_nic::netns::Netns;
+
+/// How long a started example may take to attach its program and print its ready line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The path of a built example of this package (`<target>/<profile>/examples/<name>`).
+///
+/// scripts/test builds the examples before the tests; this refuses clearly when one is missing.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // <target>/<profile>/deps/<test-binary>: the profile dir is the parent's parent.
+    let profile_dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("profile directory");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build -p boomerang-nic --examples --profile ci` first \
+         (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A process started inside a namespace, killed (by PID) and reaped on drop.
+pub struct Proc {
+    /// The child.
+    pub child: Child,
+    /// Lines the child prints on stdout after the ready line.
+    pub lines: mpsc::Receiver<String>,
+    /// The ready line.
+    pub ready: String,
+}
+
+impl Proc {
+    /// Starts `program args…` in `ns` and waits for a stdout line starting with `ready_prefix`.
+    pub fn start(ns: &Netns, program: &Path, args: &[&str], ready_prefix: &str) -> Proc {
+        let mut child = ns
+            .command(program.to_str().expect("utf-8 path"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn example");
+        let stdout: ChildStdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut proc = Proc {
+            child,
+            lines: rx,
+            ready: String::new(),
+        };
+        loop {
+            match proc.lines.recv_timeout(READY_TIMEOUT) {
+                Ok(l) if l.starts_with(ready_prefix) => {
+                    proc.ready = l;
+                    return proc;
+                }
+                Ok(_) => continue,
+                Err(_) => {
+                    let status = proc.child.try_wait().ok().flatten();
+                    panic!(
+                        "{} never became ready (exit: {status:?})",
+                        program.display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends SIGKILL to the child (by its PID) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; returns the remaining stdout lines.
+    pub fn terminate(&mut self) -> Vec<String> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let mut out = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            out.push(l);
+        }
+        let _ = self.child.wait();
+        out
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// The MAC of `ifname` in `ns`, as `ip link` prints it.
+pub fn mac_of(ns: &Netns, ifname: &str) -> String {
+    let out = ns.ip(&["-o", "link", "show", ifname]).expect("ip link");
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("link/ether in ip link output")
+        .to_string()
+}
+
+/// Whether `ifname` in `ns` has an XDP program attached.
+pub fn has_xdp(ns: &Netns, ifname: &str) -> bool {
+    let out = ns.ip(&["link", "show", ifname]).expect("ip link");
+    out.contains("xdp")
+}
