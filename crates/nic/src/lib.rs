@@ -4,7 +4,10 @@
 //! `unsafe` lives only in this crate; every block carries a `// SAFETY:` comment.
 
 pub mod device;
+pub mod fault;
+pub mod memlink;
 pub mod netns;
+pub mod pcap;
 pub mod xsk;
 
 pub use device::Device;
