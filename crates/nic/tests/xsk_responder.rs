@@ -126,3 +126,18 @@ fn sigkill_detaches_the_program_and_the_kernel_gets_traffic_again() {
     let out = ping(&pair, &server).expect("ping the kernel after the responder died");
     assert!(out.contains("3 received"), "{out}");
 }
+
+#[test]
+fn generic_xdp_mode_also_answers() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("xg", 1, false).expect("namespaces");
+    let mut proc = responder(&pair, &["--xdp-mode", "generic", "--frame-size", "2048"]);
+    assert!(proc.ready.contains("xdp=Generic"), "{}", proc.ready);
+    let out = ping(&pair, &Pair::SERVER_ADDR.to_string()).expect("ping in generic mode");
+    assert!(out.contains("3 received"), "{out}");
+    let tail = proc.terminate().join("\n");
+    assert!(tail.contains("echo_replies=3"), "{tail}");
+}

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use boomerang_nic::netns::Netns;
 
+pub mod frames;
+
 /// How long a started example may take to attach its program and print its ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
