@@ -1,13 +1,17 @@
-//! The boomerang binary: command line, configuration, and the server's main loop.
+//! The `boomerang` command: parses the command line, sets up logging, runs the command.
 #![forbid(unsafe_code)]
 
 use clap::Parser;
 
-/// boomerang: a web server that brings its own network stack.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-enum Cli {}
-
-fn main() {
-    let _ = Cli::parse();
+fn main() -> std::process::ExitCode {
+    let cli = boomerang::cli::Cli::parse();
+    boomerang::logging::init(cli.log.as_deref());
+    match boomerang::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line: what failed and why.
+            eprintln!("boomerang: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

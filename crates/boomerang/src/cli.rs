@@ -1,0 +1,218 @@
+//! The command line (DESIGN.md §5), parsed with clap's derive API.
+//!
+//! Every `serve` flag has a field of the same name in the TOML file given by `--config`
+//! (see [`crate::config`]); a flag on the command line wins over the file.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// boomerang: a web server that brings its own network stack (AF_XDP + userspace IPv4/TCP).
+#[derive(Parser, Debug)]
+#[command(name = "boomerang", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (tracing-subscriber EnvFilter syntax, e.g. `debug` or `boomerang=trace`);
+    /// default: `RUST_LOG`, else `info`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve HTTP on an interface through AF_XDP and the userspace stack, or with `--kernel`
+    /// on kernel sockets.
+    Serve(ServeArgs),
+    /// Build private network namespaces, serve, load, print results, tear everything down.
+    Demo(DemoArgs),
+    /// HTTP/1.1 load generator on kernel sockets (keep-alive, or one request per connection).
+    Load(LoadArgs),
+}
+
+/// How the XDP program is attached (`auto` tries native, then generic).
+#[derive(ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic (SKB) mode.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (SKB) mode only.
+    Generic,
+}
+
+/// How the AF_XDP socket binds (`auto` tries zero-copy, then copy).
+#[derive(ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BindMode {
+    /// Zero-copy, falling back to copy mode.
+    #[default]
+    Auto,
+    /// Copy mode only.
+    Copy,
+    /// Zero-copy only (fails on drivers without it, e.g. veth).
+    Zerocopy,
+}
+
+/// `boomerang serve …`
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// Network interface the userspace stack takes over (through AF_XDP).
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+    /// The stack's own IPv4 address and prefix, e.g. 198.19.2.1/24.
+    #[arg(long, value_name = "A.B.C.D/N")]
+    pub addr: Option<String>,
+    /// Next hop for destinations outside the prefix.
+    #[arg(long, value_name = "A.B.C.D")]
+    pub gateway: Option<Ipv4Addr>,
+    /// TCP port to listen on [default: 8080].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Number of RX/TX queues (one shard thread each) [default: 1].
+    #[arg(long, value_name = "N")]
+    pub queues: Option<usize>,
+    /// Directory served for GET/HEAD of paths other than the built-in routes.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// XDP attach mode [default: auto].
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<XdpMode>,
+    /// AF_XDP bind mode [default: auto].
+    #[arg(long, value_enum)]
+    pub bind_mode: Option<BindMode>,
+    /// Write every frame the stack receives and sends to this pcap file (tshark reads it).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Read settings from a TOML file (same names as the flags; flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Serve on kernel sockets (mio) instead of AF_XDP; needs `--listen`.
+    #[arg(long)]
+    pub kernel: bool,
+    /// Address to listen on with `--kernel`, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `boomerang demo …`
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// How long the load runs.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Concurrent connections of the load.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Serve on kernel sockets instead of AF_XDP.
+    #[arg(long)]
+    pub kernel: bool,
+    /// Use the built-in load generator even when wrk is installed.
+    #[arg(long)]
+    pub builtin_load: bool,
+}
+
+/// `boomerang load …`
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Target, `http://A.B.C.D[:PORT]/path` (IPv4 literal or a name the resolver knows).
+    #[arg(long)]
+    pub url: String,
+    /// Concurrent connections.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    pub connections: usize,
+    /// How long to run (`10s`, `500ms`, `2m`).
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// One request per connection (`Connection: close`) instead of keep-alive.
+    #[arg(long)]
+    pub close: bool,
+    /// Worker threads (each owns connections / threads of the total) [default: 1].
+    #[arg(long, short = 't', default_value_t = 1)]
+    pub threads: usize,
+    /// Stop after this many completed requests (in addition to the duration bound).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// A request without a complete response after this long counts as a timeout error.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parses `250ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 10s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit in `{s}` (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "boomerang",
+            "serve",
+            "--iface",
+            "veth0",
+            "--addr",
+            "198.19.2.1/24",
+            "--gateway",
+            "198.19.2.254",
+            "--queues",
+            "2",
+            "--xdp-mode",
+            "native",
+            "--bind-mode",
+            "copy",
+        ])
+        .expect("parses");
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.iface.as_deref(), Some("veth0"));
+        assert_eq!(a.queues, Some(2));
+        assert_eq!(a.xdp_mode, Some(XdpMode::Native));
+        assert_eq!(a.bind_mode, Some(BindMode::Copy));
+    }
+}

@@ -1,0 +1,310 @@
+//! One load-generator thread: a mio event loop over its share of the connections.
+//!
+//! Each connection cycles connect → write request → read response (→ wait for the server's
+//! FIN with `--close`, so TIME_WAIT stays on the server and the client's ports are reused).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::response::ResponseReader;
+use super::{Report, Shared, MAX_LATENCY_US};
+
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Longest sleep in `Poll::poll`, so timeouts and the stop flag are noticed.
+const POLL_TICK: Duration = Duration::from_millis(10);
+/// Wait before reconnecting after a failed connect.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
+/// Events fetched per `Poll::poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// What one worker does.
+pub(crate) struct WorkerConfig {
+    pub(crate) target: SocketAddr,
+    pub(crate) request: Vec<u8>,
+    pub(crate) connections: usize,
+    pub(crate) close: bool,
+    pub(crate) deadline: Instant,
+    pub(crate) timeout: Duration,
+    pub(crate) limit: Option<u64>,
+    pub(crate) pin: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Writing(usize),
+    Reading,
+    /// Response complete; waiting for the server to close (`--close` or `Connection: close`).
+    Draining,
+}
+
+struct Conn {
+    stream: TcpStream,
+    phase: Phase,
+    started: Instant,
+    deadline: Instant,
+}
+
+enum Slot {
+    Waiting(Instant),
+    Open(Conn, ResponseReader),
+}
+
+struct Worker<'a> {
+    cfg: WorkerConfig,
+    shared: &'a Shared,
+    poll: Poll,
+    report: Report,
+    slots: Vec<Slot>,
+    buf: Vec<u8>,
+    stopping: bool,
+}
+
+/// Runs until the deadline, the request limit, or the stop flag; returns the report and
+/// when it finished.
+pub(crate) fn run(cfg: WorkerConfig, shared: &Shared) -> anyhow::Result<(Report, Instant)> {
+    if let Some(cpu) = cfg.pin {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+            tracing::warn!(cpu, "could not pin a load thread");
+        }
+    }
+    let now = Instant::now();
+    let mut w = Worker {
+        slots: (0..cfg.connections).map(|_| Slot::Waiting(now)).collect(),
+        cfg,
+        shared,
+        poll: Poll::new()?,
+        report: Report::empty(),
+        buf: vec![0; READ_CHUNK],
+        stopping: false,
+    };
+    let mut events = Events::with_capacity(EVENTS_CAPACITY);
+    loop {
+        let now = Instant::now();
+        if now >= w.cfg.deadline || shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        w.sweep(now);
+        if w.stopping {
+            break;
+        }
+        let wait = POLL_TICK.min(w.cfg.deadline.saturating_duration_since(now));
+        if let Err(e) = w.poll.poll(&mut events, Some(wait)) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        for ev in events.iter() {
+            w.drive(ev.token().0);
+            if w.stopping {
+                break;
+            }
+        }
+    }
+    Ok((w.report, Instant::now()))
+}
+
+impl Worker<'_> {
+    /// Opens due connections and expires timed-out ones.
+    fn sweep(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            match &self.slots[i] {
+                Slot::Waiting(at) if *at <= now => self.open(i, now),
+                Slot::Open(c, _) if c.deadline <= now => {
+                    if c.phase != Phase::Draining {
+                        self.error(|e| e.timeout += 1);
+                    }
+                    self.open(i, now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn error(&mut self, f: impl FnOnce(&mut super::ErrorCounts)) {
+        f(&mut self.report.errors);
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (Re)opens the connection in slot `i`, dropping (closing) whatever was there.
+    fn open(&mut self, i: usize, now: Instant) {
+        self.slots[i] = Slot::Waiting(now + RECONNECT_BACKOFF);
+        if self.stopping {
+            return;
+        }
+        let mut stream = match TcpStream::connect(self.cfg.target) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "connect failed");
+                self.error(|e| e.connect += 1);
+                return;
+            }
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::debug!(error = %e, "register failed");
+            self.error(|e| e.connect += 1);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        self.report.connections_opened += 1;
+        self.slots[i] = Slot::Open(
+            Conn {
+                stream,
+                phase: Phase::Connecting,
+                started: now,
+                deadline: now + self.cfg.timeout,
+            },
+            ResponseReader::new(),
+        );
+    }
+
+    /// Advances slot `i` as far as its socket allows.
+    fn drive(&mut self, i: usize) {
+        let Some(Slot::Open(conn, _)) = self.slots.get_mut(i) else {
+            return;
+        };
+        let now = Instant::now();
+        if conn.phase == Phase::Connecting {
+            match conn.stream.take_error() {
+                Ok(Some(_)) | Err(_) => {
+                    self.error(|e| e.connect += 1);
+                    self.open(i, now);
+                    return;
+                }
+                Ok(None) => {}
+            }
+            match conn.stream.peer_addr() {
+                Ok(_) => {
+                    conn.phase = Phase::Writing(0);
+                    if !self.cfg.close {
+                        conn.started = now;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotConnected => return,
+                Err(_) => {
+                    self.error(|e| e.connect += 1);
+                    self.open(i, now);
+                    return;
+                }
+            }
+        }
+        loop {
+            let Some(Slot::Open(conn, reader)) = self.slots.get_mut(i) else {
+                return;
+            };
+            match conn.phase {
+                Phase::Connecting => return,
+                Phase::Writing(done) => {
+                    let req = &self.cfg.request;
+                    match conn.stream.write(req.get(done..).unwrap_or(&[])) {
+                        Ok(0) => {
+                            self.error(|e| e.write += 1);
+                            self.open(i, now);
+                            return;
+                        }
+                        Ok(n) if done + n >= req.len() => {
+                            conn.phase = Phase::Reading;
+                            reader.reset(false);
+                        }
+                        Ok(n) => conn.phase = Phase::Writing(done + n),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            self.error(|e| e.write += 1);
+                            self.open(i, now);
+                            return;
+                        }
+                    }
+                }
+                Phase::Reading | Phase::Draining => {
+                    let n = match conn.stream.read(&mut self.buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            if conn.phase == Phase::Reading {
+                                self.error(|e| e.read += 1);
+                            }
+                            self.open(i, now);
+                            return;
+                        }
+                    };
+                    if n == 0 {
+                        if conn.phase == Phase::Reading {
+                            match reader.eof() {
+                                Some(c) => {
+                                    let started = conn.started;
+                                    self.complete(started, c.status, c.body_len);
+                                }
+                                None => self.error(|e| e.read += 1),
+                            }
+                        }
+                        self.open(i, now);
+                        return;
+                    }
+                    if conn.phase == Phase::Draining {
+                        self.error(|e| e.protocol += 1);
+                        self.open(i, now);
+                        return;
+                    }
+                    match reader.feed(&self.buf[..n]) {
+                        Ok(None) => {}
+                        Ok(Some(c)) => {
+                            let started = conn.started;
+                            let reuse = c.keep_alive && !self.cfg.close;
+                            if reuse {
+                                conn.phase = Phase::Writing(0);
+                                conn.started = Instant::now();
+                                conn.deadline = conn.started + self.cfg.timeout;
+                            } else {
+                                conn.phase = Phase::Draining;
+                                conn.deadline = Instant::now() + self.cfg.timeout;
+                            }
+                            self.complete(started, c.status, c.body_len);
+                            if self.stopping {
+                                return;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::debug!(%err, "bad response");
+                            self.error(|e| e.protocol += 1);
+                            self.open(i, now);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, started: Instant, status: u16, body_len: u64) {
+        let before = self.shared.completed.fetch_add(1, Ordering::Relaxed);
+        if let Some(limit) = self.cfg.limit {
+            if before >= limit {
+                self.stopping = true;
+                return;
+            }
+            if before + 1 >= limit {
+                self.stopping = true;
+            }
+        }
+        let us = (started.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let _ = self.report.latency_us.record(us);
+        self.report.requests += 1;
+        self.report.body_bytes += body_len;
+        if status >= 400 {
+            self.error(|e| e.status += 1);
+        }
+    }
+}
