@@ -5,4 +5,22 @@
 //! `poll_transmit(now, buf)`, `poll_timeout()` and `on_timeout(now)`.
 #![forbid(unsafe_code)]
 
+pub mod arp;
+pub mod config;
+pub mod icmp;
+pub mod ipv4;
+pub mod reassembly;
+pub mod shard;
+pub mod shared;
+pub mod slab;
+pub mod socket;
+pub mod stats;
 pub mod tcp;
+pub mod timer;
+
+pub use config::{Limits, StackConfig};
+pub use shard::Shard;
+pub use shared::Shared;
+pub use socket::{ConnId, FourTuple, ListenerId, SocketError, SocketEvent};
+pub use stats::ShardStats;
+pub use tcp::{TcpConfig, TcpState};

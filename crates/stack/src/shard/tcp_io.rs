@@ -1,0 +1,531 @@
+//! TCP on the shard: demultiplexing by 4-tuple, passive opens through listeners, RSTs for
+//! segments with no connection, wrapping the connections' segments into IPv4 + Ethernet, and
+//! each connection's life cycle (timers, TIME-WAIT table, release).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use boomerang_wire::{EthernetAddress, IpProtocol, TcpControl, TcpPacket, TcpRepr};
+
+use super::{Conn, Shard};
+use crate::ipv4::{self, FRAME_HEADERS};
+use crate::socket::{ConnId, FourTuple, SocketEvent};
+use crate::tcp::{self, Tcb, TcpState};
+use crate::timer::TimerEntry;
+
+/// Bytes of IPv4 + TCP base headers subtracted from the path MTU to get the payload room.
+pub const IP_TCP_HEADERS: usize = 40;
+
+impl Shard {
+    pub(crate) fn receive_tcp(&mut self, src: Ipv4Addr, payload: &[u8], now: Instant) {
+        self.stats.tcp_rx += 1;
+        let dst = self.config.addr.address;
+        let Ok(packet) = TcpPacket::new_checked(payload) else {
+            self.stats.tcp_drop_malformed += 1;
+            return;
+        };
+        let repr = match TcpRepr::parse(&packet, src, dst, true) {
+            Ok(r) => r,
+            Err(boomerang_wire::Error::Checksum) => {
+                self.stats.tcp_drop_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.tcp_drop_malformed += 1;
+                return;
+            }
+        };
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(dst, repr.dst_port),
+            remote: SocketAddrV4::new(src, repr.src_port),
+        };
+        if let Some(&id) = self.table.get(&tuple) {
+            self.conn_segment(id, &repr, now);
+            return;
+        }
+        if repr.control == TcpControl::Syn && repr.ack_number.is_none() {
+            if let Some(&lid) = self.listen_ports.get(&repr.dst_port) {
+                self.passive_open(lid, tuple, &repr, now);
+                return;
+            }
+        }
+        self.reset_no_connection(tuple, &repr, now);
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one).
+    fn reset_no_connection(&mut self, tuple: FourTuple, repr: &TcpRepr<'_>, now: Instant) {
+        if let Some(rst) = tcp::reset_for(repr) {
+            if self.send_tcp_control(tuple, &rst, now) {
+                self.stats.tcp_rst_no_connection += 1;
+            }
+        }
+    }
+
+    /// Builds one control segment (RST) as a frame and sends it toward the tuple's remote.
+    pub(crate) fn send_tcp_control(
+        &mut self,
+        tuple: FourTuple,
+        repr: &TcpRepr<'_>,
+        now: Instant,
+    ) -> bool {
+        let len = repr.buffer_len();
+        let mut frame = vec![0u8; FRAME_HEADERS + len];
+        let src = *tuple.local.ip();
+        let dst = *tuple.remote.ip();
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]),
+            src,
+            dst,
+            true,
+        );
+        let sent = self.send_ip(frame, dst, IpProtocol::Tcp, now);
+        if sent {
+            self.stats.tcp_tx += 1;
+        }
+        sent
+    }
+
+    fn passive_open(
+        &mut self,
+        lid: crate::socket::ListenerId,
+        tuple: FourTuple,
+        syn: &TcpRepr<'_>,
+        now: Instant,
+    ) {
+        let limits = &self.config.limits;
+        let Some(listener) = self.listeners.get_mut(lid.index, lid.generation) else {
+            return;
+        };
+        if listener.accept_queue.len() >= listener.backlog
+            || listener.half_open >= limits.max_syn_backlog
+        {
+            self.stats.tcp_drop_listen_overflow += 1;
+            return;
+        }
+        if self.conns.len() >= limits.max_connections {
+            self.stats.tcp_drop_table_full += 1;
+            return;
+        }
+        listener.half_open += 1;
+        let iss = self.isn.isn(&tuple, now);
+        let mut tcb = Tcb::listen_syn(&self.config.tcp, tuple, syn, iss, now);
+        let path_mtu = self.path_mtu_for(*tuple.remote.ip(), now);
+        if path_mtu < self.config.mtu {
+            tcb.set_path_mtu(path_mtu);
+        }
+        let conn = Conn::new(tcb, tuple, Some(lid), path_mtu);
+        let Some(id) = self.insert_conn(conn) else {
+            self.stats.tcp_drop_table_full += 1;
+            if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+                l.half_open -= 1;
+            }
+            return;
+        };
+        self.stats.tcp_passive_opens += 1;
+        self.touch(id, now);
+    }
+
+    /// The path MTU toward `dst`: the link MTU unless ICMP lowered it.
+    pub(crate) fn path_mtu_for(&self, dst: Ipv4Addr, now: Instant) -> usize {
+        self.pmtu
+            .get(dst, now)
+            .map_or(self.config.mtu, |m| m.min(self.config.mtu))
+    }
+
+    /// Stores a new connection in the slab and the demux table.
+    pub(crate) fn insert_conn(&mut self, conn: Conn) -> Option<ConnId> {
+        let tuple = conn.tuple;
+        let (index, generation) = self.conns.insert(conn)?;
+        let id = ConnId { index, generation };
+        self.table.insert(tuple, id);
+        if let Some(c) = self.conns.get_mut(index, generation) {
+            c.in_table = true;
+        }
+        Some(id)
+    }
+
+    fn conn_segment(&mut self, id: ConnId, repr: &TcpRepr<'_>, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let outcome = conn.tcb.on_segment(repr, now);
+        if let Some(rst) = outcome.rst {
+            let tuple = conn.tuple;
+            self.send_tcp_control(tuple, &rst, now);
+        }
+        if outcome.readable {
+            self.push_readable(id);
+        }
+        if outcome.writable {
+            self.push_writable(id);
+        }
+        self.touch(id, now);
+    }
+
+    pub(crate) fn lower_conn_mtu(&mut self, tuple: FourTuple, mtu: usize, now: Instant) {
+        let Some(&id) = self.table.get(&tuple) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(id.index, id.generation) {
+            if mtu < conn.path_mtu {
+                conn.path_mtu = mtu;
+                conn.tcb.set_path_mtu(mtu);
+            }
+        }
+        self.touch(id, now);
+    }
+
+    pub(crate) fn push_readable(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.index, id.generation) {
+            if c.owned && !c.released && !c.readable_queued {
+                c.readable_queued = true;
+                self.events.push_back(SocketEvent::Readable(id));
+            }
+        }
+    }
+
+    pub(crate) fn push_writable(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.index, id.generation) {
+            if c.owned && !c.released && !c.writable_queued {
+                c.writable_queued = true;
+                self.events.push_back(SocketEvent::Writable(id));
+            }
+        }
+    }
+
+    /// Puts a connection on the list of those that may have something to send.
+    pub(crate) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.index, id.generation) {
+            if !c.in_dirty {
+                c.in_dirty = true;
+                self.dirty.push_back(id);
+            }
+        }
+    }
+
+    /// After anything happened to a connection: note state changes (ESTABLISHED, TIME-WAIT),
+    /// queue it for transmission and re-arm its timer.
+    pub(crate) fn touch(&mut self, id: ConnId, now: Instant) {
+        self.note_state(id, now);
+        self.mark_dirty(id);
+        self.arm_timer(id);
+    }
+
+    fn note_state(&mut self, id: ConnId, _now: Instant) {
+        let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let state = c.tcb.state();
+        if !c.established_seen && state.is_synchronized() {
+            c.established_seen = true;
+            self.stats.tcp_established += 1;
+            if let Some(lid) = c.listener {
+                // Handshake done: from the SYN queue to the accept queue (RFC 9293 §3.9.1).
+                if c.half_open {
+                    c.half_open = false;
+                    if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+                        l.half_open = l.half_open.saturating_sub(1);
+                        l.accept_queue.push_back(id);
+                        if !l.acceptable_queued {
+                            l.acceptable_queued = true;
+                            self.events.push_back(SocketEvent::Acceptable(lid));
+                        }
+                    }
+                }
+            } else if c.owned {
+                self.push_writable(id);
+            }
+        }
+        let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        if state == TcpState::TimeWait && !c.in_time_wait {
+            c.in_time_wait = true;
+            self.time_wait_count += 1;
+            self.time_wait.push_back(id);
+            self.enforce_time_wait_limit();
+        }
+    }
+
+    /// Keeps the TIME-WAIT table bounded: the oldest entries leave early (RFC 6191 accepts
+    /// the small risk; Linux's `tcp_max_tw_buckets` does the same).
+    fn enforce_time_wait_limit(&mut self) {
+        while self.time_wait_count > self.config.limits.max_time_wait {
+            let Some(old) = self.time_wait.pop_front() else {
+                break;
+            };
+            let still = self
+                .conns
+                .get(old.index, old.generation)
+                .is_some_and(|c| c.in_time_wait);
+            if still {
+                self.stats.tcp_time_wait_evicted += 1;
+                self.finish(old);
+            }
+        }
+        // Drop stale heads so the queue stays proportional to the live TIME-WAIT count.
+        while let Some(&head) = self.time_wait.front() {
+            let live = self
+                .conns
+                .get(head.index, head.generation)
+                .is_some_and(|c| c.in_time_wait);
+            if live {
+                break;
+            }
+            self.time_wait.pop_front();
+        }
+    }
+
+    /// Arms the connection's timer for its Tcb's next deadline if that is earlier than the
+    /// entry already armed (a later deadline is found when the earlier entry fires).
+    pub(crate) fn arm_timer(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        let Some(deadline) = c.tcb.next_deadline() else {
+            return;
+        };
+        let tick = self.timers.ticks_ceil(deadline);
+        if c.timer_at.is_none_or(|armed| tick < armed) {
+            c.timer_at = Some(self.timers.insert(id.index, id.generation, tick));
+        }
+    }
+
+    pub(crate) fn timer_fired(&mut self, entry: TimerEntry, now: Instant) {
+        let id = ConnId {
+            index: entry.key,
+            generation: entry.generation,
+        };
+        let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        if c.timer_at != Some(entry.when) {
+            return; // superseded by an earlier entry, which already ran
+        }
+        c.timer_at = None;
+        let due = c.tcb.next_deadline().is_some_and(|d| d <= now);
+        if due {
+            c.tcb.on_deadline(now);
+            let state = c.tcb.state();
+            if state == TcpState::Closed {
+                // e.g. TIME-WAIT expired, or retransmissions gave up; maybe a RST to send.
+                self.push_readable(id);
+            }
+            self.touch(id, now);
+        } else {
+            self.arm_timer(id);
+        }
+    }
+
+    /// Writes the next TCP segment of the first connection with something to send.
+    pub(crate) fn transmit_tcp(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(id) = self.dirty.pop_front() {
+            let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+                continue;
+            };
+            c.in_dirty = false;
+            let remote = *c.tuple.remote.ip();
+            let cached = c.neighbour.filter(|&(_, until)| now < until).map(|n| n.0);
+            let mac = match cached {
+                Some(m) => m,
+                None => match self.resolve_for_conn(id, remote, now) {
+                    Some(m) => m,
+                    None => continue,
+                },
+            };
+            let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+                continue;
+            };
+            let ip_room = buf.len().saturating_sub(FRAME_HEADERS - ipv4::IPV4_HEADER);
+            let max_payload = c.path_mtu.min(ip_room).saturating_sub(IP_TCP_HEADERS);
+            match c.tcb.poll_segment(now, max_payload) {
+                Some(seg) => {
+                    let len = emit_segment(
+                        &c.tcb,
+                        &seg,
+                        &c.tuple,
+                        self.config.mac,
+                        mac,
+                        self.ip_ident.wrapping_add(1),
+                        buf,
+                    );
+                    self.ip_ident = self.ip_ident.wrapping_add(1);
+                    // More may follow: back of the line (round robin between connections).
+                    c.in_dirty = true;
+                    self.dirty.push_back(id);
+                    self.arm_timer(id);
+                    match len {
+                        Some(len) => {
+                            self.stats.tcp_tx += 1;
+                            self.stats.ipv4_tx += 1;
+                            self.stats.tx_frames += 1;
+                            self.stats.tx_bytes += len as u64;
+                            return Some(len);
+                        }
+                        None => {
+                            self.stats.tx_drop_buffer_too_small += 1;
+                            continue;
+                        }
+                    }
+                }
+                None => {
+                    self.note_state(id, now);
+                    self.arm_timer(id);
+                    let closed = self
+                        .conns
+                        .get(id.index, id.generation)
+                        .is_some_and(|c| c.tcb.state() == TcpState::Closed);
+                    if closed {
+                        self.finish(id);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Looks up the next hop's MAC for a connection, parking the connection (and asking ARP)
+    /// when it is unknown.
+    fn resolve_for_conn(
+        &mut self,
+        id: ConnId,
+        remote: Ipv4Addr,
+        now: Instant,
+    ) -> Option<EthernetAddress> {
+        let Some(hop) = self.next_hop(remote) else {
+            self.stats.ipv4_drop_no_route += 1;
+            // Nothing can leave; let the connection's own timers give up on it.
+            return None;
+        };
+        match self.neighbour(hop, now) {
+            Some(mac) => {
+                let until = self.neighbour_valid_until(hop);
+                if let (Some(c), Some(until)) = (self.conns.get_mut(id.index, id.generation), until)
+                {
+                    c.neighbour = Some((mac, until));
+                }
+                Some(mac)
+            }
+            None => {
+                match self.pending.push_conn(hop, id, now, &self.config.limits) {
+                    Ok(true) => self.request_hop(hop, now),
+                    Ok(false) => {}
+                    Err(_) => self.stats.arp_drop_pending_full += 1,
+                }
+                None
+            }
+        }
+    }
+
+    /// The connection reached CLOSED (or was evicted from TIME-WAIT): take it out of the demux
+    /// table; free its slot unless the application still holds the handle, which then gets a
+    /// `Closed` event and keeps the slot until `close`.
+    pub(crate) fn finish(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(id.index, id.generation) else {
+            return;
+        };
+        if c.in_table {
+            c.in_table = false;
+            let tuple = c.tuple;
+            if self.table.get(&tuple) == Some(&id) {
+                self.table.remove(&tuple);
+            }
+            self.stats.tcp_closed += 1;
+        }
+        if c.in_time_wait {
+            c.in_time_wait = false;
+            self.time_wait_count -= 1;
+        }
+        if c.half_open {
+            c.half_open = false;
+            if let Some(lid) = c.listener {
+                if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+                    l.half_open = l.half_open.saturating_sub(1);
+                }
+            }
+        }
+        let c = match self.conns.get_mut(id.index, id.generation) {
+            Some(c) => c,
+            None => return,
+        };
+        if c.owned && !c.released {
+            if !c.closed_reported {
+                c.closed_reported = true;
+                self.events.push_back(SocketEvent::Closed(id));
+            }
+            return;
+        }
+        if let Some(lid) = c.listener {
+            if !c.owned {
+                // Still in the accept queue: take it out.
+                if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+                    l.accept_queue.retain(|&x| x != id);
+                }
+            }
+        }
+        self.conns.remove(id.index, id.generation);
+    }
+}
+
+/// Wraps one outgoing segment into Ethernet + IPv4 + TCP in `buf` with software checksums.
+/// Returns the frame length, or `None` if `buf` is too small.
+fn emit_segment(
+    tcb: &Tcb,
+    seg: &tcp::OutSegment,
+    tuple: &FourTuple,
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    ident: u16,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let repr = seg.repr();
+    let payload_len = seg.payload_len();
+    let tcp_len = repr.header_len() + payload_len;
+    let total = FRAME_HEADERS + tcp_len;
+    let frame = buf.get_mut(..total)?;
+    let src = *tuple.local.ip();
+    let dst = *tuple.remote.ip();
+    ipv4::emit_headers(
+        frame,
+        src_mac,
+        dst_mac,
+        src,
+        dst,
+        IpProtocol::Tcp,
+        tcp_len,
+        ident,
+    );
+    let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
+    repr.emit(&mut packet, src, dst, false);
+    tcb.write_payload(seg, &mut packet.payload_mut()[..payload_len]);
+    packet.fill_checksum(src, dst);
+    Some(total)
+}
+
+impl Conn {
+    pub(crate) fn new(
+        tcb: Tcb,
+        tuple: FourTuple,
+        listener: Option<crate::socket::ListenerId>,
+        path_mtu: usize,
+    ) -> Conn {
+        Conn {
+            tcb,
+            tuple,
+            half_open: listener.is_some(),
+            listener,
+            owned: false,
+            released: false,
+            in_table: false,
+            in_dirty: false,
+            timer_at: None,
+            readable_queued: false,
+            writable_queued: false,
+            closed_reported: false,
+            in_time_wait: false,
+            established_seen: false,
+            path_mtu,
+            neighbour: None,
+        }
+    }
+}
