@@ -7,6 +7,7 @@ pub mod device;
 pub mod fault;
 pub mod memlink;
 pub mod netns;
+pub mod packet_socket;
 pub mod pcap;
 pub mod xsk;
 
