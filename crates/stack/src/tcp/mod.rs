@@ -1,1 +1,23 @@
-//! TCP (RFC 9293): the per-connection state machine and its parts.
+//! TCP (RFC 9293): the per-connection state machine and its parts, one concern per module.
+//!
+//! The shard demultiplexes segments to a [`Tcb`] by 4-tuple, creates one with
+//! [`Tcb::listen_syn`] (passive open) or [`Tcb::connect`] (active open), answers segments
+//! without a connection with [`reset_for`], and draws ISNs from an [`IsnGenerator`].
+
+pub mod assembler;
+pub mod config;
+pub mod congestion;
+mod input;
+pub mod isn;
+mod output;
+pub mod ring;
+pub mod rtt;
+pub mod send_buffer;
+pub mod state;
+pub mod tcb;
+mod timers;
+
+pub use config::TcpConfig;
+pub use isn::IsnGenerator;
+pub use state::TcpState;
+pub use tcb::{reset_for, OutSegment, Outcome, Tcb, TcpError};

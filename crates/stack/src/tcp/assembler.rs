@@ -1,0 +1,243 @@
+//! The receive buffer with bounded out-of-order reassembly (RFC 9293 §3.10.7.4 "seventh").
+//!
+//! In-order bytes wait in a growable ring for the user; bytes that arrive past a hole are
+//! written straight into the ring at their offset, and a short sorted list of ranges remembers
+//! which parts past the hole are filled. The number of ranges (`max_ooo_segments`) and the reach
+//! past `RCV.NXT` (`max_ooo_bytes`) are bounded; a segment that would exceed them is dropped
+//! (the peer retransmits it). Offsets in `ranges` are relative to `RCV.NXT`.
+
+use super::ring::Ring;
+
+/// What inserting a segment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Inserted {
+    /// Bytes that became in-order (`RCV.NXT` advances by this much).
+    pub advanced: usize,
+    /// The segment (or part of it) was kept out of order.
+    pub out_of_order: bool,
+    /// The segment filled (part of) a hole below held out-of-order data.
+    pub filled_hole: bool,
+    /// The segment was dropped for lack of room (limits).
+    pub dropped: bool,
+}
+
+/// Received data of one connection: the in-order part and the bounded out-of-order part.
+#[derive(Debug, Clone)]
+pub struct RecvBuffer {
+    ring: Ring,
+    ranges: Vec<(usize, usize)>,
+    /// Start offset of the range holding the most recent out-of-order arrival (RFC 2018 §4).
+    recent: Option<usize>,
+    max_ooo_segments: usize,
+    max_ooo_bytes: usize,
+}
+
+impl RecvBuffer {
+    /// An empty buffer bounded by `max` bytes and the given out-of-order limits.
+    pub fn new(max: usize, max_ooo_segments: usize, max_ooo_bytes: usize) -> RecvBuffer {
+        RecvBuffer {
+            ring: Ring::new(max),
+            ranges: Vec::new(),
+            recent: None,
+            max_ooo_segments,
+            max_ooo_bytes,
+        }
+    }
+
+    /// In-order bytes waiting for the user.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// No in-order bytes waiting.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Room beyond the in-order bytes (the most we may advertise, RFC 9293 §3.8.6).
+    pub fn window(&self) -> usize {
+        self.ring.free()
+    }
+
+    /// The configured maximum.
+    pub fn capacity(&self) -> usize {
+        self.ring.max()
+    }
+
+    /// Bytes of storage allocated.
+    pub fn allocated(&self) -> usize {
+        self.ring.allocated()
+    }
+
+    /// Out-of-order data is held.
+    pub fn has_out_of_order(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+
+    /// Out-of-order ranges (relative to `RCV.NXT`), the most recently changed one first, as
+    /// RFC 2018 §4 orders SACK blocks.
+    pub fn sack_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let recent = self
+            .recent
+            .and_then(|s| self.ranges.iter().copied().find(|r| r.0 == s));
+        recent.into_iter().chain(
+            self.ranges
+                .iter()
+                .copied()
+                .filter(move |r| Some(*r) != recent),
+        )
+    }
+
+    /// Stores `data` whose first byte lies `offset` bytes past `RCV.NXT` (the caller trimmed it
+    /// to the advertised window).
+    pub fn insert(&mut self, offset: usize, data: &[u8]) -> Inserted {
+        let mut out = Inserted::default();
+        if data.is_empty() {
+            return out;
+        }
+        let base = self.ring.len();
+        let mut end = offset.saturating_add(data.len());
+        if offset > 0 {
+            // Out of order: bounded reach and bounded number of ranges.
+            end = end.min(self.max_ooo_bytes);
+            if end <= offset {
+                out.dropped = true;
+                return out;
+            }
+            let overlapping = self
+                .ranges
+                .iter()
+                .filter(|r| r.0 <= end && offset <= r.1)
+                .count();
+            if overlapping == 0 && self.ranges.len() >= self.max_ooo_segments {
+                out.dropped = true;
+                return out;
+            }
+        }
+        let written = self.ring.write_at(base + offset, &data[..end - offset]);
+        if written == 0 {
+            out.dropped = true;
+            return out;
+        }
+        let end = offset + written;
+        // Merge [offset, end) into the sorted, disjoint, non-adjacent ranges.
+        let mut start = offset;
+        let mut stop = end;
+        let had_ooo = !self.ranges.is_empty();
+        self.ranges.retain(|r| {
+            if r.0 <= stop && start <= r.1 {
+                start = start.min(r.0);
+                stop = stop.max(r.1);
+                false
+            } else {
+                true
+            }
+        });
+        let pos = self.ranges.partition_point(|r| r.0 < start);
+        self.ranges.insert(pos, (start, stop));
+        if start == 0 {
+            self.ranges.remove(0);
+            self.ring.commit(stop);
+            out.advanced = stop;
+            out.filled_hole = had_ooo;
+            for r in self.ranges.iter_mut() {
+                r.0 -= stop;
+                r.1 -= stop;
+            }
+            self.recent = self.recent.and_then(|s| s.checked_sub(stop));
+            if self.ranges.is_empty() {
+                self.recent = None;
+            }
+        } else {
+            out.out_of_order = true;
+            self.recent = Some(start);
+        }
+        out
+    }
+
+    /// Moves in-order bytes to `dst`; returns the count.
+    pub fn read(&mut self, dst: &mut [u8]) -> usize {
+        let n = self.ring.read_at(0, dst);
+        self.ring.consume(n);
+        if self.ranges.is_empty() {
+            self.ring.release_if_empty();
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_then_read() {
+        let mut b = RecvBuffer::new(100, 4, 100);
+        let r = b.insert(0, b"abc");
+        assert_eq!(r.advanced, 3);
+        assert!(!r.out_of_order);
+        let mut out = [0u8; 10];
+        assert_eq!(b.read(&mut out), 3);
+        assert_eq!(&out[..3], b"abc");
+        assert_eq!(b.allocated(), 0);
+    }
+
+    #[test]
+    fn reassembles_holes_in_any_order() {
+        let mut b = RecvBuffer::new(100, 4, 100);
+        assert!(b.insert(6, b"ghi").out_of_order);
+        assert!(b.insert(3, b"def").out_of_order);
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(3, 9)]);
+        assert!(b.insert(10, b"k").out_of_order);
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(10, 11), (3, 9)]);
+        let r = b.insert(0, b"abc");
+        assert_eq!(r.advanced, 9);
+        assert!(r.filled_hole);
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(1, 2)]);
+        let r = b.insert(0, b"j");
+        assert_eq!(r.advanced, 2);
+        let mut out = [0u8; 20];
+        assert_eq!(b.read(&mut out), 11);
+        assert_eq!(&out[..11], b"abcdefghijk");
+    }
+
+    #[test]
+    fn overlapping_and_duplicate_segments() {
+        let mut b = RecvBuffer::new(100, 4, 100);
+        b.insert(2, b"cdef");
+        b.insert(4, b"efgh");
+        b.insert(2, b"cd");
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(2, 8)]);
+        assert_eq!(b.insert(0, b"abc").advanced, 8);
+        let mut out = [0u8; 20];
+        assert_eq!(b.read(&mut out), 8);
+        assert_eq!(&out[..8], b"abcdefgh");
+    }
+
+    #[test]
+    fn limits_bound_out_of_order_state() {
+        let mut b = RecvBuffer::new(1000, 2, 50);
+        assert!(!b.insert(10, b"x").dropped);
+        assert!(!b.insert(20, b"y").dropped);
+        assert!(
+            b.insert(30, b"z").dropped,
+            "third range exceeds max_ooo_segments"
+        );
+        assert!(
+            !b.insert(21, b"y").dropped,
+            "adjacent merges into an existing range"
+        );
+        assert!(b.insert(60, b"far").dropped, "past max_ooo_bytes");
+        let r = b.insert(45, b"0123456789");
+        assert!(r.dropped, "would be a third range");
+        assert_eq!(b.sack_ranges().count(), 2);
+    }
+
+    #[test]
+    fn window_shrinks_with_unread_data() {
+        let mut b = RecvBuffer::new(10, 4, 10);
+        assert_eq!(b.window(), 10);
+        assert_eq!(b.insert(0, b"0123456789abc").advanced, 10);
+        assert_eq!(b.window(), 0);
+    }
+}

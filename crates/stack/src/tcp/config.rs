@@ -1,0 +1,147 @@
+//! TCP configuration: every limit and timer of a connection, as named, overridable defaults.
+
+use std::time::Duration;
+
+/// Default MSS we announce and assume for ourselves: Ethernet MTU 1500 − 20 (IPv4) − 20 (TCP).
+pub const DEFAULT_MSS: u16 = 1460;
+/// MSS assumed for a peer that sends no MSS option (RFC 9293 §3.7.1: 536 for IPv4).
+pub const DEFAULT_PEER_MSS: u16 = 536;
+/// Default maximum receive buffer per connection (bytes); storage grows on demand up to this.
+pub const DEFAULT_RCV_BUF: usize = 256 * 1024;
+/// Default maximum send buffer per connection (bytes); storage grows on demand up to this.
+pub const DEFAULT_SND_BUF: usize = 256 * 1024;
+/// Default bound on distinct out-of-order ranges held in the reassembly queue.
+pub const DEFAULT_MAX_OOO_SEGMENTS: usize = 32;
+/// Default bound on out-of-order bytes held beyond `RCV.NXT`.
+pub const DEFAULT_MAX_OOO_BYTES: usize = 256 * 1024;
+/// Default TIME-WAIT duration (2×MSL; Linux uses 60 s, RFC 9293 §3.4.2 suggests MSL = 2 min).
+pub const DEFAULT_TIME_WAIT: Duration = Duration::from_secs(60);
+/// Default delayed-ACK bound (RFC 9293 §3.8.6.3: MUST be under 0.5 s; Linux uses 40 ms).
+pub const DEFAULT_DELAYED_ACK: Duration = Duration::from_millis(40);
+/// Default lower bound of the retransmission timeout (Linux: 200 ms; RFC 6298 (2.4) says 1 s).
+pub const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
+/// Default upper bound of the retransmission timeout (RFC 6298 (2.5): at least 60 s).
+pub const DEFAULT_MAX_RTO: Duration = Duration::from_secs(60);
+/// Default initial retransmission timeout (RFC 6298 (2.1)).
+pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
+/// Default number of SYN / SYN-ACK retransmissions before giving up (Linux `tcp_syn_retries` = 6).
+pub const DEFAULT_MAX_SYN_RETRIES: u32 = 6;
+/// Default number of data retransmissions before the connection is aborted (RFC 9293 R2; Linux 15).
+pub const DEFAULT_MAX_RETRIES: u32 = 15;
+/// Default interval between keep-alive probes once the idle time has passed.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
+/// Default number of unanswered keep-alive probes before the connection is dropped.
+pub const DEFAULT_KEEPALIVE_PROBES: u32 = 9;
+/// Default initial congestion window in segments (RFC 6928).
+pub const DEFAULT_INITIAL_CWND_SEGMENTS: u32 = 10;
+/// Smallest persist (zero-window probe) interval.
+pub const DEFAULT_MIN_PERSIST: Duration = Duration::from_millis(200);
+/// Largest persist interval (RFC 9293 §3.8.6.1 exponential backoff, capped).
+pub const DEFAULT_MAX_PERSIST: Duration = Duration::from_secs(60);
+/// Sender silly-window-avoidance override timeout (RFC 9293 §3.8.6.2.1, 0.1–1 s).
+pub const DEFAULT_SWS_OVERRIDE: Duration = Duration::from_millis(200);
+/// Largest window-scale shift allowed (RFC 7323 §2.3).
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// Which congestion controller a connection uses (RFC 5681 family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// NewReno (RFC 5681 + RFC 6582).
+    #[default]
+    NewReno,
+}
+
+/// Per-connection TCP parameters. `Default` gives Linux-like values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Largest MSS we announce (further bounded by the MTU the shard reports).
+    pub mss: u16,
+    /// Maximum receive buffer (bytes): bounds the advertised window.
+    pub rcv_buf: usize,
+    /// Maximum send buffer (bytes): `send` accepts no more than this unacknowledged + unsent.
+    pub snd_buf: usize,
+    /// Maximum number of disjoint out-of-order ranges kept for reassembly.
+    pub max_ooo_segments: usize,
+    /// Maximum out-of-order bytes kept beyond `RCV.NXT`.
+    pub max_ooo_bytes: usize,
+    /// TIME-WAIT duration (2×MSL).
+    pub time_wait: Duration,
+    /// Delayed-ACK bound; `Duration::ZERO` acknowledges every segment immediately.
+    pub delayed_ack: Duration,
+    /// Lower bound of the RTO.
+    pub min_rto: Duration,
+    /// Upper bound of the RTO.
+    pub max_rto: Duration,
+    /// RTO before any RTT sample.
+    pub initial_rto: Duration,
+    /// Idle time before keep-alive probes start; `None` disables keep-alive (the default).
+    pub keepalive: Option<Duration>,
+    /// Interval between keep-alive probes.
+    pub keepalive_interval: Duration,
+    /// Unanswered keep-alive probes before the connection is dropped.
+    pub keepalive_probes: u32,
+    /// SYN / SYN-ACK retransmissions before giving up.
+    pub max_syn_retries: u32,
+    /// Data retransmissions (consecutive RTOs) before giving up.
+    pub max_retries: u32,
+    /// Initial congestion window in segments.
+    pub initial_cwnd_segments: u32,
+    /// Smallest persist-timer interval.
+    pub min_persist: Duration,
+    /// Largest persist-timer interval.
+    pub max_persist: Duration,
+    /// Sender-side SWS avoidance override timeout.
+    pub sws_override: Duration,
+    /// Nagle's algorithm (RFC 9293 §3.7.4); off by default (server responses are written whole).
+    pub nagle: bool,
+    /// Offer/accept window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer/accept timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Offer/accept SACK (RFC 2018); we then generate SACK blocks as a receiver.
+    pub sack: bool,
+    /// Congestion controller.
+    pub congestion: CongestionAlgorithm,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: DEFAULT_MSS,
+            rcv_buf: DEFAULT_RCV_BUF,
+            snd_buf: DEFAULT_SND_BUF,
+            max_ooo_segments: DEFAULT_MAX_OOO_SEGMENTS,
+            max_ooo_bytes: DEFAULT_MAX_OOO_BYTES,
+            time_wait: DEFAULT_TIME_WAIT,
+            delayed_ack: DEFAULT_DELAYED_ACK,
+            min_rto: DEFAULT_MIN_RTO,
+            max_rto: DEFAULT_MAX_RTO,
+            initial_rto: DEFAULT_INITIAL_RTO,
+            keepalive: None,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_probes: DEFAULT_KEEPALIVE_PROBES,
+            max_syn_retries: DEFAULT_MAX_SYN_RETRIES,
+            max_retries: DEFAULT_MAX_RETRIES,
+            initial_cwnd_segments: DEFAULT_INITIAL_CWND_SEGMENTS,
+            min_persist: DEFAULT_MIN_PERSIST,
+            max_persist: DEFAULT_MAX_PERSIST,
+            sws_override: DEFAULT_SWS_OVERRIDE,
+            nagle: false,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            congestion: CongestionAlgorithm::NewReno,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The window-scale shift we announce: the smallest shift that lets `rcv_buf` be advertised.
+    pub fn rcv_wscale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < MAX_WINDOW_SCALE && (self.rcv_buf >> shift) > 0xffff {
+            shift += 1;
+        }
+        shift
+    }
+}

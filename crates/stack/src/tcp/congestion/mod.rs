@@ -1,0 +1,95 @@
+//! Congestion control behind one small trait (RFC 5681 family), quinn `congestion/` style.
+//!
+//! The connection detects loss (duplicate ACKs, partial ACKs, RTO) and keeps the recovery
+//! point; a [`Controller`] only turns those events into a congestion window. New algorithms
+//! (CUBIC, RFC 9438) are another file implementing the trait plus a variant of [`Congestion`].
+
+mod new_reno;
+
+pub use new_reno::NewReno;
+
+use super::config::{CongestionAlgorithm, TcpConfig};
+use std::time::Instant;
+
+/// One congestion-control algorithm; all sizes are bytes, `mss` is the sender's segment size.
+pub trait Controller {
+    /// The congestion window.
+    fn window(&self) -> usize;
+    /// The slow-start threshold.
+    fn ssthresh(&self) -> usize;
+    /// New data was cumulatively acknowledged outside fast recovery.
+    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize);
+    /// Three duplicate ACKs: fast retransmit and enter fast recovery (RFC 6582 §3.2 step 2).
+    fn on_fast_retransmit(&mut self, now: Instant, flight: usize, mss: usize);
+    /// A further duplicate ACK during fast recovery (RFC 6582 §3.2 step 3).
+    fn on_dup_ack(&mut self, mss: usize);
+    /// A partial ACK during fast recovery (RFC 6582 §3.2 step 5).
+    fn on_partial_ack(&mut self, acked: usize, mss: usize);
+    /// A full ACK ends fast recovery (RFC 6582 §3.2 step 4).
+    fn on_recovery_end(&mut self, flight: usize, mss: usize);
+    /// The retransmission timer expired (RFC 5681 §3.1 equation (4)).
+    fn on_rto(&mut self, flight: usize, mss: usize);
+}
+
+/// Initial window (RFC 6928 / RFC 5681 §3.1).
+pub fn initial_window(segments: u32, mss: usize) -> usize {
+    let segments = segments.max(1) as usize;
+    (segments * mss).min((2 * mss).max(14_600)).max(mss)
+}
+
+/// The controller of one connection: an enum, so a connection costs no allocation.
+#[derive(Debug, Clone)]
+pub enum Congestion {
+    /// NewReno (RFC 5681, RFC 6582).
+    NewReno(NewReno),
+}
+
+impl Congestion {
+    /// The configured algorithm with its initial window for `mss`.
+    pub fn new(cfg: &TcpConfig, mss: usize) -> Congestion {
+        match cfg.congestion {
+            CongestionAlgorithm::NewReno => {
+                Congestion::NewReno(NewReno::new(initial_window(cfg.initial_cwnd_segments, mss)))
+            }
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Controller {
+        match self {
+            Congestion::NewReno(c) => c,
+        }
+    }
+
+    fn inner_ref(&self) -> &dyn Controller {
+        match self {
+            Congestion::NewReno(c) => c,
+        }
+    }
+}
+
+impl Controller for Congestion {
+    fn window(&self) -> usize {
+        self.inner_ref().window()
+    }
+    fn ssthresh(&self) -> usize {
+        self.inner_ref().ssthresh()
+    }
+    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize) {
+        self.inner().on_ack(now, acked, flight, mss)
+    }
+    fn on_fast_retransmit(&mut self, now: Instant, flight: usize, mss: usize) {
+        self.inner().on_fast_retransmit(now, flight, mss)
+    }
+    fn on_dup_ack(&mut self, mss: usize) {
+        self.inner().on_dup_ack(mss)
+    }
+    fn on_partial_ack(&mut self, acked: usize, mss: usize) {
+        self.inner().on_partial_ack(acked, mss)
+    }
+    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
+        self.inner().on_recovery_end(flight, mss)
+    }
+    fn on_rto(&mut self, flight: usize, mss: usize) {
+        self.inner().on_rto(flight, mss)
+    }
+}

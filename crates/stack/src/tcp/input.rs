@@ -1,0 +1,381 @@
+//! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"): SYN-SENT processing, the
+//! acceptability test, RST/SYN/ACK checks, text and FIN processing, with RFC 5961 challenge
+//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and NewReno loss detection (RFC 5681, RFC 6582).
+//!
+//! No input can panic: every length is derived from the segment with saturating or wrapping
+//! arithmetic, and payload slices are cut with checked bounds.
+
+use super::congestion::Controller;
+use super::state::TcpState;
+use super::tcb::{reset_for, Outcome, Tcb, TcpError};
+use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
+use std::time::{Duration, Instant};
+
+impl Tcb {
+    /// Processes one arriving segment for this connection (RFC 9293 §3.10.7).
+    pub fn on_segment(&mut self, seg: &TcpRepr, now: Instant) -> Outcome {
+        let mut out = Outcome::default();
+        match self.state {
+            TcpState::Closed | TcpState::Listen => out.rst = reset_for(seg),
+            TcpState::SynSent => self.on_syn_sent(seg, now, &mut out),
+            _ => self.on_synchronized(seg, now, &mut out),
+        }
+        out
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_syn_sent(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
+        let rst = seg.control == TcpControl::Rst;
+        if let Some(ack) = seg.ack_number {
+            if ack.le(self.iss) || ack.gt(self.snd_max) {
+                if !rst {
+                    out.rst = reset_for(seg);
+                }
+                return;
+            }
+        }
+        if rst {
+            if seg.ack_number.is_some() {
+                self.enter_closed(Some(TcpError::Refused), out);
+            }
+            return;
+        }
+        if seg.control != TcpControl::Syn {
+            return;
+        }
+        self.irs = seg.seq_number;
+        self.rcv_nxt = seg.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.negotiate(seg);
+        self.snd_wnd = u32::from(seg.window_len);
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq_number;
+        match seg.ack_number {
+            Some(ack) => {
+                self.snd_wl2 = ack;
+                self.on_new_ack(seg, ack, now, out);
+                self.state = TcpState::Established;
+                out.established = true;
+                out.writable = true;
+                self.ack_pending = true;
+                if self.fin_queued {
+                    self.state = TcpState::FinWait1;
+                }
+                self.arm_keepalive(now);
+                // Data or FIN carried by the SYN-ACK (rare) continue at the sixth step.
+                self.process_text(seg, seg.seq_number + 1, now, out);
+            }
+            None => {
+                // Simultaneous open: SYN-RECEIVED, retransmit our SYN as SYN-ACK.
+                self.snd_wl2 = self.iss;
+                self.state = TcpState::SynReceived;
+                self.snd_nxt = self.iss;
+                self.rtt_probe = None;
+            }
+        }
+    }
+
+    fn on_synchronized(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
+        let rst = seg.control == TcpControl::Rst;
+        let syn = seg.control == TcpControl::Syn;
+        if self.state == TcpState::TimeWait && rst {
+            // RFC 1337: RSTs in TIME-WAIT are ignored (no assassination).
+            return;
+        }
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost; send it again.
+        if self.state == TcpState::SynReceived
+            && syn
+            && seg.ack_number.is_none()
+            && seg.seq_number == self.irs
+        {
+            self.snd_nxt = self.iss;
+            self.rtt_probe = None;
+            return;
+        }
+        // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
+        if self.ts_enabled && !rst {
+            if let Some((tsval, _)) = seg.timestamp {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.ack_pending = true;
+                    return;
+                }
+            }
+        }
+        // First: sequence number acceptability (RFC 9293 §3.10.7.4).
+        let seg_len = seg.segment_len();
+        let wnd = self.rcv_wnd();
+        let seq = seg.seq_number;
+        let in_window = |s: SeqNumber| s.ge(self.rcv_nxt) && s.lt(self.rcv_nxt + wnd);
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_window(seq),
+            // Zero window: ACK, RST and FIN at RCV.NXT are still processed (RFC 9293 §3.10.7.4).
+            (_, 0) => seq == self.rcv_nxt,
+            (len, _) => in_window(seq) || in_window(seq + (len - 1)),
+        };
+        if !acceptable {
+            if !rst {
+                self.ack_pending = true;
+                if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
+                    // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
+                    self.time_wait_at = Some(now + self.cfg.time_wait);
+                }
+            }
+            return;
+        }
+        self.arm_keepalive(now);
+        // RFC 7323 §4.3: remember the timestamp to echo.
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.timestamp {
+                if seq.le(self.last_ack_sent) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                    self.ts_recent = tsval;
+                }
+            }
+        }
+        // Second: RST (RFC 9293 §3.10.7.4, RFC 5961 §3.2).
+        if rst {
+            if seq != self.rcv_nxt {
+                self.ack_pending = true; // challenge ACK
+                return;
+            }
+            let error = match self.state {
+                TcpState::SynReceived if !self.active_open => None,
+                TcpState::SynReceived => Some(TcpError::Refused),
+                TcpState::Closing | TcpState::LastAck | TcpState::TimeWait => None,
+                _ => Some(TcpError::Reset),
+            };
+            let was_syn_received = self.state == TcpState::SynReceived;
+            self.enter_closed(error, out);
+            if was_syn_received && !self.active_open {
+                out.reset = true;
+            }
+            return;
+        }
+        // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4.2, RFC 9293).
+        if syn {
+            self.ack_pending = true;
+            return;
+        }
+        // Fifth: ACK.
+        let Some(ack) = seg.ack_number else {
+            return;
+        };
+        if self.state == TcpState::SynReceived {
+            if ack.gt(self.snd_una) && ack.le(self.snd_max) {
+                self.state = TcpState::Established;
+                out.established = true;
+                out.writable = true;
+                self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                if self.fin_queued {
+                    self.state = TcpState::FinWait1;
+                }
+            } else {
+                out.rst = reset_for(seg);
+                return;
+            }
+        }
+        if ack.gt(self.snd_max) {
+            // Acknowledges something not yet sent: ACK and drop.
+            self.ack_pending = true;
+            return;
+        }
+        // RFC 5961 §5.2: an ACK too far in the past is dropped with a challenge ACK.
+        if ack.lt(self.snd_una - (self.max_snd_wnd as usize).max(1)) {
+            self.ack_pending = true;
+            return;
+        }
+        let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
+        if ack.gt(self.snd_una) {
+            self.on_new_ack(seg, ack, now, out);
+        } else if ack == self.snd_una
+            && self.snd_max != self.snd_una
+            && seg.payload.is_empty()
+            && seg.control != TcpControl::Fin
+            && new_wnd == self.snd_wnd
+        {
+            self.on_dup_ack(now);
+        }
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
+        if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
+            let was_zero = self.snd_wnd == 0;
+            self.snd_wnd = new_wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if new_wnd > 0 && (was_zero || self.persist_at.is_some()) {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        let fin_acked = self.fin_queued && self.snd_una == self.send.end_seq() + 1;
+        match self.state {
+            TcpState::FinWait1 if fin_acked => self.state = TcpState::FinWait2,
+            TcpState::Closing if fin_acked => {
+                self.enter_time_wait(now, out);
+                return;
+            }
+            TcpState::LastAck if fin_acked => {
+                self.enter_closed(None, out);
+                return;
+            }
+            _ => {}
+        }
+        // Sixth (URG) is not supported; seventh and eighth: text and FIN.
+        self.process_text(seg, seq, now, out);
+    }
+
+    /// A cumulative ACK above `SND.UNA` (RFC 9293 §3.10.7.4, RFC 6298 §5, RFC 6582 §3.2).
+    fn on_new_ack(&mut self, seg: &TcpRepr, ack: SeqNumber, now: Instant, out: &mut Outcome) {
+        let acked = (ack - self.snd_una).max(0) as usize;
+        let flight_before = self.flight_size();
+        if self.send.ack_to(ack) > 0 {
+            out.writable = true;
+        }
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        // RTT measurement: timestamps (RFC 7323 §4.1) or the one timed segment (Karn).
+        let mut sample = None;
+        if self.ts_enabled {
+            if let Some((_, tsecr)) = seg.timestamp {
+                let ms = self.ts_now(now).wrapping_sub(tsecr);
+                if tsecr != 0 && (ms as i32) >= 0 {
+                    sample = Some(Duration::from_millis(u64::from(ms)));
+                }
+            }
+        }
+        if let Some((end, sent)) = self.rtt_probe {
+            if ack.ge(end) {
+                self.rtt_probe = None;
+                if sample.is_none() {
+                    sample = Some(now.saturating_duration_since(sent));
+                }
+            }
+        }
+        if let Some(r) = sample {
+            self.rtt.sample(r);
+        }
+        self.rtt.reset_backoff();
+        self.retries = 0;
+        let mss = self.eff_snd_mss();
+        if self.in_recovery {
+            if ack.ge(self.recover) {
+                self.in_recovery = false;
+                self.cc.on_recovery_end(self.flight_size(), mss);
+            } else {
+                // Partial ACK: retransmit the next hole, deflate, restart the timer.
+                self.retransmit_one = true;
+                self.cc.on_partial_ack(acked, mss);
+                self.rtx_at = Some(now + self.rtt.rto());
+            }
+        } else if self.state.is_synchronized() {
+            self.cc.on_ack(now, acked, flight_before, mss);
+        }
+        self.dupacks = 0;
+        // RFC 6298 (5.2)/(5.3).
+        self.rtx_at = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rtt.rto())
+        };
+    }
+
+    /// RFC 5681 §3.2 duplicate ACK handling with RFC 6582 `recover`.
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.dupacks = self.dupacks.saturating_add(1);
+        let mss = self.eff_snd_mss();
+        if self.in_recovery {
+            self.cc.on_dup_ack(mss);
+        } else if self.dupacks == 3 && (self.snd_una - 1usize).ge(self.recover) {
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            self.cc.on_fast_retransmit(now, self.flight_size(), mss);
+            self.retransmit_one = true;
+            self.rtt_probe = None;
+        }
+    }
+
+    /// Bytes sent and not yet acknowledged.
+    pub(super) fn flight_size(&self) -> usize {
+        (self.snd_max - self.snd_una).max(0) as usize
+    }
+
+    /// Seventh and eighth steps: segment text and FIN (RFC 9293 §3.10.7.4). `seq` is the
+    /// sequence number of the first payload byte.
+    fn process_text(&mut self, seg: &TcpRepr, seq: SeqNumber, now: Instant, out: &mut Outcome) {
+        let accepts_text = matches!(
+            self.state,
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+        );
+        let payload = seg.payload;
+        let fin = seg.control == TcpControl::Fin;
+        if !accepts_text {
+            if fin && self.state == TcpState::TimeWait {
+                self.ack_pending = true;
+                self.time_wait_at = Some(now + self.cfg.time_wait);
+            } else if !payload.is_empty() || fin {
+                self.ack_pending = true;
+            }
+            return;
+        }
+        let fin_seq = seq + payload.len();
+        // Trim to RCV.NXT on the left and to the window on the right.
+        let mut data = payload;
+        let mut offset = 0usize;
+        let lead = self.rcv_nxt - seq;
+        if lead > 0 {
+            data = data.get(lead as usize..).unwrap_or(&[]);
+        } else {
+            offset = (-lead) as usize;
+        }
+        let room = self.rcv_wnd().saturating_sub(offset);
+        let trimmed = data.len() > room;
+        if trimmed {
+            data = data.get(..room).unwrap_or(&[]);
+        }
+        if fin && !trimmed && fin_seq.le(self.rcv_adv) && fin_seq.ge(self.rcv_nxt) {
+            self.rcv_fin = Some(fin_seq);
+        }
+        let mut immediate = trimmed || (!payload.is_empty() && data.is_empty());
+        if !data.is_empty() {
+            let r = self.recv.insert(offset, data);
+            if r.advanced > 0 {
+                self.rcv_nxt += r.advanced;
+                out.readable = true;
+            }
+            if r.out_of_order || r.filled_hole || r.dropped {
+                immediate = true;
+            } else if r.advanced > 0 {
+                self.delack_segments += 1;
+                if self.delack_segments >= 2 || self.cfg.delayed_ack.is_zero() {
+                    immediate = true;
+                } else if self.delack_at.is_none() {
+                    self.delack_at = Some(now + self.cfg.delayed_ack);
+                }
+            }
+        }
+        if self.rcv_fin == Some(self.rcv_nxt) && !self.fin_received {
+            self.rcv_nxt += 1;
+            self.fin_received = true;
+            out.readable = true;
+            immediate = true;
+            match self.state {
+                TcpState::Established => self.state = TcpState::CloseWait,
+                TcpState::FinWait1 => {
+                    // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): CLOSING.
+                    self.state = TcpState::Closing;
+                }
+                TcpState::FinWait2 => self.enter_time_wait(now, out),
+                _ => {}
+            }
+        }
+        if immediate {
+            self.ack_pending = true;
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Segment generation: SYN / SYN-ACK, data and FIN within the send and congestion windows
+//! with sender-side silly-window avoidance (RFC 9293 §3.8.6.2.1), fast retransmission,
+//! window and keep-alive probes, ACKs (delayed per RFC 9293 §3.8.6.3) and RSTs.
+
+use super::congestion::Controller;
+use super::state::TcpState;
+use super::tcb::{OutSegment, Tcb};
+use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
+use std::time::Instant;
+
+/// Most SACK blocks we put in one segment (3 fit beside the timestamp option, RFC 2018 §3).
+pub const MAX_SACK_BLOCKS_SENT: usize = 3;
+
+impl Tcb {
+    /// The next segment this connection wants to send, or `None`. `max_payload` is what the
+    /// path allows after the IPv4 and base TCP headers (MTU − 40); option bytes come off it.
+    pub fn poll_segment(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
+        if self.rst_pending {
+            self.rst_pending = false;
+            let repr = TcpRepr {
+                src_port: self.tuple.local.port(),
+                dst_port: self.tuple.remote.port(),
+                control: TcpControl::Rst,
+                seq_number: self.snd_nxt,
+                ack_number: Some(self.rcv_nxt),
+                ..TcpRepr::default()
+            };
+            return Some(OutSegment::new(repr, 0));
+        }
+        let seg = match self.state {
+            TcpState::Closed | TcpState::Listen => None,
+            TcpState::SynSent => self.poll_syn(now, false),
+            TcpState::SynReceived => self.poll_syn(now, true).or_else(|| self.poll_ack(now)),
+            TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::FinWait1
+            | TcpState::Closing
+            | TcpState::LastAck => self
+                .poll_data(now, max_payload)
+                .or_else(|| self.poll_probe(now))
+                .or_else(|| self.poll_ack(now)),
+            TcpState::FinWait2 | TcpState::TimeWait => {
+                self.poll_probe(now).or_else(|| self.poll_ack(now))
+            }
+        };
+        self.rearm(now);
+        seg
+    }
+
+    /// Copies the payload of `seg` out of the send buffer into `dst`; returns the count.
+    /// Call it before the next input to this connection.
+    pub fn write_payload(&self, seg: &OutSegment, dst: &mut [u8]) -> usize {
+        let n = seg.payload_len().min(dst.len());
+        self.send.read(seg.repr().seq_number, &mut dst[..n])
+    }
+
+    fn base(&self, control: TcpControl, seq: SeqNumber) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            control,
+            seq_number: seq,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// Fills in ACK, window, timestamp and SACK fields; the segment acknowledges everything.
+    fn with_ack(&mut self, mut repr: TcpRepr<'static>, now: Instant) -> TcpRepr<'static> {
+        repr.ack_number = Some(self.rcv_nxt);
+        repr.window_len = self.advertise_window(false);
+        if self.ts_enabled {
+            repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if self.sack_ok && self.recv.has_out_of_order() {
+            let base = self.rcv_nxt;
+            for (slot, (s, e)) in repr
+                .sack_ranges
+                .iter_mut()
+                .zip(self.recv.sack_ranges())
+                .take(MAX_SACK_BLOCKS_SENT)
+            {
+                *slot = Some(((base + s).0, (base + e).0));
+            }
+        }
+        self.last_ack_sent = self.rcv_nxt;
+        self.ack_pending = false;
+        self.delack_at = None;
+        self.delack_segments = 0;
+        repr
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) when `SND.NXT` is at the ISS (first or again).
+    fn poll_syn(&mut self, now: Instant, ack: bool) -> Option<OutSegment> {
+        if self.snd_nxt != self.iss {
+            return None;
+        }
+        let mut repr = self.base(TcpControl::Syn, self.iss);
+        repr.max_seg_size = Some(self.rcv_mss);
+        repr.window_len = if ack {
+            self.advertise_window(true)
+        } else {
+            self.recv.window().min(0xffff) as u16
+        };
+        let offer = !ack;
+        if offer {
+            if self.cfg.window_scaling {
+                repr.window_scale = Some(self.cfg.rcv_wscale());
+            }
+            repr.sack_permitted = self.cfg.sack;
+            if self.cfg.timestamps {
+                repr.timestamp = Some((self.ts_now(now), 0));
+            }
+        } else {
+            repr.ack_number = Some(self.rcv_nxt);
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_pending = false;
+            if self.ws_enabled {
+                repr.window_scale = Some(self.rcv_wscale);
+            }
+            repr.sack_permitted = self.sack_ok;
+            if self.ts_enabled {
+                repr.timestamp = Some((self.ts_now(now), self.ts_recent));
+            }
+        }
+        if self.retries == 0 && self.snd_max == self.iss {
+            self.rtt_probe = Some((self.iss + 1, now));
+        } else {
+            self.rtt_probe = None;
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if self.rtx_at.is_none() {
+            self.rtx_at = Some(now + self.rtt.rto());
+        }
+        Some(OutSegment::new(repr, 0))
+    }
+
+    /// Data and/or FIN, including a fast or partial-ACK retransmission of one segment.
+    fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
+        let fin_seq = self.fin_queued.then(|| self.send.end_seq());
+        let sack_len = if self.sack_ok && self.recv.has_out_of_order() {
+            4 + 8 * self.recv.sack_ranges().count().min(MAX_SACK_BLOCKS_SENT)
+        } else {
+            0
+        };
+        let mss = self
+            .eff_snd_mss()
+            .min(max_payload.saturating_sub(if self.ts_enabled { 12 } else { 0 }))
+            .saturating_sub(sack_len)
+            .max(1);
+        let (seq, len, fin) = if self.retransmit_one {
+            self.retransmit_one = false;
+            let seq = self.snd_una;
+            let len = self.send.available_from(seq).min(mss);
+            let fin = fin_seq == Some(seq + len) && self.snd_max.gt(seq + len);
+            if len == 0 && !fin {
+                return None;
+            }
+            (seq, len, fin)
+        } else {
+            let seq = self.snd_nxt;
+            let unsent = self.send.available_from(seq);
+            let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+            let wnd = (self.snd_wnd as usize).min(self.cc.window());
+            let usable = wnd.saturating_sub(in_flight);
+            let len = unsent.min(usable).min(mss);
+            let fin = len == unsent && fin_seq == Some(seq + len);
+            if len == 0 && !fin {
+                return None;
+            }
+            if len > 0 && !fin && !self.sws_allows(len, unsent, mss, in_flight) {
+                return None;
+            }
+            (seq, len, fin)
+        };
+        self.sws_override = false;
+        let end = seq + len + usize::from(fin);
+        if seq.lt(self.snd_max) {
+            // Karn's rule (RFC 6298 §3): never time a retransmitted segment.
+            self.rtt_probe = None;
+        } else if self.rtt_probe.is_none() && !self.ts_enabled && end.gt(seq) {
+            self.rtt_probe = Some((end, now));
+        }
+        self.snd_nxt = self.snd_nxt.max(end);
+        self.snd_max = self.snd_max.max(end);
+        let control = if fin {
+            TcpControl::Fin
+        } else if len > 0 && seq + len == self.send.end_seq() {
+            TcpControl::Psh
+        } else {
+            TcpControl::None
+        };
+        let repr = self.base(control, seq);
+        let repr = self.with_ack(repr, now);
+        if self.rtx_at.is_none() {
+            self.rtx_at = Some(now + self.rtt.rto());
+        }
+        Some(OutSegment::new(repr, len))
+    }
+
+    /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a full segment, or all queued data when
+    /// nothing is in flight (or Nagle is off), or half the largest window seen, or the override
+    /// timer fired.
+    fn sws_allows(&self, len: usize, unsent: usize, mss: usize, in_flight: usize) -> bool {
+        len >= mss
+            || (len == unsent && (!self.cfg.nagle || in_flight == 0))
+            || len >= (self.max_snd_wnd as usize) / 2
+            || self.sws_override
+    }
+
+    /// A window probe or keep-alive probe: `SEG.SEQ = SND.UNA − 1`, no data, so the peer
+    /// answers with an ACK carrying its window (RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
+    fn poll_probe(&mut self, now: Instant) -> Option<OutSegment> {
+        if !self.probe_pending {
+            return None;
+        }
+        self.probe_pending = false;
+        let repr = self.base(TcpControl::None, self.snd_una - 1);
+        let repr = self.with_ack(repr, now);
+        Some(OutSegment::new(repr, 0))
+    }
+
+    /// A pure ACK when one is due.
+    fn poll_ack(&mut self, now: Instant) -> Option<OutSegment> {
+        if !self.ack_pending {
+            return None;
+        }
+        let repr = self.base(TcpControl::None, self.snd_nxt);
+        let repr = self.with_ack(repr, now);
+        Some(OutSegment::new(repr, 0))
+    }
+}

@@ -1,0 +1,207 @@
+//! A byte ring that grows on demand up to a fixed maximum and can be written at an offset
+//! past its filled part (for out-of-order data) and read at any offset (for retransmission).
+//!
+//! Invariants: `len <= storage.len() <= max`; logical offset `i` lives at
+//! `storage[(head + i) % storage.len()]`. An empty ring may hold no storage at all, so an idle
+//! connection costs only the struct.
+
+/// Smallest allocation made when a ring first receives data.
+pub const MIN_RING_ALLOC: usize = 2048;
+
+/// A growable ring of bytes (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Ring {
+    storage: Vec<u8>,
+    head: usize,
+    len: usize,
+    max: usize,
+}
+
+impl Ring {
+    /// An empty ring that will never hold more than `max` bytes.
+    pub fn new(max: usize) -> Ring {
+        Ring {
+            storage: Vec::new(),
+            head: 0,
+            len: 0,
+            max,
+        }
+    }
+
+    /// Bytes in the filled (contiguous, readable) part.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No filled bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The configured maximum.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Room left before the maximum is reached (counting from the filled part).
+    pub fn free(&self) -> usize {
+        self.max - self.len
+    }
+
+    /// Bytes of storage currently allocated.
+    pub fn allocated(&self) -> usize {
+        self.storage.len()
+    }
+
+    fn grow_to(&mut self, needed: usize) {
+        if needed <= self.storage.len() {
+            return;
+        }
+        let target = needed
+            .max(MIN_RING_ALLOC)
+            .checked_next_power_of_two()
+            .unwrap_or(self.max)
+            .max(self.storage.len() * 2)
+            .min(self.max);
+        let mut storage = vec![0u8; target];
+        let old = self.storage.len();
+        if old > 0 {
+            let first = old - self.head;
+            storage[..first].copy_from_slice(&self.storage[self.head..]);
+            storage[first..old].copy_from_slice(&self.storage[..self.head]);
+        }
+        self.storage = storage;
+        self.head = 0;
+    }
+
+    /// Writes `data` at logical `offset` (which may lie past the filled part) without changing
+    /// the filled length; returns how many bytes fit under the maximum.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        if offset >= self.max {
+            return 0;
+        }
+        let n = data.len().min(self.max - offset);
+        if n == 0 {
+            return 0;
+        }
+        self.grow_to(offset + n);
+        let cap = self.storage.len();
+        let mut start = self.head + offset;
+        if start >= cap {
+            start -= cap;
+        }
+        let first = n.min(cap - start);
+        self.storage[start..start + first].copy_from_slice(&data[..first]);
+        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        n
+    }
+
+    /// Extends the filled part by `n` bytes already written with [`Ring::write_at`].
+    pub fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.storage.len());
+    }
+
+    /// Appends to the filled part; returns how many bytes fit.
+    pub fn append(&mut self, data: &[u8]) -> usize {
+        let n = self.write_at(self.len, data);
+        self.commit(n);
+        n
+    }
+
+    /// Copies filled bytes starting at logical `offset` into `dst`; returns the count.
+    pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = dst.len().min(self.len - offset);
+        let cap = self.storage.len();
+        let mut start = self.head + offset;
+        if start >= cap {
+            start -= cap;
+        }
+        let first = n.min(cap - start);
+        dst[..first].copy_from_slice(&self.storage[start..start + first]);
+        dst[first..n].copy_from_slice(&self.storage[..n - first]);
+        n
+    }
+
+    /// Drops `n` bytes from the front of the filled part.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        if n == 0 {
+            return;
+        }
+        self.len -= n;
+        self.head += n;
+        if self.head >= self.storage.len() {
+            self.head -= self.storage.len();
+        }
+        if self.len == 0 {
+            self.head = 0;
+        }
+    }
+
+    /// Frees the storage if nothing is held (the caller guarantees no out-of-order bytes).
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 && !self.storage.is_empty() {
+            self.storage = Vec::new();
+            self.head = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_read_consume_wraps() {
+        let mut r = Ring::new(4096);
+        assert_eq!(r.allocated(), 0);
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        assert_eq!(r.append(&data), 3000);
+        assert_eq!(r.allocated(), 4096);
+        r.consume(2500);
+        assert_eq!(r.append(&data[..3000]), 3000);
+        assert_eq!(r.len(), 3500);
+        let mut out = vec![0u8; 3500];
+        assert_eq!(r.read_at(0, &mut out), 3500);
+        assert_eq!(&out[..500], &data[2500..]);
+        assert_eq!(&out[500..], &data[..]);
+        assert_eq!(r.append(&data), 596);
+        assert_eq!(r.free(), 0);
+    }
+
+    #[test]
+    fn grows_preserving_wrapped_contents() {
+        let mut r = Ring::new(1 << 20);
+        let data: Vec<u8> = (0..2048u32).map(|i| (i * 7) as u8).collect();
+        r.append(&data);
+        r.consume(1000);
+        r.append(&data[..1000]);
+        // now wrapped; growing must keep order
+        r.append(&data);
+        let mut out = vec![0u8; r.len()];
+        r.read_at(0, &mut out);
+        assert_eq!(&out[..1048], &data[1000..]);
+        assert_eq!(&out[1048..2048], &data[..1000]);
+        assert_eq!(&out[2048..], &data[..]);
+    }
+
+    #[test]
+    fn write_past_filled_part_then_commit() {
+        let mut r = Ring::new(10_000);
+        assert_eq!(r.write_at(100, b"world"), 5);
+        assert_eq!(r.len(), 0);
+        r.write_at(0, &[b'h'; 100]);
+        r.commit(105);
+        let mut out = [0u8; 5];
+        r.read_at(100, &mut out);
+        assert_eq!(&out, b"world");
+        assert_eq!(r.write_at(9_998, b"abc"), 2);
+        assert_eq!(r.write_at(10_000, b"abc"), 0);
+        r.consume(105);
+        r.release_if_empty();
+        assert_eq!(r.allocated(), 0);
+    }
+}
