@@ -679,6 +679,17 @@ impl Shard {
     /// connections with something to send, round robin.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.service_pending(now);
+        if let Some(n) = self.pop_control_frame(buf) {
+            return Some(n);
+        }
+        if let Some(n) = self.transmit_tcp(now, buf) {
+            return Some(n);
+        }
+        // Connections waiting for ARP may have queued a request just now.
+        self.pop_control_frame(buf)
+    }
+
+    fn pop_control_frame(&mut self, buf: &mut [u8]) -> Option<usize> {
         while let Some(frame) = self.tx_queue.pop_front() {
             let Some(dst) = buf.get_mut(..frame.len()) else {
                 self.stats.tx_drop_buffer_too_small += 1;
@@ -689,7 +700,7 @@ impl Shard {
             self.stats.tx_bytes += frame.len() as u64;
             return Some(frame.len());
         }
-        self.transmit_tcp(now, buf)
+        None
     }
 
     /// The earliest instant at which [`Shard::on_timeout`] has work (it may be early, never

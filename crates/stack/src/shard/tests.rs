@@ -1,1 +1,557 @@
+//! Exact-frame tests of the shard's link and network layers: literal frames in, literal frames
+//! out (checksums computed independently when the fixtures were written), one behaviour each.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use boomerang_wire::{
+    EthernetAddress, EthernetFrame, Ipv4Cidr, Ipv4Packet, TcpControl, TcpPacket, TcpRepr,
+};
+
+use super::Shard;
+use crate::config::StackConfig;
+use crate::shared::Shared;
+use crate::socket::{SocketError, SocketEvent};
+use crate::tcp::TcpState;
+
+const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+// ARP packets (RFC 826) between us (02:..:02, 198.18.0.2) and the peer (02:..:01, 198.18.0.1).
+const ARP_REQ_FROM_PEER: &str = "ffffffffffff0200000000010806000108000604000102000000000\
+1c6120001000000000000c6120002";
+const ARP_REPLY_TO_PEER: &str = "02000000000102000000000208060001080006040002020000000002\
+c6120002020000000001c6120001";
+const ARP_ANNOUNCE: &str = "ffffffffffff02000000000208060001080006040001020000000002\
+c6120002000000000000c6120002";
+const ARP_REQ_FOR_PEER: &str = "ffffffffffff02000000000208060001080006040001020000000002\
+c6120002000000000000c6120001";
+const ARP_REPLY_FROM_PEER: &str = "02000000000202000000000108060001080006040002020000000001\
+c6120001020000000002c6120002";
+const ARP_REQ_FOR_OTHER: &str = "ffffffffffff02000000000108060001080006040001020000000001\
+c6120001000000000000c6120063";
+
+const ECHO_REQ: &str = "02000000000202000000000108004500002c1234400040019c75c6120001c61200020800\
+f7d900420007626f6f6d6572616e672d70696e672121";
+const ECHO_REP: &str = "02000000000102000000000208004500002c000140004001aea8c6120002c61200010000\
+ffd900420007626f6f6d6572616e672d70696e672121";
+const UDP_REQ: &str = "0200000000020200000000010800450000212222400040118c82c6120001c61200029c40\
+0009000d939068656c6c6f";
+const PORT_UNREACHABLE: &str = "02000000000102000000000208004500003d000140004001ae97c6120002\
+c612000103038943000000004500002122224000\
+40118c82c6120001c61200029c400009000d939068656c6c6f";
+const SYN_TO_CLOSED: &str = "02000000000202000000000108004500002c3333400040067b71c6120001c6120002\
+9c41005100000\
+3e8000000006002faf070930000020405b4";
+const RST_FOR_SYN: &str = "020000000001020000000002080045000028000140004006aea7c6120002c6120001\
+00519c4100000000000003e950140000832d0000";
+const FRAG1: &str = "02000000000202000000000108004500002c4444200040018a65c6120001c612000208007a2a\
+00430001000102030405060708090a0b0c0d0e0f";
+const FRAG2: &str = "02000000000202000000000108004500002c444400034001aa62c6120001c6120002101112\
+131415161718191a1b1c1d1e1f2021222324252627";
+const FRAG_REPLY: &str = "020000000001020000000002080045000044000140004001ae90c6120002c61200010000\
+822a00430001000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f2021222324252627";
+const OVERLAP1: &str =
+    "02000000000202000000000108004500002c4445200040018a64c6120001c612000208007a2a\
+00430001000102030405060708090a0b0c0d0e0f";
+const OVERLAP2: &str = "020000000002020000000001080045000034444500024001aa5ac6120001c612000208090a\
+0b0c0d0e0f101112131415161718191a1b1c1d1e1f2021222324252627";
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex fixture"))
+        .collect()
+}
+
+fn config() -> StackConfig {
+    let mut c = StackConfig::new(OUR_MAC, Ipv4Cidr::new(OUR_IP, 24).expect("cidr"));
+    c.isn_secret = [7; 16];
+    c.gateway = Some(Ipv4Addr::new(198, 18, 0, 254));
+    c
+}
+
+fn shard_with(c: StackConfig) -> (Shard, Instant) {
+    let now = Instant::now();
+    (Shard::new(Shared::new(c), 0, now), now)
+}
+
+fn shard() -> (Shard, Instant) {
+    shard_with(config())
+}
+
+fn drain(s: &mut Shard, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+        assert!(out.len() < 10_000, "transmit never ends");
+    }
+    out
+}
+
+/// Teaches the shard the peer's MAC the way the peer would: by asking for ours.
+fn learn_peer(s: &mut Shard, now: Instant) {
+    s.receive(&hex(ARP_REQ_FROM_PEER), now);
+    assert_eq!(drain(s, now), vec![hex(ARP_REPLY_TO_PEER)]);
+}
+
+#[test]
+fn arp_request_for_us_is_answered_and_learned() {
+    let (mut s, now) = shard();
+    s.receive(&hex(ARP_REQ_FROM_PEER), now);
+    assert_eq!(drain(&mut s, now), vec![hex(ARP_REPLY_TO_PEER)]);
+    assert_eq!(s.stats().arp_replies_sent, 1);
+    let e = s
+        .shared()
+        .arp_lookup(PEER_IP)
+        .expect("learned from the request");
+    assert_eq!(e.mac, PEER_MAC);
+}
+
+#[test]
+fn arp_request_for_someone_else_is_ignored() {
+    let (mut s, now) = shard();
+    s.receive(&hex(ARP_REQ_FOR_OTHER), now);
+    assert!(drain(&mut s, now).is_empty());
+    // RFC 826: an unknown sender is only added when we are the target.
+    assert!(s.shared().arp_lookup(PEER_IP).is_none());
+}
+
+#[test]
+fn announce_is_gratuitous_arp() {
+    let (mut s, now) = shard();
+    s.announce(now);
+    assert_eq!(drain(&mut s, now), vec![hex(ARP_ANNOUNCE)]);
+}
+
+#[test]
+fn ethernet_filtering_counts_drops() {
+    let (mut s, now) = shard();
+    let mut other = hex(ECHO_REQ);
+    other[5] = 0x99; // another unicast MAC
+    s.receive(&other, now);
+    let mut multicast = hex(ECHO_REQ);
+    multicast[0] = 0x01;
+    s.receive(&multicast, now);
+    let mut ipv6 = hex(ECHO_REQ);
+    ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    s.receive(&ipv6, now);
+    s.receive(&[0u8; 10], now);
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().eth_drop_not_ours, 2);
+    assert_eq!(s.stats().eth_drop_ethertype, 1);
+    assert_eq!(s.stats().eth_drop_truncated, 1);
+}
+
+#[test]
+fn echo_request_gets_exact_reply() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(ECHO_REQ), now);
+    assert_eq!(drain(&mut s, now), vec![hex(ECHO_REP)]);
+    assert_eq!(s.stats().icmp_echo_replies, 1);
+}
+
+#[test]
+fn reply_waits_for_arp_resolution() {
+    let (mut s, now) = shard();
+    s.receive(&hex(ECHO_REQ), now);
+    // Unknown peer: we ask first and hold the reply.
+    assert_eq!(drain(&mut s, now), vec![hex(ARP_REQ_FOR_PEER)]);
+    assert_eq!(s.queued_frames(), 1);
+    // Retried once per interval.
+    let later = now + Duration::from_secs(1);
+    assert_eq!(s.poll_timeout(), Some(later));
+    s.on_timeout(later);
+    assert_eq!(drain(&mut s, later), vec![hex(ARP_REQ_FOR_PEER)]);
+    s.receive(&hex(ARP_REPLY_FROM_PEER), later);
+    assert_eq!(drain(&mut s, later), vec![hex(ECHO_REP)]);
+    assert_eq!(s.queued_frames(), 0);
+}
+
+#[test]
+fn unresolved_next_hop_gives_up_and_drops() {
+    let (mut s, now) = shard();
+    s.receive(&hex(ECHO_REQ), now);
+    let mut t = now;
+    let mut requests = drain(&mut s, t).len();
+    for _ in 0..5 {
+        t += Duration::from_secs(1);
+        s.on_timeout(t);
+        requests += drain(&mut s, t).len();
+    }
+    assert_eq!(requests, 3, "arp_max_requests requests, then give up");
+    assert_eq!(s.stats().arp_drop_unresolved, 1);
+    assert_eq!(s.queued_frames(), 0);
+}
+
+#[test]
+fn arp_pending_queue_is_bounded() {
+    let mut c = config();
+    c.limits.arp_pending_per_hop = 2;
+    let (mut s, now) = shard_with(c);
+    for _ in 0..5 {
+        s.receive(&hex(ECHO_REQ), now);
+    }
+    assert_eq!(s.queued_frames(), 2 + 1); // two held replies + one ARP request
+    assert_eq!(s.stats().arp_drop_pending_full, 3);
+}
+
+#[test]
+fn ipv4_validation_counts_each_reason() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let good = hex(ECHO_REQ);
+    let mut bad_csum = good.clone();
+    bad_csum[24] ^= 0xff;
+    s.receive(&bad_csum, now);
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    s.receive(&bad_version, now);
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    s.receive(&bad_ihl, now);
+    s.receive(&good[..30], now); // truncated header
+    s.receive(&good[..good.len() - 4], now); // shorter than total length
+    let mut not_ours = good.clone();
+    not_ours[33] = 9; // destination 198.18.0.9 (checksum fixed below)
+    fix_ip_checksum(&mut not_ours);
+    s.receive(&not_ours, now);
+    let mut bcast_src = good.clone();
+    bcast_src[26..30].copy_from_slice(&[198, 18, 0, 255]);
+    fix_ip_checksum(&mut bcast_src);
+    s.receive(&bcast_src, now);
+    let mut proto = good.clone();
+    proto[23] = 47; // GRE
+    fix_ip_checksum(&mut proto);
+    s.receive(&proto, now);
+    assert!(drain(&mut s, now).is_empty());
+    let st = s.stats();
+    assert_eq!(st.ipv4_drop_checksum, 1);
+    assert_eq!(st.ipv4_drop_malformed, 2);
+    assert_eq!(st.ipv4_drop_truncated, 2);
+    assert_eq!(st.ipv4_drop_not_ours, 1);
+    assert_eq!(st.ipv4_drop_bad_source, 1);
+    assert_eq!(st.ipv4_drop_protocol, 1);
+    // Ethernet padding after the IPv4 total length is ignored.
+    let mut padded = good;
+    padded.extend_from_slice(&[0; 8]);
+    s.receive(&padded, now);
+    assert_eq!(drain(&mut s, now), vec![hex(ECHO_REP)]);
+}
+
+fn fix_ip_checksum(frame: &mut [u8]) {
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.fill_checksum();
+}
+
+#[test]
+fn udp_to_closed_port_gets_port_unreachable() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(UDP_REQ), now);
+    assert_eq!(drain(&mut s, now), vec![hex(PORT_UNREACHABLE)]);
+    // A bad UDP checksum is dropped silently.
+    let mut bad = hex(UDP_REQ);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    s.receive(&bad, now);
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().udp_drop_malformed, 1);
+}
+
+#[test]
+fn port_unreachable_is_rate_limited() {
+    let mut c = config();
+    c.limits.icmp_errors_per_sec = 10;
+    c.limits.icmp_error_burst = 3;
+    let (mut s, now) = shard_with(c);
+    learn_peer(&mut s, now);
+    for _ in 0..10 {
+        s.receive(&hex(UDP_REQ), now);
+    }
+    assert_eq!(drain(&mut s, now).len(), 3);
+    assert_eq!(s.stats().icmp_rate_limited, 7);
+    let later = now + Duration::from_millis(100);
+    s.receive(&hex(UDP_REQ), later);
+    let out = drain(&mut s, later);
+    assert_eq!(out.len(), 1, "one token refilled after 100 ms at 10/s");
+    // Same message; only the IPv4 identification (and so the header checksum) moved on.
+    assert_eq!(out[0][..18], hex(PORT_UNREACHABLE)[..18]);
+    assert_eq!(out[0][26..], hex(PORT_UNREACHABLE)[26..]);
+}
+
+#[test]
+fn fragments_reassemble_in_any_order() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(FRAG2), now);
+    assert!(drain(&mut s, now).is_empty());
+    s.receive(&hex(FRAG1), now);
+    assert_eq!(drain(&mut s, now), vec![hex(FRAG_REPLY)]);
+    assert_eq!(s.stats().frag_reassembled, 1);
+    assert_eq!(s.reassembly_bytes(), 0);
+}
+
+#[test]
+fn overlapping_fragments_discard_the_datagram() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(OVERLAP1), now);
+    s.receive(&hex(OVERLAP2), now);
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().frag_drop_overlap, 1);
+    assert_eq!(s.reassembly_bytes(), 0);
+}
+
+#[test]
+fn incomplete_datagram_times_out() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(FRAG1), now);
+    let deadline = now + s.config().limits.reassembly_timeout;
+    assert!(s.poll_timeout().is_some_and(|t| t <= deadline));
+    s.on_timeout(deadline);
+    assert_eq!(s.stats().frag_drop_timeout, 1);
+    s.receive(&hex(FRAG2), deadline);
+    assert!(drain(&mut s, deadline).is_empty());
+}
+
+#[test]
+fn syn_to_closed_port_gets_rst() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(SYN_TO_CLOSED), now);
+    assert_eq!(drain(&mut s, now), vec![hex(RST_FOR_SYN)]);
+    assert_eq!(s.stats().tcp_rst_no_connection, 1);
+    assert_eq!(s.connection_count(), 0);
+}
+
+// ---- TCP demux and listeners: segments built with the wire crate, checked field by field ----
+
+fn tcp_frame(src_port: u16, dst_port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port,
+        dst_port,
+        ..*repr
+    };
+    let tcp_len = repr.buffer_len();
+    let mut f = vec![0u8; 34 + tcp_len];
+    crate::ipv4::emit_headers(
+        &mut f,
+        PEER_MAC,
+        OUR_MAC,
+        PEER_IP,
+        OUR_IP,
+        boomerang_wire::IpProtocol::Tcp,
+        tcp_len,
+        0x5555,
+    );
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut f[34..]),
+        PEER_IP,
+        OUR_IP,
+        true,
+    );
+    f
+}
+
+fn parse_tcp(frame: &[u8]) -> TcpRepr<'_> {
+    let eth = EthernetFrame::new_checked(frame).expect("eth");
+    assert_eq!(eth.dst_addr(), PEER_MAC);
+    let ip = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (OUR_IP, PEER_IP));
+    let payload = ip.payload();
+    let tcp = TcpPacket::new_checked(payload).expect("tcp");
+    TcpRepr::parse(&tcp, OUR_IP, PEER_IP, true).expect("valid segment with checksum")
+}
+
+fn syn(seq: u32) -> TcpRepr<'static> {
+    TcpRepr {
+        control: TcpControl::Syn,
+        seq_number: boomerang_wire::SeqNumber(seq),
+        window_len: 64240,
+        max_seg_size: Some(1460),
+        ..TcpRepr::default()
+    }
+}
+
+/// Completes a handshake from `port` to our listener on 80; returns (our ISS, the SYN-ACK).
+fn handshake(s: &mut Shard, now: Instant, port: u16) -> boomerang_wire::SeqNumber {
+    s.receive(&tcp_frame(port, 80, &syn(1000)), now);
+    let out = drain(s, now);
+    assert_eq!(out.len(), 1);
+    let synack = parse_tcp(&out[0]);
+    assert_eq!(synack.control, TcpControl::Syn);
+    assert_eq!(synack.ack_number, Some(boomerang_wire::SeqNumber(1001)));
+    assert_eq!((synack.src_port, synack.dst_port), (80, port));
+    assert_eq!(synack.max_seg_size, Some(1460));
+    let iss = synack.seq_number;
+    let ack = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(iss + 1),
+        window_len: 64240,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(port, 80, &ack), now);
+    iss
+}
+
+#[test]
+fn listener_accepts_and_demuxes_by_four_tuple() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    assert_eq!(s.listen(80, 8), Err(SocketError::AddrInUse));
+    let iss_a = handshake(&mut s, now, 40000);
+    let iss_b = handshake(&mut s, now, 40001);
+    assert!(drain(&mut s, now).is_empty(), "no reply to a pure ACK");
+    assert_eq!(s.poll_event(), Some(SocketEvent::Acceptable(l)));
+    let a = s.accept(l).expect("first connection");
+    let b = s.accept(l).expect("second connection");
+    assert_eq!(s.accept(l), None);
+    assert_eq!(s.tcp_state(a), Some(TcpState::Established));
+    assert_eq!(s.tuple(a).map(|t| t.remote.port()), Some(40000));
+    assert_eq!(s.tuple(b).map(|t| t.remote.port()), Some(40001));
+    // Data to each lands in its own connection.
+    for (port, iss, text) in [(40001u16, iss_b, b"to-b"), (40000, iss_a, b"to-a")] {
+        let data = TcpRepr {
+            control: TcpControl::Psh,
+            seq_number: boomerang_wire::SeqNumber(1001),
+            ack_number: Some(iss + 1),
+            window_len: 64240,
+            payload: text,
+            ..TcpRepr::default()
+        };
+        s.receive(&tcp_frame(port, 80, &data), now);
+    }
+    let mut buf = [0u8; 16];
+    assert_eq!(s.recv(a, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"to-a");
+    assert_eq!(s.recv(b, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"to-b");
+    assert_eq!(s.recv(b, &mut buf), Err(SocketError::WouldBlock));
+    assert_eq!(s.connection_count(), 2);
+}
+
+#[test]
+fn listen_backlog_bounds_the_accept_queue() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 1).expect("listen");
+    handshake(&mut s, now, 40000);
+    // The accept queue is full: the next SYN is dropped, not answered.
+    s.receive(&tcp_frame(40001, 80, &syn(5000)), now);
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().tcp_drop_listen_overflow, 1);
+    assert!(s.accept(l).is_some());
+    s.receive(&tcp_frame(40001, 80, &syn(5000)), now);
+    assert_eq!(drain(&mut s, now).len(), 1, "room again: SYN-ACK");
+}
+
+#[test]
+fn frag_needed_lowers_path_mtu_for_later_segments() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    let iss = handshake(&mut s, now, 40000);
+    let c = s.accept(l).expect("accept");
+    // ICMP fragmentation needed, next-hop MTU 1000, quoting one of our segments (RFC 1191).
+    let mut quoted = vec![0u8; 28];
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut quoted[..]);
+        boomerang_wire::Ipv4Repr {
+            src_addr: OUR_IP,
+            dst_addr: PEER_IP,
+            protocol: boomerang_wire::IpProtocol::Tcp,
+            payload_len: 1480,
+            ttl: 64,
+            dscp: 0,
+            ecn: 0,
+            ident: 9,
+            dont_frag: true,
+        }
+        .emit(&mut ip, true);
+    }
+    quoted[20..22].copy_from_slice(&80u16.to_be_bytes());
+    quoted[22..24].copy_from_slice(&40000u16.to_be_bytes());
+    quoted[24..28].copy_from_slice(&(iss.0.wrapping_add(1)).to_be_bytes());
+    let mut icmp = vec![0u8; 8 + quoted.len()];
+    icmp[0] = 3;
+    icmp[1] = 4;
+    icmp[6..8].copy_from_slice(&1000u16.to_be_bytes());
+    icmp[8..].copy_from_slice(&quoted);
+    boomerang_wire::Icmpv4Packet::new_unchecked(&mut icmp[..]).fill_checksum();
+    let mut frame = vec![0u8; 34 + icmp.len()];
+    crate::ipv4::emit_headers(
+        &mut frame,
+        PEER_MAC,
+        OUR_MAC,
+        Ipv4Addr::new(198, 18, 0, 254),
+        OUR_IP,
+        boomerang_wire::IpProtocol::Icmp,
+        icmp.len(),
+        1,
+    );
+    frame[34..].copy_from_slice(&icmp);
+    // The router is on-link but its source is fine: any host may send ICMP.
+    s.receive(&frame, now);
+    assert_eq!(s.stats().icmp_pmtu_updates, 1);
+    let data = vec![0xabu8; 5000];
+    assert_eq!(s.send(c, &data), Ok(5000));
+    let out = drain(&mut s, now);
+    assert!(!out.is_empty());
+    for f in &out {
+        let ip = Ipv4Packet::new_checked(&f[14..]).expect("ip");
+        assert!(
+            usize::from(ip.total_len()) <= 1000,
+            "segment exceeds the path MTU"
+        );
+    }
+    // A new connection to the same destination starts with the lowered MTU.
+    assert_eq!(s.path_mtu_for(PEER_IP, now), 1000);
+}
+
+#[test]
+fn connect_to_off_link_resolves_the_gateway() {
+    let (mut s, now) = shard();
+    let remote = SocketAddrV4::new(Ipv4Addr::new(198, 19, 5, 5), 80);
+    let c = s.connect(remote, now).expect("connect");
+    assert_eq!(s.tcp_state(c), Some(TcpState::SynSent));
+    let out = drain(&mut s, now);
+    // An ARP request for the gateway, not for the destination.
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][12..14], &[0x08, 0x06]);
+    assert_eq!(&out[0][38..42], &[198, 18, 0, 254]);
+    // The gateway answers; the SYN goes to its MAC.
+    let gw_mac = EthernetAddress([2, 0, 0, 0, 0, 0xfe]);
+    let mut reply = hex(ARP_REPLY_FROM_PEER);
+    reply[6..12].copy_from_slice(&gw_mac.0);
+    reply[22..28].copy_from_slice(&gw_mac.0);
+    reply[28..32].copy_from_slice(&[198, 18, 0, 254]);
+    s.receive(&reply, now);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let eth = EthernetFrame::new_checked(&out[0][..]).expect("eth");
+    assert_eq!(eth.dst_addr(), gw_mac);
+    let ip = Ipv4Packet::new_checked(eth.payload()).expect("ip");
+    assert_eq!(ip.dst_addr(), Ipv4Addr::new(198, 19, 5, 5));
+    let tcp = TcpPacket::new_checked(ip.payload()).expect("tcp");
+    assert!(tcp.syn() && !tcp.ack());
+}
+
+#[test]
+fn no_gateway_means_no_route() {
+    let mut c = config();
+    c.gateway = None;
+    let (mut s, now) = shard_with(c);
+    let remote = SocketAddrV4::new(Ipv4Addr::new(198, 19, 5, 5), 80);
+    s.connect(remote, now).expect("connect");
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().ipv4_drop_no_route, 1);
+}
