@@ -16,11 +16,14 @@ fn transfer_under(
     let topo = Topology::new(tag);
     let sim = topo.netsim(args);
     let start = std::time::Instant::now();
-    let (sent, received) = tcp_transfer(&topo, bytes);
+    let t = tcp_transfer(&topo, bytes);
     let took = start.elapsed();
     let (a2b, b2a) = sim.stop();
-    eprintln!("{args:?}: {bytes} bytes in {took:?}; a2b {a2b:?}; b2a {b2a:?}");
-    assert_eq!(sent, received, "data changed on the way under {args:?}");
+    eprintln!(
+        "{args:?}: {bytes} bytes in {took:?} ({:.1} Mbit/s at the server); a2b {a2b:?}; b2a {b2a:?}",
+        bytes as f64 * 8.0 / t.server_secs / 1e6
+    );
+    assert_eq!(t.sent, t.received, "data changed on the way under {args:?}");
     assert!(a2b.delivered > 0 && b2a.delivered > 0);
     (a2b, b2a)
 }

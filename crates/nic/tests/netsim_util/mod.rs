@@ -59,6 +59,33 @@ impl Topology {
         }
     }
 
+    /// Installs permanent neighbour entries on both ends, so no ARP exchange crosses the
+    /// (possibly lossy) forwarder and every measured frame is an IPv4 one.
+    pub fn static_neighbours(&self) {
+        let mac = |ns: &Netns| -> String {
+            let out = ns.ip(&["-br", "link", "show", "veth0"]).expect("link");
+            out.split_whitespace().nth(2).expect("mac").to_string()
+        };
+        let (client_mac, server_mac) = (mac(&self.client), mac(&self.server));
+        for (ns, addr, lladdr) in [
+            (&self.client, SERVER, &server_mac),
+            (&self.server, CLIENT, &client_mac),
+        ] {
+            ns.ip(&[
+                "neigh",
+                "replace",
+                &addr.to_string(),
+                "lladdr",
+                lladdr,
+                "dev",
+                "veth0",
+                "nud",
+                "permanent",
+            ])
+            .expect("neighbour");
+        }
+    }
+
     /// Starts netsim between `va` and `vb` with extra `args` and waits until it forwards.
     pub fn netsim(&self, args: &[&str]) -> Netsim {
         let mut cmd = self
@@ -182,7 +209,7 @@ impl Drop for Netsim {
 }
 
 const SERVER_PY: &str = r#"
-import hashlib, socket, sys
+import hashlib, socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 5001))
@@ -193,13 +220,17 @@ c, _ = s.accept()
 c.settimeout(60)
 h = hashlib.sha256()
 n = 0
+first = None
 while True:
     d = c.recv(1 << 16)
     if not d:
         break
+    if first is None:
+        first = time.monotonic()
     h.update(d)
     n += len(d)
-c.sendall(f"{n} {h.hexdigest()}\n".encode())
+secs = time.monotonic() - first if first is not None else 0.0
+c.sendall(f"{n} {h.hexdigest()} {secs:.6f}\n".encode())
 c.close()
 print(n, h.hexdigest(), flush=True)
 "#;
@@ -243,9 +274,20 @@ fn wait_output(mut child: Child, timeout: Duration, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The outcome of one [`tcp_transfer`].
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// "len sha256" of what the client sent.
+    pub sent: String,
+    /// "len sha256" of what the server received.
+    pub received: String,
+    /// Seconds from the server's first received byte to the end of the stream.
+    pub server_secs: f64,
+}
+
 /// Sends `bytes` pseudo-random bytes client → server over kernel TCP through netsim and
-/// returns (client's sha256, what the server received: "len sha256"); panics on failure.
-pub fn tcp_transfer(topo: &Topology, bytes: usize) -> (String, String) {
+/// reports what each end saw; panics if the transfer fails or times out.
+pub fn tcp_transfer(topo: &Topology, bytes: usize) -> Transfer {
     let mut server = topo
         .server
         .command("python3")
@@ -272,12 +314,13 @@ pub fn tcp_transfer(topo: &Topology, bytes: usize) -> (String, String) {
     let client_out = wait_output(client, TRANSFER_TIMEOUT, "TCP client");
     let _ = server.wait();
     let fields: Vec<&str> = client_out.split_whitespace().collect();
-    assert_eq!(fields.len(), 4, "client said: {client_out}");
+    assert_eq!(fields.len(), 5, "client said: {client_out}");
     assert_eq!(fields[0], bytes.to_string());
-    (
-        format!("{} {}", fields[0], fields[1]),
-        format!("{} {}", fields[2], fields[3]),
-    )
+    Transfer {
+        sent: format!("{} {}", fields[0], fields[1]),
+        received: format!("{} {}", fields[2], fields[3]),
+        server_secs: fields[4].parse().expect("seconds"),
+    }
 }
 
 /// Ping statistics: packets received and RTTs in milliseconds.
@@ -285,6 +328,9 @@ pub fn tcp_transfer(topo: &Topology, bytes: usize) -> (String, String) {
 pub struct PingStats {
     pub transmitted: u32,
     pub received: u32,
+    /// Replies beyond the first for the same request ("+N duplicates").
+    pub duplicates: u32,
+    /// RTTs of the first reply to each request, in order.
     pub rtts_ms: Vec<f64>,
 }
 
@@ -309,6 +355,7 @@ pub fn ping(topo: &Topology, count: u32, interval: &str) -> PingStats {
     let text = String::from_utf8_lossy(&out.stdout);
     let rtts_ms: Vec<f64> = text
         .lines()
+        .filter(|l| !l.contains("DUP!"))
         .filter_map(|l| l.split("time=").nth(1))
         .filter_map(|t| t.split_whitespace().next())
         .filter_map(|t| t.parse().ok())
@@ -324,6 +371,12 @@ pub fn ping(topo: &Topology, count: u32, interval: &str) -> PingStats {
     PingStats {
         transmitted: nums.first().copied().unwrap_or(0),
         received: nums.get(1).copied().unwrap_or(0),
+        duplicates: summary
+            .split(',')
+            .find(|p| p.contains("duplicates"))
+            .and_then(|p| p.trim().trim_start_matches('+').split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
         rtts_ms,
     }
 }
