@@ -83,6 +83,19 @@ impl Tcb {
             // RFC 1337: RSTs in TIME-WAIT are ignored (no assassination).
             return;
         }
+        // Simultaneous open (RFC 9293 figure 8, line 5): the peer's SYN-ACK acknowledges our
+        // SYN while we are in SYN-RECEIVED (RFC 5961 §4.2 exempts it from the challenge ACK).
+        if self.state == TcpState::SynReceived && syn && seg.seq_number == self.irs {
+            if let Some(ack) = seg.ack_number {
+                if ack.gt(self.snd_una) && ack.le(self.snd_max) {
+                    self.establish(seg, ack, out);
+                    self.on_new_ack(seg, ack, now, out);
+                } else {
+                    out.rst = reset_for(seg);
+                }
+                return;
+            }
+        }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost; send it again.
         if self.state == TcpState::SynReceived
             && syn
@@ -163,16 +176,7 @@ impl Tcb {
         };
         if self.state == TcpState::SynReceived {
             if ack.gt(self.snd_una) && ack.le(self.snd_max) {
-                self.state = TcpState::Established;
-                out.established = true;
-                out.writable = true;
-                self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seq;
-                self.snd_wl2 = ack;
-                if self.fin_queued {
-                    self.state = TcpState::FinWait1;
-                }
+                self.establish(seg, ack, out);
             } else {
                 out.rst = reset_for(seg);
                 return;
@@ -226,6 +230,20 @@ impl Tcb {
         }
         // Sixth (URG) is not supported; seventh and eighth: text and FIN.
         self.process_text(seg, seq, now, out);
+    }
+
+    /// SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the user already closed).
+    fn establish(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
+        self.state = TcpState::Established;
+        out.established = true;
+        out.writable = true;
+        self.snd_wnd = u32::from(seg.window_len) << self.snd_wscale;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq_number;
+        self.snd_wl2 = ack;
+        if self.fin_queued {
+            self.state = TcpState::FinWait1;
+        }
     }
 
     /// A cumulative ACK above `SND.UNA` (RFC 9293 §3.10.7.4, RFC 6298 §5, RFC 6582 §3.2).

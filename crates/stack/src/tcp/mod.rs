@@ -17,6 +17,9 @@ pub mod state;
 pub mod tcb;
 mod timers;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::TcpConfig;
 pub use isn::IsnGenerator;
 pub use state::TcpState;

@@ -1,0 +1,1 @@
+//! retransmit tests.

@@ -1,0 +1,1 @@
+//! transmit tests.
