@@ -11,9 +11,10 @@
 //! `net.ipv4.ip_forward=0`, no addresses on its interfaces and IPv6 disabled there, so the
 //! namespace's kernel never forwards or answers anything itself.
 //!
-//! I/O: `--io packet` (AF_PACKET raw sockets, forwards every frame) or `--io xdp` (the
-//! AF_XDP driver; its XDP program redirects only the IPv4 addresses listed with `--xdp-addr`
-//! and ARP for them, the rest goes to the namespace's kernel, which drops it).
+//! I/O: `--io xdp` (the AF_XDP driver; its XDP program redirects only the IPv4 addresses
+//! listed with `--xdp-addr` and ARP for them, the rest goes to the namespace's kernel, which
+//! drops it), `--io packet` (AF_PACKET raw sockets, forwards every frame), or `--io auto`
+//! (the default: AF_XDP when `--xdp-addr` is given and it opens, else AF_PACKET).
 //!
 //! Prints `netsim: ready …` once forwarding, and per-direction counters when stopped
 //! (SIGINT/SIGTERM or `--duration`).
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boomerang_nic::fault::{FaultConfig, FaultInjector, FaultStats};
 use boomerang_nic::packet_socket::PacketSocket;
-use boomerang_nic::xsk::{XdpConfig, XdpSetup};
+use boomerang_nic::xsk::{XdpConfig, XdpSetup, XskQueue};
 use boomerang_nic::Device;
 use clap::Parser;
 
@@ -36,6 +37,10 @@ use clap::Parser;
 const BURST: usize = 64;
 /// Longest sleep between checks of the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// UMEM chunks per AF_XDP queue (8 MiB at 4096 bytes).
+const XDP_FRAME_COUNT: u32 = 2048;
+/// Entries per AF_XDP ring.
+const XDP_RING_SIZE: u32 = 1024;
 /// Sleep while a due frame waits for room in a full egress device.
 const BACKOFF_WAIT: Duration = Duration::from_micros(50);
 
@@ -48,8 +53,9 @@ struct Args {
     /// Second interface.
     #[arg(long)]
     b: String,
-    /// I/O path: `packet` (AF_PACKET) or `xdp` (AF_XDP; needs `--xdp-addr`).
-    #[arg(long, default_value = "packet")]
+    /// I/O path: `xdp` (AF_XDP; needs `--xdp-addr`), `packet` (AF_PACKET), or `auto`
+    /// (AF_XDP when addresses are given and it opens, else AF_PACKET).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "xdp", "packet"])]
     io: String,
     /// IPv4 addresses whose traffic the XDP program redirects (with `--io xdp`).
     #[arg(long = "xdp-addr")]
@@ -314,10 +320,35 @@ fn wait_readable(fds: [RawFd; 2], timeout: Duration) {
     };
 }
 
+/// Opens one AF_XDP queue on each interface, claiming the `--xdp-addr` addresses.
+fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQueue)> {
+    if args.xdp_addrs.is_empty() {
+        bail!("AF_XDP needs at least one --xdp-addr (the addresses whose traffic to forward)");
+    }
+    let open = |ifname: &str| -> anyhow::Result<_> {
+        let mut cfg = XdpConfig::new(ifname);
+        cfg.addrs = args.xdp_addrs.clone();
+        cfg.frame_count = XDP_FRAME_COUNT;
+        cfg.ring_size = XDP_RING_SIZE;
+        let mut setup =
+            XdpSetup::open(&cfg).with_context(|| format!("opening AF_XDP on {ifname}"))?;
+        let queue = setup
+            .take_queues()
+            .pop()
+            .context("the driver opened no queue")?;
+        tracing::info!(ifname, xdp = ?setup.xdp_mode(), bind = ?setup.bind_mode(), "AF_XDP queue open");
+        Ok((setup, queue))
+    };
+    let (setup_a, qa) = open(&args.a)?;
+    let (setup_b, qb) = open(&args.b)?;
+    Ok((setup_a, qa, setup_b, qb))
+}
+
 /// Forwards between `a` and `b` until `stop` is set; returns (A→B, B→A, forwarding) counters.
 fn run<A, B>(
     a: A,
     b: B,
+    io: &str,
     args: &Args,
     stop: &AtomicBool,
 ) -> anyhow::Result<(FaultStats, FaultStats, ForwardStats)>
@@ -333,7 +364,7 @@ where
     let mut stats = ForwardStats::default();
     let start = Instant::now();
     let limit = (args.duration > 0).then(|| Duration::from_secs(args.duration));
-    println!("netsim: ready io={} a={} b={}", args.io, args.a, args.b);
+    println!("netsim: ready io={io} a={} b={}", args.a, args.b);
     std::io::stdout().flush()?;
     while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| start.elapsed() < l) {
         let now = Instant::now();
@@ -376,36 +407,27 @@ fn main() -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let open_packet = || -> anyhow::Result<(PacketSocket, PacketSocket)> {
+        let a = PacketSocket::open(&args.a).with_context(|| format!("opening {}", args.a))?;
+        let b = PacketSocket::open(&args.b).with_context(|| format!("opening {}", args.b))?;
+        Ok((a, b))
+    };
     let (a2b, b2a, fwd) = match args.io.as_str() {
         "packet" => {
-            let a = PacketSocket::open(&args.a).with_context(|| format!("opening {}", args.a))?;
-            let b = PacketSocket::open(&args.b).with_context(|| format!("opening {}", args.b))?;
-            run(a, b, &args, &stop)?
+            let (a, b) = open_packet()?;
+            run(a, b, "packet", &args, &stop)?
         }
-        "xdp" => {
-            if args.xdp_addrs.is_empty() {
-                bail!("--io xdp needs at least one --xdp-addr (the addresses to forward)");
-            }
-            let open = |ifname: &str| -> anyhow::Result<_> {
-                let mut cfg = XdpConfig::new(ifname);
-                cfg.addrs = args.xdp_addrs.clone();
-                cfg.frame_count = 2048;
-                cfg.ring_size = 1024;
-                let mut setup =
-                    XdpSetup::open(&cfg).with_context(|| format!("opening AF_XDP on {ifname}"))?;
-                let queue = setup
-                    .take_queues()
-                    .pop()
-                    .context("the driver opened no queue")?;
-                tracing::info!(ifname, xdp = ?setup.xdp_mode(), bind = ?setup.bind_mode(), "AF_XDP queue open");
-                Ok((setup, queue))
-            };
+        "xdp" | "auto" => match open_xdp(&args) {
             // The setups keep the XDP programs attached until forwarding ends.
-            let (_setup_a, qa) = open(&args.a)?;
-            let (_setup_b, qb) = open(&args.b)?;
-            run(qa, qb, &args, &stop)?
-        }
-        other => bail!("--io {other}: expected packet or xdp"),
+            Ok((_setup_a, qa, _setup_b, qb)) => run(qa, qb, "xdp", &args, &stop)?,
+            Err(e) if args.io == "auto" => {
+                tracing::warn!(error = %format!("{e:#}"), "AF_XDP unavailable, forwarding with AF_PACKET");
+                let (a, b) = open_packet()?;
+                run(a, b, "packet", &args, &stop)?
+            }
+            Err(e) => return Err(e),
+        },
+        other => bail!("--io {other}: expected auto, xdp or packet"),
     };
     print_direction("a2b", &a2b);
     print_direction("b2a", &b2a);
