@@ -150,7 +150,7 @@ pub fn parse_head(buf: &[u8], config: &ServerConfig) -> Result<Option<RequestHea
             if has_bare_lf(buf) {
                 return Err(RequestError::BareLf);
             }
-            let line_end = buf.iter().position(|&b| b == b'\n');
+            let line_end = memchr::memchr(b'\n', buf);
             if line_end.is_none() && buf.len() > config.max_uri_bytes.saturating_add(64) {
                 return Err(RequestError::UriTooLong);
             }
@@ -197,49 +197,52 @@ pub fn parse_head(buf: &[u8], config: &ServerConfig) -> Result<Option<RequestHea
 
     for h in req.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_content_length(h.value)?;
-            match content_length {
-                Some(prev) if prev != n => return Err(RequestError::ConflictingContentLength),
-                _ => content_length = Some(n),
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = true;
-            for coding in list_items(h.value) {
-                if chunked {
-                    // RFC 9112 §6.1: chunked must be the final coding and is applied once.
-                    return Err(RequestError::InvalidTransferEncoding);
-                }
-                if coding.eq_ignore_ascii_case(b"chunked") {
-                    chunked = true;
+        // Dispatch on length first: most fields are none of ours and cost one compare.
+        let is = |want: &str| name.len() == want.len() && name.eq_ignore_ascii_case(want);
+        match name.len() {
+            4 if is("host") => hosts += 1,
+            5 if is("range") => range = Some(range_of(buf, h.value)),
+            6 if is("expect") => {
+                if trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                    expect_continue = true;
                 } else {
-                    return Err(RequestError::UnsupportedTransferCoding);
+                    return Err(RequestError::ExpectationFailed);
                 }
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for opt in list_items(h.value) {
-                if opt.eq_ignore_ascii_case(b"close") {
-                    conn_close = true;
-                } else if opt.eq_ignore_ascii_case(b"keep-alive") {
-                    conn_keep_alive = true;
+            8 if is("if-range") => if_range = Some(range_of(buf, h.value)),
+            10 if is("connection") => {
+                for opt in list_items(h.value) {
+                    if opt.eq_ignore_ascii_case(b"close") {
+                        conn_close = true;
+                    } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                        conn_keep_alive = true;
+                    }
                 }
             }
-        } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-        } else if name.eq_ignore_ascii_case("expect") {
-            if trim(h.value).eq_ignore_ascii_case(b"100-continue") {
-                expect_continue = true;
-            } else {
-                return Err(RequestError::ExpectationFailed);
+            13 if is("if-none-match") => if_none_match = Some(range_of(buf, h.value)),
+            14 if is("content-length") => {
+                let n = parse_content_length(h.value)?;
+                match content_length {
+                    Some(prev) if prev != n => return Err(RequestError::ConflictingContentLength),
+                    _ => content_length = Some(n),
+                }
             }
-        } else if name.eq_ignore_ascii_case("if-none-match") {
-            if_none_match = Some(range_of(buf, h.value));
-        } else if name.eq_ignore_ascii_case("if-modified-since") {
-            if_modified_since = Some(range_of(buf, h.value));
-        } else if name.eq_ignore_ascii_case("range") {
-            range = Some(range_of(buf, h.value));
-        } else if name.eq_ignore_ascii_case("if-range") {
-            if_range = Some(range_of(buf, h.value));
+            17 if is("transfer-encoding") => {
+                transfer_encoding = true;
+                for coding in list_items(h.value) {
+                    if chunked {
+                        // RFC 9112 §6.1: chunked must be the final coding and is applied once.
+                        return Err(RequestError::InvalidTransferEncoding);
+                    }
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        chunked = true;
+                    } else {
+                        return Err(RequestError::UnsupportedTransferCoding);
+                    }
+                }
+            }
+            17 if is("if-modified-since") => if_modified_since = Some(range_of(buf, h.value)),
+            _ => {}
         }
     }
 
@@ -288,14 +291,7 @@ fn range_of(buf: &[u8], part: &[u8]) -> Range<usize> {
 
 /// True if some LF in `buf` is not preceded by CR.
 fn has_bare_lf(buf: &[u8]) -> bool {
-    let mut prev = 0u8;
-    for &b in buf {
-        if b == b'\n' && prev != b'\r' {
-            return true;
-        }
-        prev = b;
-    }
-    false
+    memchr::memchr_iter(b'\n', buf).any(|i| i == 0 || buf.get(i - 1) != Some(&b'\r'))
 }
 
 /// True if the request line ends in `HTTP/<digit>.<digit>` (a version we could name).
