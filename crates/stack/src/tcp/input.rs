@@ -278,7 +278,7 @@ impl Tcb {
         if let Some(r) = sample {
             self.rtt.sample(r);
         }
-        self.rtt.reset_backoff();
+        // Karn (RFC 6298 §5 note, (5.7)): a backed-off RTO is kept until a valid sample.
         self.retries = 0;
         let mss = self.eff_snd_mss();
         if self.in_recovery {
