@@ -59,9 +59,8 @@ fn rto_gives_up_after_max_retries() {
     );
     tcb.send(b"x").unwrap();
     tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
-    let mut t = now;
     for _ in 0..2 {
-        t = tcb.next_deadline().unwrap();
+        let t = tcb.next_deadline().unwrap();
         let out = tcb.on_deadline(t);
         assert!(!out.closed);
         assert!(tcb.poll_segment(t, MAX_PAYLOAD).is_some());
