@@ -63,6 +63,10 @@ struct Args {
     /// Seed of the random decisions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run with real-time priority (SCHED_FIFO 1) so delays stay precise on a busy machine;
+    /// netsim sleeps whenever it has nothing to forward.
+    #[arg(long)]
+    realtime: bool,
     /// Stop after this many seconds (0: run until SIGINT/SIGTERM).
     #[arg(long, default_value_t = 0)]
     duration: u64,
@@ -320,6 +324,16 @@ fn wait_readable(fds: [RawFd; 2], timeout: Duration) {
     };
 }
 
+/// Moves this process to SCHED_FIFO priority 1 (a warning, not an error, if refused).
+fn set_realtime() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a valid sched_param alive across the call; pid 0 is this process.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot use real-time priority");
+    }
+}
+
 /// Opens one AF_XDP queue on each interface, claiming the `--xdp-addr` addresses.
 fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQueue)> {
     if args.xdp_addrs.is_empty() {
@@ -403,6 +417,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.a2b().validate().context("A→B settings")?;
     args.b2a().validate().context("B→A settings")?;
+    if args.realtime {
+        set_realtime();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
