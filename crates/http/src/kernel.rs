@@ -17,7 +17,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::blocking::BlockingPool;
 use crate::config::ServerConfig;
-use crate::conn::{ConnAction, HttpConnection};
+use crate::conn::HttpConnection;
+use crate::driver::{pump, ByteStream, Readiness};
 use crate::router::Router;
 use crate::worker::{HttpService, HttpWorker};
 
@@ -125,9 +126,7 @@ struct Slot {
     stream: TcpStream,
     conn: HttpConnection,
     generation: u32,
-    read_ready: bool,
-    write_ready: bool,
-    read_closed: bool,
+    ready: Readiness,
 }
 
 /// Connections of one worker, indexed by token; ids carry a generation so late
@@ -220,15 +219,10 @@ fn worker_loop(
                 WAKER => {}
                 Token(idx) => {
                     if let Some(Some(slot)) = slab.slots.get_mut(idx) {
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            slot.read_ready = true;
-                        }
-                        if ev.is_read_closed() || ev.is_error() {
-                            slot.read_closed = true;
-                        }
-                        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                            slot.write_ready = true;
-                        }
+                        let r = &mut slot.ready;
+                        r.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        r.read_closed |= ev.is_read_closed() || ev.is_error();
+                        r.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
                     }
                     drive_slot(&mut slab, idx, &poll, &mut ctx, &mut buf, now);
                 }
@@ -302,9 +296,7 @@ fn accept_all(
                     conn: HttpConnection::new(ctx, id, now),
                     stream,
                     generation,
-                    read_ready: false,
-                    write_ready: false,
-                    read_closed: false,
+                    ready: Readiness::default(),
                 });
                 let registered = match slab.slots.get_mut(idx) {
                     Some(Some(s)) => poll
@@ -334,8 +326,32 @@ fn accept_all(
     }
 }
 
-/// Moves bytes between the socket and the connection until neither side can progress,
-/// then applies the connection's [`ConnAction`].
+/// A mio socket as a [`ByteStream`] (edge-triggered: short reads drain).
+struct MioStream<'a>(&'a mut TcpStream);
+
+impl ByteStream for MioStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.write(data)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.0.shutdown(Shutdown::Write) {
+            // The peer may already be gone; the lingering close then ends at EOF/timeout.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        }
+    }
+
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+}
+
+/// Runs [`pump`] for slot `idx` and removes the slot when the connection is over.
 fn drive_slot(
     slab: &mut Slab,
     idx: usize,
@@ -347,66 +363,15 @@ fn drive_slot(
     let Some(Some(slot)) = slab.slots.get_mut(idx) else {
         return;
     };
-    let close = loop {
-        while slot.read_ready && slot.conn.wants_read() {
-            match slot.stream.read(buf) {
-                Ok(0) => {
-                    slot.read_ready = false;
-                    slot.conn.on_eof(ctx, now);
-                }
-                Ok(n) => {
-                    slot.conn
-                        .on_recv(ctx, buf.get(..n).unwrap_or_default(), now);
-                    // Edge-triggered: a short read drained the socket; a new arrival
-                    // raises a new edge. After RDHUP keep reading to see the EOF.
-                    if n < buf.len() && !slot.read_closed {
-                        slot.read_ready = false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.read_ready = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    slot.conn.on_io_error(ctx);
-                    break;
-                }
-            }
-        }
-        while slot.write_ready && !slot.conn.pending_output().is_empty() {
-            let pending = slot.conn.pending_output();
-            let len = pending.len();
-            match slot.stream.write(pending) {
-                Ok(n) => {
-                    slot.conn.consume_output(ctx, n, now);
-                    if n < len {
-                        slot.write_ready = false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.write_ready = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    slot.conn.on_io_error(ctx);
-                    break;
-                }
-            }
-        }
-        match slot.conn.action() {
-            ConnAction::Close => break true,
-            ConnAction::ShutdownWrite => {
-                let _ = slot.stream.shutdown(Shutdown::Write);
-                slot.conn.on_write_shutdown(ctx, now);
-                // Lingering: keep reading whatever is already there.
-                slot.read_ready = true;
-                continue;
-            }
-            ConnAction::Open => {}
-        }
-        let can_read = slot.read_ready && slot.conn.wants_read();
-        let can_write = slot.write_ready && !slot.conn.pending_output().is_empty();
-        if !can_read && !can_write {
-            break false;
-        }
-    };
-    if close {
+    let keep = pump(
+        &mut slot.conn,
+        &mut MioStream(&mut slot.stream),
+        &mut slot.ready,
+        ctx,
+        buf,
+        now,
+    );
+    if !keep {
         if let Some(mut s) = slab.remove(idx) {
             let _ = poll.registry().deregister(&mut s.stream);
         }

@@ -1,0 +1,266 @@
+//! Routing one complete request to its response: built-in routes written in place
+//! (no allocation on the plaintext path), user handlers inline or on the blocking pool,
+//! and static files handed to the pool.
+
+use std::sync::Arc;
+
+use crate::blocking::{Job, Work};
+use crate::conn::Pending;
+use crate::request::{BodyKind, Method, RequestHead, Version, MAX_HEADER_SLOTS};
+use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
+use crate::router::{Request, Response, Route, PLAINTEXT_BODY};
+use crate::static_files::StaticRequest;
+use crate::worker::HttpWorker;
+
+/// Outcome of dispatching one complete request.
+pub(crate) enum Next {
+    /// The response is in the output buffer.
+    Done {
+        status: u16,
+        keep_alive: bool,
+        wrote: bool,
+    },
+    /// A blocking job was submitted.
+    Wait(Pending),
+}
+
+/// Routes one complete request and writes its response (or submits a job).
+pub(crate) fn dispatch(
+    out: &mut Vec<u8>,
+    ctx: &mut HttpWorker,
+    conn_id: u64,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    body: &[u8],
+    shutting_down: bool,
+) -> Next {
+    let keep_alive = head.keep_alive && !shutting_down;
+    let http10 = head.version == Version::Http10;
+    let head_only = head.method == Method::Head;
+    let target = head_bytes.get(head.target.clone()).unwrap_or_default();
+    let service = Arc::clone(ctx.service());
+    let simple = |out: &mut Vec<u8>,
+                  ctx: &HttpWorker,
+                  status: u16,
+                  ct: &str,
+                  payload: &[u8],
+                  extra: &[(&str, &[u8])]| {
+        let h = Head {
+            status,
+            content_type: Some(ct),
+            framing: Framing::Length(payload.len() as u64),
+            keep_alive,
+            http10,
+        };
+        write_head(out, &h, &ctx.date, extra);
+        if !head_only {
+            out.extend_from_slice(payload);
+        }
+        Next::Done {
+            status,
+            keep_alive,
+            wrote: true,
+        }
+    };
+    match service.router().lookup(target) {
+        Some(route) if !route.accepts(head.method) => {
+            let allow = route.allow().unwrap_or("GET, HEAD").as_bytes();
+            simple(
+                out,
+                ctx,
+                405,
+                "text/plain; charset=utf-8",
+                b"Method Not Allowed\n",
+                &[("Allow", allow)],
+            )
+        }
+        Some(Route::Plaintext) => simple(out, ctx, 200, "text/plain", PLAINTEXT_BODY, &[]),
+        Some(Route::Echo) => {
+            let framing = if head.body == BodyKind::Chunked {
+                Framing::Chunked
+            } else {
+                Framing::Length(body.len() as u64)
+            };
+            let h = Head {
+                status: 200,
+                content_type: Some("application/octet-stream"),
+                framing,
+                keep_alive,
+                http10,
+            };
+            write_head(out, &h, &ctx.date, &[]);
+            if framing == Framing::Chunked {
+                write_chunk(out, body);
+                write_last_chunk(out);
+            } else {
+                out.extend_from_slice(body);
+            }
+            Next::Done {
+                status: 200,
+                keep_alive,
+                wrote: true,
+            }
+        }
+        Some(Route::Metrics) => {
+            let mut text = std::mem::take(&mut ctx.scratch);
+            text.clear();
+            service.metrics().render_prometheus(&mut text);
+            if let Some(src) = service.router().metrics_source() {
+                src.render_prometheus(&mut text);
+            }
+            let next = simple(
+                out,
+                ctx,
+                200,
+                "text/plain; version=0.0.4",
+                text.as_bytes(),
+                &[],
+            );
+            ctx.scratch = text;
+            next
+        }
+        Some(Route::Handler { handler, blocking }) => {
+            let req = owned_request(head, head_bytes, body);
+            if *blocking {
+                let pending = Pending {
+                    keep_alive,
+                    http10,
+                    head_only,
+                };
+                let work = Work::Handler(Arc::clone(handler), req);
+                match ctx.submit(|reply| Job {
+                    conn_id,
+                    reply,
+                    work,
+                }) {
+                    Ok(()) => Next::Wait(pending),
+                    Err(_) => {
+                        ctx.metrics.blocking_rejected();
+                        simple(
+                            out,
+                            ctx,
+                            503,
+                            "text/plain; charset=utf-8",
+                            b"Service Unavailable\n",
+                            &[],
+                        )
+                    }
+                }
+            } else {
+                let resp = handler.handle(&req);
+                write_user_response(out, ctx, &resp, keep_alive, http10, head_only);
+                Next::Done {
+                    status: resp.status,
+                    keep_alive,
+                    wrote: true,
+                }
+            }
+        }
+        None => {
+            if !matches!(head.method, Method::Get | Method::Head) {
+                return simple(
+                    out,
+                    ctx,
+                    405,
+                    "text/plain; charset=utf-8",
+                    b"Method Not Allowed\n",
+                    &[("Allow", b"GET, HEAD")],
+                );
+            }
+            let Some(root) = service.root() else {
+                return simple(
+                    out,
+                    ctx,
+                    404,
+                    "text/plain; charset=utf-8",
+                    b"Not Found\n",
+                    &[],
+                );
+            };
+            let field = |r: &Option<std::ops::Range<usize>>| {
+                r.clone()
+                    .and_then(|r| head_bytes.get(r))
+                    .map(<[u8]>::to_vec)
+            };
+            let req = StaticRequest {
+                root: Arc::clone(root),
+                target: target.to_vec(),
+                head_only,
+                if_none_match: field(&head.if_none_match),
+                if_modified_since: field(&head.if_modified_since),
+                range: field(&head.range),
+                if_range: field(&head.if_range),
+                chunk: service.config().file_chunk_bytes,
+            };
+            match ctx.submit(|reply| Job {
+                conn_id,
+                reply,
+                work: Work::Static(req),
+            }) {
+                Ok(()) => Next::Wait(Pending {
+                    keep_alive,
+                    http10,
+                    head_only,
+                }),
+                Err(_) => {
+                    ctx.metrics.blocking_rejected();
+                    simple(
+                        out,
+                        ctx,
+                        503,
+                        "text/plain; charset=utf-8",
+                        b"Service Unavailable\n",
+                        &[],
+                    )
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn write_user_response(
+    out: &mut Vec<u8>,
+    ctx: &HttpWorker,
+    resp: &Response,
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+) {
+    let extra: Vec<(&str, &[u8])> = resp
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let h = Head {
+        status: resp.status,
+        content_type: resp.content_type.as_deref(),
+        framing: Framing::Length(resp.body.len() as u64),
+        keep_alive,
+        http10,
+    };
+    write_head(out, &h, &ctx.date, &extra);
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+}
+
+/// Builds the owned [`Request`] for a user handler by re-reading the head.
+fn owned_request(head: &RequestHead, head_bytes: &[u8], body: &[u8]) -> Request {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut slots);
+    let headers = match req.parse(head_bytes) {
+        Ok(httparse::Status::Complete(_)) => req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Request {
+        method: head.method,
+        target: String::from_utf8_lossy(head_bytes.get(head.target.clone()).unwrap_or_default())
+            .into_owned(),
+        headers,
+        body: body.to_vec(),
+    }
+}
