@@ -1,0 +1,317 @@
+//! Our shard against the Linux kernel's TCP/IP in network namespaces: a shard runs on an
+//! AF_PACKET socket inside the server namespace (whose kernel has no address), the kernel in
+//! the client namespace is the peer (ping, ARP, python3 sockets).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use boomerang_nic::netns::{is_root, Netns, Pair, Routed};
+use boomerang_nic::packet_socket::PacketSocket;
+use boomerang_nic::Device;
+use boomerang_stack::{ConnId, Shard, ShardStats, Shared, SocketError, StackConfig};
+use boomerang_wire::{EthernetAddress, Ipv4Cidr};
+
+const ECHO_PORT: u16 = 7000;
+const CLOSED_PORT: u16 = 7001;
+/// Bound on every client command.
+const CLIENT_TIMEOUT_SECS: &str = "120";
+
+/// The python client: sends N random bytes while reading the echo, checks them byte for byte.
+const ECHO_CLIENT: &str = r#"
+import os, socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = os.urandom(n)
+s = socket.create_connection((host, port), timeout=60)
+def tx():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=tx)
+t.start()
+got = bytearray()
+while True:
+    chunk = s.recv(1 << 20)
+    if not chunk:
+        break
+    got += chunk
+t.join()
+s.close()
+if bytes(got) == data:
+    print("OK", len(got))
+else:
+    first = next((i for i in range(min(len(got), n)) if got[i] != data[i]), min(len(got), n))
+    print("MISMATCH", len(got), "first difference at", first)
+    sys.exit(1)
+"#;
+
+const REFUSED_CLIENT: &str = r#"
+import errno, socket, sys
+s = socket.socket()
+s.settimeout(10)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("CONNECTED")
+    sys.exit(1)
+except ConnectionRefusedError:
+    print("REFUSED")
+"#;
+
+/// A shard serving an echo service on an AF_PACKET socket, on its own thread in a namespace.
+struct Server {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<ShardStats>>,
+}
+
+impl Server {
+    fn start(
+        ns: &Netns,
+        ifname: &'static str,
+        addr: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+    ) -> Server {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = ns
+            .spawn_thread(move || {
+                let dev = PacketSocket::open(ifname).expect("packet socket");
+                let mut cfg = StackConfig::new(EthernetAddress(dev.mac()), addr);
+                cfg.gateway = gateway;
+                cfg.isn_secret = *b"kernel-test-key!";
+                let _ = tx.send(());
+                serve(dev, cfg, &flag)
+            })
+            .expect("server thread");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("server started");
+        Server {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(mut self) -> ShardStats {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .expect("running")
+            .join()
+            .expect("server thread panicked")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One echo connection: bytes read but not yet sent back, and whether the peer finished.
+#[derive(Default)]
+struct Echo {
+    pending: Vec<u8>,
+    eof: bool,
+}
+
+/// The server loop: receive, timers, application, transmit; sleeps briefly when idle.
+fn serve(mut dev: PacketSocket, cfg: StackConfig, stop: &AtomicBool) -> ShardStats {
+    let now = Instant::now();
+    let mut shard = Shard::new(Shared::new(cfg), 0, now);
+    shard.announce(now);
+    let l = shard.listen(ECHO_PORT, 64).expect("listen");
+    let mut conns: HashMap<ConnId, Echo> = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let mut busy = dev.receive(now, 64, &mut |f: &[u8]| shard.receive(f, now)) > 0;
+        if shard.poll_timeout().is_some_and(|t| t <= now) {
+            shard.on_timeout(now);
+        }
+        while shard.poll_event().is_some() {}
+        while let Some(c) = shard.accept(l) {
+            conns.insert(c, Echo::default());
+        }
+        conns.retain(|&c, e| echo(&mut shard, c, e, &mut buf));
+        loop {
+            let mut produced = false;
+            let ok = dev.transmit(
+                now,
+                &mut |out: &mut [u8]| match shard.poll_transmit(now, out) {
+                    Some(n) => {
+                        produced = true;
+                        n
+                    }
+                    None => 0,
+                },
+            );
+            if !ok || !produced {
+                break;
+            }
+            busy = true;
+        }
+        dev.flush(now);
+        if !busy {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    shard.stats().clone()
+}
+
+/// Moves bytes from `c`'s receive side to its send side; returns false once it is closed.
+fn echo(shard: &mut Shard, c: ConnId, e: &mut Echo, buf: &mut [u8]) -> bool {
+    loop {
+        if !e.pending.is_empty() {
+            match shard.send(c, &e.pending) {
+                Ok(n) => {
+                    e.pending.drain(..n);
+                    if !e.pending.is_empty() {
+                        return true;
+                    }
+                }
+                Err(SocketError::WouldBlock) => return true,
+                Err(_) => {
+                    shard.close(c);
+                    return false;
+                }
+            }
+        }
+        if e.eof {
+            shard.close(c);
+            return false;
+        }
+        match shard.recv(c, buf) {
+            Ok(0) => e.eof = true,
+            Ok(n) => e.pending.extend_from_slice(&buf[..n]),
+            Err(SocketError::WouldBlock) => return true,
+            Err(_) => {
+                shard.close(c);
+                return false;
+            }
+        }
+    }
+}
+
+fn python(ns: &Netns, script: &str, args: &[String]) -> Output {
+    let mut cmd = ns.command("timeout");
+    cmd.args([CLIENT_TIMEOUT_SECS, "python3", "-c", script])
+        .args(args);
+    cmd.output().expect("run python3")
+}
+
+fn echo_client(ns: &Netns, server: Ipv4Addr, bytes: usize) {
+    let wall = Instant::now();
+    let out = python(
+        ns,
+        ECHO_CLIENT,
+        &[server.to_string(), ECHO_PORT.to_string(), bytes.to_string()],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("OK"),
+        "echo of {bytes} bytes failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("echo {bytes} bytes each way: {:?}", wall.elapsed());
+}
+
+#[test]
+fn kernel_client_ping_arp_rst_and_20mb_echo() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("stk", 1, false).expect("namespaces");
+    let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
+    let server = Server::start(&pair.server, Pair::IFNAME, addr, None);
+    let server_ip = Pair::SERVER_ADDR.to_string();
+
+    // ICMP echo (and with it ARP: the kernel must resolve us first).
+    pair.client
+        .run("ping", &["-c", "3", "-i", "0.2", "-W", "2", &server_ip])
+        .expect("ping our stack");
+    // The client's kernel learned our MAC.
+    let our_mac = pair
+        .server
+        .enter(|| std::fs::read_to_string("/sys/class/net/veth0/address").unwrap_or_default())
+        .expect("enter");
+    let neigh = pair
+        .client
+        .ip(&["neigh", "show", &server_ip])
+        .expect("neigh");
+    assert!(neigh.contains(our_mac.trim()), "{neigh} lacks {our_mac}");
+
+    // A SYN to a closed port gets a RST: connect() fails with ECONNREFUSED.
+    let out = python(
+        &pair.client,
+        REFUSED_CLIENT,
+        &[server_ip.clone(), CLOSED_PORT.to_string()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("REFUSED"),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A small exchange, then 20 MB each way, byte-exact.
+    echo_client(&pair.client, Pair::SERVER_ADDR, 1000);
+    echo_client(&pair.client, Pair::SERVER_ADDR, 20 * 1000 * 1000);
+
+    let stats = server.stop();
+    eprintln!("server stats: {stats:?}");
+    assert!(stats.icmp_echo_replies >= 3);
+    assert!(stats.arp_replies_sent >= 1);
+    assert!(stats.tcp_rst_no_connection >= 1);
+    assert_eq!(
+        stats.tcp_drop_checksum, 0,
+        "the kernel sent complete checksums"
+    );
+}
+
+#[test]
+fn kernel_client_20mb_through_lossy_router() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let net = Routed::new("stl", 1, false).expect("namespaces");
+    // 2% loss on everything the router forwards, both directions.
+    for args in [
+        vec!["add", "table", "ip", "bmrloss"],
+        vec![
+            "add",
+            "chain",
+            "ip",
+            "bmrloss",
+            "impair",
+            "{ type filter hook forward priority 0; }",
+        ],
+        vec![
+            "add", "rule", "ip", "bmrloss", "impair", "numgen", "random", "mod", "1000", "<", "20",
+            "counter", "drop",
+        ],
+    ] {
+        net.router.run("nft", &args).expect("nft");
+    }
+    let addr = Ipv4Cidr::new(Routed::SERVER_ADDR, Routed::PREFIX).expect("cidr");
+    let server = Server::start(&net.server, "veth0", addr, Some(Routed::ROUTER_SERVER_ADDR));
+    echo_client(&net.client, Routed::SERVER_ADDR, 20 * 1000 * 1000);
+    let dropped = net
+        .router
+        .run("nft", &["list", "table", "ip", "bmrloss"])
+        .unwrap_or_default();
+    let stats = server.stop();
+    eprintln!("server stats: {stats:?}\nrouter: {dropped}");
+    assert!(dropped.contains("counter packets"), "{dropped}");
+    assert!(
+        !dropped.contains("counter packets 0 "),
+        "the router dropped nothing: {dropped}"
+    );
+}
