@@ -305,11 +305,16 @@ impl Shard {
         c.timer_at = None;
         let due = c.tcb.next_deadline().is_some_and(|d| d <= now);
         if due {
-            c.tcb.on_deadline(now);
-            let state = c.tcb.state();
-            if state == TcpState::Closed {
-                // e.g. TIME-WAIT expired, or retransmissions gave up; maybe a RST to send.
+            let outcome = c.tcb.on_deadline(now);
+            if let Some(rst) = outcome.rst {
+                let tuple = c.tuple;
+                self.send_tcp_control(tuple, &rst, now);
+            }
+            if outcome.readable {
                 self.push_readable(id);
+            }
+            if outcome.writable {
+                self.push_writable(id);
             }
             self.touch(id, now);
         } else {
