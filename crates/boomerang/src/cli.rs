@@ -105,8 +105,8 @@ pub struct ServeArgs {
 /// `boomerang demo …`
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// How long the load runs.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// How long each load of the demo runs.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Concurrent connections of the load.
     #[arg(long, default_value_t = 64)]

@@ -7,8 +7,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod harness;
 pub mod load;
 pub mod logging;
+pub mod serve;
+pub mod signals;
 
 use cli::{Cli, Command};
 
@@ -17,9 +21,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = config::ServeSettings::resolve(&args)?;
-            anyhow::bail!("serve is not wired yet: {settings:?}")
+            let stop = signals::stop_flag()?;
+            serve::run(&settings, stop)
         }
-        Command::Demo(_args) => anyhow::bail!("demo is not wired yet"),
+        Command::Demo(args) => demo::run(&args),
         Command::Load(args) => {
             let opts = load::LoadOptions::from_args(&args)?;
             let report = load::run(&opts, load::Progress::Stderr)?;

@@ -1,0 +1,236 @@
+//! `boomerang demo`: builds client – router – server namespaces, starts `boomerang serve`
+//! (this very binary) inside the server namespace, waits until it answers, runs bounded
+//! loads from the client namespace (wrk when installed, else the built-in generator) with
+//! visible progress, prints a results table, and tears everything down — also on Ctrl-C
+//! (every resource is an RAII guard; the signal only sets a flag).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use boomerang_nic::netns::{self, Routed};
+
+use crate::cli::DemoArgs;
+use crate::harness::{self, LoadSpec, Pinning, ServerProcess, TempDir, Topology};
+use crate::load::Progress;
+
+/// The loads the demo runs, in order: (label, path, `Connection: close`).
+pub const DEMO_LOADS: [(&str, &str, bool); 3] = [
+    ("GET /plaintext keep-alive", "/plaintext", false),
+    ("GET /plaintext Connection: close", "/plaintext", true),
+    ("GET /64k.bin keep-alive", "/64k.bin", false),
+];
+
+/// Which server the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// `serve --iface … ` (AF_XDP + the userspace stack).
+    Xdp,
+    /// `serve --kernel` (kernel sockets).
+    Kernel,
+}
+
+/// Runs the demo; returns an error (after cleanup) if any step failed.
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    if !netns::is_root() {
+        bail!("the demo creates network namespaces and attaches an XDP program: run it as root, e.g. `sudo scripts/demo`");
+    }
+    for tool in ["ip", "taskset"] {
+        if netns::run_cmd("which", &[tool]).is_err() {
+            bail!("`{tool}` is not installed; run `sudo scripts/setup` (iproute2, util-linux)");
+        }
+    }
+    let stop = crate::signals::cleanup_flag()?;
+    let kind = if args.kernel || !crate::serve::XDP_AVAILABLE {
+        ServerKind::Kernel
+    } else {
+        ServerKind::Xdp
+    };
+    let result = run_inner(args, kind, &stop);
+    if stop.load(Ordering::Relaxed) {
+        println!("\ninterrupted: namespaces and processes removed");
+    }
+    result
+}
+
+fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the boomerang binary")?;
+    let pin = Pinning::from_allowed();
+    let site = TempDir::new("demo")?;
+    harness::write_site(site.path())?;
+
+    step(&format!(
+        "building namespaces client ({}) – router – server ({})",
+        Routed::CLIENT_ADDR,
+        Routed::SERVER_ADDR
+    ));
+    let topo = Topology::new("demo", kind == ServerKind::Kernel)?;
+    let root = site.path().to_string_lossy().into_owned();
+    let serve_args: Vec<String> = match kind {
+        ServerKind::Xdp => vec![
+            "serve".into(),
+            "--iface".into(),
+            "veth0".into(),
+            "--addr".into(),
+            format!("{}/{}", Routed::SERVER_ADDR, Routed::PREFIX),
+            "--gateway".into(),
+            Routed::ROUTER_SERVER_ADDR.to_string(),
+            "--port".into(),
+            harness::PORT.to_string(),
+            "--root".into(),
+            root,
+        ],
+        ServerKind::Kernel => vec![
+            "serve".into(),
+            "--kernel".into(),
+            "--listen".into(),
+            topo.server_addr().to_string(),
+            "--root".into(),
+            root,
+        ],
+    };
+    match kind {
+        ServerKind::Xdp => step(&format!(
+            "starting `boomerang serve` on AF_XDP (veth0, {}:{}) in namespace {}, pinned to CPU {}",
+            Routed::SERVER_ADDR,
+            harness::PORT,
+            topo.ns.server.name(),
+            pin.server
+        )),
+        ServerKind::Kernel => step(&format!(
+            "starting `boomerang serve --kernel` (kernel sockets{}) on {} in namespace {}, pinned to CPU {}",
+            if args.kernel {
+                ""
+            } else {
+                "; the AF_XDP server is not available in this build"
+            },
+            topo.server_addr(),
+            topo.ns.server.name(),
+            pin.server
+        )),
+    }
+    let log = site.path().join("server.log");
+    let mut server = ServerProcess::spawn(
+        &topo.ns.server,
+        "boomerang serve",
+        Some(pin.server),
+        &exe,
+        &serve_args,
+        &log,
+    )?;
+    let waited = server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    step(&format!(
+        "server answered after {} ms (pid {})",
+        waited.as_millis(),
+        server.pid().unwrap_or(0)
+    ));
+
+    let use_wrk = !args.builtin_load && harness::wrk_installed();
+    let tool = if use_wrk {
+        "wrk"
+    } else {
+        "the built-in generator"
+    };
+    if pin.server == pin.client {
+        step("only one CPU is allowed: server and load share it");
+    }
+    let mut rows = Vec::new();
+    for (label, path, close) in DEMO_LOADS {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        step(&format!(
+            "load: {label}, {} connections, {} s, {tool} on CPU {}",
+            args.connections,
+            args.duration.as_secs(),
+            pin.client
+        ));
+        let spec = LoadSpec {
+            url: topo.url(path),
+            connections: args.connections,
+            duration: args.duration,
+            close,
+            cpu: Some(pin.client),
+        };
+        let result = if use_wrk {
+            with_ticker(args.duration, stop, || {
+                harness::run_wrk(&topo.ns.client, &spec, site.path())
+            })?
+        } else {
+            harness::run_builtin(&topo.ns.client, &spec, Progress::Stderr, Some(stop.clone()))?
+        };
+        rows.push((label.to_string(), result));
+    }
+    let alive = server.try_wait()?.is_none();
+    step("stopping the server (SIGTERM)");
+    let (status, clean) = server.stop(harness::STOP_TIMEOUT)?;
+    drop(topo);
+    if stop.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    println!();
+    println!(
+        "boomerang demo — {} server, {tool}, {} connections, {} s per row",
+        match kind {
+            ServerKind::Xdp => "AF_XDP (userspace TCP/IP)",
+            ServerKind::Kernel => "kernel-socket",
+        },
+        args.connections,
+        args.duration.as_secs()
+    );
+    print!("{}", harness::render_table(&rows));
+    println!(
+        "server: {} ({}), namespaces removed",
+        if alive && clean && status.success() {
+            "stopped cleanly"
+        } else {
+            "did not stop cleanly"
+        },
+        status
+    );
+    if !(alive && status.success()) {
+        bail!(
+            "the server did not run and stop cleanly; its log:\n{}",
+            server.log_tail(30)
+        );
+    }
+    Ok(())
+}
+
+fn step(msg: &str) {
+    println!("==> {msg}");
+}
+
+/// Runs `f` while printing elapsed seconds on stderr (wrk prints nothing until it ends).
+fn with_ticker<T>(
+    duration: Duration,
+    stop: &AtomicBool,
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T>
+where
+    T: Send,
+{
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            let start = Instant::now();
+            let mut last = 0;
+            while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                let secs = start.elapsed().as_secs();
+                if secs != last {
+                    last = secs;
+                    eprint!("\r  {secs:>3} / {} s", duration.as_secs());
+                    let _ = std::io::stderr().flush();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!();
+        });
+        let r = f();
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        r
+    })
+}

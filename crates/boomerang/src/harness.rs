@@ -1,0 +1,583 @@
+//! What the demo, the comparison harness and the end-to-end tests share: the client –
+//! router – server namespaces, a server process started inside the server namespace
+//! (killed by PID when its guard drops), readiness probes, and load runs with wrk or the
+//! built-in generator, reduced to one [`LoadResult`] row each.
+//!
+//! Invariants: every namespace comes from `boomerang_nic::netns` (named `bmr…`, addresses
+//! in 198.18.0.0/15, no default route, deleted on drop); every process started here is
+//! stopped by its own PID when its guard drops, even on error or Ctrl-C.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use boomerang_nic::netns::{Netns, Routed};
+
+use crate::load::{self, LoadOptions, Progress, Target};
+
+/// Port every server of the harness listens on.
+pub const PORT: u16 = 8080;
+/// How long a server gets to answer its first request after starting.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server gets to exit after SIGTERM before it is killed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(8);
+/// Bytes of the medium static file (`/64k.bin`).
+pub const FILE_64K: usize = 64 * 1024;
+/// Bytes of the large static file (`/1m.bin`).
+pub const FILE_1M: usize = 1024 * 1024;
+
+/// The CPUs this process may run on (`sched_getaffinity`), in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Where the server and the load generator run: different CPUs when there are two or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pinning {
+    /// The server's CPU.
+    pub server: usize,
+    /// The load generator's CPU.
+    pub client: usize,
+}
+
+impl Pinning {
+    /// First allowed CPU for the server, last for the client.
+    pub fn from_allowed() -> Pinning {
+        let cpus = allowed_cpus();
+        Pinning {
+            server: cpus.first().copied().unwrap_or(0),
+            client: cpus.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// A directory deleted (with its contents) on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `/tmp/bmr-<tag>-<pid>-<n>`.
+    pub fn new(tag: &str) -> anyhow::Result<TempDir> {
+        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name(tag));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Writes the static files every server of the harness serves: `index.html`, `64k.bin`,
+/// `1m.bin` (deterministic contents, so downloads can be compared byte for byte).
+pub fn write_site(dir: &Path) -> anyhow::Result<()> {
+    std::fs::write(
+        dir.join("index.html"),
+        b"<!doctype html><title>boomerang</title><p>Hello from boomerang.</p>\n",
+    )?;
+    std::fs::write(dir.join("64k.bin"), pattern(FILE_64K))?;
+    std::fs::write(dir.join("1m.bin"), pattern(FILE_1M))?;
+    Ok(())
+}
+
+/// `len` bytes of a fixed, non-repeating-looking pattern.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The three namespaces and everything the harness needs to know about them.
+#[derive(Debug)]
+pub struct Topology {
+    /// client – router – server.
+    pub ns: Routed,
+    /// Whether the server namespace's kernel owns the server address (kernel servers) or not
+    /// (our stack owns it on AF_XDP).
+    pub kernel_addr: bool,
+}
+
+impl Topology {
+    /// Builds the namespaces; `kernel_addr` gives the server namespace's kernel the server
+    /// address (for `serve --kernel` and nginx).
+    pub fn new(tag: &str, kernel_addr: bool) -> anyhow::Result<Topology> {
+        let ns = Routed::new(tag, 1, kernel_addr).context(
+            "cannot create the client/router/server network namespaces (needs root and iproute2)",
+        )?;
+        // Short connections from one client address: let the client reuse TIME-WAIT ports.
+        ns.client.sysctl("net.ipv4.tcp_tw_reuse", "1").ok();
+        ns.client
+            .sysctl("net.ipv4.ip_local_port_range", "1024 65000")
+            .ok();
+        Ok(Topology { ns, kernel_addr })
+    }
+
+    /// The server's address and the harness port.
+    pub fn server_addr(&self) -> SocketAddr {
+        SocketAddr::from((Routed::SERVER_ADDR, PORT))
+    }
+
+    /// `http://<server>:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server_addr())
+    }
+}
+
+/// A process started inside a namespace; stopped by PID (SIGTERM, then SIGKILL) on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Option<Child>,
+    /// What it is, for messages.
+    pub name: String,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `program args…` in `ns`, pinned to `cpu` with taskset when given, output to `log`.
+    pub fn spawn(
+        ns: &Netns,
+        name: &str,
+        cpu: Option<usize>,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<ServerProcess> {
+        let out = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut cmd = ns.command("taskset");
+                cmd.arg("-c").arg(c.to_string()).arg(program);
+                cmd
+            }
+            None => ns.command(&program.to_string_lossy()),
+        };
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+        tracing::debug!(name, pid = child.id(), "started");
+        Ok(ServerProcess {
+            child: Some(child),
+            name: name.to_string(),
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// The PID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The last lines of its log (for error messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Waits until `GET /plaintext` (or `probe_path`) on `addr`, sent from inside `client`,
+    /// gets any HTTP response; fails early if the process exits.
+    pub fn wait_ready(
+        &mut self,
+        client: &Netns,
+        addr: SocketAddr,
+        probe_path: &str,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            if let Some(status) = self.try_wait()? {
+                bail!(
+                    "{} exited ({status}) before answering; its log:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            let path = probe_path.to_string();
+            let ok = client
+                .enter(move || http_get(addr, &path, Duration::from_millis(500)).is_ok())
+                .unwrap_or(false);
+            if ok {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                bail!(
+                    "{} did not answer on {addr} within {READY_TIMEOUT:?}; its log:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether it has exited (and how).
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        match self.child.as_mut() {
+            Some(c) => Ok(c.try_wait()?),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends `signal` (e.g. `TERM`, `KILL`) to the process by PID.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("process already reaped")?;
+        boomerang_nic::netns::run_cmd("kill", &[format!("-{signal}"), pid.to_string()])?;
+        Ok(())
+    }
+
+    /// SIGTERM, wait up to `timeout`, then SIGKILL; returns the exit status and whether it
+    /// exited by itself within the timeout.
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<(ExitStatus, bool)> {
+        let Some(mut child) = self.child.take() else {
+            bail!("{} was already stopped", self.name);
+        };
+        if child.try_wait()?.is_none() {
+            let _ = boomerang_nic::netns::run_cmd("kill", &["-TERM", &child.id().to_string()]);
+        }
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(st) = child.try_wait()? {
+                return Ok((st, true));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        Ok((child.wait()?, false))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop(STOP_TIMEOUT);
+        }
+    }
+}
+
+/// Largest response [`http_get`] accepts.
+pub const MAX_GET_BYTES: usize = 64 << 20;
+
+/// One blocking `GET path` to `addr` with `Connection: close`; returns the status and body.
+pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.take(MAX_GET_BYTES as u64).read_to_end(&mut raw)?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(&raw)? {
+        httparse::Status::Complete(n) => Ok((
+            resp.code.context("no status")?,
+            raw.get(n..).unwrap_or_default().to_vec(),
+        )),
+        httparse::Status::Partial => bail!("incomplete response ({} bytes)", raw.len()),
+    }
+}
+
+/// Which load generator produced a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// wrk (`--latency`, percentiles from its Lua `done` hook).
+    Wrk,
+    /// `boomerang load`.
+    Builtin,
+}
+
+impl Tool {
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Wrk => "wrk",
+            Tool::Builtin => "builtin",
+        }
+    }
+}
+
+/// One load run, reduced to what the tables show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadResult {
+    /// Completed requests.
+    pub requests: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Body/transfer bytes per second (wrk: everything read; builtin: body bytes).
+    pub bytes_per_sec: f64,
+    /// Latency percentiles p50, p90, p99, p99.9.
+    pub p50: Duration,
+    /// See `p50`.
+    pub p90: Duration,
+    /// See `p50`.
+    pub p99: Duration,
+    /// See `p50`.
+    pub p999: Duration,
+    /// Socket errors + timeouts + status ≥ 400.
+    pub errors: u64,
+    /// Which tool.
+    pub tool: Tool,
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Full URL.
+    pub url: String,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Duration.
+    pub duration: Duration,
+    /// `Connection: close` on every request.
+    pub close: bool,
+    /// CPU for the load generator.
+    pub cpu: Option<usize>,
+}
+
+/// Whether wrk is on the PATH.
+pub fn wrk_installed() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// wrk's Lua `done` hook: one machine-readable line with the percentiles we need.
+const WRK_REPORT_LUA: &str = r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BMR requests=%d duration_us=%d bytes=%d errors=%d p50=%d p90=%d p99=%d p999=%d\n",
+    summary.requests, summary.duration, summary.bytes,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+end
+"#;
+
+/// Runs wrk inside `client` (1 thread, pinned) and parses its report line.
+pub fn run_wrk(client: &Netns, spec: &LoadSpec, scratch: &Path) -> anyhow::Result<LoadResult> {
+    let script = scratch.join("bmr-report.lua");
+    std::fs::write(&script, WRK_REPORT_LUA)?;
+    let secs = spec.duration.as_secs().max(1).to_string();
+    let mut args: Vec<String> = Vec::new();
+    let program = match spec.cpu {
+        Some(c) => {
+            args.extend(["-c".into(), c.to_string(), "wrk".into()]);
+            "taskset"
+        }
+        None => "wrk",
+    };
+    args.extend([
+        "-t1".into(),
+        format!("-c{}", spec.connections),
+        format!("-d{secs}s"),
+        "--timeout".into(),
+        "5s".into(),
+        "-s".into(),
+        script.to_string_lossy().into_owned(),
+    ]);
+    if spec.close {
+        args.extend(["-H".into(), "Connection: close".into()]);
+    }
+    args.push(spec.url.clone());
+    let out = client
+        .command(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk failed ({}): {}{}",
+            out.status,
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_wrk_report(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+}
+
+/// Parses the `BMR …` line written by [`WRK_REPORT_LUA`].
+pub fn parse_wrk_report(text: &str) -> anyhow::Result<LoadResult> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("BMR "))
+        .context("no report line")?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+            .context(format!("no {name}"))?
+            .parse::<f64>()
+            .context(format!("bad {name}"))
+    };
+    let dur_s = (field("duration_us")? / 1e6).max(1e-6);
+    let us = |v: f64| Duration::from_micros(v.max(0.0) as u64);
+    Ok(LoadResult {
+        requests: field("requests")? as u64,
+        rps: field("requests")? / dur_s,
+        bytes_per_sec: field("bytes")? / dur_s,
+        p50: us(field("p50")?),
+        p90: us(field("p90")?),
+        p99: us(field("p99")?),
+        p999: us(field("p999")?),
+        errors: field("errors")? as u64,
+        tool: Tool::Wrk,
+    })
+}
+
+/// Runs the built-in generator on a thread inside `client`; `progress` prints per second.
+pub fn run_builtin(
+    client: &Netns,
+    spec: &LoadSpec,
+    progress: Progress,
+    cancel: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<LoadResult> {
+    let opts = LoadOptions {
+        target: Target::parse(&spec.url)?,
+        connections: spec.connections,
+        duration: spec.duration,
+        close: spec.close,
+        threads: 1,
+        requests: None,
+        timeout: Duration::from_secs(5),
+        pin: spec.cpu.into_iter().collect(),
+    };
+    let report = client
+        .enter(move || load::run_with_stop(&opts, progress, cancel))
+        .context("cannot enter the client namespace")??;
+    let secs = report.elapsed.as_secs_f64().max(1e-6);
+    Ok(LoadResult {
+        requests: report.requests,
+        rps: report.requests_per_sec(),
+        bytes_per_sec: report.body_bytes as f64 / secs,
+        p50: report.percentile(50.0),
+        p90: report.percentile(90.0),
+        p99: report.percentile(99.0),
+        p999: report.percentile(99.9),
+        errors: report.errors.total(),
+        tool: Tool::Builtin,
+    })
+}
+
+/// Renders rows `(label, result)` as an aligned text table.
+pub fn render_table(rows: &[(String, LoadResult)]) -> String {
+    let fmt = load::fmt_duration;
+    let header = ["test", "requests/s", "p50", "p90", "p99", "p99.9", "errors"];
+    let mut cells: Vec<[String; 7]> = vec![header.map(String::from)];
+    for (label, r) in rows {
+        cells.push([
+            label.clone(),
+            format!("{:.0}", r.rps),
+            fmt(r.p50),
+            fmt(r.p90),
+            fmt(r.p99),
+            fmt(r.p999),
+            r.errors.to_string(),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for (i, row) in cells.iter().enumerate() {
+        for (j, (c, w)) in row.iter().zip(widths.iter()).enumerate() {
+            let pad = w - c.chars().count();
+            if j == 0 {
+                let _ = write!(out, "  {c}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "  {}{c}", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+        if i == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * widths.len();
+            let _ = writeln!(out, "  {}", "-".repeat(total));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_report_parses() {
+        let text = "Running 1s test\nBMR requests=1000 duration_us=2000000 bytes=5000 errors=3 p50=100 p90=200 p99=300 p999=400\n";
+        let r = parse_wrk_report(text).expect("parses");
+        assert_eq!(r.requests, 1000);
+        assert!((r.rps - 500.0).abs() < 1e-9);
+        assert_eq!(r.p999, Duration::from_micros(400));
+        assert_eq!(r.errors, 3);
+        assert!(parse_wrk_report("nothing").is_err());
+    }
+
+    #[test]
+    fn pattern_is_deterministic() {
+        assert_eq!(pattern(1000), pattern(1000));
+        assert_eq!(pattern(10).len(), 10);
+    }
+
+    #[test]
+    fn table_aligns() {
+        let r = LoadResult {
+            requests: 1,
+            rps: 12345.6,
+            bytes_per_sec: 0.0,
+            p50: Duration::from_micros(500),
+            p90: Duration::from_micros(900),
+            p99: Duration::from_millis(2),
+            p999: Duration::from_millis(3),
+            errors: 0,
+            tool: Tool::Wrk,
+        };
+        let t = render_table(&[("plaintext".into(), r)]);
+        assert!(t.contains("12346"), "{t}");
+        assert_eq!(t.lines().count(), 3);
+    }
+}

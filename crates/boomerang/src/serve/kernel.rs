@@ -1,0 +1,53 @@
+//! `serve --kernel`: the HTTP server on kernel sockets (the http crate's mio transport),
+//! one worker per CPU of the process's allowed set (so `taskset` decides).
+
+use std::io;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use boomerang_http::{KernelServer, ServerConfig};
+
+use crate::config::KernelSettings;
+
+/// Binds and serves until `stop` is set; in-flight requests get the http crate's shutdown
+/// grace period.
+pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        root: k.root.clone(),
+        ..ServerConfig::default()
+    };
+    // The http crate binds with SO_REUSEPORT (one listener per worker), which would silently
+    // share the port with another server of ours: probe with a plain bind first.
+    drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);
+    let server = KernelServer::bind(k.listen, config).map_err(|e| explain_bind(e, k))?;
+    tracing::info!(
+        listen = %server.local_addr(),
+        root = ?k.root,
+        workers = std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "serving HTTP on kernel sockets (--kernel)"
+    );
+    server
+        .run(stop)
+        .context("the kernel-socket server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn explain_bind(e: io::Error, k: &KernelSettings) -> anyhow::Error {
+    let addr = k.listen;
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "{addr} is already in use by another socket; stop that process (`ss -ltnp`) or pick another port"
+        ),
+        io::ErrorKind::AddrNotAvailable => format!(
+            "no interface in this network namespace has the address {}; use 0.0.0.0:{} or an address from `ip -4 addr`",
+            addr.ip(),
+            addr.port()
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "binding {addr} was refused: ports below 1024 need root (or CAP_NET_BIND_SERVICE); use a port ≥ 1024"
+        ),
+        _ => format!("cannot listen on {addr}"),
+    };
+    anyhow::Error::new(e).context(hint)
+}

@@ -1,0 +1,25 @@
+//! `boomerang serve`: the same HTTP server on kernel sockets ([`kernel`]) or on the
+//! userspace stack over AF_XDP ([`xdp`]).
+
+pub mod kernel;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::config::ServeSettings;
+
+/// Whether this build serves on AF_XDP (the demo falls back to `--kernel` otherwise).
+pub const XDP_AVAILABLE: bool = false;
+
+/// Runs the server described by `settings` until `stop` becomes true.
+pub fn run(settings: &ServeSettings, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    match settings {
+        ServeSettings::Kernel(k) => kernel::run(k, &stop),
+        ServeSettings::Xdp(x) => {
+            anyhow::bail!(
+                "the AF_XDP server is not available in this build yet ({}); use --kernel --listen ADDR:PORT",
+                x.iface
+            )
+        }
+    }
+}
