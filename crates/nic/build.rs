@@ -1,17 +1,27 @@
-//! Compiles the XDP steering program (`xdp/boomerang.bpf.c` at the workspace root) with clang
-//! into `$OUT_DIR/boomerang.bpf.o`, which the driver embeds and loads with libbpf-rs.
+//! Compiles the XDP programs in `xdp/` (workspace root) with clang into `$OUT_DIR/*.bpf.o`:
+//! the steering program `boomerang.bpf.c`, which the driver embeds and loads with libbpf-rs,
+//! and `bench_drop.bpf.c`, the kernel-ceiling baseline of the xskbench example.
 
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The programs under `xdp/` to compile, by file stem.
+const PROGRAMS: &[&str] = &["boomerang", "bench_drop"];
+
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let src = manifest.join("../../xdp/boomerang.bpf.c");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("boomerang.bpf.o");
-    println!("cargo:rerun-if-changed={}", src.display());
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-env-changed=CLANG");
+    for name in PROGRAMS {
+        let src = manifest.join(format!("../../xdp/{name}.bpf.c"));
+        let out = out_dir.join(format!("{name}.bpf.o"));
+        compile(&src, &out);
+    }
+}
 
+fn compile(src: &std::path::Path, out: &std::path::Path) {
+    println!("cargo:rerun-if-changed={}", src.display());
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".to_string());
     // Debian/Ubuntu keep <asm/types.h> under the multiarch directory (DESIGN.md §3).
@@ -20,9 +30,9 @@ fn main() {
         .args([
             "-target", "bpf", "-O2", "-g", "-Wall", "-Werror", &multiarch, "-c",
         ])
-        .arg(&src)
+        .arg(src)
         .arg("-o")
-        .arg(&out)
+        .arg(out)
         .output();
     match result {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -392,3 +392,45 @@ fn raise_memlock() {
         tracing::debug!(error = %std::io::Error::last_os_error(), "RLIMIT_MEMLOCK not raised");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_from_cli_words() {
+        assert_eq!("auto".parse::<BindMode>().ok(), Some(BindMode::Auto));
+        assert_eq!(
+            "zerocopy".parse::<BindMode>().ok(),
+            Some(BindMode::ZeroCopy)
+        );
+        assert_eq!("copy".parse::<BindMode>().ok(), Some(BindMode::Copy));
+        assert!("fast".parse::<BindMode>().is_err());
+        assert_eq!("native".parse::<XdpMode>().ok(), Some(XdpMode::Native));
+        assert_eq!("skb".parse::<XdpMode>().ok(), Some(XdpMode::Generic));
+        assert!("hw".parse::<XdpMode>().is_err());
+    }
+
+    #[test]
+    fn validation_rejects_inconsistent_configurations() {
+        let ok = XdpConfig::new("eth0");
+        assert!(ok.validate().is_ok());
+        let bad = |f: &dyn Fn(&mut XdpConfig)| {
+            let mut c = XdpConfig::new("eth0");
+            f(&mut c);
+            matches!(c.validate(), Err(XskError::InvalidConfig(_)))
+        };
+        assert!(bad(&|c| c.queues.clear()));
+        assert!(bad(&|c| c.queues = vec![1, 1]));
+        assert!(bad(&|c| c.frame_size = 3000));
+        assert!(bad(&|c| c.headroom = 4096));
+        assert!(bad(&|c| c.ring_size = 100));
+        assert!(bad(&|c| c.frame_count = 10));
+        assert!(bad(&|c| c.tx_reserve = Some(c.frame_count)));
+        assert!(bad(&|c| {
+            c.frame_count = 1 << 20;
+            c.queues = vec![0, 1];
+            c.shared_umem = true;
+        }));
+    }
+}

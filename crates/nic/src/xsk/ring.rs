@@ -233,3 +233,159 @@ impl<T: Copy> Ring<T> {
             .store(self.cached_cons, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's side of a ring, simulated over anonymous memory.
+    struct Fake<T: Copy> {
+        ring: Ring<T>,
+    }
+
+    impl<T: Copy> Fake<T> {
+        /// A ring whose shared producer and consumer start at `start` (to test wrap-around).
+        fn new(size: u32, producer_side: bool, start: u32) -> Fake<T> {
+            let len = 256 + size as usize * std::mem::size_of::<T>();
+            // SAFETY: an anonymous private mapping; checked below.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            let base = NonNull::new(p.cast::<u8>()).expect("mapping");
+            let at = |o: usize| {
+                // SAFETY: offsets below `len`.
+                unsafe { NonNull::new_unchecked(base.as_ptr().add(o)) }
+            };
+            let mut ring = Ring {
+                _map: RingMap { ptr: base, len },
+                producer: at(0).cast(),
+                consumer: at(64).cast(),
+                flags: at(128).cast(),
+                entries: at(256).cast(),
+                mask: size - 1,
+                size,
+                cached_prod: start,
+                cached_cons: start,
+                _t: PhantomData,
+            };
+            ring.shared_producer().store(start, Ordering::Relaxed);
+            ring.shared_consumer().store(start, Ordering::Relaxed);
+            if producer_side {
+                ring.cached_cons = start.wrapping_add(size);
+            }
+            Fake { ring }
+        }
+
+        fn kernel_consume(&self, n: u32) -> Vec<T> {
+            let c = self.ring.shared_consumer().load(Ordering::Acquire);
+            let out = (0..n)
+                .map(|i| {
+                    let idx = (c.wrapping_add(i) & self.ring.mask) as usize;
+                    // SAFETY: idx < size, inside the mapping.
+                    unsafe { self.ring.entries.as_ptr().add(idx).read() }
+                })
+                .collect();
+            self.ring
+                .shared_consumer()
+                .store(c.wrapping_add(n), Ordering::Release);
+            out
+        }
+
+        fn kernel_produce(&self, values: &[T]) {
+            let p = self.ring.shared_producer().load(Ordering::Acquire);
+            for (i, v) in values.iter().enumerate() {
+                let idx = (p.wrapping_add(i as u32) & self.ring.mask) as usize;
+                // SAFETY: idx < size, inside the mapping.
+                unsafe { self.ring.entries.as_ptr().add(idx).write(*v) };
+            }
+            self.ring
+                .shared_producer()
+                .store(p.wrapping_add(values.len() as u32), Ordering::Release);
+        }
+
+        fn set_need_wakeup(&self, on: bool) {
+            // SAFETY: the flags word lies inside the mapping.
+            let flags = unsafe { self.ring.flags.as_ref() };
+            flags.store(
+                if on { libc::XDP_RING_NEED_WAKEUP } else { 0 },
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    #[test]
+    fn producer_reserves_submits_and_sees_consumption() {
+        for start in [0u32, u32::MAX - 5] {
+            let mut f = Fake::<u64>::new(8, true, start);
+            assert_eq!(f.ring.free(1), 8);
+            for v in 0..8u64 {
+                assert!(f.ring.push(v));
+            }
+            assert!(!f.ring.push(99), "full ring refuses");
+            assert_eq!(f.ring.unsubmitted(), 8);
+            assert_eq!(f.ring.outstanding(), 0, "nothing published before submit");
+            f.ring.submit();
+            assert_eq!(f.ring.unsubmitted(), 0);
+            assert_eq!(f.ring.outstanding(), 8);
+            assert_eq!(f.kernel_consume(3), vec![0, 1, 2]);
+            assert_eq!(f.ring.free(1), 3, "cached consumer refreshed");
+            for v in 8..11u64 {
+                assert!(f.ring.push(v));
+            }
+            f.ring.submit();
+            assert_eq!(f.kernel_consume(8), vec![3, 4, 5, 6, 7, 8, 9, 10]);
+        }
+    }
+
+    #[test]
+    fn consumer_peeks_in_order_and_releases() {
+        for start in [0u32, u32::MAX - 2] {
+            let d = |a: u64| libc::xdp_desc {
+                addr: a,
+                len: a as u32,
+                options: 0,
+            };
+            let mut f = Fake::<libc::xdp_desc>::new(4, false, start);
+            assert_eq!(f.ring.available(16), 0);
+            assert!(f.ring.pop().is_none());
+            f.kernel_produce(&[d(1), d(2), d(3)]);
+            assert_eq!(f.ring.available(2), 2, "bounded by max");
+            assert_eq!(f.ring.available(16), 3);
+            let got: Vec<u64> = std::iter::from_fn(|| f.ring.pop())
+                .map(|x| x.addr)
+                .collect();
+            assert_eq!(got, vec![1, 2, 3]);
+            assert_eq!(
+                f.ring.shared_consumer().load(Ordering::Relaxed),
+                start,
+                "not released yet"
+            );
+            f.ring.release();
+            assert_eq!(
+                f.ring.shared_consumer().load(Ordering::Relaxed),
+                start.wrapping_add(3)
+            );
+            f.kernel_produce(&[d(4), d(5), d(6), d(7)]);
+            let got: Vec<u64> = std::iter::from_fn(|| f.ring.pop())
+                .map(|x| x.addr)
+                .collect();
+            assert_eq!(got, vec![4, 5, 6, 7], "wraps around the mask");
+        }
+    }
+
+    #[test]
+    fn need_wakeup_follows_the_kernel_flag() {
+        let f = Fake::<u64>::new(4, true, 0);
+        assert!(!f.ring.needs_wakeup());
+        f.set_need_wakeup(true);
+        assert!(f.ring.needs_wakeup());
+    }
+}
