@@ -21,7 +21,7 @@ impl Tcb {
                 src_port: self.tuple.local.port(),
                 dst_port: self.tuple.remote.port(),
                 control: TcpControl::Rst,
-                seq_number: self.snd_nxt,
+                seq_number: self.snd_max,
                 ack_number: Some(self.rcv_nxt),
                 ..TcpRepr::default()
             };
@@ -225,7 +225,9 @@ impl Tcb {
         if !self.ack_pending {
             return None;
         }
-        let repr = self.base(TcpControl::None, self.snd_nxt);
+        // SND.MAX, not a rewound SND.NXT (after an RTO): the peer may already have received
+        // past SND.NXT and would find an older sequence number unacceptable (BSD does the same).
+        let repr = self.base(TcpControl::None, self.snd_max);
         let repr = self.with_ack(repr, now);
         Some(OutSegment::new(repr, 0))
     }

@@ -136,9 +136,6 @@ impl Ring {
         if self.head >= self.storage.len() {
             self.head -= self.storage.len();
         }
-        if self.len == 0 {
-            self.head = 0;
-        }
     }
 
     /// Frees the storage if nothing is held (the caller guarantees no out-of-order bytes).
