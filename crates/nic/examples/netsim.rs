@@ -16,6 +16,9 @@
 //! drops it), `--io packet` (AF_PACKET raw sockets, forwards every frame), or `--io auto`
 //! (the default: AF_XDP when `--xdp-addr` is given and it opens, else AF_PACKET).
 //!
+//! On real NICs also turn off receive offloads that merge frames (`ethtool -K IF gro off lro
+//! off`): a merged super-frame is larger than the other side's MTU and cannot be forwarded.
+//!
 //! Prints `netsim: ready …` once forwarding, and per-direction counters when stopped
 //! (SIGINT/SIGTERM or `--duration`).
 
@@ -28,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use boomerang_nic::fault::{FaultConfig, FaultInjector, FaultStats};
-use boomerang_nic::packet_socket::PacketSocket;
+use boomerang_nic::packet_socket::{PacketSocket, PacketSocketConfig};
 use boomerang_nic::xsk::{XdpConfig, XdpSetup, XskQueue};
 use boomerang_nic::Device;
 use clap::Parser;
@@ -425,8 +428,15 @@ fn main() -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     let open_packet = || -> anyhow::Result<(PacketSocket, PacketSocket)> {
-        let a = PacketSocket::open(&args.a).with_context(|| format!("opening {}", args.a))?;
-        let b = PacketSocket::open(&args.b).with_context(|| format!("opening {}", args.b))?;
+        // Promiscuous: a real NIC would otherwise filter frames for the far side's MAC.
+        let cfg = PacketSocketConfig {
+            promiscuous: true,
+            ..PacketSocketConfig::default()
+        };
+        let a = PacketSocket::open_with(&args.a, &cfg)
+            .with_context(|| format!("opening {}", args.a))?;
+        let b = PacketSocket::open_with(&args.b, &cfg)
+            .with_context(|| format!("opening {}", args.b))?;
         Ok((a, b))
     };
     let (a2b, b2a, fwd) = match args.io.as_str() {

@@ -53,6 +53,10 @@ pub struct PacketSocketConfig {
     pub batch: usize,
     /// Bypass the interface's qdisc on transmit (`PACKET_QDISC_BYPASS`).
     pub qdisc_bypass: bool,
+    /// Receive frames addressed to any MAC (`PACKET_MR_PROMISC` membership; the kernel
+    /// undoes it when the socket closes). A forwarder needs it on a real NIC, which
+    /// otherwise filters other hosts' unicast frames in hardware.
+    pub promiscuous: bool,
 }
 
 impl Default for PacketSocketConfig {
@@ -62,6 +66,7 @@ impl Default for PacketSocketConfig {
             sndbuf: DEFAULT_SOCKET_BUFFER,
             batch: DEFAULT_BATCH,
             qdisc_bypass: false,
+            promiscuous: false,
         }
     }
 }
@@ -247,6 +252,26 @@ impl PacketSocket {
         };
         if rc != 0 {
             return Err(os_err("bind(AF_PACKET)"));
+        }
+        if config.promiscuous {
+            // SAFETY: packet_mreq is plain old data; all-zero is valid.
+            let mut mreq: libc::packet_mreq = unsafe { zeroed() };
+            mreq.mr_ifindex = sll.sll_ifindex;
+            mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+            // SAFETY: `mreq` is a valid packet_mreq alive across the call and the length
+            // passed is its size; the kernel only reads it.
+            let rc = unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::SOL_PACKET,
+                    libc::PACKET_ADD_MEMBERSHIP,
+                    (&mreq as *const libc::packet_mreq).cast(),
+                    size_of::<libc::packet_mreq>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(os_err("setsockopt(PACKET_ADD_MEMBERSHIP, PROMISC)"));
+            }
         }
 
         let mut req = ifreq(&cname);

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use boomerang_nic::netns::{is_root, Pair};
-use boomerang_nic::packet_socket::PacketSocket;
+use boomerang_nic::packet_socket::{PacketSocket, PacketSocketConfig};
 use boomerang_nic::Device;
 
 /// Bound on how long we wait for the kernel's answer.
@@ -160,4 +160,45 @@ fn kernel_traffic_is_received() {
         ],
     );
     assert!(handle.join().expect("join"), "no ARP request seen");
+}
+
+#[test]
+fn promiscuous_mode_lasts_as_long_as_the_socket() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("lpp", 1, false).expect("namespaces");
+    let promiscuity = |pair: &Pair| -> String {
+        let out = pair
+            .server
+            .ip(&["-d", "link", "show", Pair::IFNAME])
+            .expect("link");
+        out.split_whitespace()
+            .skip_while(|w| *w != "promiscuity")
+            .nth(1)
+            .unwrap_or("?")
+            .to_string()
+    };
+    assert_eq!(promiscuity(&pair), "0");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (opened_tx, opened) = std::sync::mpsc::channel::<()>();
+    let handle = pair
+        .server
+        .spawn_thread(move || {
+            let cfg = PacketSocketConfig {
+                promiscuous: true,
+                ..PacketSocketConfig::default()
+            };
+            let sock = PacketSocket::open_with(Pair::IFNAME, &cfg).expect("open");
+            let _ = opened_tx.send(());
+            let _ = rx.recv_timeout(REPLY_TIMEOUT);
+            drop(sock);
+        })
+        .expect("thread");
+    opened.recv_timeout(REPLY_TIMEOUT).expect("opened");
+    assert_eq!(promiscuity(&pair), "1");
+    tx.send(()).expect("signal");
+    handle.join().expect("join");
+    assert_eq!(promiscuity(&pair), "0");
 }
