@@ -10,6 +10,9 @@
 // ours but arrives on a queue without a socket is dropped (and counted): the kernel does not
 // own our addresses and would only answer it with resets.
 //
+// With bit 0 (REDIRECT_ALL) set in `boomerang_config[0]` every frame goes to the queue's
+// socket instead (passed to the kernel if the queue has none): the mode of an L2 forwarder.
+//
 // Per-CPU counters in `boomerang_counters`: 0 redirected, 1 passed, 2 dropped.
 //
 // Self-contained on purpose (no libbpf headers needed): the few helper declarations and map
@@ -38,6 +41,8 @@ static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 
 enum counter { REDIRECTED = 0, PASSED = 1, DROPPED = 2, COUNTERS = 3 };
 
+#define REDIRECT_ALL 1
+
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, MAX_QUEUES);
@@ -52,6 +57,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } boomerang_addrs SEC(".maps");
+
+// Entry 0: flags set by the loader (REDIRECT_ALL).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} boomerang_config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -87,7 +100,15 @@ int boomerang_steer(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
+	__u32 zero = 0;
+	__u32 *flags = bpf_map_lookup_elem(&boomerang_config, &zero);
 	__u32 dst;
+
+	if (flags && (*flags & REDIRECT_ALL)) {
+		if (bpf_redirect_map(&boomerang_xsks, ctx->rx_queue_index, XDP_PASS) == XDP_REDIRECT)
+			return count(REDIRECTED, XDP_REDIRECT);
+		return count(PASSED, XDP_PASS);
+	}
 
 	if ((void *)(eth + 1) > data_end)
 		return count(PASSED, XDP_PASS);

@@ -164,3 +164,67 @@ fn receives_arp_and_icmp_from_kernel_peer() {
         got.frame_count
     );
 }
+
+#[test]
+fn redirect_all_mode_takes_frames_for_any_address() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // An address nobody claims: only the redirect-everything mode brings it to the socket.
+    let other = Ipv4Addr::new(198, 18, 0, 77);
+    let pair = Pair::new("xa", 1, false).expect("namespaces");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let server = pair
+        .server
+        .spawn_thread(move || -> Result<(usize, XdpCounters), String> {
+            let mut cfg = XdpConfig::new(Pair::IFNAME);
+            cfg.frame_count = 256;
+            cfg.ring_size = 128;
+            cfg.redirect_all = true;
+            let mut setup = XdpSetup::open(&cfg).map_err(|e| e.to_string())?;
+            let mut q = setup.take_queues().pop().ok_or("no queue")?;
+            let _ = ready_tx.send(setup.mac());
+            let start = Instant::now();
+            let mut echoes = 0;
+            while start.elapsed() < RX_DEADLINE && echoes < 2 {
+                q.receive(Instant::now(), 64, &mut |f| {
+                    echoes += usize::from(is_icmp_echo_to(f, other));
+                });
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok((echoes, setup.counters().map_err(|e| e.to_string())?))
+        })
+        .expect("server thread");
+    let mac = ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server ready");
+    let lladdr = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    pair.client
+        .ip(&[
+            "neigh",
+            "replace",
+            &other.to_string(),
+            "lladdr",
+            &lladdr,
+            "dev",
+            "veth0",
+            "nud",
+            "permanent",
+        ])
+        .expect("static neighbour");
+    let _ = pair.client.run(
+        "ping",
+        &["-c", "2", "-i", "0.2", "-W", "1", &other.to_string()],
+    );
+    let (echoes, counters) = server.join().expect("join").expect("server side");
+    assert_eq!(
+        echoes, 2,
+        "echo requests to an unclaimed address reached the socket"
+    );
+    assert!(counters.redirected >= 2, "{counters:?}");
+}

@@ -119,6 +119,9 @@ pub struct XdpConfig {
     pub tx_reserve: Option<u32>,
     /// Our IPv4 addresses: ARP for them and IPv4 to them is redirected to the sockets.
     pub addrs: Vec<Ipv4Addr>,
+    /// Redirect every frame to the sockets, not only ours (an L2 forwarder such as netsim).
+    /// The host then gets nothing from this interface except frames on queues without a socket.
+    pub redirect_all: bool,
 }
 
 impl XdpConfig {
@@ -137,6 +140,7 @@ impl XdpConfig {
             huge_pages: false,
             tx_reserve: None,
             addrs: Vec::new(),
+            redirect_all: false,
         }
     }
 
@@ -293,6 +297,7 @@ impl XdpSetup {
         for a in &cfg.addrs {
             program.add_address(*a)?;
         }
+        program.set_redirect_all(cfg.redirect_all)?;
         let xdp_mode = program.attach(&cfg.ifname, cfg.xdp_mode)?;
         for q in &mut queues {
             q.set_xdp_mode(xdp_mode);
@@ -304,6 +309,7 @@ impl XdpSetup {
             ?bind_mode,
             ?xdp_mode,
             shared_umem = cfg.shared_umem,
+            redirect_all = cfg.redirect_all,
             huge_pages = ?huge,
             frame_size = cfg.frame_size,
             frame_count = cfg.frame_count,

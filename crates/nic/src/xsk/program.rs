@@ -1,7 +1,8 @@
 //! The XDP steering program (`xdp/boomerang.bpf.c`): loaded from the object embedded at
 //! build time, attached to the interface as a `bpf_link` (the kernel detaches it when the
-//! link's last fd closes, e.g. when the process dies), with its three maps: the XSKMAP of
-//! sockets per queue, the set of our IPv4 addresses, and the per-CPU counters.
+//! link's last fd closes, e.g. when the process dies), with its maps: the XSKMAP of sockets
+//! per queue, the set of our IPv4 addresses, a flags word (redirect everything), and the
+//! per-CPU counters.
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -30,6 +31,9 @@ const PROG: &str = "boomerang_steer";
 const XSKS: &str = "boomerang_xsks";
 const ADDRS: &str = "boomerang_addrs";
 const COUNTERS: &str = "boomerang_counters";
+const CONFIG: &str = "boomerang_config";
+/// `REDIRECT_ALL` in the C program's flags word.
+const FLAG_REDIRECT_ALL: u32 = 1;
 
 /// Packet counters of the XDP program, summed over CPUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -197,6 +201,15 @@ impl XdpProgram {
         self.map(XSKS)?
             .update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
             .map_err(bpf_err("inserting a socket into the XSKMAP"))
+    }
+
+    /// Redirects every frame to the queue's socket (`true`, an L2 forwarder's mode) or only
+    /// ours (`false`, the default).
+    pub fn set_redirect_all(&self, on: bool) -> Result<()> {
+        let flags = if on { FLAG_REDIRECT_ALL } else { 0 };
+        self.map(CONFIG)?
+            .update(&0u32.to_ne_bytes(), &flags.to_ne_bytes(), MapFlags::ANY)
+            .map_err(bpf_err("setting the program's flags"))
     }
 
     /// Claims `addr`: ARP for it and IPv4 to it will be redirected to our sockets.
