@@ -37,6 +37,12 @@ pub const DEFAULT_OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 pub const DEFAULT_OUTPUT_LOW_WATER: usize = 256 * 1024;
 /// Size of one chunk read from a static file by the blocking pool.
 pub const DEFAULT_FILE_CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes of small static files kept in memory across all workers (0 disables the cache).
+pub const DEFAULT_STATIC_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest static file kept in the cache.
+pub const DEFAULT_STATIC_CACHE_MAX_FILE: usize = 1024 * 1024;
+/// Time a cached file is served without looking at the disk again.
+pub const DEFAULT_STATIC_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Threads in the blocking pool (file reads, blocking handlers).
 pub const DEFAULT_BLOCKING_THREADS: usize = 2;
 /// Jobs queued for the blocking pool before new ones are refused with 503.
@@ -83,6 +89,12 @@ pub struct ServerConfig {
     pub output_low_water: usize,
     /// See [`DEFAULT_FILE_CHUNK_BYTES`].
     pub file_chunk_bytes: usize,
+    /// See [`DEFAULT_STATIC_CACHE_BYTES`].
+    pub static_cache_bytes: usize,
+    /// See [`DEFAULT_STATIC_CACHE_MAX_FILE`].
+    pub static_cache_max_file: usize,
+    /// See [`DEFAULT_STATIC_CACHE_TTL`].
+    pub static_cache_ttl: Duration,
     /// See [`DEFAULT_BLOCKING_THREADS`].
     pub blocking_threads: usize,
     /// See [`DEFAULT_BLOCKING_QUEUE`].
@@ -117,6 +129,9 @@ impl Default for ServerConfig {
             output_high_water: DEFAULT_OUTPUT_HIGH_WATER,
             output_low_water: DEFAULT_OUTPUT_LOW_WATER,
             file_chunk_bytes: DEFAULT_FILE_CHUNK_BYTES,
+            static_cache_bytes: DEFAULT_STATIC_CACHE_BYTES,
+            static_cache_max_file: DEFAULT_STATIC_CACHE_MAX_FILE,
+            static_cache_ttl: DEFAULT_STATIC_CACHE_TTL,
             blocking_threads: DEFAULT_BLOCKING_THREADS,
             blocking_queue: DEFAULT_BLOCKING_QUEUE,
             max_connections_per_worker: DEFAULT_MAX_CONNECTIONS_PER_WORKER,

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
-use crate::dispatch::{dispatch, write_user_response, Next};
+use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next};
 use crate::error::RequestError;
 use crate::request::{parse_head, BodyKind, RequestHead};
 use crate::response::{write_head, Framing, Head};
@@ -513,11 +513,14 @@ impl HttpConnection {
                                     dispatch(
                                         &mut self.output,
                                         ctx,
-                                        self.id,
+                                        ConnInfo {
+                                            id: self.id,
+                                            shutting_down: self.shutting_down,
+                                            now,
+                                        },
                                         &head,
                                         head_bytes,
                                         &[],
-                                        self.shutting_down,
                                     )
                                 };
                                 self.in_start = head_bytes_end;
@@ -576,11 +579,14 @@ impl HttpConnection {
                                 let next = dispatch(
                                     &mut self.output,
                                     ctx,
-                                    self.id,
+                                    ConnInfo {
+                                        id: self.id,
+                                        shutting_down: self.shutting_down,
+                                        now,
+                                    },
                                     &head,
                                     &self.head_buf,
                                     &self.body,
-                                    self.shutting_down,
                                 );
                                 if self.body.capacity() > 64 * 1024 {
                                     self.body = Vec::new();

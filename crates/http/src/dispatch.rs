@@ -3,13 +3,15 @@
 //! and static files handed to the pool.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::blocking::{Job, Work};
 use crate::conn::Pending;
+use crate::file_cache::CachedFile;
 use crate::request::{BodyKind, Method, RequestHead, Version, MAX_HEADER_SLOTS};
 use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
 use crate::router::{Request, Response, Route, PLAINTEXT_BODY};
-use crate::static_files::StaticRequest;
+use crate::static_files::{cache_key, content_range, plan, Conditions, Plan, StaticRequest};
 use crate::worker::HttpWorker;
 
 /// Outcome of dispatching one complete request.
@@ -25,19 +27,34 @@ pub(crate) enum Next {
 }
 
 /// Routes one complete request and writes its response (or submits a job).
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnInfo {
+    /// The connection's id (for blocking-pool completions).
+    pub id: u64,
+    /// A graceful stop is under way: answer with `Connection: close`.
+    pub shutting_down: bool,
+    /// The current time.
+    pub now: Instant,
+}
+
 pub(crate) fn dispatch(
     out: &mut Vec<u8>,
     ctx: &mut HttpWorker,
-    conn_id: u64,
+    conn: ConnInfo,
     head: &RequestHead,
     head_bytes: &[u8],
     body: &[u8],
-    shutting_down: bool,
 ) -> Next {
+    let ConnInfo {
+        id: conn_id,
+        shutting_down,
+        now,
+    } = conn;
     let keep_alive = head.keep_alive && !shutting_down;
     let http10 = head.version == Version::Http10;
     let head_only = head.method == Method::Head;
-    let target = head_bytes.get(head.target.clone()).unwrap_or_default();
+    let target = origin_form(head_bytes.get(head.target.clone()).unwrap_or_default());
     let service = Arc::clone(ctx.service());
     let simple = |out: &mut Vec<u8>,
                   ctx: &HttpWorker,
@@ -177,6 +194,25 @@ pub(crate) fn dispatch(
                     &[],
                 );
             };
+            if let Some(file) = service
+                .file_cache()
+                .and_then(|c| c.get(cache_key(target), now))
+            {
+                let slice =
+                    |r: &Option<std::ops::Range<usize>>| r.clone().and_then(|r| head_bytes.get(r));
+                let cond = Conditions {
+                    if_none_match: slice(&head.if_none_match),
+                    if_modified_since: slice(&head.if_modified_since),
+                    range: slice(&head.range),
+                    if_range: slice(&head.if_range),
+                };
+                let status = write_cached(out, ctx, &file, &cond, keep_alive, http10, head_only);
+                return Next::Done {
+                    status,
+                    keep_alive,
+                    wrote: true,
+                };
+            }
             let field = |r: &Option<std::ops::Range<usize>>| {
                 r.clone()
                     .and_then(|r| head_bytes.get(r))
@@ -191,6 +227,7 @@ pub(crate) fn dispatch(
                 range: field(&head.range),
                 if_range: field(&head.if_range),
                 chunk: service.config().file_chunk_bytes,
+                cache: service.file_cache().cloned(),
             };
             match ctx.submit(|reply| Job {
                 conn_id,
@@ -262,5 +299,118 @@ fn owned_request(head: &RequestHead, head_bytes: &[u8], body: &[u8]) -> Request 
             .into_owned(),
         headers,
         body: body.to_vec(),
+    }
+}
+
+/// Answers a static-file request from the in-memory cache; returns the status.
+fn write_cached(
+    out: &mut Vec<u8>,
+    ctx: &HttpWorker,
+    file: &CachedFile,
+    cond: &Conditions<'_>,
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+) -> u16 {
+    let info = &file.info;
+    // At most four extra fields; indices below are constants or bounded by that count.
+    let mut extra: [(&str, &[u8]); 4] = [("", b""); 4];
+    let mut n;
+    let range_value: String;
+    let (status, framing, content_type, body): (u16, Framing, Option<&str>, &[u8]) =
+        match plan(info, cond) {
+            Plan::NotModified => {
+                extra[0] = ("ETag", info.etag.as_bytes());
+                n = 1;
+                if let Some(lm) = &info.last_modified {
+                    extra[1] = ("Last-Modified", lm.as_bytes());
+                    n = 2;
+                }
+                (304, Framing::None, None, &[])
+            }
+            Plan::Unsatisfiable => {
+                range_value = format!("bytes */{}", info.len);
+                extra[0] = ("Content-Range", range_value.as_bytes());
+                n = 1;
+                let text: &[u8] = b"Range Not Satisfiable\n";
+                (
+                    416,
+                    Framing::Length(text.len() as u64),
+                    Some("text/plain; charset=utf-8"),
+                    text,
+                )
+            }
+            Plan::Send {
+                status,
+                first,
+                count,
+            } => {
+                extra[0] = ("ETag", info.etag.as_bytes());
+                extra[1] = ("Accept-Ranges", b"bytes");
+                n = 2;
+                if let Some(lm) = &info.last_modified {
+                    extra[n] = ("Last-Modified", lm.as_bytes());
+                    n += 1;
+                }
+                if status == 206 {
+                    range_value = content_range(first, count, info.len);
+                    extra[n] = ("Content-Range", range_value.as_bytes());
+                    n += 1;
+                }
+                let part = usize::try_from(first)
+                    .ok()
+                    .zip(usize::try_from(count).ok())
+                    .and_then(|(f, c)| file.body.get(f..f.saturating_add(c)))
+                    .unwrap_or_default();
+                (
+                    status,
+                    Framing::Length(count),
+                    Some(info.content_type),
+                    part,
+                )
+            }
+        };
+    let h = Head {
+        status,
+        content_type,
+        framing,
+        keep_alive,
+        http10,
+    };
+    write_head(out, &h, &ctx.date, extra.get(..n).unwrap_or_default());
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    status
+}
+
+/// The path-and-query of a request-target: origin-form as is, absolute-form
+/// (`http://host/path?q`, RFC 9112 §3.2.2, which a server MUST accept) without scheme and
+/// authority (an empty path becomes `/`).
+pub(crate) fn origin_form(target: &[u8]) -> &[u8] {
+    let rest = if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
+        &target[7..]
+    } else if target.len() > 8 && target[..8].eq_ignore_ascii_case(b"https://") {
+        &target[8..]
+    } else {
+        return target;
+    };
+    match rest.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(i) if rest.get(i) == Some(&b'/') => rest.get(i..).unwrap_or(b"/"),
+        _ => b"/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_form;
+
+    #[test]
+    fn absolute_form_is_reduced_to_the_path() {
+        assert_eq!(origin_form(b"/plaintext"), b"/plaintext");
+        assert_eq!(origin_form(b"http://h:80/plaintext?x"), b"/plaintext?x");
+        assert_eq!(origin_form(b"HTTPS://h"), b"/");
+        assert_eq!(origin_form(b"http://h?q"), b"/");
+        assert_eq!(origin_form(b"*"), b"*");
     }
 }

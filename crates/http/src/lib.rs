@@ -13,6 +13,7 @@ pub mod conn;
 mod dispatch;
 pub mod driver;
 pub mod error;
+mod file_cache;
 pub mod kernel;
 pub mod metrics;
 pub mod request;

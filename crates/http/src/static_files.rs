@@ -24,6 +24,7 @@ pub(crate) struct StaticRequest {
     pub range: Option<Vec<u8>>,
     pub if_range: Option<Vec<u8>>,
     pub chunk: usize,
+    pub cache: Option<Arc<crate::file_cache::FileCache>>,
 }
 
 /// The rest of a file body still to be read.
@@ -250,70 +251,53 @@ pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
     if !meta.is_file() {
         return StaticResponse::error(403, "Forbidden\n");
     }
-    let len = meta.len();
     let modified = meta.modified().ok();
-    let etag = etag_for(len, modified);
-    let last_modified = modified.map(httpdate::fmt_http_date);
-    let mut headers: Vec<(&'static str, String)> = vec![("ETag", etag.clone())];
-    if let Some(lm) = &last_modified {
-        headers.push(("Last-Modified", lm.clone()));
-    }
-    headers.push(("Accept-Ranges", "bytes".into()));
-
-    // RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since.
-    let not_modified = match (&req.if_none_match, &req.if_modified_since) {
-        (Some(inm), _) => none_match_hits(inm, &etag),
-        (None, Some(ims)) => {
-            let since = std::str::from_utf8(ims)
-                .ok()
-                .and_then(|s| httpdate::parse_http_date(s.trim()).ok());
-            match (since, modified) {
-                (Some(since), Some(m)) => m
-                    .duration_since(since)
-                    .map_or(true, |d| d < Duration::from_secs(1)),
-                _ => false,
-            }
-        }
-        (None, None) => false,
+    let info = FileInfo::new(meta.len(), modified, content_type_for(&real));
+    let conditions = Conditions {
+        if_none_match: req.if_none_match.as_deref(),
+        if_modified_since: req.if_modified_since.as_deref(),
+        range: req.range.as_deref(),
+        if_range: req.if_range.as_deref(),
     };
-    if not_modified {
-        return StaticResponse {
-            status: 304,
-            content_type: None,
-            headers,
-            length: None,
-            body: Vec::new(),
-            stream: None,
-        };
-    }
-
-    let mut status = 200;
-    let (mut first, mut count) = (0u64, len);
-    let range_applies = match &req.if_range {
-        // RFC 9110 §13.1.5: a strong ETag match, or an exact Last-Modified date.
-        Some(v) => {
-            let v = crate::request::trim(v);
-            v == etag.as_bytes() || last_modified.as_deref().map(str::as_bytes) == Some(v)
+    // Small files are read whole, kept in the shared cache, and answered from memory.
+    if let Some(cache) = req.cache.as_ref().filter(|c| c.admits(info.len)) {
+        if let Ok(body) = std::fs::read(&real) {
+            if body.len() as u64 == info.len {
+                let key = cache_key(&req.target).to_vec();
+                let file = cache.insert(key, info, body);
+                return from_memory(&file.info, &file.body, &conditions, req.head_only);
+            }
         }
-        None => true,
+    }
+    let plan = plan(&info, &conditions);
+    let mut headers = info.headers();
+    let (status, first, count) = match plan {
+        Plan::NotModified => {
+            return StaticResponse {
+                status: 304,
+                content_type: None,
+                headers,
+                length: None,
+                body: Vec::new(),
+                stream: None,
+            };
+        }
+        Plan::Unsatisfiable => {
+            let mut r = StaticResponse::error(416, "Range Not Satisfiable\n");
+            r.headers
+                .push(("Content-Range", format!("bytes */{}", info.len)));
+            return r;
+        }
+        Plan::Send {
+            status,
+            first,
+            count,
+        } => (status, first, count),
     };
-    if let (Some(range), true) = (&req.range, range_applies) {
-        match parse_range(range, len) {
-            Ok(Some((a, b))) => {
-                status = 206;
-                first = a;
-                count = b - a + 1;
-                headers.push(("Content-Range", format!("bytes {a}-{b}/{len}")));
-            }
-            Ok(None) => {}
-            Err(()) => {
-                let mut r = StaticResponse::error(416, "Range Not Satisfiable\n");
-                r.headers.push(("Content-Range", format!("bytes */{len}")));
-                return r;
-            }
-        }
+    if status == 206 {
+        headers.push(("Content-Range", content_range(first, count, info.len)));
     }
-    let content_type = Some(content_type_for(&real));
+    let content_type = Some(info.content_type);
     if req.head_only {
         return StaticResponse {
             status,
@@ -347,6 +331,168 @@ pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
             stream: (stream.remaining > 0).then_some(stream),
         },
         Err(e) => io_response(&e),
+    }
+}
+
+/// The response to `c` for an in-memory file (pool path after caching).
+fn from_memory(
+    info: &FileInfo,
+    body: &[u8],
+    c: &Conditions<'_>,
+    head_only: bool,
+) -> StaticResponse {
+    let mut headers = info.headers();
+    match plan(info, c) {
+        Plan::NotModified => StaticResponse {
+            status: 304,
+            content_type: None,
+            headers,
+            length: None,
+            body: Vec::new(),
+            stream: None,
+        },
+        Plan::Unsatisfiable => {
+            let mut r = StaticResponse::error(416, "Range Not Satisfiable\n");
+            r.headers
+                .push(("Content-Range", format!("bytes */{}", info.len)));
+            r
+        }
+        Plan::Send {
+            status,
+            first,
+            count,
+        } => {
+            if status == 206 {
+                headers.push(("Content-Range", content_range(first, count, info.len)));
+            }
+            let part = usize::try_from(first)
+                .ok()
+                .and_then(|f| {
+                    body.get(f..f.saturating_add(usize::try_from(count).unwrap_or(usize::MAX)))
+                })
+                .unwrap_or_default();
+            StaticResponse {
+                status,
+                content_type: Some(info.content_type),
+                headers,
+                length: Some(count),
+                body: if head_only { Vec::new() } else { part.to_vec() },
+                stream: None,
+            }
+        }
+    }
+}
+
+/// `Content-Range` value of a satisfiable range (RFC 9110 §14.4).
+pub(crate) fn content_range(first: u64, count: u64, len: u64) -> String {
+    format!("bytes {first}-{}/{len}", first + count - 1)
+}
+
+/// The cache key of a request-target: its path, without query or fragment.
+pub(crate) fn cache_key(target: &[u8]) -> &[u8] {
+    let end = target
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
+    target.get(..end).unwrap_or_default()
+}
+
+/// A file's length, validators and type.
+#[derive(Debug, Clone)]
+pub(crate) struct FileInfo {
+    pub len: u64,
+    pub etag: String,
+    pub last_modified: Option<String>,
+    pub modified: Option<SystemTime>,
+    pub content_type: &'static str,
+}
+
+impl FileInfo {
+    fn new(len: u64, modified: Option<SystemTime>, content_type: &'static str) -> Self {
+        Self {
+            len,
+            etag: etag_for(len, modified),
+            last_modified: modified.map(httpdate::fmt_http_date),
+            modified,
+            content_type,
+        }
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("ETag", self.etag.clone())];
+        if let Some(lm) = &self.last_modified {
+            h.push(("Last-Modified", lm.clone()));
+        }
+        h.push(("Accept-Ranges", "bytes".into()));
+        h
+    }
+}
+
+/// The conditional and range fields of a request (raw values).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Conditions<'a> {
+    pub if_none_match: Option<&'a [u8]>,
+    pub if_modified_since: Option<&'a [u8]>,
+    pub range: Option<&'a [u8]>,
+    pub if_range: Option<&'a [u8]>,
+}
+
+/// What to answer for a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// 304.
+    NotModified,
+    /// 416.
+    Unsatisfiable,
+    /// 200 or 206 with `count` bytes from `first`.
+    Send { status: u16, first: u64, count: u64 },
+}
+
+/// Evaluates preconditions (RFC 9110 §13.2.2: If-None-Match before If-Modified-Since) and a
+/// single range (RFC 9110 §14.2, honouring If-Range §13.1.5).
+pub(crate) fn plan(info: &FileInfo, c: &Conditions<'_>) -> Plan {
+    let not_modified = match (c.if_none_match, c.if_modified_since) {
+        (Some(inm), _) => none_match_hits(inm, &info.etag),
+        (None, Some(ims)) => {
+            let since = std::str::from_utf8(ims)
+                .ok()
+                .and_then(|s| httpdate::parse_http_date(s.trim()).ok());
+            match (since, info.modified) {
+                (Some(since), Some(m)) => m
+                    .duration_since(since)
+                    .map_or(true, |d| d < Duration::from_secs(1)),
+                _ => false,
+            }
+        }
+        (None, None) => false,
+    };
+    if not_modified {
+        return Plan::NotModified;
+    }
+    let range_applies = match c.if_range {
+        Some(v) => {
+            let v = crate::request::trim(v);
+            v == info.etag.as_bytes() || info.last_modified.as_deref().map(str::as_bytes) == Some(v)
+        }
+        None => true,
+    };
+    if let (Some(range), true) = (c.range, range_applies) {
+        match parse_range(range, info.len) {
+            Ok(Some((a, b))) => {
+                return Plan::Send {
+                    status: 206,
+                    first: a,
+                    count: b - a + 1,
+                }
+            }
+            Ok(None) => {}
+            Err(()) => return Plan::Unsatisfiable,
+        }
+    }
+    Plan::Send {
+        status: 200,
+        first: 0,
+        count: info.len,
     }
 }
 

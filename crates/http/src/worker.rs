@@ -14,6 +14,7 @@ use crossbeam_channel::Sender;
 
 use crate::blocking::{BlockingPool, Completion, CompletionQueue, Job};
 use crate::config::ServerConfig;
+use crate::file_cache::FileCache;
 use crate::metrics::{MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
 use crate::router::Router;
@@ -25,6 +26,7 @@ pub struct HttpService {
     router: Router,
     metrics: Arc<MetricsRegistry>,
     root: Option<Arc<PathBuf>>,
+    cache: Option<Arc<FileCache>>,
 }
 
 impl HttpService {
@@ -34,11 +36,20 @@ impl HttpService {
             Some(r) => Some(Arc::new(r.canonicalize()?)),
             None => None,
         };
+        let cache =
+            (config.static_cache_bytes > 0 && !config.static_cache_ttl.is_zero()).then(|| {
+                Arc::new(FileCache::new(
+                    config.static_cache_bytes,
+                    config.static_cache_max_file,
+                    config.static_cache_ttl,
+                ))
+            });
         Ok(Arc::new(Self {
             config,
             router,
             metrics: Arc::new(MetricsRegistry::default()),
             root,
+            cache,
         }))
     }
 
@@ -59,6 +70,10 @@ impl HttpService {
 
     pub(crate) fn root(&self) -> Option<&Arc<PathBuf>> {
         self.root.as_ref()
+    }
+
+    pub(crate) fn file_cache(&self) -> Option<&Arc<FileCache>> {
+        self.cache.as_ref()
     }
 }
 

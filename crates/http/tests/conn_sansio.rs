@@ -439,7 +439,16 @@ fn user_handlers_inline_and_blocking() {
 }
 
 #[test]
-fn static_files_through_the_pool() {
+fn static_files_through_the_pool_with_cache() {
+    static_files_through_the_pool(true);
+}
+
+#[test]
+fn static_files_through_the_pool_without_cache() {
+    static_files_through_the_pool(false);
+}
+
+fn static_files_through_the_pool(cache: bool) {
     let dir = TempDir::new("sansio");
     let data = pattern(700_000, 3);
     std::fs::write(dir.path().join("blob.bin"), &data).unwrap();
@@ -520,4 +529,55 @@ fn symlink_out_of_root_is_403() {
     h.recv(b"GET /link HTTP/1.1\r\nHost: x\r\n\r\n");
     h.pump_pool();
     assert_eq!(parse_response(&h.take(), false).unwrap().status, 403);
+}
+
+#[test]
+fn static_cache_answers_inline_until_ttl() {
+    let dir = TempDir::new("cache");
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, b"version one").unwrap();
+    let cfg = ServerConfig {
+        root: Some(dir.path().to_path_buf()),
+        static_cache_ttl: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let mut h = Harness::new(cfg);
+    let get = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    h.recv(get);
+    assert!(
+        h.conn.awaiting_completion(),
+        "first request goes to the pool"
+    );
+    h.pump_pool();
+    assert_eq!(
+        parse_response(&h.take(), false).unwrap().body,
+        b"version one"
+    );
+
+    h.now = Instant::now();
+    h.recv(get);
+    assert!(!h.conn.awaiting_completion(), "cached: answered inline");
+    let r = parse_response(&h.take(), false).unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"version one"[..]));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    let etag = r.header("etag").unwrap().to_string();
+    h.recv(format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes());
+    assert_eq!(parse_response(&h.take(), false).unwrap().status, 304);
+    h.recv(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=-3\r\n\r\n");
+    let r = parse_response(&h.take(), false).unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"one"[..]));
+
+    std::fs::write(&file, b"version two, longer").unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    h.now = Instant::now();
+    h.recv(get);
+    assert!(
+        h.conn.awaiting_completion(),
+        "expired entry: back to the pool"
+    );
+    h.pump_pool();
+    assert_eq!(
+        parse_response(&h.take(), false).unwrap().body,
+        b"version two, longer"
+    );
 }

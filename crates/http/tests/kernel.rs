@@ -397,11 +397,15 @@ fn oversize_upload_is_413() {
 fn stop_closes_idle_keep_alive_connections() {
     let srv = TestServer::start(None, |c| c.keep_alive_timeout = Duration::from_secs(60));
     let mut s = srv.connect();
-    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     assert_eq!(read_responses(&mut s, 1)[0].status, 200);
     let t = Instant::now();
     srv.stop();
-    assert!(t.elapsed() < Duration::from_secs(2), "idle connections do not hold the stop up");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "idle connections do not hold the stop up"
+    );
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("clean EOF after stop");
     assert!(rest.is_empty());

@@ -1,0 +1,85 @@
+//! A bounded in-memory cache of small static files shared by all workers, so hot files
+//! are answered inline on the worker instead of through the blocking pool.
+//!
+//! Entries are filled by the pool (which did the blocking read) and trusted for
+//! `ttl` after loading (like nginx's `open_file_cache_valid`): a file changed on disk is
+//! seen at most `ttl` later. Total bytes are bounded; when full, new files are simply
+//! not cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::static_files::FileInfo;
+
+/// One cached file.
+#[derive(Debug)]
+pub(crate) struct CachedFile {
+    pub info: FileInfo,
+    pub body: Vec<u8>,
+    loaded: Instant,
+}
+
+/// The cache (keyed by request path).
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<Vec<u8>, Arc<CachedFile>>,
+    /// Sum of the bodies in `map`.
+    bytes: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct FileCache {
+    inner: RwLock<Inner>,
+    max_bytes: usize,
+    max_file: u64,
+    ttl: Duration,
+}
+
+impl FileCache {
+    pub(crate) fn new(max_bytes: usize, max_file: usize, ttl: Duration) -> Self {
+        Self {
+            inner: RwLock::new(Inner::default()),
+            max_bytes,
+            max_file: max_file as u64,
+            ttl,
+        }
+    }
+
+    /// Whether a file of `len` bytes may be cached.
+    pub(crate) fn admits(&self, len: u64) -> bool {
+        len <= self.max_file && len <= self.max_bytes as u64
+    }
+
+    /// A fresh entry for `key` at `now`.
+    pub(crate) fn get(&self, key: &[u8], now: Instant) -> Option<Arc<CachedFile>> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let f = inner.map.get(key)?;
+        (now.saturating_duration_since(f.loaded) < self.ttl).then(|| Arc::clone(f))
+    }
+
+    /// Stores `body` under `key` (replacing an older entry) if the byte budget allows;
+    /// returns the entry either way.
+    pub(crate) fn insert(&self, key: Vec<u8>, info: FileInfo, body: Vec<u8>) -> Arc<CachedFile> {
+        let file = Arc::new(CachedFile {
+            info,
+            body,
+            loaded: Instant::now(),
+        });
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = inner.map.remove(&key) {
+            inner.bytes -= old.body.len();
+        }
+        if inner.bytes.saturating_add(file.body.len()) > self.max_bytes {
+            // Over budget: drop expired entries, then give up on this one if still full.
+            let ttl = self.ttl;
+            inner.map.retain(|_, f| f.loaded.elapsed() < ttl);
+            inner.bytes = inner.map.values().map(|f| f.body.len()).sum();
+        }
+        if inner.bytes.saturating_add(file.body.len()) <= self.max_bytes {
+            inner.bytes += file.body.len();
+            inner.map.insert(key, Arc::clone(&file));
+        }
+        file
+    }
+}
