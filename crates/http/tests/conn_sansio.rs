@@ -457,6 +457,7 @@ fn static_files_through_the_pool(cache: bool) {
     let cfg = ServerConfig {
         root: Some(dir.path().to_path_buf()),
         file_chunk_bytes: 100_000,
+        static_cache_bytes: if cache { 1 << 20 } else { 0 },
         ..Default::default()
     };
     let mut h = Harness::new(cfg);
