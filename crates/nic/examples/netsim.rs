@@ -16,6 +16,10 @@
 //! drops it), `--io packet` (AF_PACKET raw sockets, forwards every frame), or `--io auto`
 //! (the default: AF_XDP when `--xdp-addr` is given and it opens, else AF_PACKET).
 //!
+//! `--pcap PREFIX` records each interface (frames received from it, and frames sent to it
+//! after the impairments) to `PREFIX-a.pcap` / `PREFIX-b.pcap`: what was lost, duplicated or
+//! corrupted can be read off the two files.
+//!
 //! On real NICs also turn off receive offloads that merge frames (`ethtool -K IF gro off lro
 //! off`): a merged super-frame is larger than the other side's MTU and cannot be forwarded.
 //!
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boomerang_nic::fault::{FaultConfig, FaultInjector, FaultStats};
 use boomerang_nic::packet_socket::{PacketSocket, PacketSocketConfig};
+use boomerang_nic::pcap::PcapWriter;
 use boomerang_nic::xsk::{XdpConfig, XdpSetup, XskQueue};
 use boomerang_nic::Device;
 use clap::Parser;
@@ -66,6 +71,10 @@ struct Args {
     /// Seed of the random decisions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Capture each interface's traffic (received, and transmitted after the impairments) to
+    /// `PREFIX-a.pcap` and `PREFIX-b.pcap`.
+    #[arg(long, value_name = "PREFIX")]
+    pcap: Option<String>,
     /// Run with real-time priority (SCHED_FIFO 1) so delays stay precise on a busy machine;
     /// netsim sleeps whenever it has nothing to forward.
     #[arg(long)]
@@ -361,7 +370,7 @@ fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQue
     Ok((setup_a, qa, setup_b, qb))
 }
 
-/// Forwards between `a` and `b` until `stop` is set; returns (A→B, B→A, forwarding) counters.
+/// Forwards between `a` and `b` (captured if `--pcap`) until `stop` is set; returns (A→B, B→A, forwarding) counters.
 fn run<A, B>(
     a: A,
     b: B,
@@ -374,6 +383,31 @@ where
     B: Device + AsRawFd,
 {
     let fds = [a.as_raw_fd(), b.as_raw_fd()];
+    match &args.pcap {
+        Some(prefix) => {
+            let a = capture(a, prefix, "a")?;
+            let b = capture(b, prefix, "b")?;
+            forward_loop(a, b, fds, io, args, stop)
+        }
+        None => forward_loop(a, b, fds, io, args, stop),
+    }
+}
+
+/// Wraps `dev` in a pcap writer recording to `PREFIX-SIDE.pcap`.
+fn capture<D: Device>(dev: D, prefix: &str, side: &str) -> anyhow::Result<PcapWriter<D>> {
+    let path = format!("{prefix}-{side}.pcap");
+    PcapWriter::create(dev, &path).with_context(|| format!("creating {path}"))
+}
+
+/// The forwarding loop proper; `fds` are the interfaces' descriptors to sleep on.
+fn forward_loop<A: Device, B: Device>(
+    a: A,
+    b: B,
+    fds: [RawFd; 2],
+    io: &str,
+    args: &Args,
+    stop: &AtomicBool,
+) -> anyhow::Result<(FaultStats, FaultStats, ForwardStats)> {
     // Impairments sit on each egress: frames to B carry the A→B settings.
     let none = FaultConfig::default();
     let mut a = FaultInjector::new(a, none.clone(), args.b2a(), args.seed)?;
@@ -441,6 +475,11 @@ fn main() -> anyhow::Result<()> {
     };
     let (a2b, b2a, fwd) = match args.io.as_str() {
         "packet" => {
+            let (a, b) = open_packet()?;
+            run(a, b, "packet", &args, &stop)?
+        }
+        "auto" if args.xdp_addrs.is_empty() => {
+            tracing::info!("no --xdp-addr: forwarding with AF_PACKET");
             let (a, b) = open_packet()?;
             run(a, b, "packet", &args, &stop)?
         }
