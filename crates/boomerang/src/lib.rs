@@ -11,6 +11,8 @@ pub mod demo;
 pub mod harness;
 pub mod load;
 pub mod logging;
+pub mod metrics;
+pub mod preflight;
 pub mod serve;
 pub mod signals;
 

@@ -2,6 +2,8 @@
 //! userspace stack over AF_XDP ([`xdp`]).
 
 pub mod kernel;
+pub mod shard_loop;
+pub mod xdp;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -9,17 +11,12 @@ use std::sync::Arc;
 use crate::config::ServeSettings;
 
 /// Whether this build serves on AF_XDP (the demo falls back to `--kernel` otherwise).
-pub const XDP_AVAILABLE: bool = false;
+pub const XDP_AVAILABLE: bool = true;
 
 /// Runs the server described by `settings` until `stop` becomes true.
 pub fn run(settings: &ServeSettings, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     match settings {
         ServeSettings::Kernel(k) => kernel::run(k, &stop),
-        ServeSettings::Xdp(x) => {
-            anyhow::bail!(
-                "the AF_XDP server is not available in this build yet ({}); use --kernel --listen ADDR:PORT",
-                x.iface
-            )
-        }
+        ServeSettings::Xdp(x) => xdp::run(x, &stop),
     }
 }

@@ -1,0 +1,336 @@
+//! `/metrics` for the AF_XDP server: per-queue device counters, the kernel's AF_XDP socket
+//! statistics, the XDP program's counters and the stack's per-shard counters, rendered in
+//! the Prometheus text format (the http crate appends its own HTTP counters).
+//!
+//! Shard threads publish a [`ShardSnapshot`] a few times per second (a short mutex hold,
+//! never on the per-packet path); the main thread publishes the XDP counters.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+
+use boomerang_nic::packet_socket::PacketSocket;
+use boomerang_nic::pcap::PcapWriter;
+use boomerang_nic::xsk::{XdpCounters, XskQueue};
+use boomerang_nic::Device;
+use boomerang_stack::ShardStats;
+
+/// Device-level counters of one queue, whatever the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceSnapshot {
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Frames transmitted.
+    pub tx_frames: u64,
+    /// Frames dropped by the kernel for reasons other than full/empty rings.
+    pub rx_dropped: u64,
+    /// Frames dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub fill_ring_empty: u64,
+    /// Times the kernel found the TX ring empty when woken.
+    pub tx_ring_empty: u64,
+    /// Invalid RX/TX descriptors.
+    pub invalid_descs: u64,
+    /// Wakeup system calls issued (RX + TX).
+    pub wakeups: u64,
+    /// Frames written to the capture file.
+    pub pcap_frames: u64,
+}
+
+/// A device that can report its counters.
+pub trait DeviceStats: Device {
+    /// Reads the counters (may make a cheap system call).
+    fn snapshot(&self) -> DeviceSnapshot;
+}
+
+impl DeviceStats for XskQueue {
+    fn snapshot(&self) -> DeviceSnapshot {
+        let c = self.counters();
+        let s = self.statistics().unwrap_or_default();
+        DeviceSnapshot {
+            rx_frames: c.rx_frames,
+            tx_frames: c.tx_frames,
+            rx_dropped: s.rx_dropped,
+            rx_ring_full: s.rx_ring_full,
+            fill_ring_empty: s.rx_fill_ring_empty_descs,
+            tx_ring_empty: s.tx_ring_empty_descs,
+            invalid_descs: s.rx_invalid_descs + s.tx_invalid_descs,
+            wakeups: c.rx_wakeups + c.tx_wakeups,
+            pcap_frames: 0,
+        }
+    }
+}
+
+impl DeviceStats for PacketSocket {
+    fn snapshot(&self) -> DeviceSnapshot {
+        let s = self.stats();
+        DeviceSnapshot {
+            rx_frames: s.rx_frames,
+            tx_frames: s.tx_frames,
+            rx_dropped: s.rx_truncated + self.kernel_drops().unwrap_or(0),
+            ..DeviceSnapshot::default()
+        }
+    }
+}
+
+impl<D: DeviceStats> DeviceStats for PcapWriter<D> {
+    fn snapshot(&self) -> DeviceSnapshot {
+        DeviceSnapshot {
+            pcap_frames: self.frames_written(),
+            ..self.inner().snapshot()
+        }
+    }
+}
+
+/// What one shard thread publishes.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSnapshot {
+    /// The stack's counters.
+    pub stats: ShardStats,
+    /// Connections in the table (all states).
+    pub connections: usize,
+    /// Connections in TIME-WAIT.
+    pub time_wait: usize,
+    /// Open HTTP connections.
+    pub http_connections: usize,
+    /// The device's counters.
+    pub device: DeviceSnapshot,
+}
+
+/// Everything `/metrics` renders besides the HTTP counters.
+#[derive(Debug)]
+pub struct MetricsState {
+    shards: Vec<Mutex<ShardSnapshot>>,
+    xdp: Mutex<Option<XdpCounters>>,
+    /// `"af_xdp"` or `"af_packet"`.
+    pub device_kind: &'static str,
+    /// `"copy"`, `"zerocopy"` or `"-"`.
+    pub bind_mode: String,
+    /// `"native"`, `"generic"` or `"-"`.
+    pub xdp_mode: String,
+}
+
+impl MetricsState {
+    /// State for `queues` shards.
+    pub fn new(queues: usize, device_kind: &'static str, bind_mode: &str, xdp_mode: &str) -> Self {
+        MetricsState {
+            shards: (0..queues)
+                .map(|_| Mutex::new(ShardSnapshot::default()))
+                .collect(),
+            xdp: Mutex::new(None),
+            device_kind,
+            bind_mode: bind_mode.to_string(),
+            xdp_mode: xdp_mode.to_string(),
+        }
+    }
+
+    /// Stores shard `i`'s latest snapshot.
+    pub fn publish_shard(&self, i: usize, s: ShardSnapshot) {
+        if let Some(m) = self.shards.get(i) {
+            *m.lock().unwrap_or_else(PoisonError::into_inner) = s;
+        }
+    }
+
+    /// Stores the XDP program's latest counters.
+    pub fn publish_xdp(&self, c: XdpCounters) {
+        *self.xdp.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
+    }
+
+    /// A copy of every shard's snapshot.
+    pub fn shard_snapshots(&self) -> Vec<ShardSnapshot> {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect()
+    }
+
+    /// Appends the Prometheus text to `out`.
+    pub fn render(&self, out: &mut String) {
+        let shards = self.shard_snapshots();
+        let _ = writeln!(
+            out,
+            "# HELP boomerang_info The device and modes this server runs with.\n# TYPE boomerang_info gauge\nboomerang_info{{device=\"{}\",bind_mode=\"{}\",xdp_mode=\"{}\",queues=\"{}\"}} 1",
+            self.device_kind,
+            self.bind_mode,
+            self.xdp_mode,
+            shards.len()
+        );
+        type DevGet = fn(&DeviceSnapshot) -> u64;
+        let device: [(&str, &str, DevGet); 9] = [
+            ("rx_packets_total", "Frames received by the queue.", |d| {
+                d.rx_frames
+            }),
+            (
+                "tx_packets_total",
+                "Frames transmitted by the queue.",
+                |d| d.tx_frames,
+            ),
+            (
+                "rx_dropped_total",
+                "Frames the kernel dropped (AF_XDP rx_dropped; AF_PACKET drops).",
+                |d| d.rx_dropped,
+            ),
+            (
+                "rx_ring_full_total",
+                "Frames dropped because the RX ring was full.",
+                |d| d.rx_ring_full,
+            ),
+            (
+                "fill_ring_empty_total",
+                "Times the kernel found the fill ring empty.",
+                |d| d.fill_ring_empty,
+            ),
+            (
+                "tx_ring_empty_total",
+                "Times the kernel found the TX ring empty when woken.",
+                |d| d.tx_ring_empty,
+            ),
+            (
+                "invalid_descriptors_total",
+                "Invalid RX/TX ring descriptors.",
+                |d| d.invalid_descs,
+            ),
+            ("wakeups_total", "Wakeup system calls (need_wakeup).", |d| {
+                d.wakeups
+            }),
+            (
+                "pcap_frames_total",
+                "Frames written to the --pcap file.",
+                |d| d.pcap_frames,
+            ),
+        ];
+        for (name, help, get) in device {
+            let _ = writeln!(
+                out,
+                "# HELP boomerang_queue_{name} {help}\n# TYPE boomerang_queue_{name} counter"
+            );
+            for (i, s) in shards.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "boomerang_queue_{name}{{queue=\"{i}\"}} {}",
+                    get(&s.device)
+                );
+            }
+        }
+        type StatGet = fn(&ShardStats) -> u64;
+        let stack: [(&str, &str, StatGet); 22] = [
+            ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
+            ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
+            ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
+            ("arp_replies_total", "ARP requests answered.", |s| s.arp_replies_sent),
+            ("ipv4_rx_total", "IPv4 packets received.", |s| s.ipv4_rx),
+            ("ipv4_checksum_failures_total", "IPv4 header checksum failures.", |s| s.ipv4_drop_checksum),
+            ("ipv4_dropped_total", "IPv4 packets dropped (malformed, not ours, bad source, protocol, no route).", |s| s.ipv4_drop_truncated + s.ipv4_drop_malformed + s.ipv4_drop_not_ours + s.ipv4_drop_bad_source + s.ipv4_drop_protocol + s.ipv4_drop_no_route),
+            ("reassembly_drops_total", "Fragments or datagrams dropped by reassembly (overlap, limits, malformed, timeout).", |s| s.frag_drop_overlap + s.frag_drop_limit + s.frag_drop_malformed + s.frag_drop_timeout),
+            ("icmp_echo_replies_total", "ICMP echo replies sent.", |s| s.icmp_echo_replies),
+            ("tcp_segments_received_total", "TCP segments received.", |s| s.tcp_rx),
+            ("tcp_segments_sent_total", "TCP segments sent.", |s| s.tcp_tx),
+            ("tcp_checksum_failures_total", "TCP segments with a bad checksum.", |s| s.tcp_drop_checksum),
+            ("tcp_malformed_total", "TCP segments that could not be parsed.", |s| s.tcp_drop_malformed),
+            ("tcp_resets_sent_total", "RSTs sent for segments matching no connection.", |s| s.tcp_rst_no_connection),
+            ("tcp_listen_overflows_total", "SYNs dropped: accept queue or SYN backlog full.", |s| s.tcp_drop_listen_overflow),
+            ("tcp_table_full_total", "SYNs dropped: connection table full.", |s| s.tcp_drop_table_full),
+            ("tcp_passive_opens_total", "Connections opened by a SYN to a listener.", |s| s.tcp_passive_opens),
+            ("tcp_active_opens_total", "Connections opened by connect.", |s| s.tcp_active_opens),
+            ("tcp_established_total", "Connections that reached ESTABLISHED.", |s| s.tcp_established),
+            ("tcp_closed_total", "Connections removed from the table.", |s| s.tcp_closed),
+            ("tcp_time_wait_evicted_total", "TIME-WAIT entries evicted because the table was full.", |s| s.tcp_time_wait_evicted),
+            ("tx_dropped_total", "Frames the stack dropped before transmission (queue full, buffer too small).", |s| s.tx_drop_queue_full + s.tx_drop_buffer_too_small),
+        ];
+        for (name, help, get) in stack {
+            let _ = writeln!(
+                out,
+                "# HELP boomerang_stack_{name} {help}\n# TYPE boomerang_stack_{name} counter"
+            );
+            for (i, s) in shards.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "boomerang_stack_{name}{{queue=\"{i}\"}} {}",
+                    get(&s.stats)
+                );
+            }
+        }
+        type Gauge = fn(&ShardSnapshot) -> usize;
+        let gauges: [(&str, &str, Gauge); 3] = [
+            (
+                "tcp_connections",
+                "TCP connections in the table (all states).",
+                |s| s.connections,
+            ),
+            ("tcp_time_wait", "TCP connections in TIME-WAIT.", |s| {
+                s.time_wait
+            }),
+            ("http_connections", "Open HTTP connections.", |s| {
+                s.http_connections
+            }),
+        ];
+        for (name, help, get) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP boomerang_stack_{name} {help}\n# TYPE boomerang_stack_{name} gauge"
+            );
+            for (i, s) in shards.iter().enumerate() {
+                let _ = writeln!(out, "boomerang_stack_{name}{{queue=\"{i}\"}} {}", get(s));
+            }
+        }
+        if let Some(x) = *self.xdp.lock().unwrap_or_else(PoisonError::into_inner) {
+            for (name, help, v) in [
+                (
+                    "redirected",
+                    "Frames the XDP program redirected to our sockets.",
+                    x.redirected,
+                ),
+                (
+                    "passed",
+                    "Frames the XDP program passed to the kernel (not ours).",
+                    x.passed,
+                ),
+                (
+                    "dropped",
+                    "Frames for us that arrived on a queue without a socket.",
+                    x.dropped,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP boomerang_xdp_{name}_total {help}\n# TYPE boomerang_xdp_{name}_total counter\nboomerang_xdp_{name}_total {v}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = MetricsState::new(2, "af_xdp", "copy", "native");
+        let mut s = ShardSnapshot::default();
+        s.stats.tcp_rx = 7;
+        s.connections = 3;
+        s.device.rx_frames = 11;
+        m.publish_shard(1, s);
+        m.publish_xdp(XdpCounters {
+            redirected: 5,
+            passed: 6,
+            dropped: 0,
+        });
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(
+            out.contains("boomerang_stack_tcp_segments_received_total{queue=\"1\"} 7"),
+            "{out}"
+        );
+        assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
+        assert!(out.contains("boomerang_queue_rx_packets_total{queue=\"1\"} 11"));
+        assert!(out.contains("boomerang_xdp_passed_total 6"));
+        assert!(out.contains("bind_mode=\"copy\""));
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap_or("");
+            assert!(value.parse::<f64>().is_ok(), "bad line {line}");
+        }
+    }
+}
