@@ -40,8 +40,17 @@ impl Shard {
             remote: SocketAddrV4::new(src, repr.src_port),
         };
         if let Some(&id) = self.table.get(&tuple) {
-            self.conn_segment(id, &repr, now);
-            return;
+            // RFC 9293 §3.6.1: a new SYN may reopen a connection in TIME-WAIT.
+            let reuse = self.listen_ports.contains_key(&repr.dst_port)
+                && self
+                    .conns
+                    .get(id.index, id.generation)
+                    .is_some_and(|c| c.tcb.accepts_new_syn(&repr));
+            if !reuse {
+                self.conn_segment(id, &repr, now);
+                return;
+            }
+            self.finish(id);
         }
         if repr.control == TcpControl::Syn && repr.ack_number.is_none() {
             if let Some(&lid) = self.listen_ports.get(&repr.dst_port) {
