@@ -11,10 +11,11 @@
 //! `net.ipv4.ip_forward=0`, no addresses on its interfaces and IPv6 disabled there, so the
 //! namespace's kernel never forwards or answers anything itself.
 //!
-//! I/O: `--io xdp` (the AF_XDP driver; its XDP program redirects only the IPv4 addresses
-//! listed with `--xdp-addr` and ARP for them, the rest goes to the namespace's kernel, which
-//! drops it), `--io packet` (AF_PACKET raw sockets, forwards every frame), or `--io auto`
-//! (the default: AF_XDP when `--xdp-addr` is given and it opens, else AF_PACKET).
+//! I/O: `--io xdp` (the AF_XDP driver, queue 0 of each interface, its XDP program in
+//! redirect-everything mode), `--io packet` (AF_PACKET raw sockets, promiscuous), or
+//! `--io auto` (the default: AF_XDP if it opens, else AF_PACKET). Both forward every frame.
+//! With AF_XDP only queue 0 is served: on a multi-queue NIC set `ethtool -L IF combined 1`
+//! (frames landing on other queues go to the namespace's kernel, which drops them).
 //!
 //! `--pcap PREFIX` records each interface (frames received from it, and frames sent to it
 //! after the impairments) to `PREFIX-a.pcap` / `PREFIX-b.pcap`: what was lost, duplicated or
@@ -27,7 +28,6 @@
 //! (SIGINT/SIGTERM or `--duration`).
 
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,13 +61,10 @@ struct Args {
     /// Second interface.
     #[arg(long)]
     b: String,
-    /// I/O path: `xdp` (AF_XDP; needs `--xdp-addr`), `packet` (AF_PACKET), or `auto`
-    /// (AF_XDP when addresses are given and it opens, else AF_PACKET).
+    /// I/O path: `xdp` (AF_XDP), `packet` (AF_PACKET), or `auto` (AF_XDP if it opens, else
+    /// AF_PACKET).
     #[arg(long, default_value = "auto", value_parser = ["auto", "xdp", "packet"])]
     io: String,
-    /// IPv4 addresses whose traffic the XDP program redirects (with `--io xdp`).
-    #[arg(long = "xdp-addr")]
-    xdp_addrs: Vec<Ipv4Addr>,
     /// Seed of the random decisions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -346,14 +343,11 @@ fn set_realtime() {
     }
 }
 
-/// Opens one AF_XDP queue on each interface, claiming the `--xdp-addr` addresses.
+/// Opens queue 0 of each interface with AF_XDP, every frame redirected to it.
 fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQueue)> {
-    if args.xdp_addrs.is_empty() {
-        bail!("AF_XDP needs at least one --xdp-addr (the addresses whose traffic to forward)");
-    }
     let open = |ifname: &str| -> anyhow::Result<_> {
         let mut cfg = XdpConfig::new(ifname);
-        cfg.addrs = args.xdp_addrs.clone();
+        cfg.redirect_all = true;
         cfg.frame_count = XDP_FRAME_COUNT;
         cfg.ring_size = XDP_RING_SIZE;
         let mut setup =
@@ -363,6 +357,13 @@ fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQue
             .pop()
             .context("the driver opened no queue")?;
         tracing::info!(ifname, xdp = ?setup.xdp_mode(), bind = ?setup.bind_mode(), "AF_XDP queue open");
+        if setup.rx_queue_count() > 1 {
+            tracing::warn!(
+                ifname,
+                queues = setup.rx_queue_count(),
+                "only queue 0 is forwarded; set `ethtool -L {ifname} combined 1`"
+            );
+        }
         Ok((setup, queue))
     };
     let (setup_a, qa) = open(&args.a)?;
@@ -475,11 +476,6 @@ fn main() -> anyhow::Result<()> {
     };
     let (a2b, b2a, fwd) = match args.io.as_str() {
         "packet" => {
-            let (a, b) = open_packet()?;
-            run(a, b, "packet", &args, &stop)?
-        }
-        "auto" if args.xdp_addrs.is_empty() => {
-            tracing::info!("no --xdp-addr: forwarding with AF_PACKET");
             let (a, b) = open_packet()?;
             run(a, b, "packet", &args, &stop)?
         }

@@ -106,12 +106,19 @@ impl Topology {
                 }
             }
         });
-        let mut sim = Netsim { child, lines };
+        let mut sim = Netsim {
+            child,
+            lines,
+            ready: String::new(),
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match sim.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with("netsim: ready") => break,
+                Ok(l) if l.starts_with("netsim: ready") => {
+                    sim.ready = l;
+                    break;
+                }
                 Ok(_) => {}
                 Err(_) => panic!(
                     "netsim did not become ready (exit: {:?})",
@@ -143,6 +150,8 @@ pub fn netsim_path() -> PathBuf {
 pub struct Netsim {
     child: Child,
     lines: Receiver<String>,
+    /// The `netsim: ready io=…` line.
+    pub ready: String,
 }
 
 /// One direction's counters as netsim prints them when it stops.
