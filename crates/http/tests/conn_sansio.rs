@@ -582,3 +582,21 @@ fn static_cache_answers_inline_until_ttl() {
         b"version two, longer"
     );
 }
+
+#[test]
+fn peer_that_never_reads_is_cut_off_by_write_timeout() {
+    let cfg = ServerConfig {
+        write_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let mut h = Harness::new(cfg);
+    h.recv(GET_PLAIN);
+    assert!(!h.conn.pending_output().is_empty());
+    h.advance(Duration::from_millis(1500));
+    // Partial progress resets the write timer.
+    h.conn.consume_output(&mut h.ctx, 10, h.now);
+    h.advance(Duration::from_millis(1500));
+    assert_eq!(h.conn.action(), ConnAction::Open);
+    h.advance(Duration::from_millis(600));
+    assert_eq!(h.conn.action(), ConnAction::Close);
+}
