@@ -67,29 +67,9 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
         Routed::SERVER_ADDR
     ));
     let topo = Topology::new("demo", kind == ServerKind::Kernel)?;
-    let root = site.path().to_string_lossy().into_owned();
-    let serve_args: Vec<String> = match kind {
-        ServerKind::Xdp => vec![
-            "serve".into(),
-            "--iface".into(),
-            "veth0".into(),
-            "--addr".into(),
-            format!("{}/{}", Routed::SERVER_ADDR, Routed::PREFIX),
-            "--gateway".into(),
-            Routed::ROUTER_SERVER_ADDR.to_string(),
-            "--port".into(),
-            harness::PORT.to_string(),
-            "--root".into(),
-            root,
-        ],
-        ServerKind::Kernel => vec![
-            "serve".into(),
-            "--kernel".into(),
-            "--listen".into(),
-            topo.server_addr().to_string(),
-            "--root".into(),
-            root,
-        ],
+    let serve_args = match kind {
+        ServerKind::Xdp => harness::xdp_serve_args(site.path()),
+        ServerKind::Kernel => harness::kernel_serve_args(site.path()),
     };
     match kind {
         ServerKind::Xdp => step(&format!(

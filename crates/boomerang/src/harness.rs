@@ -151,6 +151,35 @@ impl Topology {
     }
 }
 
+/// Arguments of `boomerang serve` on AF_XDP on the server side of [`Routed`].
+pub fn xdp_serve_args(root: &Path) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--iface".into(),
+        "veth0".into(),
+        "--addr".into(),
+        format!("{}/{}", Routed::SERVER_ADDR, Routed::PREFIX),
+        "--gateway".into(),
+        Routed::ROUTER_SERVER_ADDR.to_string(),
+        "--port".into(),
+        PORT.to_string(),
+        "--root".into(),
+        root.to_string_lossy().into_owned(),
+    ]
+}
+
+/// Arguments of `boomerang serve --kernel` on the server side of [`Routed`].
+pub fn kernel_serve_args(root: &Path) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--kernel".into(),
+        "--listen".into(),
+        SocketAddr::from((Routed::SERVER_ADDR, PORT)).to_string(),
+        "--root".into(),
+        root.to_string_lossy().into_owned(),
+    ]
+}
+
 /// A process started inside a namespace; stopped by PID (SIGTERM, then SIGKILL) on drop.
 #[derive(Debug)]
 pub struct ServerProcess {
