@@ -22,10 +22,13 @@ use crate::response::{write_head, Framing, Head};
 use crate::static_files::FileStream;
 use crate::worker::HttpWorker;
 
-/// Initial capacity of a connection's input buffer.
-pub const INPUT_BUFFER_INITIAL: usize = 4 * 1024;
-/// Initial capacity of a connection's output buffer.
-pub const OUTPUT_BUFFER_INITIAL: usize = 4 * 1024;
+/// Initial capacity of a connection's input buffer (kept across requests).
+pub const INPUT_BUFFER_INITIAL: usize = 1024;
+/// Initial capacity of a connection's output buffer (kept across requests).
+pub const OUTPUT_BUFFER_INITIAL: usize = 1024;
+/// An empty buffer larger than this is shrunk back to its initial size, so one large
+/// response or upload does not pin memory for the rest of a keep-alive connection.
+pub const BUFFER_SHRINK_ABOVE: usize = 64 * 1024;
 
 /// What the transport must do with the socket now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +223,9 @@ impl HttpConnection {
         if self.out_start == self.output.len() {
             self.output.clear();
             self.out_start = 0;
+            if self.output.capacity() > BUFFER_SHRINK_ABOVE {
+                self.output.shrink_to(OUTPUT_BUFFER_INITIAL);
+            }
         } else if self.out_start > 64 * 1024 && self.out_start * 2 > self.output.len() {
             self.output.drain(..self.out_start);
             self.out_start = 0;
@@ -588,7 +594,7 @@ impl HttpConnection {
                                     &self.head_buf,
                                     &self.body,
                                 );
-                                if self.body.capacity() > 64 * 1024 {
+                                if self.body.capacity() > BUFFER_SHRINK_ABOVE {
                                     self.body = Vec::new();
                                 }
                                 if !self.after_dispatch(ctx, next, now) {
@@ -650,6 +656,9 @@ impl HttpConnection {
         if self.in_start == self.input.len() {
             self.input.clear();
             self.in_start = 0;
+            if self.input.capacity() > BUFFER_SHRINK_ABOVE {
+                self.input.shrink_to(INPUT_BUFFER_INITIAL);
+            }
         } else if self.in_start > 0 {
             self.input.drain(..self.in_start);
             self.in_start = 0;
