@@ -69,6 +69,17 @@ fn pin(cpu: usize) {
     }
 }
 
+/// CPU time consumed by the calling thread, in seconds.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec owned by this frame.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// The CPU of receiving queue `q`: counted from the last CPU down, so that with fewer queues
 /// than CPUs the receivers and the generators (counted from CPU 0 up) do not share.
 fn receiver_cpu(q: u32) -> usize {
@@ -180,7 +191,6 @@ fn start_generator(
                                 base = Some(q.counters().tx_completed);
                             }
                         }
-                        eprintln!("  q{} generator {:?}", q.queue_id(), q.counters());
                         q.counters().tx_completed - base.unwrap_or(0)
                     })
                 })
@@ -356,12 +366,25 @@ fn xsk_phase(args: &Args) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
                                     q.release(f);
                                 }
                                 if base.is_none() && counting.load(Ordering::Relaxed) {
-                                    base = Some(q.counters().rx_frames);
+                                    base = Some((
+                                        q.counters().rx_frames,
+                                        thread_cpu(),
+                                        Instant::now(),
+                                    ));
                                 }
                             }
                             let stats = q.statistics().ok();
-                            eprintln!("  q{} receiver {:?}", q.queue_id(), q.counters());
-                            (q.counters().rx_frames - base.unwrap_or(0), stats)
+                            let (b, cpu0, t0) = base.unwrap_or((0, thread_cpu(), Instant::now()));
+                            let share =
+                                (thread_cpu() - cpu0) / t0.elapsed().as_secs_f64().max(1e-9);
+                            let frames = q.counters().rx_frames - b;
+                            println!(
+                                "  q{} receiver thread got {:.0}% of a CPU: {:.0} frames per CPU-second",
+                                q.queue_id(),
+                                share * 100.0,
+                                frames as f64 / (thread_cpu() - cpu0).max(1e-9)
+                            );
+                            (q.counters().rx_frames - b, stats)
                         })
                     })
                     .collect();

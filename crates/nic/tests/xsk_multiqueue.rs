@@ -42,6 +42,8 @@ fn flows_spread_over_queues(shared_umem: bool) {
             let mut cfg = XdpConfig::new(Pair::IFNAME);
             cfg.queues = (0..QUEUES).collect();
             cfg.shared_umem = shared_umem;
+            // Huge pages if the host has some free, else the logged fallback to normal pages.
+            cfg.huge_pages = shared_umem;
             cfg.frame_size = 2048;
             cfg.frame_count = 256;
             cfg.ring_size = 128;
