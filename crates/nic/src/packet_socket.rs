@@ -32,8 +32,9 @@ pub const MAX_BATCH: usize = 64;
 /// Default number of frames per system call.
 pub const DEFAULT_BATCH: usize = 32;
 
-/// Room for one 802.1Q tag beyond the MTU-derived frame length on receive.
-const VLAN_TAG_LEN: usize = 4;
+/// Receive buffers are this much longer than [`Device::max_frame_len`], so that a frame just
+/// over the limit (e.g. carrying an 802.1Q tag) is seen whole and counted, not cut.
+const RX_SLACK: usize = 4;
 
 /// Length of an Ethernet header without VLAN tag.
 const ETHERNET_HEADER_LEN: usize = 14;
@@ -107,7 +108,7 @@ fn os_err(op: &'static str) -> PacketSocketError {
 pub struct PacketSocketStats {
     /// Frames received and handed up.
     pub rx_frames: u64,
-    /// Frames received longer than the buffer (dropped).
+    /// Frames received longer than [`Device::max_frame_len`] (dropped).
     pub rx_truncated: u64,
     /// Frames accepted by the kernel for transmission.
     pub tx_frames: u64,
@@ -303,7 +304,7 @@ impl PacketSocket {
             mtu,
             max_frame_len,
             batch: config.batch,
-            rx_bufs: vec![vec![0; max_frame_len + VLAN_TAG_LEN]; config.batch],
+            rx_bufs: vec![vec![0; max_frame_len + RX_SLACK]; config.batch],
             tx_bufs: vec![vec![0; max_frame_len]; config.batch],
             tx_lens: vec![0; config.batch],
             tx_queued: 0,
@@ -476,7 +477,7 @@ impl Device for PacketSocket {
             let got = self.recv_batch(budget - n, &mut lens);
             for (buf, &len) in self.rx_bufs.iter().zip(&lens).take(got) {
                 match buf.get(..len) {
-                    Some(frame) if len > 0 && len <= self.max_frame_len + VLAN_TAG_LEN => {
+                    Some(frame) if len > 0 && len <= self.max_frame_len => {
                         self.stats.rx_frames += 1;
                         n += 1;
                         f(frame);

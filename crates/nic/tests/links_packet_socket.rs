@@ -202,3 +202,53 @@ fn promiscuous_mode_lasts_as_long_as_the_socket() {
     handle.join().expect("join");
     assert_eq!(promiscuity(&pair), "0");
 }
+
+#[test]
+fn frames_longer_than_max_frame_len_are_counted_not_delivered() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("lpo", 1, false).expect("namespaces");
+    pair.client
+        .ip(&["link", "set", Pair::IFNAME, "mtu", "9000"])
+        .expect("mtu");
+    // The server side keeps MTU 1500: veth still passes frames up to 1500 + 14 + 4.
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    let server = pair
+        .server
+        .spawn_thread(move || {
+            let mut sock = PacketSocket::open(Pair::IFNAME).expect("open");
+            let _ = ready_tx.send(());
+            let mut lens = Vec::new();
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            while Instant::now() < deadline && sock.stats().rx_truncated == 0 {
+                sock.receive(Instant::now(), 64, &mut |f: &[u8]| lens.push(f.len()));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (lens, sock.stats(), sock.max_frame_len())
+        })
+        .expect("thread");
+    ready.recv_timeout(REPLY_TIMEOUT).expect("server ready");
+    pair.client
+        .enter(|| {
+            let mut sock = PacketSocket::open(Pair::IFNAME).expect("open");
+            let t = Instant::now();
+            for len in [1514usize, 1518] {
+                assert!(sock.transmit(t, &mut |buf: &mut [u8]| {
+                    buf[..len].fill(0);
+                    buf[..6].copy_from_slice(&[0xff; 6]);
+                    buf[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+                    len
+                }));
+            }
+            sock.flush(t);
+            assert_eq!(sock.stats().tx_frames, 2);
+        })
+        .expect("enter");
+    let (lens, stats, max) = server.join().expect("join");
+    assert_eq!(max, 1514);
+    assert!(lens.contains(&1514), "{lens:?}");
+    assert!(lens.iter().all(|l| *l <= max), "{lens:?}");
+    assert_eq!(stats.rx_truncated, 1, "{stats:?}");
+}
