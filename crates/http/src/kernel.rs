@@ -32,12 +32,24 @@ pub const EVENTS_PER_POLL: usize = 1024;
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
+/// Called at the start of each worker thread with its index (e.g. to pin it to a CPU).
+pub type WorkerStartHook = Arc<dyn Fn(usize) + Send + Sync>;
+
 /// The HTTP server on kernel sockets.
-#[derive(Debug)]
 pub struct KernelServer {
     service: Arc<HttpService>,
     listeners: Vec<std::net::TcpListener>,
     local_addr: SocketAddr,
+    on_worker_start: Option<WorkerStartHook>,
+}
+
+impl std::fmt::Debug for KernelServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelServer")
+            .field("local_addr", &self.local_addr)
+            .field("workers", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KernelServer {
@@ -75,7 +87,20 @@ impl KernelServer {
             service,
             listeners,
             local_addr: bind_addr,
+            on_worker_start: None,
         })
+    }
+
+    /// Sets a hook run first on each worker thread with the worker's index (0..workers);
+    /// the binary pins workers to CPUs with it.
+    pub fn on_worker_start(mut self, hook: WorkerStartHook) -> Self {
+        self.on_worker_start = Some(hook);
+        self
+    }
+
+    /// Number of worker threads (one listener each).
+    pub fn workers(&self) -> usize {
+        self.listeners.len()
     }
 
     /// The bound address (with the chosen port).
@@ -95,15 +120,22 @@ impl KernelServer {
         let pool = BlockingPool::new(cfg.blocking_threads, cfg.blocking_queue)?;
         let service = &self.service;
         let pool_ref = &pool;
+        let hook = self.on_worker_start.clone();
         std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .listeners
                 .into_iter()
                 .enumerate()
                 .map(|(i, l)| {
+                    let hook = hook.clone();
                     std::thread::Builder::new()
                         .name(format!("http-worker-{i}"))
-                        .spawn_scoped(s, move || worker_loop(l, service, pool_ref, stop))
+                        .spawn_scoped(s, move || {
+                            if let Some(h) = hook {
+                                h(i);
+                            }
+                            worker_loop(l, service, pool_ref, stop)
+                        })
                 })
                 .collect();
             let mut result = Ok(());

@@ -35,7 +35,14 @@ impl TestServer {
             ..Default::default()
         };
         tweak(&mut cfg);
-        let server = KernelServer::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&started);
+        let server = KernelServer::bind("127.0.0.1:0".parse().unwrap(), cfg)
+            .unwrap()
+            .on_worker_start(Arc::new(move |_i| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }));
+        assert_eq!(server.workers(), 2);
         let addr = server.local_addr();
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = Arc::clone(&stop);
