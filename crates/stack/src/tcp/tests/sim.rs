@@ -42,11 +42,14 @@ const HOSTILE: Faults = Faults {
     jitter: Duration::from_millis(20),
 };
 
+/// (deliver at, tie-breaker, to server?, encoded TCP segment)
+type InFlight = (Instant, u64, bool, Vec<u8>);
+
 struct Link {
     rng: ChaCha8Rng,
     faults: Faults,
     /// (deliver at, tie-breaker, to server?, encoded TCP segment)
-    queue: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     counter: u64,
     sent: u64,
 }
