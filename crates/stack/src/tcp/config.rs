@@ -28,6 +28,8 @@ pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_SYN_RETRIES: u32 = 6;
 /// Default number of data retransmissions before the connection is aborted (RFC 9293 R2; Linux 15).
 pub const DEFAULT_MAX_RETRIES: u32 = 15;
+/// Default FIN-WAIT-2 timeout for connections the user has closed (Linux `tcp_fin_timeout`).
+pub const DEFAULT_FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default interval between keep-alive probes once the idle time has passed.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
 /// Default number of unanswered keep-alive probes before the connection is dropped.
@@ -74,6 +76,8 @@ pub struct TcpConfig {
     pub max_rto: Duration,
     /// RTO before any RTT sample.
     pub initial_rto: Duration,
+    /// How long a closed (orphaned) connection may wait in FIN-WAIT-2 for the peer's FIN.
+    pub fin_wait_2_timeout: Duration,
     /// Idle time before keep-alive probes start; `None` disables keep-alive (the default).
     pub keepalive: Option<Duration>,
     /// Interval between keep-alive probes.
@@ -117,6 +121,7 @@ impl Default for TcpConfig {
             min_rto: DEFAULT_MIN_RTO,
             max_rto: DEFAULT_MAX_RTO,
             initial_rto: DEFAULT_INITIAL_RTO,
+            fin_wait_2_timeout: DEFAULT_FIN_WAIT_2_TIMEOUT,
             keepalive: None,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             keepalive_probes: DEFAULT_KEEPALIVE_PROBES,

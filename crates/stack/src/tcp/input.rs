@@ -192,6 +192,8 @@ impl Tcb {
             self.ack_pending = true;
             return;
         }
+        // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
+        self.probes_out = 0;
         let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, ack, now, out);
@@ -200,7 +202,9 @@ impl Tcb {
             && seg.payload.is_empty()
             && seg.control != TcpControl::Fin
             && new_wnd == self.snd_wnd
+            && new_wnd > 0
         {
+            // (A zero window answers our probes; it says nothing about loss.)
             self.on_dup_ack(now);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
@@ -217,7 +221,12 @@ impl Tcb {
         }
         let fin_acked = self.fin_queued && self.snd_una == self.send.end_seq() + 1;
         match self.state {
-            TcpState::FinWait1 if fin_acked => self.state = TcpState::FinWait2,
+            TcpState::FinWait1 if fin_acked => {
+                self.state = TcpState::FinWait2;
+                if self.orphaned {
+                    self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
+                }
+            }
             TcpState::Closing if fin_acked => {
                 self.enter_time_wait(now, out);
                 return;
@@ -339,6 +348,13 @@ impl Tcb {
             } else if !payload.is_empty() || fin {
                 self.ack_pending = true;
             }
+            return;
+        }
+        if self.orphaned && !payload.is_empty() && (seq + payload.len()).gt(self.rcv_nxt) {
+            // New data for a connection nobody will read: reset it (RFC 9293 §3.10.7.4 /
+            // RFC 2525 §2.17, as Linux does).
+            self.rst_pending = true;
+            self.enter_closed(Some(TcpError::Reset), out);
             return;
         }
         let fin_seq = seq + payload.len();

@@ -156,6 +156,10 @@ pub struct Tcb {
     pub(super) recover: SeqNumber,
     pub(super) retransmit_one: bool,
     pub(super) retries: u32,
+    /// Unanswered window probes / zero-window RTOs (reset by any ACK from the peer).
+    pub(super) probes_out: u32,
+    /// The user closed its handle: nothing will read, so FIN-WAIT-2 is bounded and data is refused.
+    pub(super) orphaned: bool,
 
     // ACK generation.
     pub(super) ack_pending: bool,
@@ -226,6 +230,8 @@ impl Tcb {
             recover: iss,
             retransmit_one: false,
             retries: 0,
+            probes_out: 0,
+            orphaned: false,
             ack_pending: false,
             delack_segments: 0,
             rst_pending: false,
@@ -398,6 +404,21 @@ impl Tcb {
         }
     }
 
+    /// The user releases the connection (RFC 9293 §3.10.4 CLOSE on a handle nobody reads):
+    /// with unread data this is an abort (RST, RFC 2525 §2.17); otherwise FIN after the queued
+    /// data, FIN-WAIT-2 bounded by `fin_wait_2_timeout`, and data arriving later gets a RST.
+    pub fn close(&mut self, now: Instant) {
+        if !self.recv.is_empty() || self.recv.has_out_of_order() {
+            self.abort();
+            return;
+        }
+        self.orphaned = true;
+        self.shutdown();
+        if self.state == TcpState::FinWait2 {
+            self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
+        }
+    }
+
     /// Aborts the connection (RFC 9293 §3.10.5 ABORT): a RST goes out in synchronized states.
     pub fn abort(&mut self) {
         if (self.state.is_synchronized() && self.state != TcpState::TimeWait)
@@ -464,6 +485,7 @@ impl Tcb {
     /// When TIME-WAIT ends (the shard's TIME-WAIT table may keep just this).
     pub fn time_wait_deadline(&self) -> Option<Instant> {
         self.time_wait_at
+            .filter(|_| self.state == TcpState::TimeWait)
     }
 
     /// Next byte expected from the peer (`RCV.NXT`).
@@ -532,10 +554,16 @@ impl Tcb {
         }
     }
 
-    /// The window field to send, moving `RCV.ADV` per SWS avoidance; SYNs are never scaled.
+    /// The window field to send, moving `RCV.ADV` per SWS avoidance; SYNs are never scaled
+    /// (RFC 7323 §2.2). `RCV.ADV` never exceeds what the field can express.
     pub(super) fn advertise_window(&mut self, syn: bool) -> u16 {
         if self.advertisable_increase() >= self.sws_threshold() || self.rcv_adv.lt(self.rcv_nxt) {
-            self.rcv_adv = self.rcv_nxt + self.recv.window();
+            let shift = if syn { 0 } else { self.rcv_wscale };
+            let cap = 0xffffusize << shift;
+            let right = self.rcv_nxt + self.recv.window().min(cap);
+            if right.gt(self.rcv_adv) || self.rcv_adv.lt(self.rcv_nxt) {
+                self.rcv_adv = right;
+            }
         }
         let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
         if syn {

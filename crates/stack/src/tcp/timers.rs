@@ -28,9 +28,17 @@ impl Tcb {
         let mut out = Outcome::default();
         if self.time_wait_at.is_some_and(|t| t <= now) {
             self.time_wait_at = None;
-            if self.state == TcpState::TimeWait {
-                self.enter_closed(None, &mut out);
-                return out;
+            match self.state {
+                TcpState::TimeWait => {
+                    self.enter_closed(None, &mut out);
+                    return out;
+                }
+                TcpState::FinWait2 if self.orphaned => {
+                    // FIN-WAIT-2 timeout of a closed connection (the peer never sent FIN).
+                    self.enter_closed(Some(TcpError::TimedOut), &mut out);
+                    return out;
+                }
+                _ => {}
             }
         }
         if self.rtx_at.is_some_and(|t| t <= now) {
@@ -47,6 +55,11 @@ impl Tcb {
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             if self.snd_wnd == 0 {
+                self.probes_out += 1;
+                if self.probes_out > self.cfg.max_retries {
+                    self.enter_closed(Some(TcpError::TimedOut), &mut out);
+                    return out;
+                }
                 self.probe_pending = true;
             } else {
                 self.sws_override = true;
@@ -88,6 +101,21 @@ impl Tcb {
             TcpState::Closed | TcpState::Listen | TcpState::TimeWait => {}
             _ => {
                 if self.snd_una == self.snd_max {
+                    return;
+                }
+                if self.snd_wnd == 0 {
+                    // The peer's window is closed: this is persist, not loss (RFC 9293
+                    // §3.8.6.1) — probe, back off, and count only unanswered probes.
+                    self.probes_out += 1;
+                    if self.probes_out > self.cfg.max_retries {
+                        self.enter_closed(Some(TcpError::TimedOut), out);
+                        return;
+                    }
+                    self.rtt.on_timeout();
+                    self.snd_nxt = self.snd_una;
+                    self.rtt_probe = None;
+                    self.probe_pending = true;
+                    self.rtx_at = Some(now + self.rtt.rto());
                     return;
                 }
                 self.retries += 1;

@@ -317,3 +317,81 @@ fn rst_in_close_wait_and_last_ack() {
     let out = send!(tcb, now, rst);
     assert!(out.closed && !out.reset, "LAST-ACK: RST just closes");
 }
+
+#[test]
+fn close_with_unread_data_resets() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    send!(
+        tcb,
+        now,
+        TcpRepr {
+            payload: b"unread",
+            ..peer_ack(LOCAL_SEQ + 1)
+        }
+    );
+    tcb.close(now);
+    assert_eq!(tcb.state(), TcpState::Closed);
+    recv!(
+        tcb,
+        now,
+        TcpRepr {
+            control: TcpControl::Rst,
+            window_len: 0,
+            ..our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 7)
+        }
+    );
+}
+
+#[test]
+fn closed_connection_in_fin_wait_2_times_out() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    tcb.close(now);
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    send!(tcb, now, peer_ack(LOCAL_SEQ + 2));
+    assert_eq!(tcb.state(), TcpState::FinWait2);
+    assert_eq!(tcb.time_wait_deadline(), None);
+    let t = now + Duration::from_secs(60);
+    assert_eq!(tcb.next_deadline(), Some(t));
+    let out = tcb.on_deadline(t);
+    assert!(out.closed);
+    recv!(tcb, t, nothing);
+}
+
+#[test]
+fn half_closed_fin_wait_2_waits_for_the_peer() {
+    let now = Instant::now();
+    let tcb = tcb_fin_wait_2(now);
+    assert_eq!(
+        tcb.next_deadline(),
+        None,
+        "shutdown, not close: the user still reads"
+    );
+}
+
+#[test]
+fn data_after_close_gets_rst() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    tcb.close(now);
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    let out = send!(
+        tcb,
+        now,
+        TcpRepr {
+            payload: b"late",
+            ..peer_ack(LOCAL_SEQ + 2)
+        }
+    );
+    assert!(out.closed);
+    recv!(
+        tcb,
+        now,
+        TcpRepr {
+            control: TcpControl::Rst,
+            window_len: 0,
+            ..our_ack(LOCAL_SEQ + 2, REMOTE_SEQ + 1)
+        }
+    );
+}

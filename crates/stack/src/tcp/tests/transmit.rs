@@ -251,3 +251,75 @@ fn data_piggybacks_pending_ack() {
         "only the RTO is left"
     );
 }
+
+#[test]
+fn zero_window_with_data_in_flight_probes_instead_of_giving_up() {
+    let now = Instant::now();
+    let mut tcb = tcb_established_with(
+        &TcpConfig {
+            max_retries: 2,
+            ..cfg()
+        },
+        now,
+    );
+    tcb.send(b"abc").unwrap();
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1, b"abc", true));
+    // The peer took nothing and closed its window.
+    send!(
+        tcb,
+        now,
+        TcpRepr {
+            window_len: 0,
+            ..peer_ack(LOCAL_SEQ + 1)
+        }
+    );
+    let mut t = now;
+    for _ in 0..5 {
+        t = tcb.next_deadline().unwrap();
+        let out = tcb.on_deadline(t);
+        assert!(!out.closed);
+        recv!(tcb, t, our_ack(LOCAL_SEQ, REMOTE_SEQ + 1));
+        // The peer answers every probe, still with a zero window.
+        send!(
+            tcb,
+            t,
+            TcpRepr {
+                window_len: 0,
+                ..peer_ack(LOCAL_SEQ + 1)
+            }
+        );
+    }
+    // Window opens: the data goes again.
+    send!(tcb, t, peer_ack(LOCAL_SEQ + 1));
+    recv!(tcb, t, data_seg(LOCAL_SEQ + 1, b"abc", true));
+}
+
+#[test]
+fn unanswered_zero_window_probes_time_out() {
+    let now = Instant::now();
+    let mut tcb = tcb_established_with(
+        &TcpConfig {
+            max_retries: 2,
+            ..cfg()
+        },
+        now,
+    );
+    send!(
+        tcb,
+        now,
+        TcpRepr {
+            window_len: 0,
+            ..peer_ack(LOCAL_SEQ + 1)
+        }
+    );
+    tcb.send(b"abc").unwrap();
+    recv!(tcb, now, nothing);
+    for _ in 0..2 {
+        let t = tcb.next_deadline().unwrap();
+        assert!(!tcb.on_deadline(t).closed);
+        recv!(tcb, t, our_ack(LOCAL_SEQ, REMOTE_SEQ + 1));
+    }
+    let t = tcb.next_deadline().unwrap();
+    assert!(tcb.on_deadline(t).closed);
+    assert_eq!(tcb.error(), Some(TcpError::TimedOut));
+}
