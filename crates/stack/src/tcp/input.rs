@@ -221,12 +221,7 @@ impl Tcb {
         }
         let fin_acked = self.fin_queued && self.snd_una == self.send.end_seq() + 1;
         match self.state {
-            TcpState::FinWait1 if fin_acked => {
-                self.state = TcpState::FinWait2;
-                if self.orphaned {
-                    self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
-                }
-            }
+            TcpState::FinWait1 if fin_acked => self.state = TcpState::FinWait2,
             TcpState::Closing if fin_acked => {
                 self.enter_time_wait(now, out);
                 return;

@@ -407,16 +407,14 @@ impl Tcb {
     /// The user releases the connection (RFC 9293 §3.10.4 CLOSE on a handle nobody reads):
     /// with unread data this is an abort (RST, RFC 2525 §2.17); otherwise FIN after the queued
     /// data, FIN-WAIT-2 bounded by `fin_wait_2_timeout`, and data arriving later gets a RST.
-    pub fn close(&mut self, now: Instant) {
+    /// (The FIN-WAIT-2 timer is armed by the next [`Tcb::poll_segment`].)
+    pub fn close(&mut self) {
         if !self.recv.is_empty() || self.recv.has_out_of_order() {
             self.abort();
             return;
         }
         self.orphaned = true;
         self.shutdown();
-        if self.state == TcpState::FinWait2 {
-            self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
-        }
     }
 
     /// Aborts the connection (RFC 9293 §3.10.5 ABORT): a RST goes out in synchronized states.

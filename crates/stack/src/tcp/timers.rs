@@ -139,6 +139,9 @@ impl Tcb {
 
     /// Arms or disarms the retransmission and persist timers after any change.
     pub(super) fn rearm(&mut self, now: Instant) {
+        if self.orphaned && self.state == TcpState::FinWait2 && self.time_wait_at.is_none() {
+            self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
+        }
         let sending = matches!(
             self.state,
             TcpState::Established

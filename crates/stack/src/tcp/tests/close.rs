@@ -330,7 +330,7 @@ fn close_with_unread_data_resets() {
             ..peer_ack(LOCAL_SEQ + 1)
         }
     );
-    tcb.close(now);
+    tcb.close();
     assert_eq!(tcb.state(), TcpState::Closed);
     recv!(
         tcb,
@@ -347,10 +347,11 @@ fn close_with_unread_data_resets() {
 fn closed_connection_in_fin_wait_2_times_out() {
     let now = Instant::now();
     let mut tcb = tcb_established(now);
-    tcb.close(now);
+    tcb.close();
     tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
     send!(tcb, now, peer_ack(LOCAL_SEQ + 2));
     assert_eq!(tcb.state(), TcpState::FinWait2);
+    recv!(tcb, now, nothing);
     assert_eq!(tcb.time_wait_deadline(), None);
     let t = now + Duration::from_secs(60);
     assert_eq!(tcb.next_deadline(), Some(t));
@@ -374,7 +375,7 @@ fn half_closed_fin_wait_2_waits_for_the_peer() {
 fn data_after_close_gets_rst() {
     let now = Instant::now();
     let mut tcb = tcb_established(now);
-    tcb.close(now);
+    tcb.close();
     tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
     let out = send!(
         tcb,
