@@ -45,7 +45,8 @@ impl Tcb {
         }
         self.irs = seg.seq_number;
         self.rcv_nxt = seg.seq_number + 1;
-        self.rcv_adv = self.rcv_nxt;
+        // The window our SYN offered (unscaled, RFC 7323 §2.2).
+        self.rcv_adv = self.rcv_nxt + self.recv.window().min(0xffff);
         self.last_ack_sent = self.rcv_nxt;
         self.negotiate(seg);
         self.snd_wnd = u32::from(seg.window_len);

@@ -330,3 +330,97 @@ fn closed_tcb_answers_with_rst() {
     let out = send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
     assert!(out.rst.is_some());
 }
+
+#[test]
+fn retransmitted_syn_ack_in_established_is_reacked() {
+    // Our final ACK of the handshake was lost; the peer retransmits its SYN-ACK.
+    let now = Instant::now();
+    let mut tcb = Tcb::connect(&cfg(), tuple(), LOCAL_SEQ, 1460, now);
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    let syn_ack = TcpRepr {
+        control: TcpControl::Syn,
+        seq_number: REMOTE_SEQ,
+        ack_number: Some(LOCAL_SEQ + 1),
+        max_seg_size: Some(PEER_MSS),
+        ..SEND_TEMPL
+    };
+    send!(tcb, now, syn_ack);
+    recv!(tcb, now, our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
+    let out = send!(tcb, now + ms(1000), syn_ack);
+    assert!(!out.established && out.rst.is_none());
+    assert_eq!(tcb.state(), TcpState::Established);
+    recv!(tcb, now + ms(1000), our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
+}
+
+#[test]
+fn syn_ack_carrying_data_is_delivered() {
+    let now = Instant::now();
+    let mut tcb = Tcb::connect(&cfg(), tuple(), LOCAL_SEQ, 1460, now);
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    let out = send!(
+        tcb,
+        now,
+        TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: REMOTE_SEQ,
+            ack_number: Some(LOCAL_SEQ + 1),
+            payload: b"early",
+            ..SEND_TEMPL
+        }
+    );
+    assert!(out.established && out.readable);
+    recv!(
+        tcb,
+        now,
+        TcpRepr {
+            window_len: WND - 5,
+            ..our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 6)
+        }
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(tcb.recv(&mut buf), Ok(5));
+}
+
+#[test]
+fn syn_retransmitted_then_times_out() {
+    let now = Instant::now();
+    let config = TcpConfig {
+        max_syn_retries: 1,
+        ..cfg()
+    };
+    let mut tcb = Tcb::connect(&config, tuple(), LOCAL_SEQ, 1460, now);
+    let syn = TcpRepr {
+        control: TcpControl::Syn,
+        seq_number: LOCAL_SEQ,
+        max_seg_size: Some(1460),
+        ..RECV_TEMPL
+    };
+    recv!(tcb, now, syn);
+    let t = now + ms(1000);
+    assert_eq!(tcb.next_deadline(), Some(t));
+    tcb.on_deadline(t);
+    recv!(tcb, t, syn);
+    let out = tcb.on_deadline(t + ms(2000));
+    assert!(out.closed && out.reset);
+    assert_eq!(tcb.error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn shutdown_in_syn_received_sends_fin_once_established() {
+    let now = Instant::now();
+    let mut tcb = tcb_syn_received(&cfg(), now);
+    tcb.send(b"hi").unwrap();
+    tcb.shutdown();
+    assert_eq!(tcb.state(), TcpState::SynReceived);
+    send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
+    assert_eq!(tcb.state(), TcpState::FinWait1);
+    recv!(
+        tcb,
+        now,
+        TcpRepr {
+            control: TcpControl::Fin,
+            payload: b"hi",
+            ..our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1)
+        }
+    );
+}
