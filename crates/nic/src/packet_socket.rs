@@ -15,6 +15,7 @@
 //! e.g. GSO super-frames, are counted as truncated and dropped); every `unsafe` block is a
 //! system call on the owned fd with buffers that outlive the call.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -134,6 +135,8 @@ pub struct PacketSocket {
     /// Frames written into `tx_bufs[..tx_queued]`, not yet accepted by the kernel.
     tx_queued: usize,
     stats: PacketSocketStats,
+    /// Sum of the kernel's (reset-on-read) drop counts read so far.
+    kernel_drops: Cell<u64>,
 }
 
 fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -309,6 +312,7 @@ impl PacketSocket {
             tx_lens: vec![0; config.batch],
             tx_queued: 0,
             stats: PacketSocketStats::default(),
+            kernel_drops: Cell::new(0),
         })
     }
 
@@ -338,7 +342,8 @@ impl PacketSocket {
     }
 
     /// Frames the kernel dropped because this socket's receive buffer was full, since the
-    /// previous call (`PACKET_STATISTICS` resets on read).
+    /// socket was opened (the kernel's `PACKET_STATISTICS` resets on every read; the sum is
+    /// kept here).
     pub fn kernel_drops(&self) -> io::Result<u64> {
         // SAFETY: tpacket_stats is two u32 counters; all-zero is valid.
         let mut st: libc::tpacket_stats = unsafe { zeroed() };
@@ -354,7 +359,9 @@ impl PacketSocket {
             )
         };
         if rc == 0 {
-            Ok(u64::from(st.tp_drops))
+            let total = self.kernel_drops.get() + u64::from(st.tp_drops);
+            self.kernel_drops.set(total);
+            Ok(total)
         } else {
             Err(io::Error::last_os_error())
         }
