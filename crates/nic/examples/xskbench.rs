@@ -18,6 +18,7 @@
 //!
 //! Prints one line per phase and queue, and the RX ratio to the XDP_DROP baseline.
 
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -52,6 +53,9 @@ struct Args {
     /// UDP payload bytes (18 gives a 60-byte frame, the Ethernet minimum without FCS).
     #[arg(long, default_value_t = 18)]
     payload: usize,
+    /// Receivers sleep in poll(2) when their RX ring is empty instead of busy-polling.
+    #[arg(long)]
+    sleep_idle: bool,
     /// Skip the kernel baseline phase.
     #[arg(long)]
     no_baseline: bool,
@@ -330,6 +334,7 @@ fn drop_phase(args: &Args) -> anyhow::Result<f64> {
 fn xsk_phase(args: &Args) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let pair = Pair::new("xbx", args.queues, false)?;
     let queues = args.queues;
+    let sleep_idle = args.sleep_idle;
     let stop = Arc::new(AtomicBool::new(false));
     let counting = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -356,12 +361,22 @@ fn xsk_phase(args: &Args) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
                     .map(|mut q| {
                         let stop = stop2.clone();
                         let counting = counting2.clone();
+                        let sleep_idle = sleep_idle;
                         std::thread::spawn(move || {
                             pin(receiver_cpu(q.queue_id()));
                             let mut batch: Vec<RxFrame> = Vec::with_capacity(64);
                             let mut base = None;
                             while !stop.load(Ordering::Relaxed) {
-                                q.recv(64, &mut batch);
+                                if q.recv(64, &mut batch) == 0 && sleep_idle {
+                                    // Idle: sleep in poll(2) on the socket, as the server does.
+                                    let mut pfd = libc::pollfd {
+                                        fd: q.as_raw_fd(),
+                                        events: libc::POLLIN,
+                                        revents: 0,
+                                    };
+                                    // SAFETY: one pollfd owned by this frame, a live fd.
+                                    unsafe { libc::poll(&mut pfd, 1, 10) };
+                                }
                                 for f in batch.drain(..) {
                                     q.release(f);
                                 }
