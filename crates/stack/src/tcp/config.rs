@@ -51,6 +51,8 @@ pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681 + RFC 6582).
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438) with NewReno-style fast recovery.
+    Cubic,
 }
 
 /// Per-connection TCP parameters. `Default` gives Linux-like values.

@@ -282,6 +282,9 @@ impl Tcb {
         }
         if let Some(r) = sample {
             self.rtt.sample(r);
+            if let Some(srtt) = self.rtt.srtt() {
+                self.cc.on_rtt(srtt);
+            }
         }
         // Karn (RFC 6298 §5 note, (5.7)): a backed-off RTO is kept until a valid sample.
         self.retries = 0;

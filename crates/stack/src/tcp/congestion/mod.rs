@@ -4,12 +4,14 @@
 //! point; a [`Controller`] only turns those events into a congestion window. New algorithms
 //! (CUBIC, RFC 9438) are another file implementing the trait plus a variant of [`Congestion`].
 
+mod cubic;
 mod new_reno;
 
+pub use cubic::Cubic;
 pub use new_reno::NewReno;
 
 use super::config::{CongestionAlgorithm, TcpConfig};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One congestion-control algorithm; all sizes are bytes, `mss` is the sender's segment size.
 pub trait Controller {
@@ -17,6 +19,8 @@ pub trait Controller {
     fn window(&self) -> usize;
     /// The slow-start threshold.
     fn ssthresh(&self) -> usize;
+    /// A new smoothed RTT (CUBIC's `W_cubic(t + RTT)` needs it).
+    fn on_rtt(&mut self, _srtt: Duration) {}
     /// New data was cumulatively acknowledged outside fast recovery.
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize);
     /// Three duplicate ACKs: fast retransmit and enter fast recovery (RFC 6582 §3.2 step 2).
@@ -42,27 +46,31 @@ pub fn initial_window(segments: u32, mss: usize) -> usize {
 pub enum Congestion {
     /// NewReno (RFC 5681, RFC 6582).
     NewReno(NewReno),
+    /// CUBIC (RFC 9438).
+    Cubic(Cubic),
 }
 
 impl Congestion {
     /// The configured algorithm with its initial window for `mss`.
     pub fn new(cfg: &TcpConfig, mss: usize) -> Congestion {
+        let iw = initial_window(cfg.initial_cwnd_segments, mss);
         match cfg.congestion {
-            CongestionAlgorithm::NewReno => {
-                Congestion::NewReno(NewReno::new(initial_window(cfg.initial_cwnd_segments, mss)))
-            }
+            CongestionAlgorithm::NewReno => Congestion::NewReno(NewReno::new(iw)),
+            CongestionAlgorithm::Cubic => Congestion::Cubic(Cubic::new(iw)),
         }
     }
 
     fn inner(&mut self) -> &mut dyn Controller {
         match self {
             Congestion::NewReno(c) => c,
+            Congestion::Cubic(c) => c,
         }
     }
 
     fn inner_ref(&self) -> &dyn Controller {
         match self {
             Congestion::NewReno(c) => c,
+            Congestion::Cubic(c) => c,
         }
     }
 }
@@ -73,6 +81,9 @@ impl Controller for Congestion {
     }
     fn ssthresh(&self) -> usize {
         self.inner_ref().ssthresh()
+    }
+    fn on_rtt(&mut self, srtt: Duration) {
+        self.inner().on_rtt(srtt)
     }
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize) {
         self.inner().on_ack(now, acked, flight, mss)

@@ -381,3 +381,15 @@ fn same_seed_same_run() {
     assert_eq!(a.end, b.end);
     assert_eq!(a.segments, b.segments);
 }
+
+#[test]
+fn hostile_link_with_cubic() {
+    let cfg = TcpConfig {
+        congestion: crate::tcp::config::CongestionAlgorithm::Cubic,
+        ..TcpConfig::default()
+    };
+    for seed in 30..33 {
+        run(seed, HOSTILE, 1_000_000, &cfg, false);
+    }
+    run(33, CLEAN, 1_000_000, &cfg, false);
+}
