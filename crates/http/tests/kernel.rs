@@ -35,6 +35,7 @@ impl TestServer {
             ..Default::default()
         };
         tweak(&mut cfg);
+        let workers = cfg.workers;
         let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&started);
         let server = KernelServer::bind("127.0.0.1:0".parse().unwrap(), cfg)
@@ -42,7 +43,7 @@ impl TestServer {
             .on_worker_start(Arc::new(move |_i| {
                 counter.fetch_add(1, Ordering::Relaxed);
             }));
-        assert_eq!(server.workers(), 2);
+        assert_eq!(server.workers(), workers);
         let addr = server.local_addr();
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = Arc::clone(&stop);
@@ -416,4 +417,36 @@ fn stop_closes_idle_keep_alive_connections() {
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("clean EOF after stop");
     assert!(rest.is_empty());
+}
+
+#[test]
+fn connections_over_the_worker_limit_are_refused() {
+    let srv = TestServer::start(None, |c| {
+        c.workers = 1;
+        c.max_connections_per_worker = 2;
+    });
+    // The first two connections are served and stay open.
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| srv.connect()).collect();
+    for s in &mut kept {
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_responses(s, 1)[0].status, 200);
+    }
+    // A third finds the worker full: it is accepted by the kernel, then closed at once.
+    let mut extra = srv.connect();
+    let _ = extra.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut buf = Vec::new();
+    let r = extra.read_to_end(&mut buf);
+    assert!(
+        r.is_err() || buf.is_empty(),
+        "refused connection got an answer"
+    );
+    drop(kept);
+    // Once the others are gone, new connections are served again.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut s = srv.connect();
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_responses(&mut s, 1)[0].status, 200);
+    srv.stop();
 }
