@@ -196,6 +196,14 @@ impl Shard {
         self.time_wait_count
     }
 
+    /// Memory held for one connection: the shard's record (Tcb included) plus the Tcb's
+    /// buffers. The demux table adds about one `(FourTuple, ConnId)` entry on top.
+    pub fn connection_bytes(&self, c: ConnId) -> Option<usize> {
+        self.conns
+            .get(c.index, c.generation)
+            .map(|conn| std::mem::size_of::<Conn>() + conn.tcb.heap_bytes())
+    }
+
     /// Timer entries held by the wheel (a bound check for tests: at most a few per connection).
     pub fn timer_entries(&self) -> usize {
         self.timers.len()
