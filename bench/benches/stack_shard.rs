@@ -2,6 +2,7 @@
 //! demux, TCP, the ACK frame it causes), one pure ACK, and the timer/poll cost with 10 vs
 //! 100,000 established connections (it must not grow with their number). Prints the memory of
 //! an idle established connection. Figures: docs/benchmarks.md `## stack shard`.
+#![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn benches`.
 
 use std::cell::Cell;
 use std::hint::black_box;
