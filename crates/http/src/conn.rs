@@ -482,7 +482,12 @@ impl HttpConnection {
                         _ => now,
                     };
                     if self.input.len() == self.in_start {
-                        self.phase = if self.peer_eof { Phase::Closing } else { phase };
+                        let idle = matches!(phase, Phase::Idle { .. });
+                        self.phase = if self.peer_eof || (self.shutting_down && idle) {
+                            Phase::Closing
+                        } else {
+                            phase
+                        };
                         break;
                     }
                     if self.pending_output().len() > self.high_water() {

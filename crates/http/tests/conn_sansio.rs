@@ -600,3 +600,38 @@ fn peer_that_never_reads_is_cut_off_by_write_timeout() {
     h.advance(Duration::from_millis(600));
     assert_eq!(h.conn.action(), ConnAction::Close);
 }
+
+#[test]
+fn graceful_stop_closes_after_the_pending_response() {
+    let mut h = Harness::new(ServerConfig::default());
+    h.recv(GET_PLAIN);
+    assert!(!h.conn.pending_output().is_empty());
+    h.conn.begin_shutdown(&mut h.ctx);
+    assert_eq!(
+        h.conn.action(),
+        ConnAction::Open,
+        "pending response still goes out"
+    );
+    h.take();
+    assert_eq!(h.conn.action(), ConnAction::ShutdownWrite);
+
+    let mut h = Harness::new(ServerConfig::default());
+    h.conn.begin_shutdown(&mut h.ctx);
+    assert_eq!(
+        h.conn.action(),
+        ConnAction::Close,
+        "idle connection closes at once"
+    );
+
+    let mut h = Harness::new(ServerConfig::default());
+    h.recv(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n");
+    h.conn.begin_shutdown(&mut h.ctx);
+    h.recv(b"\r\n");
+    let r = parse_response(&h.take(), false).unwrap();
+    assert_eq!(
+        r.header("connection"),
+        Some("close"),
+        "request in progress is answered, then close"
+    );
+    assert_eq!(h.conn.action(), ConnAction::ShutdownWrite);
+}
