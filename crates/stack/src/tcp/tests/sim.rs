@@ -118,6 +118,17 @@ fn run(
     cfg: &TcpConfig,
     slow_reader: bool,
 ) -> Report {
+    run_with(seed, faults, bytes_each_way, cfg, slow_reader, false)
+}
+
+fn run_with(
+    seed: u64,
+    faults: Faults,
+    bytes_each_way: usize,
+    cfg: &TcpConfig,
+    slow_reader: bool,
+    server_closes_first: bool,
+) -> Report {
     let t0 = Instant::now();
     let mut now = t0;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -189,13 +200,26 @@ fn run(
                 tcb.shutdown();
             }
         }
-        // Client closes first once its data is out (so it ends in TIME-WAIT).
-        if let Some(c) = client.tcb.as_mut() {
-            if client.sent == client.out.len()
-                && c.send_queue() == 0
-                && c.state() == TcpState::Established
+        // The first closer (the client, or the server like an HTTP server with
+        // `Connection: close`) shuts down once its data is acknowledged and it has everything
+        // from the peer; the other closes on end of stream. The first ends in TIME-WAIT.
+        let first = if server_closes_first {
+            &mut server
+        } else {
+            &mut client
+        };
+        let peer_len = bytes_each_way;
+        if let Some(t) = first.tcb.as_mut() {
+            if first.sent == first.out.len()
+                && t.send_queue() == 0
+                && first.got.len() == peer_len
+                && t.state() == TcpState::Established
             {
-                c.shutdown();
+                if server_closes_first {
+                    t.close();
+                } else {
+                    t.shutdown();
+                }
             }
         }
         // Transmit.
@@ -211,14 +235,13 @@ fn run(
                 link.push(now, false, bytes);
             }
         }
-        let client_done = client
-            .tcb
-            .as_ref()
-            .is_some_and(|c| matches!(c.state(), TcpState::TimeWait | TcpState::Closed));
-        let server_done = server
-            .tcb
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Closed);
+        let finished = |side: &Side, first: bool| {
+            side.tcb.as_ref().is_some_and(|t| {
+                t.state() == TcpState::Closed || (first && t.state() == TcpState::TimeWait)
+            })
+        };
+        let client_done = finished(&client, !server_closes_first);
+        let server_done = finished(&server, server_closes_first);
         if client_done && server_done && link.queue.is_empty() {
             let (c, s) = (client.tcb.as_ref().unwrap(), server.tcb.as_ref().unwrap());
             assert_eq!(
@@ -240,6 +263,7 @@ fn run(
             assert_eq!(c.error(), None);
             assert_eq!(s.error(), None);
             assert_eq!(s.heap_bytes(), 0, "server buffers released");
+            assert_eq!(c.heap_bytes(), 0, "client buffers released");
             // No ACK storms: at most a few segments per MSS of payload each way.
             let budget = 6 * (2 * bytes_each_way / 1000 + 20) as u64;
             assert!(
@@ -392,4 +416,34 @@ fn hostile_link_with_cubic() {
         run(seed, HOSTILE, 1_000_000, &cfg, false);
     }
     run(33, CLEAN, 1_000_000, &cfg, false);
+}
+
+#[test]
+fn many_short_connections_server_closes_first() {
+    // HTTP-style: small request, small response, the server closes; hostile link.
+    let cfg = TcpConfig::default();
+    for seed in 100..300 {
+        let size = 1 + (seed as usize * 7919) % 6000;
+        run_with(seed, HOSTILE, size, &cfg, false, true);
+    }
+}
+
+#[test]
+fn short_connections_client_closes_first_without_options() {
+    let cfg = TcpConfig {
+        window_scaling: false,
+        timestamps: false,
+        sack: false,
+        delayed_ack: Duration::ZERO,
+        ..TcpConfig::default()
+    };
+    for seed in 300..400 {
+        run(
+            seed,
+            HOSTILE,
+            1 + (seed as usize * 104_729) % 20_000,
+            &cfg,
+            false,
+        );
+    }
 }
