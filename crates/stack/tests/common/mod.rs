@@ -255,7 +255,13 @@ pub struct Stream {
     pub eof: bool,
     /// Shutdown issued after the last byte.
     pub shut: bool,
+    /// Pattern bytes generated ahead of `send`, starting at stream offset `chunk_start`.
+    chunk: Vec<u8>,
+    chunk_start: u64,
 }
+
+/// Bytes of pattern generated at a time.
+const CHUNK: u64 = 64 * 1024;
 
 /// Pushes as much of `total` bytes of direction `dir` into connection `c` as it takes.
 pub fn pump_send(
@@ -264,14 +270,17 @@ pub fn pump_send(
     st: &mut Stream,
     dir: u8,
     total: u64,
-    scratch: &mut [u8],
+    _scratch: &mut [u8],
 ) {
     while st.sent < total {
-        let n = (total - st.sent).min(scratch.len() as u64) as usize;
-        for (i, b) in scratch[..n].iter_mut().enumerate() {
-            *b = pattern(dir, st.sent + i as u64);
+        if st.sent >= st.chunk_start + st.chunk.len() as u64 {
+            let n = (total - st.sent).min(CHUNK);
+            st.chunk_start = st.sent;
+            st.chunk.clear();
+            st.chunk.extend((0..n).map(|i| pattern(dir, st.sent + i)));
         }
-        match shard.send(c, &scratch[..n]) {
+        let off = (st.sent - st.chunk_start) as usize;
+        match shard.send(c, &st.chunk[off..]) {
             Ok(0) | Err(boomerang_stack::SocketError::WouldBlock) => break,
             Ok(k) => st.sent += k as u64,
             Err(e) => panic!("send failed after {} bytes: {e}", st.sent),
