@@ -3,6 +3,7 @@
 
 use boomerang_http::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
 use boomerang_http::request::parse_head;
+use boomerang_http::static_files::{normalize_target, parse_range};
 use boomerang_http::ServerConfig;
 use libfuzzer_sys::fuzz_target;
 
@@ -13,6 +14,18 @@ fuzz_target!(|data: &[u8]| {
         assert!(head.target.end <= head.head_len);
         for r in [&head.if_none_match, &head.range, &head.if_range, &head.if_modified_since].into_iter().flatten() {
             assert!(r.end <= head.head_len);
+        }
+    }
+    // As a request-target: normalised segments can never climb out of the root.
+    if let Some((segments, _)) = normalize_target(data) {
+        for s in &segments {
+            assert!(!s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0'), "{s:?}");
+        }
+    }
+    // As a Range value against a few lengths: a satisfiable range lies inside the file.
+    for len in [0u64, 1, 1000, u64::MAX] {
+        if let Ok(Some((first, last))) = parse_range(data, len) {
+            assert!(first <= last && last < len);
         }
     }
     // The same bytes as a chunked body, fed whole and split in two at every 7th byte.
