@@ -61,51 +61,16 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
     let site = TempDir::new("demo")?;
     harness::write_site(site.path())?;
 
-    step(&format!(
-        "building namespaces client ({}) – router – server ({})",
-        Routed::CLIENT_ADDR,
-        Routed::SERVER_ADDR
-    ));
-    let topo = Topology::new("demo", kind == ServerKind::Kernel)?;
-    let serve_args = match kind {
-        ServerKind::Xdp => harness::xdp_serve_args(site.path()),
-        ServerKind::Kernel => harness::kernel_serve_args(site.path()),
+    let (topo, mut server, kind) = match start(kind, args.kernel, &exe, &site, pin, stop) {
+        Ok((topo, server)) => (topo, server, kind),
+        Err(e) if kind == ServerKind::Xdp && !stop.load(Ordering::Relaxed) => {
+            println!("!!! the AF_XDP server did not start: {e:#}");
+            println!("!!! falling back to `serve --kernel` so the demo can still run");
+            let (topo, server) = start(ServerKind::Kernel, false, &exe, &site, pin, stop)?;
+            (topo, server, ServerKind::Kernel)
+        }
+        Err(e) => return Err(e),
     };
-    match kind {
-        ServerKind::Xdp => step(&format!(
-            "starting `boomerang serve` on AF_XDP (veth0, {}:{}) in namespace {}, pinned to CPU {}",
-            Routed::SERVER_ADDR,
-            harness::PORT,
-            topo.ns.server.name(),
-            pin.server
-        )),
-        ServerKind::Kernel => step(&format!(
-            "starting `boomerang serve --kernel` (kernel sockets{}) on {} in namespace {}, pinned to CPU {}",
-            if args.kernel {
-                ""
-            } else {
-                "; the AF_XDP server is not available in this build"
-            },
-            topo.server_addr(),
-            topo.ns.server.name(),
-            pin.server
-        )),
-    }
-    let log = site.path().join("server.log");
-    let mut server = ServerProcess::spawn(
-        &topo.ns.server,
-        "boomerang serve",
-        Some(pin.server),
-        &exe,
-        &serve_args,
-        &log,
-    )?;
-    let waited = server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
-    step(&format!(
-        "server answered after {} ms (pid {})",
-        waited.as_millis(),
-        server.pid().unwrap_or(0)
-    ));
 
     let use_wrk = !args.builtin_load && harness::wrk_installed();
     let tool = if use_wrk {
@@ -177,6 +142,63 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
         );
     }
     Ok(())
+}
+
+/// Builds the namespaces and starts the server of `kind`; returns once it answers.
+fn start(
+    kind: ServerKind,
+    asked_for_kernel: bool,
+    exe: &std::path::Path,
+    site: &TempDir,
+    pin: Pinning,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Topology, ServerProcess)> {
+    step(&format!(
+        "building namespaces client ({}) – router – server ({})",
+        Routed::CLIENT_ADDR,
+        Routed::SERVER_ADDR
+    ));
+    let topo = Topology::new("demo", kind == ServerKind::Kernel)?;
+    let serve_args = match kind {
+        ServerKind::Xdp => harness::xdp_serve_args(site.path()),
+        ServerKind::Kernel => harness::kernel_serve_args(site.path()),
+    };
+    match kind {
+        ServerKind::Xdp => step(&format!(
+            "starting `boomerang serve` on AF_XDP (veth0, {}:{}) in namespace {}, pinned to CPU {}",
+            Routed::SERVER_ADDR,
+            harness::PORT,
+            topo.ns.server.name(),
+            pin.server
+        )),
+        ServerKind::Kernel => step(&format!(
+            "starting `boomerang serve --kernel` (kernel sockets{}) on {} in namespace {}, pinned to CPU {}",
+            if asked_for_kernel {
+                ""
+            } else {
+                ", not AF_XDP"
+            },
+            topo.server_addr(),
+            topo.ns.server.name(),
+            pin.server
+        )),
+    }
+    let log = site.path().join(format!("server-{kind:?}.log"));
+    let mut server = ServerProcess::spawn(
+        &topo.ns.server,
+        "boomerang serve",
+        Some(pin.server),
+        exe,
+        &serve_args,
+        &log,
+    )?;
+    let waited = server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    step(&format!(
+        "server answered after {} ms (pid {})",
+        waited.as_millis(),
+        server.pid().unwrap_or(0)
+    ));
+    Ok((topo, server))
 }
 
 fn step(msg: &str) {
