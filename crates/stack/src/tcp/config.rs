@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_SYN_RETRIES: u32 = 6;
 pub const DEFAULT_MAX_RETRIES: u32 = 15;
 /// Default FIN-WAIT-2 timeout for connections the user has closed (Linux `tcp_fin_timeout`).
 pub const DEFAULT_FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default minimum interval between ACKs answering out-of-window or invalid segments
+/// without data (RFC 5961 §7; Linux `tcp_invalid_ratelimit`), to break ACK loops.
+pub const DEFAULT_INVALID_ACK_RATELIMIT: Duration = Duration::from_millis(500);
 /// Default interval between keep-alive probes once the idle time has passed.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
 /// Default number of unanswered keep-alive probes before the connection is dropped.
@@ -80,6 +83,8 @@ pub struct TcpConfig {
     pub initial_rto: Duration,
     /// How long a closed (orphaned) connection may wait in FIN-WAIT-2 for the peer's FIN.
     pub fin_wait_2_timeout: Duration,
+    /// Minimum interval between ACKs answering invalid segments without data (challenge ACKs).
+    pub invalid_ack_ratelimit: Duration,
     /// Idle time before keep-alive probes start; `None` disables keep-alive (the default).
     pub keepalive: Option<Duration>,
     /// Interval between keep-alive probes.
@@ -124,6 +129,7 @@ impl Default for TcpConfig {
             max_rto: DEFAULT_MAX_RTO,
             initial_rto: DEFAULT_INITIAL_RTO,
             fin_wait_2_timeout: DEFAULT_FIN_WAIT_2_TIMEOUT,
+            invalid_ack_ratelimit: DEFAULT_INVALID_ACK_RATELIMIT,
             keepalive: None,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             keepalive_probes: DEFAULT_KEEPALIVE_PROBES,

@@ -111,7 +111,7 @@ impl Tcb {
         if self.ts_enabled && !rst {
             if let Some((tsval, _)) = seg.timestamp {
                 if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
-                    self.ack_pending = true;
+                    self.ack_invalid(seg, now);
                     return;
                 }
             }
@@ -130,7 +130,7 @@ impl Tcb {
         };
         if !acceptable {
             if !rst {
-                self.ack_pending = true;
+                self.ack_invalid(seg, now);
                 if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
                     // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
                     self.time_wait_at = Some(now + self.cfg.time_wait);
@@ -150,7 +150,7 @@ impl Tcb {
         // Second: RST (RFC 9293 §3.10.7.4, RFC 5961 §3.2).
         if rst {
             if seq != self.rcv_nxt {
-                self.ack_pending = true; // challenge ACK
+                self.ack_invalid(seg, now); // challenge ACK
                 return;
             }
             let error = match self.state {
@@ -168,7 +168,7 @@ impl Tcb {
         }
         // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4.2, RFC 9293).
         if syn {
-            self.ack_pending = true;
+            self.ack_invalid(seg, now);
             return;
         }
         // Fifth: ACK.
@@ -185,12 +185,12 @@ impl Tcb {
         }
         if ack.gt(self.snd_max) {
             // Acknowledges something not yet sent: ACK and drop.
-            self.ack_pending = true;
+            self.ack_invalid(seg, now);
             return;
         }
         // RFC 5961 §5.2: an ACK too far in the past is dropped with a challenge ACK.
         if ack.lt(self.snd_una - (self.max_snd_wnd as usize).max(1)) {
-            self.ack_pending = true;
+            self.ack_invalid(seg, now);
             return;
         }
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
@@ -235,6 +235,22 @@ impl Tcb {
         }
         // Sixth (URG) is not supported; seventh and eighth: text and FIN.
         self.process_text(seg, seq, now, out);
+    }
+
+    /// Answers an unacceptable or invalid segment with an ACK (RFC 9293 §3.10.7.4, RFC 5961
+    /// challenge ACK). Answers to segments without data are rate-limited (RFC 5961 §7): two
+    /// stacks that disagree must not ping-pong ACKs forever.
+    fn ack_invalid(&mut self, seg: &TcpRepr, now: Instant) {
+        let loop_prone = seg.payload.is_empty() && seg.control != TcpControl::Fin;
+        if loop_prone {
+            if let Some(last) = self.last_invalid_ack {
+                if now < last + self.cfg.invalid_ack_ratelimit {
+                    return;
+                }
+            }
+            self.last_invalid_ack = Some(now);
+        }
+        self.ack_pending = true;
     }
 
     /// SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the user already closed).

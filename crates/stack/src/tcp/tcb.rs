@@ -165,6 +165,8 @@ pub struct Tcb {
     pub(super) ack_pending: bool,
     pub(super) delack_segments: u32,
     pub(super) rst_pending: bool,
+    /// When we last answered an invalid segment (rate limit, RFC 5961 §7).
+    pub(super) last_invalid_ack: Option<Instant>,
     pub(super) probe_pending: bool,
     pub(super) sws_override: bool,
 
@@ -235,6 +237,7 @@ impl Tcb {
             ack_pending: false,
             delack_segments: 0,
             rst_pending: false,
+            last_invalid_ack: None,
             probe_pending: false,
             sws_override: false,
             rtx_at: None,

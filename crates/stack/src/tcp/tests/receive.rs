@@ -393,3 +393,23 @@ fn never_panics_on_arbitrary_segments() {
         }
     }
 }
+
+#[test]
+fn answers_to_invalid_segments_without_data_are_rate_limited() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    let old_ack = TcpRepr {
+        seq_number: REMOTE_SEQ - 10,
+        ..peer_ack(LOCAL_SEQ + 1)
+    };
+    send!(tcb, now, old_ack);
+    recv!(tcb, now, our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
+    // A second one within 500 ms is not answered (no ACK ping-pong) ...
+    send!(tcb, now + ms(100), old_ack);
+    recv!(tcb, now + ms(100), nothing);
+    // ... but old data still is (it may be a retransmission whose ACK was lost).
+    send!(tcb, now + ms(100), data(REMOTE_SEQ - 10, b"0123456789"));
+    recv!(tcb, now + ms(100), our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
+    send!(tcb, now + ms(600), old_ack);
+    recv!(tcb, now + ms(600), our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
+}
