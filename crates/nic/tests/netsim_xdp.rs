@@ -29,3 +29,21 @@ fn auto_io_is_xdp_and_forwards_arp_and_delays() {
     assert!(sorted[0] >= 20.0, "{p:?}");
     assert!(sorted[sorted.len() / 2] <= 25.0, "{p:?}");
 }
+
+#[test]
+fn auto_io_falls_back_to_packet_sockets_when_xdp_is_taken() {
+    if !can_run() {
+        return;
+    }
+    let topo = Topology::new("nxf");
+    let first = topo.netsim(&["--io", "xdp"]);
+    assert!(first.ready.contains("io=xdp"), "{}", first.ready);
+    // The interfaces' XDP hook is taken by the first forwarder: the second one must fall back.
+    let second = topo.netsim(&["--io", "auto"]);
+    assert!(second.ready.contains("io=packet"), "{}", second.ready);
+    second.stop();
+    // The first one still forwards.
+    let p = ping(&topo, 3, "0.1");
+    first.stop();
+    assert_eq!(p.received, 3, "{p:?}");
+}
