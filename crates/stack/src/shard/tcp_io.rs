@@ -344,7 +344,18 @@ impl Shard {
                 Some(m) => m,
                 None => match self.resolve_for_conn(id, remote, now) {
                     Some(m) => m,
-                    None => continue,
+                    None => {
+                        // A closed connection must not linger for ARP: queue its last
+                        // segments (a RST) behind the resolution and release it.
+                        let closed = self
+                            .conns
+                            .get(id.index, id.generation)
+                            .is_some_and(|c| c.tcb.state() == TcpState::Closed);
+                        if closed {
+                            self.flush_closed(id, now);
+                        }
+                        continue;
+                    }
                 },
             };
             let Some(c) = self.conns.get_mut(id.index, id.generation) else {
@@ -396,6 +407,35 @@ impl Shard {
             }
         }
         None
+    }
+
+    /// Sends what a CLOSED connection still has (its RST) through the ARP-aware path, then
+    /// releases it.
+    fn flush_closed(&mut self, id: ConnId, now: Instant) {
+        let mut frames = Vec::new();
+        if let Some(c) = self.conns.get_mut(id.index, id.generation) {
+            while let Some(seg) = c.tcb.poll_segment(now, 0) {
+                let repr = seg.repr();
+                let payload_len = seg.payload_len();
+                let mut frame = vec![0u8; FRAME_HEADERS + repr.header_len() + payload_len];
+                let (src, dst) = (*c.tuple.local.ip(), *c.tuple.remote.ip());
+                let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
+                repr.emit(&mut packet, src, dst, false);
+                c.tcb
+                    .write_payload(&seg, &mut packet.payload_mut()[..payload_len]);
+                packet.fill_checksum(src, dst);
+                frames.push((frame, dst));
+                if frames.len() > 4 {
+                    break;
+                }
+            }
+        }
+        for (frame, dst) in frames {
+            if self.send_ip(frame, dst, IpProtocol::Tcp, now) {
+                self.stats.tcp_tx += 1;
+            }
+        }
+        self.finish(id);
     }
 
     /// Looks up the next hop's MAC for a connection, parking the connection (and asking ARP)

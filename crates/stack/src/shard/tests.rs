@@ -555,3 +555,108 @@ fn no_gateway_means_no_route() {
     assert!(drain(&mut s, now).is_empty());
     assert_eq!(s.stats().ipv4_drop_no_route, 1);
 }
+
+#[test]
+fn arp_entry_is_refreshed_by_unicast_then_expires() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let limits = s.config().limits.clone();
+    // Young entry: the echo reply goes straight out.
+    s.receive(&hex(ECHO_REQ), now);
+    assert_eq!(drain(&mut s, now), vec![hex(ECHO_REP)]);
+    // Near expiry: still used, and a unicast request (to the known MAC) confirms it.
+    let old = now + limits.arp_entry_ttl - limits.arp_refresh_before + Duration::from_secs(1);
+    s.receive(&hex(ECHO_REQ), old);
+    let out = drain(&mut s, old);
+    assert_eq!(out.len(), 2);
+    let mut unicast_req = hex(ARP_REQ_FOR_PEER);
+    unicast_req[..6].copy_from_slice(&PEER_MAC.0);
+    assert_eq!(out[0], unicast_req);
+    assert_eq!(out[1][..6], PEER_MAC.0);
+    // Expired: back to a broadcast request, the reply waits.
+    let expired = now + limits.arp_entry_ttl;
+    s.receive(&hex(ECHO_REQ), expired);
+    assert_eq!(drain(&mut s, expired), vec![hex(ARP_REQ_FOR_PEER)]);
+    // The sweep removes expired entries from the shared cache.
+    s.on_timeout(expired + super::ARP_SWEEP_INTERVAL);
+    assert!(s.shared().arp_lookup(PEER_IP).is_none());
+}
+
+#[test]
+fn a_mapping_learned_by_one_shard_serves_the_others() {
+    let now = Instant::now();
+    let shared = Shared::new(config());
+    let mut a = Shard::new(shared.clone(), 0, now);
+    let mut b = Shard::new(shared, 1, now);
+    // Shard b needs the peer and asks.
+    b.receive(&hex(ECHO_REQ), now);
+    assert_eq!(drain(&mut b, now), vec![hex(ARP_REQ_FOR_PEER)]);
+    // The reply lands on shard a (another RX queue); shard b's waiting reply leaves.
+    a.receive(&hex(ARP_REPLY_FROM_PEER), now);
+    assert!(drain(&mut a, now).is_empty());
+    assert_eq!(drain(&mut b, now), vec![hex(ECHO_REP)]);
+}
+
+#[test]
+fn time_wait_table_is_bounded() {
+    let mut c = config();
+    c.limits.max_time_wait = 1;
+    let (mut s, now) = shard_with(c);
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    for port in [40000u16, 40001] {
+        let iss = handshake(&mut s, now, port);
+        let conn = s.accept(l).expect("accept");
+        // We close first: FIN out, the peer ACKs it and sends its own FIN -> TIME-WAIT.
+        s.close(conn);
+        let out = drain(&mut s, now);
+        let fin = parse_tcp(out.last().expect("FIN"));
+        assert_eq!(fin.control, TcpControl::Fin);
+        let peer_fin = TcpRepr {
+            control: TcpControl::Fin,
+            seq_number: boomerang_wire::SeqNumber(1001),
+            ack_number: Some(iss + 2),
+            window_len: 64240,
+            ..TcpRepr::default()
+        };
+        s.receive(&tcp_frame(port, 80, &peer_fin), now);
+        drain(&mut s, now);
+    }
+    assert_eq!(s.time_wait_count(), 1);
+    assert_eq!(s.stats().tcp_time_wait_evicted, 1);
+    assert_eq!(s.connection_count(), 1);
+    // TIME-WAIT ends after its duration and the table drains.
+    let later = now + s.config().tcp.time_wait + Duration::from_millis(1);
+    s.on_timeout(later);
+    drain(&mut s, later);
+    assert_eq!(s.time_wait_count(), 0);
+    assert_eq!(s.connection_count(), 0);
+}
+
+#[test]
+fn rst_for_segment_of_unknown_connection_with_ack() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    // An ACK for no connection: RST with SEQ = SEG.ACK and no ACK (RFC 9293 §3.10.7.1).
+    let ack = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(5),
+        ack_number: Some(boomerang_wire::SeqNumber(777)),
+        window_len: 100,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40002, 80, &ack), now);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let rst = parse_tcp(&out[0]);
+    assert_eq!(rst.control, TcpControl::Rst);
+    assert_eq!(rst.seq_number, boomerang_wire::SeqNumber(777));
+    assert_eq!(rst.ack_number, None);
+    // A RST for no connection gets nothing.
+    let rst_in = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(5),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40002, 80, &rst_in), now);
+    assert!(drain(&mut s, now).is_empty());
+}
