@@ -11,12 +11,17 @@
 //! [`HttpConnection::pending_output`] and report it with `consume_output`; then act on
 //! [`HttpConnection::action`].
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
 use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next};
 use crate::error::RequestError;
+use crate::file_cache::CachedFile;
 use crate::request::{parse_head, BodyKind, RequestHead};
 use crate::response::{write_head, Framing, Head};
 use crate::static_files::FileStream;
@@ -40,6 +45,38 @@ pub enum ConnAction {
     ShutdownWrite,
     /// Close the socket and drop the connection.
     Close,
+}
+
+/// A piece of output queued ahead of the connection's write buffer.
+#[derive(Debug)]
+enum Seg {
+    /// Owned bytes from `start`.
+    Bytes { buf: Vec<u8>, start: usize },
+    /// A cached file's body, shared with the cache (never copied).
+    Shared {
+        file: Arc<CachedFile>,
+        range: Range<usize>,
+    },
+}
+
+impl Seg {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Seg::Bytes { buf, start } => buf.get(*start..).unwrap_or_default(),
+            Seg::Shared { file, range } => file.body.get(range.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn advance(&mut self, n: usize) {
+        match self {
+            Seg::Bytes { start, .. } => *start += n,
+            Seg::Shared { range, .. } => range.start = (range.start + n).min(range.end),
+        }
+    }
 }
 
 /// The pending response of a request waiting for the blocking pool.
@@ -85,6 +122,10 @@ pub struct HttpConnection {
     in_start: usize,
     output: Vec<u8>,
     out_start: usize,
+    /// Output queued ahead of `output` (shared file bodies and the bytes before them).
+    segs: VecDeque<Seg>,
+    /// Bytes pending in `segs`.
+    segs_len: usize,
     head_buf: Vec<u8>,
     body: Vec<u8>,
     phase: Phase,
@@ -117,6 +158,8 @@ impl HttpConnection {
             in_start: 0,
             output: Vec::with_capacity(OUTPUT_BUFFER_INITIAL),
             out_start: 0,
+            segs: VecDeque::new(),
+            segs_len: 0,
             head_buf: Vec::new(),
             body: Vec::new(),
             phase: Phase::Idle { since: now },
@@ -171,7 +214,7 @@ impl HttpConnection {
     /// idle connection closes at once.
     pub fn begin_shutdown(&mut self, ctx: &mut HttpWorker) {
         self.shutting_down = true;
-        if matches!(self.phase, Phase::Idle { .. }) && self.pending_output().is_empty() {
+        if matches!(self.phase, Phase::Idle { .. }) && self.pending_len() == 0 {
             self.close_now(ctx);
         }
     }
@@ -193,7 +236,7 @@ impl HttpConnection {
             _ => {
                 !self.peer_eof
                     && self.input.len() - self.in_start <= self.input_limit()
-                    && self.output.len() - self.out_start <= self.high_water()
+                    && self.pending_len() <= self.high_water()
             }
         }
     }
@@ -206,20 +249,60 @@ impl HttpConnection {
         self.high_water
     }
 
-    /// Response bytes waiting to be sent.
+    /// Response bytes waiting to be sent: the first contiguous piece (more may follow;
+    /// see [`Self::pending_slices`] and [`Self::pending_len`]).
     pub fn pending_output(&self) -> &[u8] {
-        self.output.get(self.out_start..).unwrap_or_default()
+        match self.segs.front() {
+            Some(seg) => seg.as_slice(),
+            None => self.output.get(self.out_start..).unwrap_or_default(),
+        }
     }
 
-    /// Reports that the first `n` bytes of [`Self::pending_output`] were sent.
+    /// Fills `out` with the pending pieces in order (for a vectored write); returns how
+    /// many were filled.
+    pub fn pending_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let tail = self.output.get(self.out_start..).unwrap_or_default();
+        let pieces = self
+            .segs
+            .iter()
+            .map(Seg::as_slice)
+            .chain(std::iter::once(tail));
+        let mut n = 0;
+        for (slot, piece) in out.iter_mut().zip(pieces.filter(|p| !p.is_empty())) {
+            *slot = IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// Total bytes waiting to be sent.
+    pub fn pending_len(&self) -> usize {
+        self.segs_len + (self.output.len() - self.out_start)
+    }
+
+    /// Reports that the first `n` pending bytes (in the order of [`Self::pending_slices`])
+    /// were sent.
     pub fn consume_output(&mut self, ctx: &mut HttpWorker, n: usize, now: Instant) {
-        let n = n.min(self.output.len() - self.out_start);
+        let n = n.min(self.pending_len());
         if n == 0 {
             return;
         }
         ctx.metrics.bytes_out(n);
-        self.out_start += n;
         self.write_since = now;
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.segs.front_mut() else {
+                break;
+            };
+            let take = left.min(front.len());
+            front.advance(take);
+            self.segs_len -= take;
+            left -= take;
+            if front.len() == 0 {
+                self.segs.pop_front();
+            }
+        }
+        self.out_start += left;
         if self.out_start == self.output.len() {
             self.output.clear();
             self.out_start = 0;
@@ -232,6 +315,26 @@ impl HttpConnection {
         }
         self.maybe_request_chunk(ctx, now);
         self.process(ctx, now);
+    }
+
+    /// Queues `file.body[range]` after everything written so far, without copying it.
+    fn push_shared(&mut self, file: Arc<CachedFile>, range: Range<usize>) {
+        if range.is_empty() || file.body.get(range.clone()).is_none() {
+            return;
+        }
+        if self.out_start < self.output.len() {
+            let buf = std::mem::take(&mut self.output);
+            self.segs_len += buf.len() - self.out_start;
+            self.segs.push_back(Seg::Bytes {
+                buf,
+                start: self.out_start,
+            });
+        } else {
+            self.output.clear();
+        }
+        self.out_start = 0;
+        self.segs_len += range.len();
+        self.segs.push_back(Seg::Shared { file, range });
     }
 
     /// The write side was shut down: start the lingering close.
@@ -251,7 +354,7 @@ impl HttpConnection {
     pub fn action(&self) -> ConnAction {
         match self.phase {
             Phase::Closed => ConnAction::Close,
-            Phase::Closing if self.pending_output().is_empty() => {
+            Phase::Closing if self.pending_len() == 0 => {
                 if self.peer_eof {
                     ConnAction::Close
                 } else {
@@ -265,8 +368,7 @@ impl HttpConnection {
     /// The earliest deadline at which [`Self::on_timeout`] must be called.
     pub fn poll_timeout(&self, ctx: &HttpWorker) -> Option<Instant> {
         let cfg = ctx.service().config();
-        let write =
-            (!self.pending_output().is_empty()).then(|| self.write_since + cfg.write_timeout);
+        let write = (self.pending_len() != 0).then(|| self.write_since + cfg.write_timeout);
         let phase = match &self.phase {
             Phase::Idle { since } => Some(*since + cfg.keep_alive_timeout),
             Phase::Head { started } => Some(*started + cfg.header_read_timeout),
@@ -283,7 +385,7 @@ impl HttpConnection {
     /// Handles expired deadlines (call at or after [`Self::poll_timeout`]).
     pub fn on_timeout(&mut self, ctx: &mut HttpWorker, now: Instant) {
         let cfg = ctx.service().config();
-        if !self.pending_output().is_empty() && now >= self.write_since + cfg.write_timeout {
+        if self.pending_len() != 0 && now >= self.write_since + cfg.write_timeout {
             ctx.metrics.timeout();
             self.close_now(ctx);
             return;
@@ -291,7 +393,7 @@ impl HttpConnection {
         match &self.phase {
             Phase::Idle { since } if now >= *since + cfg.keep_alive_timeout => {
                 ctx.metrics.timeout();
-                if self.pending_output().is_empty() {
+                if self.pending_len() == 0 {
                     self.close_now(ctx);
                 } else {
                     self.phase = Phase::Closing;
@@ -397,7 +499,7 @@ impl HttpConnection {
     }
 
     fn start_output(&mut self, now: Instant) {
-        if self.pending_output().is_empty() {
+        if self.pending_len() == 0 {
             self.write_since = now;
         }
     }
@@ -425,7 +527,7 @@ impl HttpConnection {
     /// Asks the pool for the next file chunk once output has drained below the low mark.
     fn maybe_request_chunk(&mut self, ctx: &mut HttpWorker, _now: Instant) {
         let low = ctx.service().config().output_low_water;
-        if self.pending_output().len() > low {
+        if self.pending_len() > low {
             return;
         }
         let Phase::Streaming { stream, .. } = &mut self.phase else {
@@ -490,7 +592,7 @@ impl HttpConnection {
                         };
                         break;
                     }
-                    if self.pending_output().len() > self.high_water() {
+                    if self.pending_len() > self.high_water() {
                         // Back-pressure: leave pipelined requests unparsed for now.
                         self.phase = phase;
                         break;
@@ -516,6 +618,7 @@ impl HttpConnection {
                         Ok(Some(head)) => {
                             let head_bytes_end = self.in_start + head.head_len;
                             if head.body == BodyKind::None {
+                                let was_empty = self.pending_len() == 0;
                                 let next = {
                                     let head_bytes = self
                                         .input
@@ -535,7 +638,7 @@ impl HttpConnection {
                                     )
                                 };
                                 self.in_start = head_bytes_end;
-                                if !self.after_dispatch(ctx, next, now) {
+                                if !self.after_dispatch(ctx, next, was_empty, now) {
                                     break;
                                 }
                             } else {
@@ -587,6 +690,7 @@ impl HttpConnection {
                             self.in_start += consumed;
                             let last_progress = if consumed > 0 { now } else { last_progress };
                             if done {
+                                let was_empty = self.pending_len() == 0;
                                 let next = dispatch(
                                     &mut self.output,
                                     ctx,
@@ -602,7 +706,7 @@ impl HttpConnection {
                                 if self.body.capacity() > BUFFER_SHRINK_ABOVE {
                                     self.body = Vec::new();
                                 }
-                                if !self.after_dispatch(ctx, next, now) {
+                                if !self.after_dispatch(ctx, next, was_empty, now) {
                                     break;
                                 }
                             } else {
@@ -636,15 +740,25 @@ impl HttpConnection {
     }
 
     /// Applies a dispatch result; returns whether the request loop may continue.
-    fn after_dispatch(&mut self, ctx: &mut HttpWorker, next: Next, now: Instant) -> bool {
+    fn after_dispatch(
+        &mut self,
+        ctx: &mut HttpWorker,
+        next: Next,
+        was_empty: bool,
+        now: Instant,
+    ) -> bool {
         match next {
             Next::Done {
                 status,
                 keep_alive,
                 wrote,
+                shared,
             } => {
-                if wrote {
-                    self.start_output(now);
+                if wrote && was_empty {
+                    self.write_since = now;
+                }
+                if let Some((file, range)) = shared {
+                    self.push_shared(file, range);
                 }
                 self.record(ctx, status, now);
                 self.finish_response(keep_alive, now);

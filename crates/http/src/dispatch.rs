@@ -2,6 +2,7 @@
 //! (no allocation on the plaintext path), user handlers inline or on the blocking pool,
 //! and static files handed to the pool.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +22,8 @@ pub(crate) enum Next {
         status: u16,
         keep_alive: bool,
         wrote: bool,
+        /// A cached body to queue after what was written, without copying.
+        shared: Option<(Arc<CachedFile>, Range<usize>)>,
     },
     /// A blocking job was submitted.
     Wait(Pending),
@@ -77,6 +80,7 @@ pub(crate) fn dispatch(
             status,
             keep_alive,
             wrote: true,
+            shared: None,
         }
     };
     match service.router().lookup(target) {
@@ -116,6 +120,7 @@ pub(crate) fn dispatch(
                 status: 200,
                 keep_alive,
                 wrote: true,
+                shared: None,
             }
         }
         Some(Route::Metrics) => {
@@ -170,6 +175,7 @@ pub(crate) fn dispatch(
                     status: resp.status,
                     keep_alive,
                     wrote: true,
+                    shared: None,
                 }
             }
         }
@@ -206,11 +212,13 @@ pub(crate) fn dispatch(
                     range: slice(&head.range),
                     if_range: slice(&head.if_range),
                 };
-                let status = write_cached(out, ctx, &file, &cond, keep_alive, http10, head_only);
+                let (status, body) =
+                    write_cached(out, ctx, &file, &cond, keep_alive, http10, head_only);
                 return Next::Done {
                     status,
                     keep_alive,
                     wrote: true,
+                    shared: body.map(|r| (Arc::clone(&file), r)),
                 };
             }
             let field = |r: &Option<std::ops::Range<usize>>| {
@@ -302,7 +310,11 @@ fn owned_request(head: &RequestHead, head_bytes: &[u8], body: &[u8]) -> Request 
     }
 }
 
-/// Answers a static-file request from the in-memory cache; returns the status.
+/// Cached bodies larger than this are queued by reference instead of copied.
+pub const SHARE_BODY_ABOVE: usize = 16 * 1024;
+
+/// Answers a static-file request from the in-memory cache: writes the head (and a small
+/// body) into `out`; returns the status and the body range to queue by reference.
 fn write_cached(
     out: &mut Vec<u8>,
     ctx: &HttpWorker,
@@ -311,7 +323,8 @@ fn write_cached(
     keep_alive: bool,
     http10: bool,
     head_only: bool,
-) -> u16 {
+) -> (u16, Option<Range<usize>>) {
+    let mut shared = None;
     let info = &file.info;
     // At most four extra fields; indices below are constants or bounded by that count.
     let mut extra: [(&str, &[u8]); 4] = [("", b""); 4];
@@ -357,17 +370,24 @@ fn write_cached(
                     extra[n] = ("Content-Range", range_value.as_bytes());
                     n += 1;
                 }
-                let part = usize::try_from(first)
+                let range = usize::try_from(first)
                     .ok()
                     .zip(usize::try_from(count).ok())
-                    .and_then(|(f, c)| file.body.get(f..f.saturating_add(c)))
-                    .unwrap_or_default();
-                (
-                    status,
-                    Framing::Length(count),
-                    Some(info.content_type),
-                    part,
-                )
+                    .map(|(f, c)| f..f.saturating_add(c))
+                    .filter(|r| file.body.get(r.clone()).is_some())
+                    .unwrap_or(0..0);
+                if range.len() > SHARE_BODY_ABOVE {
+                    shared = Some(range);
+                    (status, Framing::Length(count), Some(info.content_type), &[])
+                } else {
+                    let part = file.body.get(range).unwrap_or_default();
+                    (
+                        status,
+                        Framing::Length(count),
+                        Some(info.content_type),
+                        part,
+                    )
+                }
             }
         };
     let h = Head {
@@ -378,10 +398,11 @@ fn write_cached(
         http10,
     };
     write_head(out, &h, &ctx.date, extra.get(..n).unwrap_or_default());
-    if !head_only {
-        out.extend_from_slice(body);
+    if head_only {
+        return (status, None);
     }
-    status
+    out.extend_from_slice(body);
+    (status, shared)
 }
 
 /// The path-and-query of a request-target: origin-form as is, absolute-form

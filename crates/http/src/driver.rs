@@ -3,11 +3,14 @@
 //! stack's server loop implements [`ByteStream`] for its sockets and calls [`pump`] on
 //! each readiness event and completion.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::Instant;
 
 use crate::conn::{ConnAction, HttpConnection};
 use crate::worker::HttpWorker;
+
+/// Most pieces handed to one gathering write.
+pub const MAX_WRITE_SLICES: usize = 8;
 
 /// A connected, non-blocking byte stream (a kernel socket, or a userspace-stack socket).
 pub trait ByteStream {
@@ -15,6 +18,14 @@ pub trait ByteStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes from `data`: `WouldBlock` (or a short count) means the send buffer is full.
     fn write(&mut self, data: &[u8]) -> io::Result<usize>;
+    /// Writes from several buffers in order (gathering write); the default writes the
+    /// first non-empty one.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => self.write(b),
+            None => Ok(0),
+        }
+    }
     /// Shuts down the write side (sends FIN once all written data is sent).
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Whether a read shorter than the buffer proves the stream is drained until the next
@@ -68,10 +79,15 @@ pub fn pump<S: ByteStream>(
                 }
             }
         }
-        while ready.writable && !conn.pending_output().is_empty() {
-            let pending = conn.pending_output();
-            let len = pending.len();
-            match stream.write(pending) {
+        while ready.writable && conn.pending_len() > 0 {
+            let (result, len) = {
+                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let k = conn.pending_slices(&mut slices);
+                let pieces = slices.get(..k).unwrap_or_default();
+                let len: usize = pieces.iter().map(|s| s.len()).sum();
+                (stream.write_vectored(pieces), len)
+            };
+            match result {
                 Ok(n) => {
                     conn.consume_output(ctx, n, now);
                     if n < len {
@@ -101,7 +117,7 @@ pub fn pump<S: ByteStream>(
             ConnAction::Open => {}
         }
         let can_read = ready.readable && conn.wants_read();
-        let can_write = ready.writable && !conn.pending_output().is_empty();
+        let can_write = ready.writable && conn.pending_len() > 0;
         if !can_read && !can_write {
             return true;
         }

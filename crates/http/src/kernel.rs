@@ -5,7 +5,7 @@
 //! Epoll is edge-triggered; a worker remembers per socket whether it may still be
 //! readable/writable and reads only while the connection wants input (back-pressure).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -368,6 +368,10 @@ impl ByteStream for MioStream<'_> {
 
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.0.write(data)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

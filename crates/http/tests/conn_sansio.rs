@@ -635,3 +635,40 @@ fn graceful_stop_closes_after_the_pending_response() {
     );
     assert_eq!(h.conn.action(), ConnAction::ShutdownWrite);
 }
+
+#[test]
+fn cached_bodies_are_queued_in_order_with_other_responses() {
+    let dir = TempDir::new("shared");
+    let data = pattern(200_000, 21);
+    std::fs::write(dir.path().join("b.bin"), &data).unwrap();
+    let cfg = ServerConfig {
+        root: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let mut h = Harness::new(cfg);
+    h.recv(b"GET /b.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.pump_pool();
+    assert!(parse_response(&h.take(), false).unwrap().body == data);
+
+    // Warm cache: three pipelined requests answered inline, large bodies by reference.
+    h.recv(
+        b"GET /b.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\nGET /b.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-50099\r\n\r\n",
+    );
+    assert!(!h.conn.awaiting_completion());
+    let total = h.conn.pending_len();
+    assert!(total > 250_000);
+    // Drain in odd-sized steps across piece boundaries.
+    let mut out = Vec::new();
+    while h.conn.pending_len() > 0 {
+        let n = h.conn.pending_output().len().min(777);
+        out.extend_from_slice(&h.conn.pending_output()[..n]);
+        h.conn.consume_output(&mut h.ctx, n, h.now);
+    }
+    assert_eq!(out.len(), total);
+    let rs = parse_all(&out);
+    assert_eq!(rs.len(), 3);
+    assert!(rs[0].body == data);
+    assert_eq!(rs[1].body, b"Hello, World!");
+    assert_eq!(rs[2].status, 206);
+    assert!(rs[2].body == data[100..50_100]);
+}

@@ -200,6 +200,17 @@ fn curl_keep_alive_head_range_and_conditional() {
     assert!(lower.starts_with("http/1.1 200 ok"), "{out}");
     assert!(lower.contains("content-length: 13"), "{out}");
 
+    // Full downloads: the second one comes from the cache, its body written by reference.
+    for i in 0..2 {
+        let f = dir.path().join(format!("full{i}.out"));
+        let code = run(curl()
+            .args(["-w", "%{http_code}", "-o"])
+            .arg(&f)
+            .arg(srv.url("/data.bin")));
+        assert_eq!(code, "200");
+        assert!(std::fs::read(&f).unwrap() == data, "download {i} differs");
+    }
+
     // Range
     let range_file = dir.path().join("range.out");
     let code = run(curl()
