@@ -361,7 +361,6 @@ fn xsk_phase(args: &Args) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
                     .map(|mut q| {
                         let stop = stop2.clone();
                         let counting = counting2.clone();
-                        let sleep_idle = sleep_idle;
                         std::thread::spawn(move || {
                             pin(receiver_cpu(q.queue_id()));
                             let mut batch: Vec<RxFrame> = Vec::with_capacity(64);
