@@ -104,7 +104,15 @@ fn without_root_the_error_says_so() {
         return;
     }
     let pair = Pair::new("xn", 1, false).expect("namespaces");
-    let responder = xsk_util::example("responder");
+    // A copy `nobody` can execute wherever the target directory lives (e.g. under /root).
+    let dir = std::env::temp_dir().join(boomerang_nic::netns::unique_name("xn"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let responder = dir.join("responder");
+    std::fs::copy(xsk_util::example("responder"), &responder).expect("copy responder");
+    for p in [&dir, &responder] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
     // The responder as user `nobody` with no capabilities.
     let out = pair
         .server
@@ -121,6 +129,7 @@ fn without_root_the_error_says_so() {
         .stdin(Stdio::null())
         .output()
         .expect("run responder unprivileged");
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("permission denied"), "{err}");
