@@ -51,10 +51,11 @@ pub fn sum(data: &[u8]) -> u64 {
 /// The value to store in a checksum field is `!fold(s)`; a received header whose checksum is
 /// correct gives `fold(s) == 0xffff`.
 pub fn fold(sum: u64) -> u16 {
-    let mut s = sum;
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
+    // Branch-free end-around carry: 64 -> 33 -> 17 -> 16 bits (+ a last possible carry).
+    let s = (sum & 0xffff_ffff) + (sum >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
 
@@ -135,6 +136,16 @@ mod tests {
         let mut with = hdr;
         with[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
         assert_eq!(fold(sum(&with)), 0xffff);
+    }
+
+    #[test]
+    fn fold_extremes() {
+        assert_eq!(fold(0), 0);
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
+        assert_eq!(fold(u64::MAX), 0xffff);
+        assert_eq!(fold(0xffff_ffff), 0xffff);
+        assert_eq!(fold(0x1_fffe), 0xffff);
     }
 
     #[test]

@@ -625,6 +625,14 @@ impl<'a> TcpRepr<'a> {
             ..TcpRepr::default()
         };
         let mut options = packet.options_long();
+        // Fast path for the layout nearly every established-connection segment carries:
+        // NOP, NOP, timestamps (RFC 7323 Appendix A; Linux's tcp_parse_aligned_timestamp).
+        if let Some(ts) = options.get(..12) {
+            if ts[..4] == [field::OPT_NOP, field::OPT_NOP, field::OPT_TSTAMP, 10] {
+                repr.timestamp = Some((be32(ts, 4), be32(ts, 8)));
+                options = &options[12..];
+            }
+        }
         while !options.is_empty() {
             let (rest, option) = TcpOption::parse(options)?;
             match option {
