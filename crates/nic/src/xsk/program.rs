@@ -78,9 +78,26 @@ fn bpf_err(what: &'static str) -> impl FnOnce(libbpf_rs::Error) -> XskError {
     }
 }
 
+/// Sends libbpf's own messages to `tracing` (target `libbpf`) instead of stderr.
+fn route_libbpf_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        fn print(level: libbpf_rs::PrintLevel, msg: String) {
+            let msg = msg.trim_end();
+            match level {
+                libbpf_rs::PrintLevel::Warn => tracing::warn!(target: "libbpf", "{msg}"),
+                libbpf_rs::PrintLevel::Info => tracing::info!(target: "libbpf", "{msg}"),
+                libbpf_rs::PrintLevel::Debug => tracing::debug!(target: "libbpf", "{msg}"),
+            }
+        }
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, print)));
+    });
+}
+
 impl XdpProgram {
     /// Opens and loads the program (not attached yet), with room for `queues` sockets.
     pub fn load(ifindex: u32, queues: u32) -> Result<XdpProgram> {
+        route_libbpf_logs();
         let mut builder = ObjectBuilder::default();
         let mut open = builder
             .open_memory(&OBJECT.0)
