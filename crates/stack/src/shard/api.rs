@@ -172,14 +172,15 @@ impl Shard {
     }
 
     /// Releases the handle: the connection closes gracefully (FIN after queued data) and the
-    /// stack keeps it until the close completes. The handle is invalid afterwards.
+    /// stack keeps it until the close completes; with unread received data it is reset instead
+    /// (RFC 2525 §2.17). The handle is invalid afterwards.
     pub fn close(&mut self, c: ConnId) {
         let Ok(conn) = self.owned_conn(c) else {
             return;
         };
         conn.released = true;
         if conn.in_table {
-            conn.tcb.shutdown();
+            conn.tcb.close();
             self.mark_dirty(c);
             self.arm_timer(c);
         } else {
