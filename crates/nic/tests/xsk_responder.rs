@@ -141,3 +141,28 @@ fn generic_xdp_mode_also_answers() {
     let tail = proc.terminate().join("\n");
     assert!(tail.contains("echo_replies=3"), "{tail}");
 }
+
+#[test]
+fn four_queue_responder_with_shared_umem_answers_every_ping() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("xq", 4, false).expect("namespaces");
+    let mut proc = responder(&pair, &["--queues", "4", "--shared-umem"]);
+    assert!(proc.ready.contains("queues=4"), "{}", proc.ready);
+    // Each ping process is a new socket with its own flow hash, so the echoes land on
+    // different queues (threads) of the responder.
+    for _ in 0..8 {
+        let out = pair
+            .client
+            .run(
+                "ping",
+                &["-c", "1", "-W", "2", &Pair::SERVER_ADDR.to_string()],
+            )
+            .expect("ping the 4-queue responder");
+        assert!(out.contains("1 received"), "{out}");
+    }
+    let tail = proc.terminate().join("\n");
+    assert!(tail.contains("echo_replies=8"), "{tail}");
+}
