@@ -251,6 +251,26 @@ fn curl_keep_alive_head_range_and_conditional() {
         .args(["-o", "/dev/null", "-w", "%{http_code}"])
         .arg(srv.url("/missing")));
     assert_eq!(code, "404");
+    // Percent-decoding and dot-segments, sent as is: never outside the root.
+    let code = run(curl()
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(srv.url("/%64ata.bin")));
+    assert_eq!(code, "200");
+    for escape in [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/x/../../data.bin",
+    ] {
+        let out = run(curl()
+            .args(["--path-as-is", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(srv.url(escape)));
+        let expect = if escape.ends_with("data.bin") {
+            "200"
+        } else {
+            "404"
+        };
+        assert_eq!(out, expect, "{escape}");
+    }
     srv.stop();
 }
 
