@@ -11,11 +11,10 @@
 //! `net.ipv4.ip_forward=0`, no addresses on its interfaces and IPv6 disabled there, so the
 //! namespace's kernel never forwards or answers anything itself.
 //!
-//! I/O: `--io xdp` (the AF_XDP driver, queue 0 of each interface, its XDP program in
-//! redirect-everything mode), `--io packet` (AF_PACKET raw sockets, promiscuous), or
-//! `--io auto` (the default: AF_XDP if it opens, else AF_PACKET). Both forward every frame.
-//! With AF_XDP only queue 0 is served: on a multi-queue NIC set `ethtool -L IF combined 1`
-//! (frames landing on other queues go to the namespace's kernel, which drops them).
+//! I/O: `--io xdp` (the AF_XDP driver, one socket per RX queue of each interface, its XDP
+//! program in redirect-everything mode; transmits on queue 0), `--io packet` (AF_PACKET raw
+//! sockets, promiscuous), or `--io auto` (the default: AF_XDP if it opens, else AF_PACKET).
+//! Both forward every frame, from one thread.
 //!
 //! `--pcap PREFIX` records each interface (frames received from it, and frames sent to it
 //! after the impairments) to `PREFIX-a.pcap` / `PREFIX-b.pcap`: what was lost, duplicated or
@@ -49,6 +48,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 const XDP_FRAME_COUNT: u32 = 2048;
 /// Entries per AF_XDP ring.
 const XDP_RING_SIZE: u32 = 1024;
+/// Most AF_XDP queues served per interface.
+const XDP_MAX_QUEUES: u32 = 16;
 /// Sleep while a due frame waits for room in a full egress device.
 const BACKOFF_WAIT: Duration = Duration::from_micros(50);
 
@@ -309,20 +310,15 @@ fn forward(
     })
 }
 
-/// Sleeps until one of `fds` is readable or `timeout` passes (nanosecond resolution).
-fn wait_readable(fds: [RawFd; 2], timeout: Duration) {
-    let mut pfds = fds.map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
+/// Sleeps until one of `pfds` is readable or `timeout` passes (nanosecond resolution).
+fn wait_readable(pfds: &mut [libc::pollfd], timeout: Duration) {
     let ts = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
     };
-    // SAFETY: `pfds` is an array of two initialised pollfd entries and `ts` a valid
-    // timespec, both alive across the call; a null signal mask keeps the current one.
-    // The result only tells us to look again, so it is not inspected (EINTR is fine).
+    // SAFETY: `pfds` is a slice of initialised pollfd entries and `ts` a valid timespec,
+    // both alive across the call; a null signal mask keeps the current one. The result only
+    // tells us to look again, so it is not inspected (EINTR is fine).
     let _ = unsafe {
         libc::ppoll(
             pfds.as_mut_ptr(),
@@ -331,6 +327,88 @@ fn wait_readable(fds: [RawFd; 2], timeout: Duration) {
             std::ptr::null(),
         )
     };
+}
+
+/// The descriptors a device's readiness shows on.
+trait Fds {
+    fn fds(&self) -> Vec<RawFd>;
+}
+
+impl Fds for PacketSocket {
+    fn fds(&self) -> Vec<RawFd> {
+        vec![self.as_raw_fd()]
+    }
+}
+
+/// Every AF_XDP queue of one interface as one device: receives from each queue in turn
+/// (RSS spreads flows over them), transmits on the first.
+struct XskQueues {
+    queues: Vec<XskQueue>,
+    /// The queue the next receive starts with (fairness between queues).
+    next: usize,
+    /// Frames received per queue, printed when forwarding ends.
+    rx_per_queue: Vec<u64>,
+    /// `a` or `b`, for that report.
+    side: &'static str,
+}
+
+impl Drop for XskQueues {
+    fn drop(&mut self) {
+        println!(
+            "netsim: xdp {} rx_per_queue={:?}",
+            self.side, self.rx_per_queue
+        );
+    }
+}
+
+impl Fds for XskQueues {
+    fn fds(&self) -> Vec<RawFd> {
+        self.queues.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+}
+
+impl Device for XskQueues {
+    fn receive(&mut self, now: Instant, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+        let count = self.queues.len();
+        let mut n = 0;
+        for i in 0..count {
+            if n >= budget {
+                break;
+            }
+            let at = (self.next + i) % count;
+            if let Some(q) = self.queues.get_mut(at) {
+                let got = q.receive(now, budget - n, f);
+                if let Some(c) = self.rx_per_queue.get_mut(at) {
+                    *c += got as u64;
+                }
+                n += got;
+            }
+        }
+        self.next = (self.next + 1) % count.max(1);
+        n
+    }
+
+    fn transmit(&mut self, now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        self.queues.first_mut().is_some_and(|q| q.transmit(now, f))
+    }
+
+    fn flush(&mut self, now: Instant) {
+        for q in &mut self.queues {
+            q.flush(now);
+        }
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.queues
+            .iter()
+            .map(Device::max_frame_len)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn mac(&self) -> [u8; 6] {
+        self.queues.first().map(Device::mac).unwrap_or_default()
+    }
 }
 
 /// Moves this process to SCHED_FIFO priority 1 (a warning, not an error, if refused).
@@ -343,31 +421,46 @@ fn set_realtime() {
     }
 }
 
-/// Opens queue 0 of each interface with AF_XDP, every frame redirected to it.
-fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueue, XdpSetup, XskQueue)> {
-    let open = |ifname: &str| -> anyhow::Result<_> {
+/// Opens every RX queue of each interface with AF_XDP, every frame redirected to them.
+fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueues, XdpSetup, XskQueues)> {
+    let open = |ifname: &str, side: &'static str| -> anyhow::Result<(XdpSetup, XskQueues)> {
         let mut cfg = XdpConfig::new(ifname);
         cfg.redirect_all = true;
         cfg.frame_count = XDP_FRAME_COUNT;
         cfg.ring_size = XDP_RING_SIZE;
-        let mut setup =
-            XdpSetup::open(&cfg).with_context(|| format!("opening AF_XDP on {ifname}"))?;
-        let queue = setup
-            .take_queues()
-            .pop()
-            .context("the driver opened no queue")?;
-        tracing::info!(ifname, xdp = ?setup.xdp_mode(), bind = ?setup.bind_mode(), "AF_XDP queue open");
-        if setup.rx_queue_count() > 1 {
+        let context = || format!("opening AF_XDP on {ifname}");
+        let mut setup = XdpSetup::open(&cfg).with_context(context)?;
+        let n = setup.rx_queue_count().clamp(1, XDP_MAX_QUEUES);
+        if n > 1 {
+            // Reopen with one socket per queue (the count is only known once open).
+            drop(setup);
+            cfg.queues = (0..n).collect();
+            setup = XdpSetup::open(&cfg).with_context(context)?;
+        }
+        let queues = setup.take_queues();
+        if queues.is_empty() {
+            bail!("the driver opened no queue on {ifname}");
+        }
+        tracing::info!(ifname, queues = queues.len(), xdp = ?setup.xdp_mode(), bind = ?setup.bind_mode(), "AF_XDP open");
+        if setup.rx_queue_count() > XDP_MAX_QUEUES {
             tracing::warn!(
                 ifname,
-                queues = setup.rx_queue_count(),
-                "only queue 0 is forwarded; set `ethtool -L {ifname} combined 1`"
+                "only the first {XDP_MAX_QUEUES} queues are forwarded"
             );
         }
-        Ok((setup, queue))
+        let rx_per_queue = vec![0; queues.len()];
+        Ok((
+            setup,
+            XskQueues {
+                queues,
+                next: 0,
+                rx_per_queue,
+                side,
+            },
+        ))
     };
-    let (setup_a, qa) = open(&args.a)?;
-    let (setup_b, qb) = open(&args.b)?;
+    let (setup_a, qa) = open(&args.a, "a")?;
+    let (setup_b, qb) = open(&args.b, "b")?;
     Ok((setup_a, qa, setup_b, qb))
 }
 
@@ -380,10 +473,10 @@ fn run<A, B>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(FaultStats, FaultStats, ForwardStats)>
 where
-    A: Device + AsRawFd,
-    B: Device + AsRawFd,
+    A: Device + Fds,
+    B: Device + Fds,
 {
-    let fds = [a.as_raw_fd(), b.as_raw_fd()];
+    let fds: Vec<RawFd> = a.fds().into_iter().chain(b.fds()).collect();
     match &args.pcap {
         Some(prefix) => {
             let a = capture(a, prefix, "a")?;
@@ -404,11 +497,19 @@ fn capture<D: Device>(dev: D, prefix: &str, side: &str) -> anyhow::Result<PcapWr
 fn forward_loop<A: Device, B: Device>(
     a: A,
     b: B,
-    fds: [RawFd; 2],
+    fds: Vec<RawFd>,
     io: &str,
     args: &Args,
     stop: &AtomicBool,
 ) -> anyhow::Result<(FaultStats, FaultStats, ForwardStats)> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .into_iter()
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     // Impairments sit on each egress: frames to B carry the A→B settings.
     let none = FaultConfig::default();
     let mut a = FaultInjector::new(a, none.clone(), args.b2a(), args.seed)?;
@@ -433,7 +534,7 @@ fn forward_loop<A: Device, B: Device>(
             Some(t) => (t - now).min(IDLE_WAIT),
             None => IDLE_WAIT,
         };
-        wait_readable(fds, wait);
+        wait_readable(&mut pfds, wait);
     }
     Ok((b.tx_stats(), a.tx_stats(), stats))
 }
@@ -481,7 +582,10 @@ fn main() -> anyhow::Result<()> {
         }
         "xdp" | "auto" => match open_xdp(&args) {
             // The setups keep the XDP programs attached until forwarding ends.
-            Ok((_setup_a, qa, _setup_b, qb)) => run(qa, qb, "xdp", &args, &stop)?,
+            Ok((_setup_a, qa, _setup_b, qb)) => {
+                let io = format!("xdp queues={}/{}", qa.queues.len(), qb.queues.len());
+                run(qa, qb, &io, &args, &stop)?
+            }
             Err(e) if args.io == "auto" => {
                 tracing::warn!(error = %format!("{e:#}"), "AF_XDP unavailable, forwarding with AF_PACKET");
                 let (a, b) = open_packet()?;

@@ -3,7 +3,7 @@
 
 mod netsim_util;
 
-use netsim_util::{can_run, ping, Topology};
+use netsim_util::{can_run, ping, tcp_transfer, Topology};
 
 #[test]
 fn auto_io_is_xdp_and_forwards_arp_and_delays() {
@@ -46,4 +46,34 @@ fn auto_io_falls_back_to_packet_sockets_when_xdp_is_taken() {
     let p = ping(&topo, 3, "0.1");
     first.stop();
     assert_eq!(p.received, 3, "{p:?}");
+}
+
+#[test]
+fn every_queue_of_a_multiqueue_interface_is_forwarded() {
+    if !can_run() {
+        return;
+    }
+    let topo = Topology::with_queues("nxq", 4);
+    let sim = topo.netsim(&["--io", "xdp"]);
+    assert!(sim.ready.contains("queues=4/4"), "{}", sim.ready);
+    // Each connection has its own source port, so its own flow hash and queue.
+    for _ in 0..6 {
+        let t = tcp_transfer(&topo, 256 * 1024);
+        assert_eq!(t.sent, t.received);
+    }
+    let (_, _, lines) = sim.stop_with_output();
+    let per_queue: Vec<u64> = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("netsim: xdp a rx_per_queue="))
+        .unwrap_or_else(|| panic!("no per-queue report in {lines:?}"))
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(", ")
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    eprintln!("client-side queues received {per_queue:?}");
+    assert_eq!(per_queue.len(), 4);
+    assert!(
+        per_queue.iter().filter(|n| **n > 0).count() >= 2,
+        "all flows on one queue: {per_queue:?}"
+    );
 }

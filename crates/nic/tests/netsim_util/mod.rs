@@ -35,11 +35,21 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(tag: &str) -> Topology {
+        Self::with_queues(tag, 1)
+    }
+
+    /// Like [`Topology::new`] with `queues` RX/TX queues on every veth (flows then spread
+    /// over the forwarder's queues by the sender's flow hash).
+    pub fn with_queues(tag: &str, queues: u32) -> Topology {
         let client = Netns::new(&format!("{tag}c")).expect("client ns");
         let mid = Netns::new(&format!("{tag}m")).expect("mid ns");
         let server = Netns::new(&format!("{tag}s")).expect("server ns");
-        veth_pair(&client, "veth0", &mid, "va", 1).expect("veth a");
-        veth_pair(&mid, "vb", &server, "veth0", 1).expect("veth b");
+        veth_pair(&client, "veth0", &mid, "va", queues).expect("veth a");
+        veth_pair(&mid, "vb", &server, "veth0", queues).expect("veth b");
+        for ns in [&client, &server] {
+            // Keep each flow on one queue even after a retransmission timeout (DESIGN.md §3).
+            ns.sysctl("net.core.txrehash", "0").ok();
+        }
         add_addr(&client, "veth0", CLIENT, 24).expect("client addr");
         add_addr(&server, "veth0", SERVER, 24).expect("server addr");
         for (ns, ifname) in [
@@ -189,22 +199,33 @@ fn parse_dir(line: &str) -> DirStats {
 
 impl Netsim {
     /// Stops netsim (SIGTERM) and returns its A→B and B→A counters.
-    pub fn stop(mut self) -> (DirStats, DirStats) {
+    pub fn stop(self) -> (DirStats, DirStats) {
+        let (a2b, b2a, _) = self.stop_with_output();
+        (a2b, b2a)
+    }
+
+    /// Like [`Netsim::stop`], plus every other line netsim printed until it exited.
+    pub fn stop_with_output(mut self) -> (DirStats, DirStats, Vec<String>) {
         let pid = self.child.id().to_string();
         let _ = run_cmd("kill", &["-TERM", &pid]);
         let deadline = Instant::now() + Duration::from_secs(5);
         let (mut a2b, mut b2a) = (None, None);
+        let mut other = Vec::new();
         while a2b.is_none() || b2a.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) if l.starts_with("netsim: a2b") => a2b = Some(parse_dir(&l)),
                 Ok(l) if l.starts_with("netsim: b2a") => b2a = Some(parse_dir(&l)),
-                Ok(_) => {}
+                Ok(l) => other.push(l),
                 Err(_) => panic!("netsim printed no counters"),
             }
         }
         let _ = self.child.wait();
-        (a2b.unwrap_or_default(), b2a.unwrap_or_default())
+        // The output thread ends at EOF; take whatever else it read.
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            other.push(l);
+        }
+        (a2b.unwrap_or_default(), b2a.unwrap_or_default(), other)
     }
 }
 
