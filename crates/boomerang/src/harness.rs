@@ -129,7 +129,12 @@ impl Topology {
     /// Builds the namespaces; `kernel_addr` gives the server namespace's kernel the server
     /// address (for `serve --kernel` and nginx).
     pub fn new(tag: &str, kernel_addr: bool) -> anyhow::Result<Topology> {
-        let ns = Routed::new(tag, 1, kernel_addr).context(
+        Self::with_queues(tag, kernel_addr, 1)
+    }
+
+    /// Like [`Topology::new`] with `queues` RX/TX queues on every veth.
+    pub fn with_queues(tag: &str, kernel_addr: bool, queues: u32) -> anyhow::Result<Topology> {
+        let ns = Routed::new(tag, queues, kernel_addr).context(
             "cannot create the client/router/server network namespaces (needs root and iproute2)",
         )?;
         // Short connections from one client address: let the client reuse TIME-WAIT ports.

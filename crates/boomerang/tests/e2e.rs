@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use boomerang::harness::{self, LoadSpec, ServerProcess, TempDir, Topology};
 use boomerang::load::Progress;
-use boomerang_nic::netns::{is_root, Netns, Routed};
+use boomerang_nic::netns::{is_root, Netns, Pair, Routed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 
@@ -452,4 +452,79 @@ fn clear_errors_for_bad_invocations() {
         ]);
         assert!(e.contains("no interface named"), "{e}");
     }
+}
+
+/// Multi-queue: a direct veth pair with 2 queues (the sending socket's flow hash picks the
+/// queue; forwarding through the router namespace would put every flow on one queue, and this
+/// kernel has neither cls_flower nor act_skbedit to spread them there).
+#[test]
+fn two_queues_two_shards_share_the_load() {
+    need_root!();
+    let pair = Pair::new("q2", 2, false).expect("pair");
+    let site = TempDir::new("q2").expect("dir");
+    harness::write_site(site.path()).expect("site");
+    let args: Vec<String> = [
+        "serve",
+        "--iface",
+        Pair::IFNAME,
+        "--addr",
+        &format!("{}/{}", Pair::SERVER_ADDR, Pair::PREFIX),
+        "--queues",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = ServerProcess::spawn(
+        &pair.server,
+        "boomerang serve",
+        None,
+        Path::new(BIN),
+        &args,
+        &site.path().join("server.log"),
+    )
+    .expect("spawn");
+    let addr = SocketAddr::from((Pair::SERVER_ADDR, harness::PORT));
+    let never = std::sync::atomic::AtomicBool::new(false);
+    server
+        .wait_ready(&pair.client, addr, "/plaintext", &never)
+        .expect("ready");
+    let opts = boomerang::load::LoadOptions {
+        target: boomerang::load::Target::parse(&format!("http://{addr}/plaintext")).expect("url"),
+        connections: 40,
+        duration: Duration::from_secs(30),
+        close: false,
+        threads: 1,
+        requests: Some(4000),
+        timeout: Duration::from_secs(10),
+        pin: Vec::new(),
+    };
+    let report = pair
+        .client
+        .enter(move || boomerang::load::run(&opts, Progress::Silent))
+        .expect("enter")
+        .expect("load");
+    assert_eq!(report.errors.total(), 0, "{}", report.render());
+    // Give the shards a publish interval to refresh their counters.
+    std::thread::sleep(Duration::from_millis(600));
+    let m = pair
+        .client
+        .enter(move || harness::http_get(addr, "/metrics", Duration::from_secs(5)))
+        .expect("enter")
+        .expect("metrics");
+    let m = String::from_utf8_lossy(&m.1).into_owned();
+    let per_queue: Vec<u64> = (0..2)
+        .map(|q| {
+            metric(
+                &m,
+                &format!("boomerang_stack_tcp_passive_opens_total{{queue=\"{q}\"}}"),
+            )
+        })
+        .collect();
+    assert!(
+        per_queue.iter().all(|&n| n > 0),
+        "connections per queue: {per_queue:?}\n{m}"
+    );
+    let (status, _) = server.stop(Duration::from_secs(10)).expect("stop");
+    assert!(status.success(), "{status}");
 }
