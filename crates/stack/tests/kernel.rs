@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use boomerang_nic::netns::{is_root, Netns, Pair, Routed};
 use boomerang_nic::packet_socket::PacketSocket;
+use boomerang_nic::xsk::{XdpConfig, XdpSetup};
 use boomerang_nic::Device;
 use boomerang_stack::{ConnId, Shard, ShardStats, Shared, SocketError, StackConfig};
 use boomerang_wire::{EthernetAddress, Ipv4Cidr};
@@ -66,27 +67,57 @@ struct Server {
     handle: Option<JoinHandle<ShardStats>>,
 }
 
+/// Which device the server shard runs on.
+#[derive(Clone, Copy, Debug)]
+enum Io {
+    /// AF_PACKET raw socket.
+    Packet,
+    /// AF_XDP socket on queue 0 (copy mode on veth).
+    Xdp,
+}
+
 impl Server {
     fn start(
         ns: &Netns,
         ifname: &'static str,
         addr: Ipv4Cidr,
         gateway: Option<Ipv4Addr>,
+        io: Io,
     ) -> Server {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let handle = ns
             .spawn_thread(move || {
-                let dev = PacketSocket::open(ifname).expect("packet socket");
-                let mut cfg = StackConfig::new(EthernetAddress(dev.mac()), addr);
-                cfg.gateway = gateway;
-                cfg.isn_secret = *b"kernel-test-key!";
-                let _ = tx.send(());
-                serve(dev, cfg, &flag)
+                let config = |mac: [u8; 6]| {
+                    let mut cfg = StackConfig::new(EthernetAddress(mac), addr);
+                    cfg.gateway = gateway;
+                    cfg.isn_secret = *b"kernel-test-key!";
+                    cfg
+                };
+                match io {
+                    Io::Packet => {
+                        let dev = PacketSocket::open(ifname).expect("packet socket");
+                        let cfg = config(dev.mac());
+                        let _ = tx.send(());
+                        serve(dev, cfg, &flag)
+                    }
+                    Io::Xdp => {
+                        let mut xcfg = XdpConfig::new(ifname);
+                        xcfg.addrs = vec![addr.address];
+                        // The setup keeps the XDP program attached; it lives on this thread.
+                        let mut setup = XdpSetup::open(&xcfg).expect("AF_XDP setup");
+                        let queue = setup.take_queues().into_iter().next().expect("queue 0");
+                        let cfg = config(setup.mac());
+                        let _ = tx.send(());
+                        let stats = serve(queue, cfg, &flag);
+                        drop(setup);
+                        stats
+                    }
+                }
             })
             .expect("server thread");
-        rx.recv_timeout(Duration::from_secs(10))
+        rx.recv_timeout(Duration::from_secs(30))
             .expect("server started");
         Server {
             stop,
@@ -121,7 +152,7 @@ struct Echo {
 }
 
 /// The server loop: receive, timers, application, transmit; sleeps briefly when idle.
-fn serve(mut dev: PacketSocket, cfg: StackConfig, stop: &AtomicBool) -> ShardStats {
+fn serve<D: Device>(mut dev: D, cfg: StackConfig, stop: &AtomicBool) -> ShardStats {
     let now = Instant::now();
     let mut shard = Shard::new(Shared::new(cfg), 0, now);
     shard.announce(now);
@@ -229,7 +260,7 @@ fn kernel_client_ping_arp_rst_and_20mb_echo() {
     }
     let pair = Pair::new("stk", 1, false).expect("namespaces");
     let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
-    let server = Server::start(&pair.server, Pair::IFNAME, addr, None);
+    let server = Server::start(&pair.server, Pair::IFNAME, addr, None, Io::Packet);
     let server_ip = Pair::SERVER_ADDR.to_string();
 
     // ICMP echo (and with it ARP: the kernel must resolve us first).
@@ -301,7 +332,13 @@ fn kernel_client_20mb_through_lossy_router() {
         net.router.run("nft", &args).expect("nft");
     }
     let addr = Ipv4Cidr::new(Routed::SERVER_ADDR, Routed::PREFIX).expect("cidr");
-    let server = Server::start(&net.server, "veth0", addr, Some(Routed::ROUTER_SERVER_ADDR));
+    let server = Server::start(
+        &net.server,
+        "veth0",
+        addr,
+        Some(Routed::ROUTER_SERVER_ADDR),
+        Io::Packet,
+    );
     echo_client(&net.client, Routed::SERVER_ADDR, 20 * 1000 * 1000);
     let dropped = net
         .router
@@ -314,4 +351,34 @@ fn kernel_client_20mb_through_lossy_router() {
         !dropped.contains("counter packets 0 "),
         "the router dropped nothing: {dropped}"
     );
+}
+
+#[test]
+fn kernel_client_20mb_over_af_xdp() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("stx", 1, false).expect("namespaces");
+    let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
+    let server = Server::start(&pair.server, Pair::IFNAME, addr, None, Io::Xdp);
+    pair.client
+        .run(
+            "ping",
+            &[
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                &Pair::SERVER_ADDR.to_string(),
+            ],
+        )
+        .expect("ping our stack over AF_XDP");
+    echo_client(&pair.client, Pair::SERVER_ADDR, 20 * 1000 * 1000);
+    let stats = server.stop();
+    eprintln!("server stats (AF_XDP): {stats:?}");
+    assert!(stats.icmp_echo_replies >= 2);
+    assert_eq!(stats.tcp_drop_checksum, 0);
 }
