@@ -335,6 +335,14 @@ fn slowloris_is_cut_off_while_others_are_served() {
     let mut slow = srv.connect();
     slow.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
+    // A crowd of idle half-requests too: each must get its 408 as well.
+    let mut crowd: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut c = srv.connect();
+            c.write_all(b"GET /plaintext HT").unwrap();
+            c
+        })
+        .collect();
     let started = Instant::now();
     let dripper = std::thread::spawn(move || {
         // Drip a header line every 100 ms for up to 4 s; stop when the server cuts us off.
@@ -370,6 +378,12 @@ fn slowloris_is_cut_off_while_others_are_served() {
         elapsed < Duration::from_secs(4),
         "cut off by the header timeout, not by the client ({elapsed:?})"
     );
+    for c in &mut crowd {
+        let mut all = Vec::new();
+        c.read_to_end(&mut all)
+            .expect("closed cleanly after the 408");
+        assert_eq!(parse_response(&all, false).expect("408").status, 408);
+    }
     srv.stop();
 }
 
