@@ -195,6 +195,16 @@ impl Tcb {
         }
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
+        if self.sack_ok {
+            for (l, r) in seg.sack_ranges.iter().flatten() {
+                self.scoreboard.add(
+                    SeqNumber(*l),
+                    SeqNumber(*r),
+                    ack.max(self.snd_una),
+                    self.snd_max,
+                );
+            }
+        }
         let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, ack, now, out);
@@ -274,6 +284,7 @@ impl Tcb {
         if self.send.ack_to(ack) > 0 {
             out.writable = true;
         }
+        self.scoreboard.prune(ack);
         self.snd_una = ack;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
@@ -310,8 +321,17 @@ impl Tcb {
                 self.in_recovery = false;
                 self.cc.on_recovery_end(self.flight_size(), mss);
             } else {
-                // Partial ACK: retransmit the next hole, deflate, restart the timer.
-                self.retransmit_one = true;
+                // Partial ACK: retransmit the next hole, deflate, restart the timer. Without
+                // SACK information the hole is at SND.UNA (RFC 6582); with it, the first hole
+                // not yet retransmitted (RFC 6675 NextSeg rule 1).
+                self.scoreboard.prune(ack);
+                self.retransmit_at = if self.scoreboard.is_empty() {
+                    Some(ack)
+                } else {
+                    self.scoreboard
+                        .next_hole(ack.max(self.high_rxt))
+                        .map(|(seq, _)| seq)
+                };
                 self.cc.on_partial_ack(acked, mss);
                 self.rtx_at = Some(now + self.rtt.rto());
             }
@@ -333,11 +353,20 @@ impl Tcb {
         let mss = self.eff_snd_mss();
         if self.in_recovery {
             self.cc.on_dup_ack(mss);
+            // Each further duplicate ACK means a segment left the network: with SACK
+            // information, fill the next known hole (RFC 6675 §5 step (C)).
+            if self.retransmit_at.is_none() {
+                self.retransmit_at = self
+                    .scoreboard
+                    .next_hole(self.snd_una.max(self.high_rxt))
+                    .map(|(seq, _)| seq);
+            }
         } else if self.dupacks == 3 && (self.snd_una - 1usize).ge(self.recover) {
             self.recover = self.snd_max;
             self.in_recovery = true;
+            self.high_rxt = self.snd_una;
             self.cc.on_fast_retransmit(now, self.flight_size(), mss);
-            self.retransmit_one = true;
+            self.retransmit_at = Some(self.snd_una);
             self.rtt_probe = None;
         }
     }

@@ -12,6 +12,7 @@ pub mod isn;
 mod output;
 pub mod ring;
 pub mod rtt;
+pub mod sack;
 pub mod send_buffer;
 pub mod state;
 pub mod tcb;

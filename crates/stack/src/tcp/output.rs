@@ -148,14 +148,20 @@ impl Tcb {
             .min(max_payload.saturating_sub(if self.ts_enabled { 12 } else { 0 }))
             .saturating_sub(sack_len)
             .max(1);
-        let (seq, len, fin) = if self.retransmit_one {
-            self.retransmit_one = false;
-            let seq = self.snd_una;
-            let len = self.send.available_from(seq).min(mss);
+        let rtx = self.retransmit_at.take().filter(|&s| s.ge(self.snd_una));
+        let (seq, len, fin) = if let Some(seq) = rtx {
+            let mut len = self.send.available_from(seq).min(mss);
+            // Stop at SACKed data: the peer has it.
+            if let Some((hole, hole_len)) = self.scoreboard.next_hole(seq) {
+                if hole == seq {
+                    len = len.min(hole_len);
+                }
+            }
             let fin = fin_seq == Some(seq + len) && self.snd_max.gt(seq + len);
             if len == 0 && !fin {
-                return None;
+                return self.poll_data(now, max_payload);
             }
+            self.high_rxt = self.high_rxt.max(seq + len);
             (seq, len, fin)
         } else {
             let seq = self.snd_nxt;

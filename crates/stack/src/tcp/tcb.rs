@@ -154,7 +154,11 @@ pub struct Tcb {
     pub(super) in_recovery: bool,
     /// `recover` of RFC 6582.
     pub(super) recover: SeqNumber,
-    pub(super) retransmit_one: bool,
+    /// A single segment to retransmit now (fast retransmit / recovery), by sequence number.
+    pub(super) retransmit_at: Option<SeqNumber>,
+    /// Highest sequence number retransmitted in this recovery (RFC 6675 `HighRxt`).
+    pub(super) high_rxt: SeqNumber,
+    pub(super) scoreboard: super::sack::Scoreboard,
     pub(super) retries: u32,
     /// Unanswered window probes / zero-window RTOs (reset by any ACK from the peer).
     pub(super) probes_out: u32,
@@ -230,7 +234,9 @@ impl Tcb {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            retransmit_one: false,
+            retransmit_at: None,
+            high_rxt: iss,
+            scoreboard: super::sack::Scoreboard::default(),
             retries: 0,
             probes_out: 0,
             orphaned: false,

@@ -131,7 +131,8 @@ impl Tcb {
                 self.in_recovery = false;
                 self.recover = self.snd_max;
                 self.dupacks = 0;
-                self.retransmit_one = false;
+                self.retransmit_at = None;
+                self.scoreboard.clear();
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         }

@@ -176,3 +176,61 @@ fn keepalive_probes_then_times_out() {
     assert!(out.closed);
     assert_eq!(tcb.error(), Some(TcpError::TimedOut));
 }
+
+#[test]
+fn sack_recovery_fills_every_hole_without_waiting_a_round_trip() {
+    let now = Instant::now();
+    let config = TcpConfig {
+        sack: true,
+        ..cfg()
+    };
+    let syn = TcpRepr {
+        sack_permitted: true,
+        ..remote_syn()
+    };
+    let mut tcb = Tcb::listen_syn(&config, tuple(), &syn, LOCAL_SEQ, now);
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
+    assert!(tcb.sack_ok);
+    let p = payload(6000);
+    tcb.send(&p).unwrap();
+    for _ in 0..6 {
+        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    }
+    let base = LOCAL_SEQ + 1;
+    let sack = |blocks: &[(usize, usize)]| {
+        let mut r = [None; 4];
+        for (slot, (l, h)) in r.iter_mut().zip(blocks) {
+            *slot = Some(((base + *l).0, (base + *h).0));
+        }
+        TcpRepr {
+            sack_ranges: r,
+            ..peer_ack(base + 1000)
+        }
+    };
+    // Segments 2 (1000..2000) and 4 (3000..4000) are lost.
+    send!(tcb, now, peer_ack(base + 1000));
+    send!(tcb, now, sack(&[(2000, 3000)]));
+    send!(tcb, now, sack(&[(4000, 5000), (2000, 3000)]));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, sack(&[(4000, 6000), (2000, 3000)]));
+    recv!(tcb, now, data_seg(base + 1000, &p[1000..2000], false));
+    // The next duplicate ACK retransmits the second hole at once (RFC 6675), not after
+    // the partial ACK a round trip later (RFC 6582).
+    send!(tcb, now, sack(&[(4000, 6000), (2000, 3000)]));
+    recv!(tcb, now, data_seg(base + 3000, &p[3000..4000], false));
+    recv!(tcb, now, nothing);
+    // The partial ACK for the first hole finds nothing left to resend.
+    send!(
+        tcb,
+        now,
+        TcpRepr {
+            sack_ranges: [Some(((base + 4000).0, (base + 6000).0)), None, None, None],
+            ..peer_ack(base + 3000)
+        }
+    );
+    recv!(tcb, now, nothing);
+    send!(tcb, now, peer_ack(base + 6000));
+    assert_eq!(tcb.send_queue(), 0);
+    assert!(!tcb.in_recovery);
+}
