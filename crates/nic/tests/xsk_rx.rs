@@ -228,3 +228,31 @@ fn redirect_all_mode_takes_frames_for_any_address() {
     );
     assert!(counters.redirected >= 2, "{counters:?}");
 }
+
+#[test]
+fn queues_can_be_reopened_right_after_close() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let pair = Pair::new("xo", 2, false).expect("namespaces");
+    let r = pair
+        .server
+        .enter(|| -> Result<u32, String> {
+            let n = boomerang_nic::xsk::rx_queue_count(Pair::IFNAME).map_err(|e| e.to_string())?;
+            let mut cfg = XdpConfig::new(Pair::IFNAME);
+            cfg.queues = (0..n).collect();
+            cfg.frame_count = 128;
+            cfg.ring_size = 64;
+            // The kernel releases a closed socket's queue asynchronously: reopening at once
+            // must still work (the driver retries EBUSY for a bounded time).
+            for _ in 0..5 {
+                let mut setup = XdpSetup::open(&cfg).map_err(|e| e.to_string())?;
+                drop(setup.take_queues());
+                drop(setup);
+            }
+            Ok(n)
+        })
+        .expect("enter");
+    assert_eq!(r, Ok(2));
+}

@@ -29,12 +29,14 @@ pub enum XskError {
     #[error("zero-copy AF_XDP is not supported on `{0}` (veth and many drivers only do copy mode); use bind mode `auto` or `copy`")]
     ZeroCopyUnsupported(String),
     /// Native (driver) XDP was required but could not be attached.
-    #[error("native XDP could not be attached to `{ifname}`: {source}; use XDP mode `auto` or `generic`")]
+    #[error(
+        "native XDP could not be attached to `{ifname}`: {error}; use XDP mode `auto` or `generic`"
+    )]
     NativeXdpUnsupported {
         /// The interface.
         ifname: String,
-        /// The kernel's answer.
-        source: io::Error,
+        /// The kernel's answer (part of the message, so not repeated as a `source`).
+        error: io::Error,
     },
     /// Another XDP program is already attached to the interface.
     #[error("interface `{0}` already has an XDP program attached (see `ip link show {0}`); detach it first")]
@@ -54,12 +56,12 @@ pub enum XskError {
         message: String,
     },
     /// A system call failed.
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed: {error}")]
     Os {
         /// The step that failed.
         what: &'static str,
-        /// The error.
-        source: io::Error,
+        /// The error (part of the message, so not repeated as a `source`).
+        error: io::Error,
     },
 }
 
@@ -68,7 +70,10 @@ impl XskError {
     pub(crate) fn os(what: &'static str, source: io::Error) -> XskError {
         match source.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => XskError::PermissionDenied { what },
-            _ => XskError::Os { what, source },
+            _ => XskError::Os {
+                what,
+                error: source,
+            },
         }
     }
 

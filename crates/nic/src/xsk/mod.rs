@@ -25,6 +25,7 @@ pub use program::{XdpCounters, XdpProgram, DEFAULT_MAX_QUEUES, MAX_ADDRS};
 pub use queue::{
     QueueCounters, RxFrame, TxFrame, XskQueue, XskStatistics, DEFAULT_BATCH, XDP_PACKET_HEADROOM,
 };
+pub use socket::{BIND_BUSY_RETRIES, BIND_BUSY_WAIT};
 use umem::UmemArea;
 
 use queue::{Chunks, PoolConfig};
@@ -384,6 +385,12 @@ impl XdpSetup {
     pub fn counters(&self) -> Result<XdpCounters> {
         self.program.counters()
     }
+}
+
+/// The number of RX queues of `ifname` in the calling thread's network namespace (what
+/// `XdpConfig::queues` may range over), without opening anything.
+pub fn rx_queue_count(ifname: &str) -> Result<u32> {
+    sys::rx_queue_count(ifname, sys::ifindex(ifname)?)
 }
 
 /// Tries to lift RLIMIT_MEMLOCK (UMEM pages are pinned); failure is fine for root, whose

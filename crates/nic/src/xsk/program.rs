@@ -179,9 +179,9 @@ impl XdpProgram {
                 Ok(l) => (l, XdpMode::Native),
                 Err(e) => {
                     return Err(match classify(e, "attaching the XDP program (native)") {
-                        XskError::Os { source, .. } => XskError::NativeXdpUnsupported {
+                        XskError::Os { error, .. } => XskError::NativeXdpUnsupported {
                             ifname: ifname.to_string(),
-                            source,
+                            error,
                         },
                         other => other,
                     })

@@ -12,6 +12,11 @@ use super::sys;
 use super::umem::UmemArea;
 use super::BindMode;
 
+/// How many times a bind that got EBUSY is retried (the queue is still being released).
+pub const BIND_BUSY_RETRIES: u32 = 50;
+/// Pause between those retries (so at most ~0.5 s in all).
+pub const BIND_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Ring sizes of one socket (each a power of two).
 #[derive(Debug, Clone, Copy)]
 pub struct RingSizes {
@@ -206,7 +211,28 @@ impl XskSocket {
         Ok(BindMode::Copy)
     }
 
+    /// Binds, retrying while the kernel still holds the queue for a socket closed just before
+    /// (it releases the queue's buffer pool asynchronously, so an immediate re-open gets EBUSY).
     fn bind(&self, ifindex: u32, queue: u32, flags: u16, shared_fd: u32) -> std::io::Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.bind_once(ifindex, queue, flags, shared_fd) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < BIND_BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(BIND_BUSY_WAIT);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn bind_once(
+        &self,
+        ifindex: u32,
+        queue: u32,
+        flags: u16,
+        shared_fd: u32,
+    ) -> std::io::Result<()> {
         let addr = libc::sockaddr_xdp {
             sxdp_family: libc::AF_XDP as u16,
             sxdp_flags: flags,
