@@ -7,7 +7,7 @@
 
 use super::congestion::Controller;
 use super::state::TcpState;
-use super::tcb::{reset_for, Outcome, Tcb, TcpError};
+use super::tcb::{reset_for, Outcome, SegmentDrop, Tcb, TcpError};
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,10 @@ impl Tcb {
     pub fn on_segment(&mut self, seg: &TcpRepr, now: Instant) -> Outcome {
         let mut out = Outcome::default();
         match self.state {
-            TcpState::Closed | TcpState::Listen => out.rst = reset_for(seg),
+            TcpState::Closed | TcpState::Listen => {
+                out.dropped = Some(SegmentDrop::NoConnection);
+                out.rst = reset_for(seg);
+            }
             TcpState::SynSent => self.on_syn_sent(seg, now, &mut out),
             _ => self.on_synchronized(seg, now, &mut out),
         }
@@ -28,6 +31,7 @@ impl Tcb {
         let rst = seg.control == TcpControl::Rst;
         if let Some(ack) = seg.ack_number {
             if ack.le(self.iss) || ack.gt(self.snd_max) {
+                out.dropped = Some(SegmentDrop::BadAck);
                 if !rst {
                     out.rst = reset_for(seg);
                 }
@@ -111,6 +115,7 @@ impl Tcb {
         if self.ts_enabled && !rst {
             if let Some((tsval, _)) = seg.timestamp {
                 if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    out.dropped = Some(SegmentDrop::Paws);
                     self.ack_invalid(seg, now);
                     return;
                 }
@@ -129,6 +134,7 @@ impl Tcb {
             (len, _) => in_window(seq) || in_window(seq + (len - 1)),
         };
         if !acceptable {
+            out.dropped = Some(SegmentDrop::Unacceptable);
             if !rst {
                 self.ack_invalid(seg, now);
                 if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
@@ -150,6 +156,7 @@ impl Tcb {
         // Second: RST (RFC 9293 §3.10.7.4, RFC 5961 §3.2).
         if rst {
             if seq != self.rcv_nxt {
+                out.dropped = Some(SegmentDrop::RstNotExact);
                 self.ack_invalid(seg, now); // challenge ACK
                 return;
             }
@@ -168,28 +175,33 @@ impl Tcb {
         }
         // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4.2, RFC 9293).
         if syn {
+            out.dropped = Some(SegmentDrop::SynInWindow);
             self.ack_invalid(seg, now);
             return;
         }
         // Fifth: ACK.
         let Some(ack) = seg.ack_number else {
+            out.dropped = Some(SegmentDrop::NoAck);
             return;
         };
         if self.state == TcpState::SynReceived {
             if ack.gt(self.snd_una) && ack.le(self.snd_max) {
                 self.establish(seg, ack, out);
             } else {
+                out.dropped = Some(SegmentDrop::BadAck);
                 out.rst = reset_for(seg);
                 return;
             }
         }
         if ack.gt(self.snd_max) {
             // Acknowledges something not yet sent: ACK and drop.
+            out.dropped = Some(SegmentDrop::AckUnsent);
             self.ack_invalid(seg, now);
             return;
         }
         // RFC 5961 §5.2: an ACK too far in the past is dropped with a challenge ACK.
         if ack.lt(self.snd_una - (self.max_snd_wnd as usize).max(1)) {
+            out.dropped = Some(SegmentDrop::AckTooOld);
             self.ack_invalid(seg, now);
             return;
         }
@@ -216,7 +228,7 @@ impl Tcb {
             && new_wnd > 0
         {
             // (A zero window answers our probes; it says nothing about loss.)
-            self.on_dup_ack(now);
+            self.on_dup_ack(now, out);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
@@ -348,7 +360,7 @@ impl Tcb {
     }
 
     /// RFC 5681 §3.2 duplicate ACK handling with RFC 6582 `recover`.
-    fn on_dup_ack(&mut self, now: Instant) {
+    fn on_dup_ack(&mut self, now: Instant, out: &mut Outcome) {
         self.dupacks = self.dupacks.saturating_add(1);
         let mss = self.eff_snd_mss();
         if self.in_recovery {
@@ -366,6 +378,7 @@ impl Tcb {
             self.in_recovery = true;
             self.high_rxt = self.snd_una;
             self.cc.on_fast_retransmit(now, self.flight_size(), mss);
+            out.fast_retransmit = true;
             self.retransmit_at = Some(self.snd_una);
             self.rtt_probe = None;
         }
@@ -395,6 +408,7 @@ impl Tcb {
             return;
         }
         if self.orphaned && !payload.is_empty() && (seq + payload.len()).gt(self.rcv_nxt) {
+            out.dropped = Some(SegmentDrop::DataAfterClose);
             // New data for a connection nobody will read: reset it (RFC 9293 §3.10.7.4 /
             // RFC 2525 §2.17, as Linux does).
             self.rst_pending = true;
@@ -425,6 +439,9 @@ impl Tcb {
             if r.advanced > 0 {
                 self.rcv_nxt += r.advanced;
                 out.readable = true;
+            }
+            if r.dropped {
+                out.dropped = Some(SegmentDrop::ReassemblyFull);
             }
             if r.out_of_order || r.filled_hole || r.dropped {
                 immediate = true;

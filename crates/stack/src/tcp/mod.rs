@@ -24,4 +24,4 @@ mod tests;
 pub use config::TcpConfig;
 pub use isn::IsnGenerator;
 pub use state::TcpState;
-pub use tcb::{reset_for, OutSegment, Outcome, Tcb, TcpError};
+pub use tcb::{reset_for, OutSegment, Outcome, SegmentDrop, Tcb, TcpError};

@@ -181,7 +181,8 @@ impl Tcb {
         };
         self.sws_override = false;
         let end = seq + len + usize::from(fin);
-        if seq.lt(self.snd_max) {
+        let retransmission = seq.lt(self.snd_max);
+        if retransmission {
             // Karn's rule (RFC 6298 §3): never time a retransmitted segment.
             self.rtt_probe = None;
         } else if self.rtt_probe.is_none() && !self.ts_enabled && end.gt(seq) {
@@ -201,7 +202,9 @@ impl Tcb {
         if self.rtx_at.is_none() {
             self.rtx_at = Some(now + self.rtt.rto());
         }
-        Some(OutSegment::new(repr, len))
+        let mut seg = OutSegment::new(repr, len);
+        seg.retransmission = retransmission;
+        Some(seg)
     }
 
     /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a full segment, or all queued data when

@@ -39,9 +39,42 @@ pub enum TcpError {
     Closing,
 }
 
+/// Why [`Tcb::on_segment`] discarded a segment (or part of it), for the shard's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentDrop {
+    /// The connection is closed; answered with `Outcome::rst` (RFC 9293 §3.10.7.1).
+    NoConnection,
+    /// Failed the sequence-number acceptability test (RFC 9293 §3.10.7.4 first check).
+    Unacceptable,
+    /// Old timestamp (PAWS, RFC 7323 §5).
+    Paws,
+    /// In-window RST not at `RCV.NXT`: challenge ACK (RFC 5961 §3).
+    RstNotExact,
+    /// SYN in a synchronized state: challenge ACK (RFC 5961 §4).
+    SynInWindow,
+    /// No ACK flag (RFC 9293 §3.10.7.4 fifth check).
+    NoAck,
+    /// Unacceptable ACK in SYN-SENT or SYN-RECEIVED (answered with a RST).
+    BadAck,
+    /// ACK of data never sent.
+    AckUnsent,
+    /// ACK older than the largest window allows (RFC 5961 §5).
+    AckTooOld,
+    /// Out-of-order data beyond the reassembly limits.
+    ReassemblyFull,
+    /// Data for a connection the user closed (answered with a RST).
+    DataAfterClose,
+}
+
 /// What one input (segment or deadline) did to a connection, for the shard's bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Outcome {
+    /// The segment (or part of it) was discarded, and why.
+    pub dropped: Option<SegmentDrop>,
+    /// Three duplicate ACKs started a fast retransmit (RFC 5681 §3.2).
+    pub fast_retransmit: bool,
+    /// The retransmission timer expired (from [`Tcb::on_deadline`]).
+    pub retransmit_timeout: bool,
     /// The handshake completed now (passive open: queue for accept; active: connected).
     pub established: bool,
     /// Data, end-of-stream or an error became readable.
@@ -63,11 +96,21 @@ pub struct Outcome {
 pub struct OutSegment {
     repr: TcpRepr<'static>,
     payload_len: usize,
+    pub(super) retransmission: bool,
 }
 
 impl OutSegment {
     pub(super) fn new(repr: TcpRepr<'static>, payload_len: usize) -> OutSegment {
-        OutSegment { repr, payload_len }
+        OutSegment {
+            repr,
+            payload_len,
+            retransmission: false,
+        }
+    }
+
+    /// The segment resends sequence space sent before (for retransmission counters).
+    pub fn is_retransmission(&self) -> bool {
+        self.retransmission
     }
 
     /// The header (payload empty); emit it, then fill the payload with [`Tcb::write_payload`].

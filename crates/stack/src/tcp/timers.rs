@@ -43,6 +43,7 @@ impl Tcb {
         }
         if self.rtx_at.is_some_and(|t| t <= now) {
             self.rtx_at = None;
+            out.retransmit_timeout = true;
             self.on_rto(now, &mut out);
             if self.state == TcpState::Closed {
                 return out;

@@ -183,6 +183,7 @@ fn paws_drops_old_timestamp() {
         }
     );
     assert!(!out.readable);
+    assert_eq!(out.dropped, Some(crate::tcp::tcb::SegmentDrop::Paws));
     assert_eq!(tcb.recv_queue(), 0);
     recv!(
         tcb,

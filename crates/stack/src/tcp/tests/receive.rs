@@ -2,7 +2,7 @@
 //! SYN checks, receive window and receiver-side SWS avoidance (RFC 9293 §3.10.7.4, §3.8.6).
 
 use super::*;
-use crate::tcp::tcb::TcpError;
+use crate::tcp::tcb::{SegmentDrop, TcpError};
 
 fn data(seq: SeqNumber, payload: &'static [u8]) -> TcpRepr<'static> {
     TcpRepr {
@@ -145,7 +145,8 @@ fn partially_old_segment_is_trimmed() {
 fn segment_beyond_window_is_acked_and_dropped() {
     let now = Instant::now();
     let mut tcb = tcb_established(now);
-    send!(tcb, now, data(REMOTE_SEQ + 1 + RCV_BUF, b"x"));
+    let out = send!(tcb, now, data(REMOTE_SEQ + 1 + RCV_BUF, b"x"));
+    assert_eq!(out.dropped, Some(SegmentDrop::Unacceptable));
     recv!(tcb, now, our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
     assert_eq!(read_all(&mut tcb), b"");
 }
@@ -302,7 +303,7 @@ fn ack_of_unsent_data_is_answered_and_dropped() {
 fn segment_without_ack_is_dropped() {
     let now = Instant::now();
     let mut tcb = tcb_established(now);
-    send!(
+    let out = send!(
         tcb,
         now,
         TcpRepr {
@@ -311,6 +312,7 @@ fn segment_without_ack_is_dropped() {
             ..SEND_TEMPL
         }
     );
+    assert_eq!(out.dropped, Some(SegmentDrop::NoAck));
     assert_eq!(tcb.recv_queue(), 0);
     recv!(tcb, now, nothing);
 }

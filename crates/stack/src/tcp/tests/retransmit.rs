@@ -28,7 +28,7 @@ fn rto_retransmits_with_exponential_backoff() {
     recv!(tcb, now, data_seg(LOCAL_SEQ + 1, b"hello", true));
     let t1 = now + ms(200);
     assert_eq!(tcb.next_deadline(), Some(t1));
-    tcb.on_deadline(t1);
+    assert!(tcb.on_deadline(t1).retransmit_timeout);
     recv!(tcb, t1, data_seg(LOCAL_SEQ + 1, b"hello", true));
     assert_eq!(tcb.cwnd(), 1000, "RTO collapses cwnd to one segment");
     let t2 = t1 + ms(400);
@@ -105,8 +105,12 @@ fn fast_retransmit_after_three_dup_acks_and_new_reno_recovery() {
     send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
     send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
     recv!(tcb, now, nothing);
-    send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
-    recv!(tcb, now, data_seg(LOCAL_SEQ + 1001, &p[1000..2000], false));
+    let out = send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
+    assert!(out.fast_retransmit);
+    let seg = tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    assert!(seg.is_retransmission());
+    assert_eq!(seg.repr().seq_number, LOCAL_SEQ + 1001);
+    assert_eq!(seg.payload_len(), 1000);
     recv!(tcb, now, nothing);
     // ssthresh = max(FlightSize/2, 2·SMSS) = 2000; cwnd = ssthresh + 3·SMSS.
     assert_eq!(tcb.cwnd(), 5000);
