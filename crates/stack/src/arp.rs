@@ -16,6 +16,10 @@ use boomerang_wire::{
 
 use crate::socket::ConnId;
 
+/// While a next hop is unresolved, how often the shard looks into the shared cache for a
+/// mapping learned by another shard (the reply may arrive on another RX queue).
+pub const SHARED_RECHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Length of an ARP frame for IPv4 over Ethernet (14 + 28 bytes; the NIC pads it).
 pub const ARP_FRAME_LEN: usize = 42;
 
@@ -96,6 +100,8 @@ pub struct PendingHop {
     pub requests: u32,
     /// When the next request is due.
     pub next_request: Instant,
+    /// When to look into the shared cache again (another shard may have learned the mapping).
+    pub recheck: Instant,
 }
 
 /// Why a packet could not be queued for resolution.
@@ -125,9 +131,19 @@ impl Pending {
         self.frames
     }
 
-    /// The earliest time a request is due.
+    /// The earliest time a request or a look into the shared cache is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.hops.iter().map(|h| h.next_request).min()
+        self.hops
+            .iter()
+            .map(|h| h.next_request.min(h.recheck))
+            .min()
+    }
+
+    /// Notes that the shared cache was checked for `hop` at `now` without result.
+    pub fn checked(&mut self, hop: Ipv4Addr, now: Instant) {
+        if let Some(h) = self.hops.iter_mut().find(|h| h.hop == hop) {
+            h.recheck = now + SHARED_RECHECK;
+        }
     }
 
     /// Finds or creates the entry for `hop`. Returns `(entry, created)`; `None` when the number
@@ -145,6 +161,7 @@ impl Pending {
             conns: Vec::new(),
             requests: 0,
             next_request: now,
+            recheck: now + SHARED_RECHECK,
         });
         Some((self.hops.len() - 1, true))
     }

@@ -648,6 +648,7 @@ impl Shard {
                 }
                 _ => {}
             }
+            self.pending.checked(hop, now);
             if now < next_request {
                 continue;
             }

@@ -163,9 +163,13 @@ fn reply_waits_for_arp_resolution() {
     // Unknown peer: we ask first and hold the reply.
     assert_eq!(drain(&mut s, now), vec![hex(ARP_REQ_FOR_PEER)]);
     assert_eq!(s.queued_frames(), 1);
-    // Retried once per interval.
+    // The shard looks into the shared cache every 10 ms (another shard may learn the
+    // mapping) but asks again only once per interval.
+    let recheck = now + crate::arp::SHARED_RECHECK;
+    assert_eq!(s.poll_timeout(), Some(recheck));
+    s.on_timeout(recheck);
+    assert!(drain(&mut s, recheck).is_empty());
     let later = now + Duration::from_secs(1);
-    assert_eq!(s.poll_timeout(), Some(later));
     s.on_timeout(later);
     assert_eq!(drain(&mut s, later), vec![hex(ARP_REQ_FOR_PEER)]);
     s.receive(&hex(ARP_REPLY_FROM_PEER), later);
