@@ -97,6 +97,7 @@ struct Seen {
     udp: usize,
     tcp: Vec<(TcpControl, bool, usize)>,
     syn_with_all_options: bool,
+    sack_blocks: usize,
 }
 
 fn check_ipv4_fields(row: &Row, n: usize, p: &Ipv4Packet<&[u8]>) {
@@ -176,6 +177,22 @@ fn check_tcp(row: &Row, ip: &Ipv4Repr, payload: &[u8], seen: &mut Seen) {
             row.num("tcp.options.timestamp.tsecr")
         ))
     );
+    let sack: Vec<(u64, u64)> = repr
+        .sack_ranges
+        .iter()
+        .flatten()
+        .map(|&(l, r)| (u64::from(l), u64::from(r)))
+        .collect();
+    let tshark_sack: Vec<(u64, u64)> = (0..row.all("tcp.options.sack_le").len())
+        .map(|i| {
+            (
+                row.num_nth("tcp.options.sack_le", i),
+                row.num_nth("tcp.options.sack_re", i),
+            )
+        })
+        .collect();
+    assert_eq!(sack, tshark_sack, "SACK blocks");
+    seen.sack_blocks = seen.sack_blocks.max(sack.len());
     assert_eq!(repr.ack_number.is_some(), p.ack());
     assert_eq!(repr.payload, p.payload());
     if repr.control == TcpControl::Syn
@@ -500,4 +517,15 @@ fn corrupted_fixture_frames_are_rejected() {
             Err(Error::Checksum)
         );
     }
+}
+
+#[test]
+fn sack_blocks_from_a_lossy_download() {
+    let seen = check_fixture("sack");
+    assert!(seen.tcp.len() > 20, "client ACKs of a 200 KB download");
+    assert!(
+        seen.sack_blocks >= 2,
+        "ACKs carrying several SACK blocks (most seen: {})",
+        seen.sack_blocks
+    );
 }
