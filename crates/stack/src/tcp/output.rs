@@ -180,6 +180,21 @@ impl Tcb {
             (seq, len, fin)
         };
         self.sws_override = false;
+        if len > 0 {
+            // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than an RTO.
+            if self.snd_una == self.snd_max
+                && self
+                    .last_data_sent
+                    .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto())
+            {
+                let iw = super::congestion::initial_window(
+                    self.cfg.initial_cwnd_segments,
+                    self.eff_snd_mss(),
+                );
+                self.cc.on_idle_restart(iw);
+            }
+            self.last_data_sent = Some(now);
+        }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
         if retransmission {

@@ -203,6 +203,8 @@ pub struct Tcb {
     pub(super) high_rxt: SeqNumber,
     pub(super) scoreboard: super::sack::Scoreboard,
     pub(super) retries: u32,
+    /// When data was last sent (restart after idle, RFC 5681 §4.1).
+    pub(super) last_data_sent: Option<Instant>,
     /// Unanswered window probes / zero-window RTOs (reset by any ACK from the peer).
     pub(super) probes_out: u32,
     /// The user closed its handle: nothing will read, so FIN-WAIT-2 is bounded and data is refused.
@@ -281,6 +283,7 @@ impl Tcb {
             high_rxt: iss,
             scoreboard: super::sack::Scoreboard::default(),
             retries: 0,
+            last_data_sent: None,
             probes_out: 0,
             orphaned: false,
             ack_pending: false,

@@ -128,6 +128,11 @@ impl Controller for Cubic {
         self.reduce(mss);
         self.cwnd = mss as f64;
     }
+
+    fn on_idle_restart(&mut self, restart_window: usize) {
+        self.cwnd = self.cwnd.min(restart_window as f64);
+        self.epoch_start = None;
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub trait Controller {
     fn on_recovery_end(&mut self, flight: usize, mss: usize);
     /// The retransmission timer expired (RFC 5681 §3.1 equation (4)).
     fn on_rto(&mut self, flight: usize, mss: usize);
+    /// Sending resumes after an idle period longer than the RTO: the window may no longer
+    /// reflect the path (RFC 5681 §4.1): `cwnd = min(cwnd, restart_window)`.
+    fn on_idle_restart(&mut self, restart_window: usize);
 }
 
 /// Initial window (RFC 6928 / RFC 5681 §3.1).
@@ -102,5 +105,8 @@ impl Controller for Congestion {
     }
     fn on_rto(&mut self, flight: usize, mss: usize) {
         self.inner().on_rto(flight, mss)
+    }
+    fn on_idle_restart(&mut self, restart_window: usize) {
+        self.inner().on_idle_restart(restart_window)
     }
 }

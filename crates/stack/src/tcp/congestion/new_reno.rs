@@ -79,6 +79,11 @@ impl Controller for NewReno {
         self.reduce(flight, mss);
         self.cwnd = mss;
     }
+
+    fn on_idle_restart(&mut self, restart_window: usize) {
+        self.cwnd = self.cwnd.min(restart_window);
+        self.acked_in_avoidance = 0;
+    }
 }
 
 #[cfg(test)]

@@ -323,3 +323,26 @@ fn unanswered_zero_window_probes_time_out() {
     assert!(tcb.on_deadline(t).closed);
     assert_eq!(tcb.error(), Some(TcpError::TimedOut));
 }
+
+#[test]
+fn cwnd_restarts_after_idle_longer_than_rto() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    let p = payload(20_000);
+    tcb.send(&p).unwrap();
+    // Grow cwnd in slow start beyond the initial 10 segments.
+    while let Some(s) = tcb.poll_segment(now, MAX_PAYLOAD) {
+        send!(tcb, now, peer_ack(s.repr().seq_number + s.payload_len()));
+    }
+    assert!(tcb.cwnd() > 10_000, "cwnd {}", tcb.cwnd());
+    assert_eq!(tcb.send_queue(), 0);
+    // Idle for longer than the RTO, then a burst: at most the initial window goes out.
+    let later = now + Duration::from_secs(5);
+    tcb.send(&p).unwrap();
+    let mut sent = 0;
+    while let Some(s) = tcb.poll_segment(later, MAX_PAYLOAD) {
+        sent += s.payload_len();
+    }
+    assert_eq!(sent, 10_000);
+    assert_eq!(tcb.cwnd(), 10_000);
+}
