@@ -164,6 +164,9 @@ pub struct StackConfig {
     pub tcp: TcpConfig,
     /// Link- and network-layer limits.
     pub limits: Limits,
+    /// The NIC's RSS hash, when known: `connect` then picks local ports whose return traffic
+    /// lands on the opening shard's RX queue (queue number = shard id). `None`: any port.
+    pub rss: Option<crate::rss::RssSteering>,
 }
 
 impl StackConfig {
@@ -177,6 +180,7 @@ impl StackConfig {
             isn_secret: [0; 16],
             tcp: TcpConfig::default(),
             limits: Limits::default(),
+            rss: None,
         }
     }
 }

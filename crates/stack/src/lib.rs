@@ -10,6 +10,7 @@ pub mod config;
 pub mod icmp;
 pub mod ipv4;
 pub mod reassembly;
+pub mod rss;
 pub mod shard;
 pub mod shared;
 pub mod slab;
@@ -19,6 +20,7 @@ pub mod tcp;
 pub mod timer;
 
 pub use config::{Limits, StackConfig};
+pub use rss::RssSteering;
 pub use shard::Shard;
 pub use shared::Shared;
 pub use socket::{ConnId, FourTuple, ListenerId, SocketError, SocketEvent};

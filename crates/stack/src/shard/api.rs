@@ -109,7 +109,12 @@ impl Shard {
                 local: SocketAddrV4::new(local_ip, port),
                 remote,
             };
-            if !self.table.contains_key(&t) {
+            // With RSS known, the peer's replies must hash to this shard's queue.
+            let steered = self.config.rss.as_ref().is_none_or(|rss| {
+                rss.queue_for(t.local, t.remote)
+                    .is_none_or(|q| usize::from(q) == self.shard_id)
+            });
+            if steered && !self.table.contains_key(&t) {
                 tuple = Some(t);
                 break;
             }

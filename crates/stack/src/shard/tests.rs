@@ -664,3 +664,28 @@ fn rst_for_segment_of_unknown_connection_with_ack() {
     s.receive(&tcp_frame(40002, 80, &rst_in), now);
     assert!(drain(&mut s, now).is_empty());
 }
+
+#[test]
+fn connect_picks_ports_whose_replies_reach_this_shard() {
+    let mut c = config();
+    let rss = crate::rss::RssSteering {
+        key: [
+            0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+        ],
+        indirection: (0..128).map(|i| i % 4).collect(),
+    };
+    c.rss = Some(rss.clone());
+    let now = Instant::now();
+    let mut s = Shard::new(Shared::new(c), 2, now);
+    let remote = SocketAddrV4::new(PEER_IP, 80);
+    let mut ports = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let conn = s.connect(remote, now).expect("connect");
+        let t = s.tuple(conn).expect("tuple");
+        assert_eq!(rss.queue_for(t.local, t.remote), Some(2));
+        ports.insert(t.local.port());
+    }
+    assert_eq!(ports.len(), 20);
+}
