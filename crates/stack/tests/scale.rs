@@ -43,7 +43,12 @@ fn frame(peer: Ipv4Addr, port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         dont_frag: true,
     }
     .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]), true);
-    repr.emit(&mut TcpPacket::new_unchecked(&mut f[34..]), peer, OUR_IP, true);
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut f[34..]),
+        peer,
+        OUR_IP,
+        true,
+    );
     f
 }
 
