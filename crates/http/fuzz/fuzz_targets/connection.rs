@@ -7,7 +7,9 @@ use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use boomerang_http::{BlockingPool, ConnAction, HttpConnection, HttpService, HttpWorker, Router, ServerConfig};
+use boomerang_http::{
+    BlockingPool, ConnAction, HttpConnection, HttpService, HttpWorker, Router, ServerConfig,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn pool() -> &'static BlockingPool {
@@ -58,7 +60,11 @@ fn run(ctx: &mut HttpWorker, data: &[u8]) {
         }
         if ctl & 0x20 != 0 {
             let pending = conn.pending_output();
-            let n = if ctl & 0x80 != 0 { pending.len() / 2 } else { pending.len() };
+            let n = if ctl & 0x80 != 0 {
+                pending.len() / 2
+            } else {
+                pending.len()
+            };
             out.extend_from_slice(&pending[..n]);
             conn.consume_output(ctx, n, now);
         }
@@ -78,13 +84,20 @@ fn run(ctx: &mut HttpWorker, data: &[u8]) {
             "garbage in output: {:?}",
             String::from_utf8_lossy(&buf[..buf.len().min(40)])
         );
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("complete head") + 4;
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("complete head")
+            + 4;
         let head = std::str::from_utf8(&buf[..end]).expect("ascii head");
         let no_body = head.starts_with("HTTP/1.1 100 ") || head.starts_with("HTTP/1.1 304 ");
         let with_body = if no_body {
             end
         } else if head.contains("Transfer-Encoding: chunked\r\n") {
-            let term = buf[end..].windows(5).position(|w| w == b"0\r\n\r\n").expect("last chunk");
+            let term = buf[end..]
+                .windows(5)
+                .position(|w| w == b"0\r\n\r\n")
+                .expect("last chunk");
             end + term + 5
         } else {
             let cl = head
@@ -97,7 +110,8 @@ fn run(ctx: &mut HttpWorker, data: &[u8]) {
         };
         // A reply to HEAD carries Content-Length but no body: accept either reading,
         // as long as what follows is the next response or the end.
-        let next_ok = |at: usize| at <= buf.len() && (at == buf.len() || buf[at..].starts_with(b"HTTP/1.1 "));
+        let next_ok =
+            |at: usize| at <= buf.len() && (at == buf.len() || buf[at..].starts_with(b"HTTP/1.1 "));
         let next = if next_ok(with_body) {
             with_body
         } else {

@@ -8,18 +8,33 @@ use boomerang_http::ServerConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let cfg = ServerConfig { max_header_bytes: 4096, max_uri_bytes: 1024, ..Default::default() };
+    let cfg = ServerConfig {
+        max_header_bytes: 4096,
+        max_uri_bytes: 1024,
+        ..Default::default()
+    };
     if let Ok(Some(head)) = parse_head(data, &cfg) {
         assert!(head.head_len <= data.len());
         assert!(head.target.end <= head.head_len);
-        for r in [&head.if_none_match, &head.range, &head.if_range, &head.if_modified_since].into_iter().flatten() {
+        for r in [
+            &head.if_none_match,
+            &head.range,
+            &head.if_range,
+            &head.if_modified_since,
+        ]
+        .into_iter()
+        .flatten()
+        {
             assert!(r.end <= head.head_len);
         }
     }
     // As a request-target: normalised segments can never climb out of the root.
     if let Some((segments, _)) = normalize_target(data) {
         for s in &segments {
-            assert!(!s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0'), "{s:?}");
+            assert!(
+                !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0'),
+                "{s:?}"
+            );
         }
     }
     // As a Range value against a few lengths: a satisfiable range lies inside the file.
@@ -29,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // The same bytes as a chunked body, fed whole and split in two at every 7th byte.
-    let limits = BodyLimits { max_body: 1 << 16, max_chunk_ext: 256, max_trailer: 256 };
+    let limits = BodyLimits {
+        max_body: 1 << 16,
+        max_chunk_ext: 256,
+        max_trailer: 256,
+    };
     let mut whole = Vec::new();
     let r1 = BodyDecoder::Chunked(ChunkedDecoder::default()).decode(data, &mut whole, &limits);
     let mut dec = BodyDecoder::Chunked(ChunkedDecoder::default());
