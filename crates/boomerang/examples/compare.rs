@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use boomerang::harness::{self, LoadResult, LoadSpec, Pinning, ServerProcess, TempDir, Topology};
+use boomerang::harness::{
+    self, LoadResult, LoadSpec, Pinning, ServerProcess, TempDir, Tool, Topology,
+};
 use boomerang::load::{fmt_duration, Progress};
 use boomerang_nic::netns::{is_root, Routed};
 use clap::Parser;
@@ -24,7 +26,8 @@ struct Args {
     /// Length of each load.
     #[arg(long, default_value = "5s", value_parser = boomerang::cli::parse_duration)]
     duration: Duration,
-    /// Load generator(s): wrk, builtin or both.
+    /// Load generator(s): wrk, builtin (kernel sockets), afxdp (the built-in generator on our
+    /// own stack over AF_XDP), both (wrk + builtin) or all.
     #[arg(long, default_value = "wrk")]
     tool: String,
     /// Where to write the results as CSV.
@@ -104,13 +107,15 @@ fn main() -> anyhow::Result<()> {
     if !is_root() {
         bail!("bench/compare creates network namespaces and attaches XDP: run it as root");
     }
-    let tools: Vec<bool> = match args.tool.as_str() {
-        "wrk" => vec![true],
-        "builtin" => vec![false],
-        "both" => vec![true, false],
-        t => bail!("--tool {t}: use wrk, builtin or both"),
+    let tools: Vec<Tool> = match args.tool.as_str() {
+        "wrk" => vec![Tool::Wrk],
+        "builtin" => vec![Tool::Builtin],
+        "afxdp" => vec![Tool::StackClient],
+        "both" => vec![Tool::Wrk, Tool::Builtin],
+        "all" => vec![Tool::Wrk, Tool::Builtin, Tool::StackClient],
+        t => bail!("--tool {t}: use wrk, builtin, afxdp, both or all"),
     };
-    if tools.contains(&true) && !harness::wrk_installed() {
+    if tools.contains(&Tool::Wrk) && !harness::wrk_installed() {
         bail!("wrk is not installed: run scripts/setup, or use --tool builtin");
     }
     let servers: Vec<Server> = args
@@ -135,15 +140,15 @@ fn main() -> anyhow::Result<()> {
         fmt_duration(args.duration)
     );
     // results[server][tool][test]
-    let mut results: Vec<(Server, bool, Vec<LoadResult>)> = Vec::new();
+    let mut results: Vec<(Server, Tool, Vec<LoadResult>)> = Vec::new();
     for &server in &servers {
-        for &wrk in &tools {
+        for &tool in &tools {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
-            let rows = measure(server, wrk, &exe, &site, pin, args.duration, &stop)
+            let rows = measure(server, tool, &exe, &site, pin, args.duration, &stop)
                 .with_context(|| format!("measuring {}", server.label()))?;
-            results.push((server, wrk, rows));
+            results.push((server, tool, rows));
         }
     }
     let table = render(&results);
@@ -157,7 +162,7 @@ fn main() -> anyhow::Result<()> {
                 csv,
                 "{},{},{},{:.0},{},{},{},{},{},{:.0}",
                 server.label(),
-                if *wrk { "wrk" } else { "builtin" },
+                wrk.name(),
                 label,
                 r.rps,
                 r.p50.as_micros(),
@@ -197,7 +202,7 @@ fn boomerang_bin() -> anyhow::Result<PathBuf> {
 
 fn measure(
     server: Server,
-    wrk: bool,
+    tool: Tool,
     exe: &Path,
     site: &TempDir,
     pin: Pinning,
@@ -247,11 +252,7 @@ fn measure(
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
-        eprint!(
-            "  {:<20} {:<6} {label:<34}",
-            server.label(),
-            if wrk { "wrk" } else { "builtin" }
-        );
+        eprint!("  {:<20} {:<13} {label:<34}", server.label(), tool.name());
         let spec = LoadSpec {
             url: topo.url(path),
             connections,
@@ -259,10 +260,17 @@ fn measure(
             close,
             cpu: Some(pin.client),
         };
-        let r = if wrk {
-            harness::run_wrk(&topo.ns.client, &spec, scratch.path())?
-        } else {
-            harness::run_builtin(&topo.ns.client, &spec, Progress::Silent, Some(stop.clone()))?
+        let r = match tool {
+            Tool::Wrk => harness::run_wrk(&topo.ns.client, &spec, scratch.path())?,
+            Tool::Builtin => {
+                harness::run_builtin(&topo.ns.client, &spec, Progress::Silent, Some(stop.clone()))?
+            }
+            Tool::StackClient => harness::run_stack_client(
+                &topo.ns.client,
+                &spec,
+                Progress::Silent,
+                Some(stop.clone()),
+            )?,
         };
         eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
         rows.push(r);
@@ -271,26 +279,25 @@ fn measure(
     Ok(rows)
 }
 
-fn render(results: &[(Server, bool, Vec<LoadResult>)]) -> String {
+fn render(results: &[(Server, Tool, Vec<LoadResult>)]) -> String {
     let mut out = String::new();
-    let tools: Vec<bool> = {
-        let mut t: Vec<bool> = results.iter().map(|r| r.1).collect();
-        t.dedup();
-        t.sort();
-        t.dedup();
-        t
-    };
-    for wrk in tools.into_iter().rev() {
-        let group: Vec<&(Server, bool, Vec<LoadResult>)> =
-            results.iter().filter(|r| r.1 == wrk).collect();
+    let mut tools: Vec<Tool> = Vec::new();
+    for r in results {
+        if !tools.contains(&r.1) {
+            tools.push(r.1);
+        }
+    }
+    for tool in tools {
+        let group: Vec<&(Server, Tool, Vec<LoadResult>)> =
+            results.iter().filter(|r| r.1 == tool).collect();
         let nginx = group.iter().find(|r| r.0 == Server::Nginx);
         let _ = writeln!(
             out,
             "Load generator: {}\n",
-            if wrk {
-                "wrk (1 thread)"
-            } else {
-                "boomerang load (1 thread)"
+            match tool {
+                Tool::Wrk => "wrk (1 thread)",
+                Tool::Builtin => "boomerang load on kernel sockets (1 thread)",
+                Tool::StackClient => "boomerang load on its own stack over AF_XDP (1 thread)",
             }
         );
         let mut header = String::from("| test |");

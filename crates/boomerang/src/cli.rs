@@ -143,6 +143,16 @@ pub struct LoadArgs {
     /// A request without a complete response after this long counts as a timeout error.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Run the client on boomerang's own stack over AF_XDP on this interface (queue 0)
+    /// instead of kernel sockets; needs --addr.
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+    /// The AF_XDP client's own IPv4 address and prefix (not one the kernel uses).
+    #[arg(long, value_name = "A.B.C.D/N")]
+    pub addr: Option<String>,
+    /// Next hop of the AF_XDP client towards the server.
+    #[arg(long, value_name = "A.B.C.D")]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// Parses `250ms`, `10s`, `2m`, or a bare number of seconds.

@@ -356,8 +356,10 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Resu
 pub enum Tool {
     /// wrk (`--latency`, percentiles from its Lua `done` hook).
     Wrk,
-    /// `boomerang load`.
+    /// `boomerang load` on kernel sockets.
     Builtin,
+    /// `boomerang load --iface` (the client on our own stack over AF_XDP).
+    StackClient,
 }
 
 impl Tool {
@@ -366,6 +368,7 @@ impl Tool {
         match self {
             Tool::Wrk => "wrk",
             Tool::Builtin => "builtin",
+            Tool::StackClient => "builtin-afxdp",
         }
     }
 }
@@ -501,13 +504,52 @@ pub fn parse_wrk_report(text: &str) -> anyhow::Result<LoadResult> {
     })
 }
 
-/// Runs the built-in generator on a thread inside `client`; `progress` prints per second.
+/// The AF_XDP load client's address in the client namespace of [`Routed`] (next to the
+/// kernel's own address there).
+pub const STACK_CLIENT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 1, 2);
+
+/// Runs the built-in generator on a thread inside `client` on kernel sockets; `progress`
+/// prints per second.
 pub fn run_builtin(
     client: &Netns,
     spec: &LoadSpec,
     progress: Progress,
     cancel: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<LoadResult> {
+    run_generator(client, spec, progress, cancel, None)
+}
+
+/// Runs the built-in generator inside `client` on our own stack over AF_XDP (on the client
+/// namespace's `veth0`, address [`STACK_CLIENT_ADDR`], gateway the router).
+pub fn run_stack_client(
+    client: &Netns,
+    spec: &LoadSpec,
+    progress: Progress,
+    cancel: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<LoadResult> {
+    let sc = load::StackClient {
+        iface: "veth0".into(),
+        addr: crate::config::AddrPrefix {
+            addr: STACK_CLIENT_ADDR,
+            prefix: Routed::PREFIX,
+        },
+        gateway: Some(Routed::ROUTER_CLIENT_ADDR),
+    };
+    run_generator(client, spec, progress, cancel, Some(sc))
+}
+
+fn run_generator(
+    client: &Netns,
+    spec: &LoadSpec,
+    progress: Progress,
+    cancel: Option<Arc<AtomicBool>>,
+    stack: Option<load::StackClient>,
+) -> anyhow::Result<LoadResult> {
+    let tool = if stack.is_some() {
+        Tool::StackClient
+    } else {
+        Tool::Builtin
+    };
     let opts = LoadOptions {
         target: Target::parse(&spec.url)?,
         connections: spec.connections,
@@ -517,6 +559,7 @@ pub fn run_builtin(
         requests: None,
         timeout: Duration::from_secs(5),
         pin: spec.cpu.into_iter().collect(),
+        stack,
     };
     let report = client
         .enter(move || load::run_with_stop(&opts, progress, cancel))
@@ -531,7 +574,7 @@ pub fn run_builtin(
         p99: report.percentile(99.0),
         p999: report.percentile(99.9),
         errors: report.errors.total(),
-        tool: Tool::Builtin,
+        tool,
     })
 }
 

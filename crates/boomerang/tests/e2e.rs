@@ -327,6 +327,7 @@ fn many_keep_alive_connections_and_short_connections_drain() {
         requests: Some(500 * 20),
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
+        stack: None,
     };
     let report = r
         .client()
@@ -345,6 +346,7 @@ fn many_keep_alive_connections_and_short_connections_drain() {
         requests: Some(10_000),
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
+        stack: None,
     };
     let report = r
         .client()
@@ -498,6 +500,7 @@ fn two_queues_two_shards_share_the_load() {
         requests: Some(4000),
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
+        stack: None,
     };
     let report = pair
         .client
@@ -527,4 +530,53 @@ fn two_queues_two_shards_share_the_load() {
     );
     let (status, _) = server.stop(Duration::from_secs(10)).expect("stop");
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn af_xdp_load_client_against_af_xdp_server() {
+    need_root!();
+    let r = Running::start("xc", false, &[]);
+    for close in [false, true] {
+        let opts = boomerang::load::LoadOptions {
+            target: boomerang::load::Target::parse(&r.topo.url("/plaintext")).expect("url"),
+            connections: 16,
+            duration: Duration::from_secs(60),
+            close,
+            threads: 1,
+            requests: Some(1000),
+            timeout: Duration::from_secs(10),
+            pin: Vec::new(),
+            stack: Some(boomerang::load::StackClient {
+                iface: "veth0".into(),
+                addr: boomerang::config::AddrPrefix {
+                    addr: harness::STACK_CLIENT_ADDR,
+                    prefix: Routed::PREFIX,
+                },
+                gateway: Some(Routed::ROUTER_CLIENT_ADDR),
+            }),
+        };
+        let report = r
+            .client()
+            .enter(move || boomerang::load::run(&opts, Progress::Silent))
+            .expect("enter")
+            .expect("load");
+        assert_eq!(
+            report.errors.total(),
+            0,
+            "close={close}: {}",
+            report.render()
+        );
+        assert!(
+            report.requests >= 1000 - 16,
+            "close={close}: {}",
+            report.render()
+        );
+    }
+    // The client's XDP program is gone with its socket: the kernel's own traffic still flows.
+    r.client()
+        .run(
+            "ping",
+            &["-c", "1", "-W", "2", &Routed::SERVER_ADDR.to_string()],
+        )
+        .expect("kernel traffic after the AF_XDP client");
 }

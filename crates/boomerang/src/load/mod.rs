@@ -7,6 +7,7 @@
 //! (`--close`) to the last byte of the response.
 
 mod response;
+mod stack_client;
 mod worker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,6 +19,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 
 pub use response::{Complete, ResponseError, ResponseReader};
+pub use stack_client::StackClient;
 
 use crate::cli::LoadArgs;
 
@@ -104,6 +106,8 @@ pub struct LoadOptions {
     pub timeout: Duration,
     /// CPUs to pin worker threads to, round robin (empty: no pinning).
     pub pin: Vec<usize>,
+    /// Run the client on our own stack over AF_XDP instead of kernel sockets.
+    pub stack: Option<StackClient>,
 }
 
 impl LoadOptions {
@@ -119,7 +123,20 @@ impl LoadOptions {
         if a.duration.is_zero() {
             bail!("--duration must be above zero, e.g. --duration 10s");
         }
+        let stack = match (&a.iface, &a.addr) {
+            (Some(iface), Some(addr)) => Some(StackClient {
+                iface: iface.clone(),
+                addr: addr.parse()?,
+                gateway: a.gateway,
+            }),
+            (None, None) => None,
+            _ => bail!("the AF_XDP client needs both --iface IF and --addr A.B.C.D/N"),
+        };
+        if stack.is_some() && a.threads > 1 {
+            bail!("the AF_XDP client runs one thread on queue 0: drop --threads");
+        }
         Ok(LoadOptions {
+            stack,
             target,
             connections: a.connections,
             duration: a.duration,
@@ -300,7 +317,11 @@ pub fn run_with_stop(
     let shared = Arc::new(Shared::default());
     let start = Instant::now();
     let deadline = start + opts.duration;
-    let threads = opts.threads.max(1);
+    let threads = if opts.stack.is_some() {
+        1
+    } else {
+        opts.threads.max(1)
+    };
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let conns = opts.connections / threads + usize::from(t < opts.connections % threads);
@@ -319,10 +340,14 @@ pub fn run_with_stop(
             },
         };
         let sh = shared.clone();
+        let stack = opts.stack.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || worker::run(cfg, &sh))
+                .spawn(move || match stack {
+                    Some(sc) => stack_client::run(cfg, &sc, &sh),
+                    None => worker::run(cfg, &sh),
+                })
                 .context("cannot start a load thread")?,
         );
     }

@@ -94,7 +94,8 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
     }
 }
 
-fn isn_secret() -> anyhow::Result<[u8; 16]> {
+/// 16 random bytes for the RFC 6528 ISN hash key.
+pub fn isn_secret() -> anyhow::Result<[u8; 16]> {
     use std::io::Read;
     let mut key = [0u8; 16];
     std::fs::File::open("/dev/urandom")

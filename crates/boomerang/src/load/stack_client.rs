@@ -1,0 +1,388 @@
+//! `boomerang load --iface IF --addr A.B.C.D/N`: the load generator's client runs on our own
+//! userspace stack over AF_XDP instead of kernel sockets, so that on a small machine the
+//! client is not the bottleneck (the kernel client saturates first with short connections).
+//!
+//! One thread, one queue (queue 0 of the interface): device → `Shard` → connections
+//! (connect → send request → read response → reuse or reconnect) → `Shard` → device. The
+//! same [`ResponseReader`], histogram and counters as the kernel-socket workers.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use boomerang_nic::xsk::{XdpConfig, XdpSetup};
+use boomerang_nic::Device;
+use boomerang_stack::{ConnId, Shard, Shared, SocketError, SocketEvent, StackConfig};
+use boomerang_wire::{EthernetAddress, Ipv4Cidr};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::response::ResponseReader;
+use super::worker::WorkerConfig;
+use super::{ErrorCounts, Report, Shared as Progress, MAX_LATENCY_US};
+use crate::config::AddrPrefix;
+
+/// Frames received per loop turn.
+const RX_BUDGET: usize = 64;
+/// Frames transmitted per loop turn.
+const TX_BUDGET: usize = 256;
+/// Longest sleep when idle.
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// How often connection deadlines are checked.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(10);
+/// Bytes read per `recv`.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where the stack client lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackClient {
+    /// Interface to take over (queue 0) with an XDP program and an AF_XDP socket.
+    pub iface: String,
+    /// The client stack's own address (not the kernel's).
+    pub addr: AddrPrefix,
+    /// Next hop towards the server when it is outside the prefix.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Writing(usize),
+    Reading,
+    Draining,
+}
+
+struct Conn {
+    phase: Phase,
+    started: Instant,
+    deadline: Instant,
+    reader: ResponseReader,
+}
+
+struct Client<'a> {
+    cfg: &'a WorkerConfig,
+    progress: &'a Progress,
+    shard: Shard,
+    target: SocketAddrV4,
+    conns: HashMap<ConnId, Conn>,
+    to_open: usize,
+    report: Report,
+    buf: Vec<u8>,
+    stopping: bool,
+}
+
+impl Client<'_> {
+    fn error(&mut self, f: impl FnOnce(&mut ErrorCounts)) {
+        f(&mut self.report.errors);
+        self.progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn open_pending(&mut self, now: Instant) {
+        while self.to_open > 0 && !self.stopping {
+            match self.shard.connect(self.target, now) {
+                Ok(c) => {
+                    self.to_open -= 1;
+                    self.report.connections_opened += 1;
+                    self.conns.insert(
+                        c,
+                        Conn {
+                            phase: Phase::Connecting,
+                            started: now,
+                            deadline: now + self.cfg.timeout,
+                            reader: ResponseReader::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "connect failed");
+                    self.error(|e| e.connect += 1);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends connection `c` (graceful close, or reset when `abort`) and schedules a new one.
+    fn replace(&mut self, c: ConnId, abort: bool) {
+        if self.conns.remove(&c).is_some() {
+            if abort {
+                self.shard.abort(c);
+            } else {
+                self.shard.close(c);
+            }
+            self.to_open += 1;
+        }
+    }
+
+    fn complete(&mut self, started: Instant, status: u16, body_len: u64) {
+        let before = self.progress.completed.fetch_add(1, Ordering::Relaxed);
+        if let Some(limit) = self.cfg.limit {
+            if before >= limit {
+                self.stopping = true;
+                return;
+            }
+            if before + 1 >= limit {
+                self.stopping = true;
+            }
+        }
+        let us = (started.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let _ = self.report.latency_us.record(us);
+        self.report.requests += 1;
+        self.report.body_bytes += body_len;
+        if status >= 400 {
+            self.error(|e| e.status += 1);
+        }
+    }
+
+    fn on_event(&mut self, ev: SocketEvent, now: Instant) {
+        match ev {
+            SocketEvent::Acceptable(_) => {}
+            SocketEvent::Writable(c) | SocketEvent::Readable(c) => {
+                if let Some(conn) = self.conns.get_mut(&c) {
+                    if conn.phase == Phase::Connecting {
+                        conn.phase = Phase::Writing(0);
+                        if !self.cfg.close {
+                            conn.started = now;
+                        }
+                    }
+                }
+                self.drive(c);
+            }
+            SocketEvent::Closed(c) => {
+                if let Some(conn) = self.conns.get(&c) {
+                    match conn.phase {
+                        Phase::Connecting => self.error(|e| e.connect += 1),
+                        Phase::Draining => {}
+                        _ => self.error(|e| e.read += 1),
+                    }
+                }
+                self.replace(c, false);
+                // Releases the handle of a connection the stack already removed.
+                self.shard.close(c);
+            }
+        }
+    }
+
+    fn drive(&mut self, c: ConnId) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&c) else {
+                return;
+            };
+            match conn.phase {
+                Phase::Connecting => return,
+                Phase::Writing(done) => {
+                    let req = &self.cfg.request;
+                    match self.shard.send(c, req.get(done..).unwrap_or_default()) {
+                        Ok(n) if done + n >= req.len() => {
+                            conn.phase = Phase::Reading;
+                            conn.reader.reset(false);
+                        }
+                        Ok(n) => conn.phase = Phase::Writing(done + n),
+                        Err(SocketError::WouldBlock) => return,
+                        Err(_) => {
+                            self.error(|e| e.write += 1);
+                            self.replace(c, true);
+                            return;
+                        }
+                    }
+                }
+                Phase::Reading | Phase::Draining => {
+                    let n = match self.shard.recv(c, &mut self.buf) {
+                        Ok(n) => n,
+                        Err(SocketError::WouldBlock) => return,
+                        Err(SocketError::Closing) => 0,
+                        Err(_) => {
+                            if conn.phase == Phase::Reading {
+                                self.error(|e| e.read += 1);
+                            }
+                            self.replace(c, true);
+                            return;
+                        }
+                    };
+                    let draining = conn.phase == Phase::Draining;
+                    if n == 0 {
+                        if !draining {
+                            let started = conn.started;
+                            match conn.reader.eof() {
+                                Some(done) => self.complete(started, done.status, done.body_len),
+                                None => self.error(|e| e.read += 1),
+                            }
+                        }
+                        self.replace(c, false);
+                        return;
+                    }
+                    if draining {
+                        self.error(|e| e.protocol += 1);
+                        self.replace(c, true);
+                        return;
+                    }
+                    let fed = conn.reader.feed(self.buf.get(..n).unwrap_or_default());
+                    match fed {
+                        Ok(None) => {}
+                        Ok(Some(done)) => {
+                            let started = conn.started;
+                            if done.keep_alive && !self.cfg.close {
+                                conn.phase = Phase::Writing(0);
+                                conn.started = Instant::now();
+                                conn.deadline = conn.started + self.cfg.timeout;
+                            } else {
+                                conn.phase = Phase::Draining;
+                                conn.deadline = Instant::now() + self.cfg.timeout;
+                            }
+                            self.complete(started, done.status, done.body_len);
+                            if self.stopping {
+                                return;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::debug!(%err, "bad response");
+                            self.error(|e| e.protocol += 1);
+                            self.replace(c, true);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<(ConnId, Phase)> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.deadline <= now)
+            .map(|(c, conn)| (*c, conn.phase))
+            .collect();
+        for (c, phase) in expired {
+            if phase != Phase::Draining {
+                self.error(|e| e.timeout += 1);
+            }
+            self.replace(c, true);
+        }
+    }
+}
+
+/// Runs the whole load on the stack client; returns the report and when it finished.
+pub(crate) fn run(
+    cfg: WorkerConfig,
+    sc: &StackClient,
+    progress: &Progress,
+) -> anyhow::Result<(Report, Instant)> {
+    let SocketAddr::V4(target) = cfg.target else {
+        bail!("the AF_XDP client speaks IPv4 only; give an IPv4 URL");
+    };
+    if let Some(cpu) = cfg.pin {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+            tracing::warn!(cpu, "could not pin the load thread");
+        }
+    }
+    let mut xcfg = XdpConfig::new(&sc.iface);
+    xcfg.addrs = vec![sc.addr.addr];
+    let mut setup = XdpSetup::open(&xcfg)
+        .with_context(|| format!("cannot open AF_XDP on {} for the load client", sc.iface))?;
+    let mut dev = setup
+        .take_queues()
+        .pop()
+        .context("the AF_XDP setup opened no queue")?;
+    let mtu = (setup.mtu() as usize).min(dev.max_frame_len().saturating_sub(14));
+    let cidr = Ipv4Cidr::new(sc.addr.addr, sc.addr.prefix)
+        .map_err(|e| anyhow::anyhow!("bad --addr {}: {e}", sc.addr))?;
+    let mut stack = StackConfig::new(EthernetAddress(setup.mac()), cidr);
+    stack.gateway = sc.gateway;
+    stack.mtu = mtu;
+    stack.isn_secret = crate::serve::xdp::isn_secret()?;
+    let now = Instant::now();
+    let mut shard = Shard::new(Shared::new(stack), 0, now);
+    shard.announce(now);
+    let mut poll = Poll::new()?;
+    let fd = dev.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)?;
+    tracing::info!(iface = %sc.iface, addr = %sc.addr, %target, connections = cfg.connections, "load client on the userspace stack (AF_XDP)");
+    let mut cl = Client {
+        to_open: cfg.connections,
+        cfg: &cfg,
+        progress,
+        shard,
+        target,
+        conns: HashMap::new(),
+        report: Report::empty(),
+        buf: vec![0; READ_CHUNK],
+        stopping: false,
+    };
+    let mut events = Events::with_capacity(16);
+    let mut next_sweep = now;
+    loop {
+        let now = Instant::now();
+        if now >= cfg.deadline || progress.stop.load(Ordering::Relaxed) || cl.stopping {
+            break;
+        }
+        let shard = &mut cl.shard;
+        let rx = dev.receive(now, RX_BUDGET, &mut |f: &[u8]| shard.receive(f, now));
+        if cl.shard.poll_timeout().is_some_and(|t| t <= now) {
+            cl.shard.on_timeout(now);
+        }
+        let mut evs = 0;
+        while let Some(ev) = cl.shard.poll_event() {
+            evs += 1;
+            cl.on_event(ev, now);
+        }
+        if now >= next_sweep {
+            next_sweep = now + SWEEP_INTERVAL;
+            cl.sweep(now);
+        }
+        cl.open_pending(now);
+        let mut tx = 0;
+        let mut blocked = false;
+        while tx < TX_BUDGET {
+            let mut len = 0;
+            let shard = &mut cl.shard;
+            if !dev.transmit(now, &mut |buf: &mut [u8]| {
+                len = shard.poll_transmit(now, buf).unwrap_or(0);
+                len
+            }) {
+                blocked = true;
+                break;
+            }
+            if len == 0 {
+                break;
+            }
+            tx += 1;
+        }
+        dev.flush(now);
+        if rx == 0 && tx == 0 && evs == 0 && !blocked {
+            let mut wait = IDLE_SLEEP.min(cfg.deadline.saturating_duration_since(now));
+            if let Some(t) = cl.shard.poll_timeout() {
+                wait = wait.min(t.saturating_duration_since(now));
+            }
+            if !wait.is_zero() {
+                let _ = poll.poll(&mut events, Some(wait));
+            }
+        }
+    }
+    let finished = Instant::now();
+    // Leave politely: reset what is still open so the server frees its state at once.
+    let open: Vec<ConnId> = cl.conns.keys().copied().collect();
+    for c in open {
+        cl.shard.abort(c);
+    }
+    let now = Instant::now();
+    for _ in 0..TX_BUDGET {
+        let mut len = 0;
+        let shard = &mut cl.shard;
+        let had_buffer = dev.transmit(now, &mut |buf: &mut [u8]| {
+            len = shard.poll_transmit(now, buf).unwrap_or(0);
+            len
+        });
+        if !had_buffer || len == 0 {
+            break;
+        }
+    }
+    dev.flush(now);
+    drop(dev);
+    drop(setup);
+    Ok((cl.report, finished))
+}
