@@ -393,10 +393,11 @@ fn xsk_phase(args: &Args) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
                                 (thread_cpu() - cpu0) / t0.elapsed().as_secs_f64().max(1e-9);
                             let frames = q.counters().rx_frames - b;
                             println!(
-                                "  q{} receiver thread got {:.0}% of a CPU: {:.0} frames per CPU-second",
+                                "  q{} receiver thread got {:.0}% of a CPU: {:.0} frames per CPU-second, {} fill-ring wakeups",
                                 q.queue_id(),
                                 share * 100.0,
-                                frames as f64 / (thread_cpu() - cpu0).max(1e-9)
+                                frames as f64 / (thread_cpu() - cpu0).max(1e-9),
+                                q.counters().rx_wakeups
                             );
                             (q.counters().rx_frames - b, stats)
                         })

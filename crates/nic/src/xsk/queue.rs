@@ -325,6 +325,11 @@ impl XskQueue {
         }
         if n > 0 {
             self.sock.rx.release();
+        } else if self.sock.fill.needs_wakeup() {
+            // Nothing arrived and the driver waits for a kick to use the fill ring (xsk.h's
+            // receive path does the same).
+            self.counters.rx_wakeups += 1;
+            self.sock.kick_rx();
         }
         self.counters.rx_frames += added as u64;
         added
