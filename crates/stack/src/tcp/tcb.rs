@@ -689,3 +689,36 @@ pub fn reset_for(seg: &TcpRepr) -> Option<TcpRepr<'static>> {
         },
     })
 }
+
+#[cfg(test)]
+impl Tcb {
+    /// Panics if an internal invariant is broken (used by the randomized tests).
+    pub(crate) fn check_invariants(&self) {
+        assert!(self.snd_una.le(self.snd_nxt), "SND.UNA ≤ SND.NXT");
+        assert!(self.snd_nxt.le(self.snd_max), "SND.NXT ≤ SND.MAX");
+        let head = self.send.head_seq();
+        assert!(
+            (head - self.snd_una).abs() <= 1,
+            "send buffer starts at SND.UNA (±SYN/FIN): head {head} una {}",
+            self.snd_una
+        );
+        assert!(
+            self.snd_max.le(self.send.end_seq() + 1),
+            "nothing sent beyond the queued data and FIN"
+        );
+        if self.state.is_synchronized() || self.state == TcpState::SynReceived {
+            assert!(
+                self.rcv_adv.le(self.rcv_nxt + self.recv.window()),
+                "the advertised window fits in free buffer space"
+            );
+        }
+        assert!(self.send.len() <= self.cfg.snd_buf);
+        assert!(self.recv.len() <= self.cfg.rcv_buf);
+        assert!(self.heap_bytes() <= self.cfg.snd_buf + self.cfg.rcv_buf);
+        match self.state {
+            TcpState::Closed => assert_eq!(self.next_deadline(), None, "CLOSED has no timers"),
+            TcpState::TimeWait => assert_eq!(self.next_deadline(), self.time_wait_at),
+            _ => {}
+        }
+    }
+}

@@ -387,11 +387,15 @@ fn never_panics_on_arbitrary_segments() {
                 let mut buf = vec![0u8; s.payload_len()];
                 tcb.write_payload(&s, &mut buf);
             }
+            tcb.check_invariants();
             let mut buf = [0u8; 512];
             let _ = tcb.recv(&mut buf);
+            let _ = tcb.send(&buf[..rng.gen_range(0..512)]);
             if let Some(d) = tcb.next_deadline() {
                 tcb.on_deadline(d);
+                while tcb.poll_segment(d, MAX_PAYLOAD).is_some() {}
             }
+            tcb.check_invariants();
         }
     }
 }

@@ -356,6 +356,7 @@ fn run_with(
             if tcb.next_deadline().is_some_and(|d| d <= now) {
                 tcb.on_deadline(now);
             }
+            tcb.check_invariants();
         }
     }
     panic!("simulation did not finish within {MAX_EVENTS} events");
