@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,8 @@ const QUEUES: u32 = 4;
 const FLOWS: u16 = 40;
 const PER_FLOW: usize = 5;
 const DST_PORT: u16 = 9999;
-/// Time for sent datagrams to reach the sockets before the workers stop.
-const SETTLE: Duration = Duration::from_millis(500);
+/// Longest wait for the sent datagrams to reach the sockets.
+const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Source port of a UDP datagram to `Pair::SERVER_ADDR:DST_PORT`, if the frame is one.
 fn udp_src_port(f: &[u8]) -> Option<u16> {
@@ -35,6 +35,8 @@ fn flows_spread_over_queues(shared_umem: bool) {
         Pair::new(if shared_umem { "xms" } else { "xmu" }, QUEUES, false).expect("namespaces");
     let (ready_tx, ready_rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicUsize::new(0));
+    let total2 = total.clone();
     let stop2 = stop.clone();
     let server = pair
         .server
@@ -56,6 +58,7 @@ fn flows_spread_over_queues(shared_umem: bool) {
                 .into_iter()
                 .map(|mut q| {
                     let stop = stop2.clone();
+                    let total = total2.clone();
                     std::thread::spawn(move || {
                         let mut seen = Vec::new();
                         let id = q.queue_id();
@@ -63,6 +66,7 @@ fn flows_spread_over_queues(shared_umem: bool) {
                             let n = q.receive(Instant::now(), 64, &mut |f| {
                                 if let Some(p) = udp_src_port(f) {
                                     seen.push((id, p));
+                                    total.fetch_add(1, Ordering::Relaxed);
                                 }
                             });
                             if n == 0 {
@@ -123,8 +127,13 @@ fn flows_spread_over_queues(shared_umem: bool) {
         .expect("enter client")
         .expect("send");
 
-    // The datagrams are on the wire already; give the kernel a moment to deliver them.
-    std::thread::sleep(SETTLE);
+    // Wait (bounded) until every datagram reached a socket; a lost or duplicated one fails below.
+    let start = Instant::now();
+    while total.load(Ordering::Relaxed) < sent && start.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A little longer, so a duplicate would be seen too.
+    std::thread::sleep(Duration::from_millis(100));
     stop.store(true, Ordering::Relaxed);
     let seen = server.join().expect("join").expect("server side");
 

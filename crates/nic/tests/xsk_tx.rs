@@ -5,6 +5,7 @@
 mod xsk_util;
 
 use std::net::{SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ use xsk_util::frames::udp_frame;
 const FRAMES: usize = 2000;
 const PORT: u16 = 7777;
 const DEADLINE: Duration = Duration::from_secs(15);
+/// Receive buffer of the kernel peer's socket (holds all FRAMES datagrams).
+const RCVBUF: libc::c_int = 8 << 20;
 
 fn parse_mac(s: &str) -> [u8; 6] {
     let mut m = [0u8; 6];
@@ -39,6 +42,19 @@ fn transmitted_frames_reach_the_kernel_and_chunks_are_recycled() {
         .client
         .spawn_thread(move || -> std::io::Result<usize> {
             let sock = UdpSocket::bind(SocketAddrV4::new(Pair::CLIENT_ADDR, PORT))?;
+            // Room for every datagram even if this thread is descheduled for a while.
+            let size: libc::c_int = RCVBUF;
+            // SAFETY: setsockopt reads one c_int from a live local for the socket's own fd.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
             sock.set_read_timeout(Some(Duration::from_millis(500)))?;
             let _ = bound_tx.send(());
             let mut buf = [0u8; 2048];
