@@ -1,27 +1,28 @@
-//! Frames emitted by wire are accepted by the real Linux kernel: an ICMP echo request, a TCP SYN
-//! to a closed port and a UDP datagram to a closed port are sent through an AF_PACKET socket
-//! (from python3: this crate forbids unsafe code, so no raw sockets in Rust) into a namespace
-//! whose kernel answers with an echo reply, a RST and a port unreachable, which wire parses.
+//! Frames emitted by wire are accepted by the real Linux kernel: an ARP request, an ICMP echo
+//! request, a TCP SYN to a closed port and a UDP datagram to a closed port are sent through an
+//! AF_PACKET socket (from python3: this crate forbids unsafe code, so no raw sockets in Rust) into
+//! a namespace whose kernel answers with an ARP reply, an echo reply, a RST and a port
+//! unreachable, which wire parses.
 //! The kernel drops segments with bad checksums silently, so each answer proves our checksums.
 
 use std::process::Stdio;
 
 use boomerang_nic::netns::{self, Pair};
 use boomerang_wire::{
-    DstUnreachable, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, SeqNumber, TcpControl, TcpPacket, TcpRepr,
-    UdpPacket, UdpRepr,
+    ArpOperation, ArpPacket, ArpRepr, DstUnreachable, EtherType, EthernetAddress, EthernetFrame,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, SeqNumber,
+    TcpControl, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
 };
 
 /// How long the python helper waits for the kernel's answers.
 const ANSWER_TIMEOUT_SECS: u32 = 5;
 
-/// Sends the frames given in hex on `ifname` and prints each incoming IPv4 frame in hex until
-/// `count` arrived or the deadline passed.
+/// Sends the frames given in hex on `ifname` and prints each incoming frame (any EtherType) in hex
+/// until `count` arrived or the deadline passed.
 const PY_SEND_RECV: &str = r#"
 import select, socket, sys, time
 ifname, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 s.bind((ifname, 0))
 for frame in sys.argv[4:]:
     s.send(bytes.fromhex(frame))
@@ -113,6 +114,26 @@ fn kernel_answers_frames_emitted_by_wire() {
         dont_frag: true,
     };
 
+    let arp = ArpRepr {
+        operation: ArpOperation::Request,
+        source_hardware_addr: our_mac,
+        source_protocol_addr: ours,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: kernel,
+    };
+    let arp_frame = {
+        let eth = EthernetRepr {
+            src_addr: our_mac,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EtherType::Arp,
+        };
+        let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
+        let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.emit(&mut f);
+        arp.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
+        buf
+    };
+
     let echo_data = b"boomerang wire echo payload";
     let echo = Icmpv4Repr::EchoRequest {
         ident: 0xb00b,
@@ -172,8 +193,9 @@ fn kernel_answers_frames_emitted_by_wire() {
             "-c",
             PY_SEND_RECV,
             Pair::IFNAME,
-            "3",
+            "4",
             &ANSWER_TIMEOUT_SECS.to_string(),
+            &hex(&arp_frame),
             &hex(&echo_frame),
             &hex(&syn_frame),
             &hex(&udp_frame),
@@ -192,11 +214,27 @@ fn kernel_answers_frames_emitted_by_wire() {
         .map(unhex)
         .collect();
 
-    let (mut echo_reply, mut rst, mut unreachable) = (false, false, false);
+    let (mut arp_reply, mut echo_reply, mut rst, mut unreachable) = (false, false, false, false);
     for answer in &answers {
         let f = EthernetFrame::new_checked(&answer[..]).expect("ethernet");
         let eth = EthernetRepr::parse(&f).unwrap();
         assert_eq!((eth.src_addr, eth.dst_addr), (kernel_mac, our_mac));
+        if eth.ethertype == EtherType::Arp {
+            let reply = ArpRepr::parse(&ArpPacket::new_checked(f.payload()).unwrap()).unwrap();
+            assert_eq!(
+                reply,
+                ArpRepr {
+                    operation: ArpOperation::Reply,
+                    source_hardware_addr: kernel_mac,
+                    source_protocol_addr: kernel,
+                    target_hardware_addr: our_mac,
+                    target_protocol_addr: ours,
+                }
+            );
+            arp_reply = true;
+            continue;
+        }
+        assert_eq!(eth.ethertype, EtherType::Ipv4);
         let p = Ipv4Packet::new_checked(f.payload()).expect("ipv4");
         let ip = Ipv4Repr::parse(&p).expect("ipv4 repr (checksum verified)");
         assert_eq!((ip.src_addr, ip.dst_addr), (kernel, ours));
@@ -239,6 +277,7 @@ fn kernel_answers_frames_emitted_by_wire() {
             other => panic!("unexpected protocol {other}"),
         }
     }
+    assert!(arp_reply, "no ARP reply among {} answers", answers.len());
     assert!(echo_reply, "no echo reply among {} answers", answers.len());
     assert!(rst, "no RST among {} answers", answers.len());
     assert!(
