@@ -36,7 +36,7 @@ use anyhow::{bail, Context};
 use boomerang_nic::fault::{FaultConfig, FaultInjector, FaultStats};
 use boomerang_nic::packet_socket::{PacketSocket, PacketSocketConfig};
 use boomerang_nic::pcap::PcapWriter;
-use boomerang_nic::xsk::{XdpConfig, XdpSetup, XskQueue};
+use boomerang_nic::xsk::{XdpConfig, XdpSetup, XskError, XskQueue};
 use boomerang_nic::Device;
 use clap::Parser;
 
@@ -429,14 +429,16 @@ fn open_xdp(args: &Args) -> anyhow::Result<(XdpSetup, XskQueues, XdpSetup, XskQu
         cfg.frame_count = XDP_FRAME_COUNT;
         cfg.ring_size = XDP_RING_SIZE;
         let context = || format!("opening AF_XDP on {ifname}");
-        let mut setup = XdpSetup::open(&cfg).with_context(context)?;
-        let n = setup.rx_queue_count().clamp(1, XDP_MAX_QUEUES);
-        if n > 1 {
-            // Reopen with one socket per queue (the count is only known once open).
-            drop(setup);
-            cfg.queues = (0..n).collect();
-            setup = XdpSetup::open(&cfg).with_context(context)?;
-        }
+        // Ask for the most queues we serve; the driver checks the range before it binds
+        // anything and says how many the interface has.
+        cfg.queues = (0..XDP_MAX_QUEUES).collect();
+        let mut setup = match XdpSetup::open(&cfg) {
+            Err(XskError::QueueOutOfRange { available, .. }) => {
+                cfg.queues = (0..available.clamp(1, XDP_MAX_QUEUES)).collect();
+                XdpSetup::open(&cfg).with_context(context)?
+            }
+            other => other.with_context(context)?,
+        };
         let queues = setup.take_queues();
         if queues.is_empty() {
             bail!("the driver opened no queue on {ifname}");
