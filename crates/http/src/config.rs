@@ -142,3 +142,92 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// A [`ServerConfig`] value that cannot work, named so an operator can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A limit that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// `max_headers` is above the parser's slot count.
+    #[error("max_headers must be at most {max}")]
+    TooManyHeaderSlots {
+        /// The largest accepted value.
+        max: usize,
+    },
+    /// The low-water mark is above the high-water mark.
+    #[error("output_low_water must not exceed output_high_water")]
+    WaterMarks,
+}
+
+impl ServerConfig {
+    /// Checks that the limits are usable (positive sizes and counts, ordered water marks).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive: [(&'static str, usize); 9] = [
+            ("max_header_bytes", self.max_header_bytes),
+            ("max_uri_bytes", self.max_uri_bytes),
+            ("max_headers", self.max_headers),
+            ("file_chunk_bytes", self.file_chunk_bytes),
+            ("blocking_threads", self.blocking_threads),
+            ("blocking_queue", self.blocking_queue),
+            (
+                "max_connections_per_worker",
+                self.max_connections_per_worker,
+            ),
+            ("output_high_water", self.output_high_water),
+            (
+                "timer_granularity (ms)",
+                self.timer_granularity.as_millis().min(1) as usize,
+            ),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero(name));
+        }
+        if self.max_headers > crate::request::MAX_HEADER_SLOTS {
+            return Err(ConfigError::TooManyHeaderSlots {
+                max: crate::request::MAX_HEADER_SLOTS,
+            });
+        }
+        if self.output_low_water > self.output_high_water {
+            return Err(ConfigError::WaterMarks);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_nonsense_is_named() {
+        assert_eq!(ServerConfig::default().validate(), Ok(()));
+        let c = ServerConfig {
+            blocking_threads: 0,
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::Zero("blocking_threads")));
+        let c = ServerConfig {
+            max_headers: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::TooManyHeaderSlots { max: 128 })
+        );
+        let c = ServerConfig {
+            output_low_water: 10,
+            output_high_water: 5,
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::WaterMarks));
+        let c = ServerConfig {
+            timer_granularity: Duration::ZERO,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero("timer_granularity (ms)"))
+        );
+    }
+}

@@ -72,7 +72,7 @@ pub mod static_files;
 pub mod worker;
 
 pub use blocking::{BlockingPool, Completion};
-pub use config::ServerConfig;
+pub use config::{ConfigError, ServerConfig};
 pub use conn::{ConnAction, HttpConnection};
 pub use driver::{pump, ByteStream, Readiness};
 pub use error::RequestError;

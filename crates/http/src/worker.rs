@@ -30,8 +30,12 @@ pub struct HttpService {
 }
 
 impl HttpService {
-    /// Builds the service; the static root (if any) must exist and is canonicalised here.
+    /// Builds the service after [`ServerConfig::validate`]; the static root (if any) must
+    /// exist and is canonicalised here.
     pub fn new(config: ServerConfig, router: Router) -> io::Result<Arc<Self>> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let root = match &config.root {
             Some(r) => Some(Arc::new(r.canonicalize()?)),
             None => None,

@@ -358,6 +358,7 @@ fn peer_eof_after_requests_still_answers() {
 fn backpressure_stops_reading_and_resumes() {
     let cfg = ServerConfig {
         output_high_water: 1000,
+        output_low_water: 500,
         ..Default::default()
     };
     let mut h = Harness::new(cfg);

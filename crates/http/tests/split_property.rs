@@ -37,6 +37,7 @@ fn request(kind: u8, n: usize) -> Vec<u8> {
 fn run(input: &[u8], cuts: &[usize], drain: &[usize]) -> Vec<u8> {
     let cfg = ServerConfig {
         output_high_water: 512,
+        output_low_water: 256,
         ..Default::default()
     };
     let service = HttpService::new(cfg, Router::with_builtin_routes()).unwrap();

@@ -25,6 +25,7 @@ fn service() -> &'static Arc<HttpService> {
             max_uri_bytes: 512,
             max_body_bytes: 4096,
             output_high_water: 4096,
+            output_low_water: 1024,
             ..Default::default()
         };
         HttpService::new(cfg, Router::with_builtin_routes()).expect("service")
