@@ -15,6 +15,7 @@ pub mod rtt;
 pub mod sack;
 pub mod send_buffer;
 pub mod state;
+pub mod syn_cookie;
 pub mod tcb;
 mod timers;
 
@@ -24,4 +25,5 @@ mod tests;
 pub use config::TcpConfig;
 pub use isn::IsnGenerator;
 pub use state::TcpState;
+pub use syn_cookie::{CookieOptions, SynCookies};
 pub use tcb::{reset_for, OutSegment, Outcome, SegmentDrop, Tcb, TcpError};

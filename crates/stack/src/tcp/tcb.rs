@@ -342,6 +342,51 @@ impl Tcb {
         tcb
     }
 
+    /// A connection rebuilt from the ACK that completes a SYN-cookie handshake (validated by
+    /// [`super::SynCookies::validate`], which gave `opts`): ESTABLISHED at once; the ACK itself
+    /// (and any data it carries) is processed, its [`Outcome`] returned.
+    pub fn from_syn_cookie(
+        cfg: &TcpConfig,
+        tuple: FourTuple,
+        ack: &TcpRepr,
+        opts: super::CookieOptions,
+        now: Instant,
+    ) -> (Tcb, Outcome) {
+        let iss = ack.ack_number.unwrap_or(SeqNumber(1)) - 1;
+        let mut tcb = Tcb::new(cfg, tuple, iss, TcpState::Established, now);
+        tcb.irs = ack.seq_number - 1;
+        tcb.rcv_nxt = ack.seq_number;
+        let syn = TcpRepr {
+            max_seg_size: Some(opts.mss),
+            window_scale: opts.window_scale,
+            sack_permitted: opts.sack_permitted,
+            timestamp: opts.timestamp.map(|(tsval, _)| (tsval, 0)),
+            ..TcpRepr::default()
+        };
+        tcb.negotiate(&syn);
+        if let Some((_, echoed)) = opts.timestamp {
+            // Continue our clock from the TSval the SYN-ACK carried (PAWS at the peer).
+            tcb.ts_offset = echoed;
+        }
+        // The SYN-ACK offered min(buffer, 65 535), unscaled.
+        tcb.rcv_adv = tcb.rcv_nxt + tcb.recv.window().min(0xffff);
+        tcb.last_ack_sent = tcb.rcv_nxt;
+        tcb.snd_una = iss + 1;
+        tcb.snd_nxt = iss + 1;
+        tcb.snd_max = iss + 1;
+        tcb.recover = iss + 1;
+        tcb.high_rxt = iss + 1;
+        tcb.snd_wnd = u32::from(ack.window_len) << tcb.snd_wscale;
+        tcb.max_snd_wnd = tcb.snd_wnd;
+        tcb.snd_wl1 = ack.seq_number;
+        tcb.snd_wl2 = iss + 1;
+        tcb.arm_keepalive(now);
+        let mut out = tcb.on_segment(ack, now);
+        out.established = true;
+        out.writable = true;
+        (tcb, out)
+    }
+
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2).
     pub(super) fn negotiate(&mut self, syn: &TcpRepr) {
         self.peer_mss = syn
