@@ -24,14 +24,31 @@ fn arp_request(sha: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
     f
 }
 
+/// A temporary directory removed when dropped (also when the test panics).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn tshark_reads_what_the_wrapper_wrote() {
     if Command::new("tshark").arg("--version").output().is_err() {
         eprintln!("skipped: tshark not installed");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("bmr-links-pcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tmp = TempDir::new("bmr-links-pcap");
+    let dir = &tmp.0;
     let path = dir.join("capture.pcap");
 
     let (a, mut b) = MemLink::pair(A, B, 1514);
@@ -74,7 +91,6 @@ fn tshark_reads_what_the_wrapper_wrote() {
         ])
         .output()
         .expect("run tshark");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "tshark: {}",

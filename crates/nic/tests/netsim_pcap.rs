@@ -22,6 +22,23 @@ fn count(path: &std::path::Path, filter: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
+/// A temporary directory removed when dropped (also when the test panics).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn captures_show_ingress_and_impaired_egress() {
     if !can_run() {
@@ -31,8 +48,8 @@ fn captures_show_ingress_and_impaired_egress() {
         eprintln!("skipped: tshark not installed");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("bmr-netsim-pcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = TempDir::new("bmr-netsim-pcap");
+    let dir = &tmp.0;
     let prefix = dir.join("cap");
     let topo = Topology::new("npc");
     topo.static_neighbours();
@@ -52,7 +69,6 @@ fn captures_show_ingress_and_impaired_egress() {
     let requests_out = count(&b, "icmp.type == 8");
     let replies_in = count(&b, "icmp.type == 0");
     let replies_out = count(&a, "icmp.type == 0");
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(requests_in, 40);
     assert!(a2b.dropped > 0, "{a2b:?}");
     assert_eq!(requests_out as u64, 40 - a2b.dropped);
