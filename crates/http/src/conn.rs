@@ -131,6 +131,8 @@ pub struct HttpConnection {
     phase: Phase,
     peer_eof: bool,
     shutting_down: bool,
+    /// Input was (or may be) left unread: closing must linger (RFC 9112 §9.6).
+    must_linger: bool,
     /// Last write progress, or when output became pending.
     write_since: Instant,
     /// First byte of the current request.
@@ -165,6 +167,7 @@ impl HttpConnection {
             phase: Phase::Idle { since: now },
             peer_eof: false,
             shutting_down: false,
+            must_linger: false,
             write_since: now,
             req_started: now,
         }
@@ -187,7 +190,10 @@ impl HttpConnection {
                 }
                 return;
             }
-            Phase::Closing => return,
+            Phase::Closing => {
+                self.must_linger |= !data.is_empty();
+                return;
+            }
             _ => {}
         }
         self.input.extend_from_slice(data);
@@ -335,6 +341,22 @@ impl HttpConnection {
         self.out_start = 0;
         self.segs_len += range.len();
         self.segs.push_back(Seg::Shared { file, range });
+    }
+
+    /// Whether a [`ConnAction::ShutdownWrite`] may be replaced by closing at once because
+    /// the exchange ended cleanly and nothing unread is buffered. Only valid if the
+    /// transport also knows the socket's receive side is drained (as nginx does, the
+    /// lingering close is kept for errors and unread input, RFC 9112 §9.6).
+    pub fn linger_optional(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+            && !self.must_linger
+            && self.in_start == self.input.len()
+            && self.pending_len() == 0
+    }
+
+    /// The transport closes the connection now (after [`Self::linger_optional`]).
+    pub fn close(&mut self, ctx: &mut HttpWorker) {
+        self.close_now(ctx);
     }
 
     /// The write side was shut down: start the lingering close.
@@ -569,6 +591,8 @@ impl HttpConnection {
         self.output.extend_from_slice(body);
         self.record(ctx, status, now);
         self.in_start = self.input.len();
+        // The request was refused mid-stream: the peer may still be sending.
+        self.must_linger = true;
         self.phase = Phase::Closing;
     }
 
@@ -729,6 +753,7 @@ impl HttpConnection {
                     break;
                 }
                 Phase::Closing => {
+                    self.must_linger |= self.in_start < self.input.len();
                     self.in_start = self.input.len();
                     self.phase = Phase::Closing;
                     break;

@@ -105,6 +105,29 @@ pub fn pump<S: ByteStream>(
         match conn.action() {
             ConnAction::Close => return false,
             ConnAction::ShutdownWrite => {
+                if ready.readable && conn.linger_optional() {
+                    // One probe tells whether the peer left anything unread.
+                    match stream.read(buf) {
+                        Ok(0) => {
+                            ready.readable = false;
+                            conn.on_eof(ctx, now);
+                            continue;
+                        }
+                        Ok(n) => conn.on_recv(ctx, buf.get(..n).unwrap_or_default(), now),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.readable = false,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            conn.on_io_error(ctx);
+                            return false;
+                        }
+                    }
+                }
+                if !ready.readable && conn.linger_optional() {
+                    // Clean end and nothing left to read: close outright (a FIN follows the
+                    // response); saves a wakeup and a read per short connection.
+                    conn.close(ctx);
+                    return false;
+                }
                 if stream.shutdown_write().is_err() {
                     conn.on_io_error(ctx);
                     return false;

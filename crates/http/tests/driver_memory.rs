@@ -147,7 +147,7 @@ fn static_file_streams_through_a_small_window() {
 }
 
 #[test]
-fn connection_close_half_closes_then_closes_on_peer_fin() {
+fn clean_connection_close_closes_without_lingering() {
     let (out, fin) = serve(
         b"GET /plaintext HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n",
         None,
@@ -156,8 +156,25 @@ fn connection_close_half_closes_then_closes_on_peer_fin() {
     let rs = parse_all(&out);
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].header("connection"), Some("close"));
-    assert!(
-        fin,
-        "write side shut down before the close (lingering close)"
+    assert!(!fin, "nothing unread: closed outright, no half-close");
+}
+
+#[test]
+fn unread_input_after_close_forces_lingering_close() {
+    let mut req = b"GET /plaintext HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(b"GET /plaintext HTTP/1.1\r\nHost: s\r\n\r\n");
+    let (out, fin) = serve(&req, None, false);
+    assert_eq!(
+        parse_all(&out).len(),
+        1,
+        "nothing answered after Connection: close"
     );
+    assert!(fin, "write side shut first, then closed on the peer's FIN");
+}
+
+#[test]
+fn refused_request_lingers() {
+    let (out, fin) = serve(b"POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", None, false);
+    assert_eq!(parse_all(&out)[0].status, 400);
+    assert!(fin, "errors always linger");
 }
