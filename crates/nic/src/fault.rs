@@ -102,6 +102,9 @@ impl FaultConfig {
         if self.rate_bps == Some(0) {
             return Err(FaultError::ZeroLimit("rate_bps"));
         }
+        if self.rate_bps.is_some() && self.rate_queue_bytes == 0 {
+            return Err(FaultError::ZeroLimit("rate_queue_bytes"));
+        }
         Ok(())
     }
 
@@ -822,5 +825,22 @@ mod tests {
             ..FaultConfig::default()
         };
         assert!(nan.validate().is_err());
+        let no_room = FaultConfig {
+            rate_bps: Some(1_000_000),
+            rate_queue_bytes: 0,
+            ..FaultConfig::default()
+        };
+        assert_eq!(
+            no_room.validate(),
+            Err(FaultError::ZeroLimit("rate_queue_bytes"))
+        );
+        let no_queue = FaultConfig {
+            queue_frames: 0,
+            ..FaultConfig::default()
+        };
+        assert_eq!(
+            no_queue.validate(),
+            Err(FaultError::ZeroLimit("queue_frames"))
+        );
     }
 }
