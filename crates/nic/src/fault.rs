@@ -9,7 +9,7 @@
 //!
 //! Invariants: each direction holds at most [`FaultConfig::queue_frames`] frames (a full
 //! transmit queue refuses transmission, a full receive queue leaves frames in the inner
-//! device); frames that are neither reordered nor jittered keep their order; a rate-limited
+//! device); frames keep their order (jitter included) unless chosen for reordering; a rate-limited
 //! direction never queues more than [`FaultConfig::rate_queue_bytes`] behind its line (the
 //! excess is tail-dropped, as at a real bottleneck); buffers are recycled through a pool.
 
