@@ -3,9 +3,9 @@
 //! blocks, 100 data bytes) `ITERATIONS` times, then checksums 1500 bytes `ITERATIONS` times.
 //!
 //! ```text
-//! cargo build --profile ci -p boomerang-wire --example callgrind_parse
-//! valgrind --tool=callgrind target/ci/examples/callgrind_parse parse   # Ir / ITERATIONS
-//! valgrind --tool=callgrind target/ci/examples/callgrind_parse none    # fixed cost to subtract
+//! cargo build --release -p boomerang-wire --example callgrind_parse
+//! valgrind --tool=callgrind target/release/examples/callgrind_parse parse   # Ir / ITERATIONS
+//! valgrind --tool=callgrind target/release/examples/callgrind_parse none    # fixed cost to subtract
 //! ```
 
 use std::hint::black_box;
