@@ -1,6 +1,7 @@
 //! Repeatable CPU cost of the receive path, for `valgrind --tool=callgrind` (hardware counters
-//! are not available in our VMs): parses one Ethernet + IPv4 + TCP frame (timestamps, two SACK
-//! blocks, 100 data bytes) `ITERATIONS` times, then checksums 1500 bytes `ITERATIONS` times.
+//! are not available in our VMs): `ITERATIONS` times, either parses one Ethernet + IPv4 + TCP
+//! frame (timestamps, two SACK blocks, 100 data bytes; argument `parse`) or checksums 1500 bytes
+//! (`checksum`); `none` measures the fixed cost.
 //!
 //! ```text
 //! cargo build --release -p boomerang-wire --example callgrind_parse
