@@ -689,3 +689,29 @@ fn connect_picks_ports_whose_replies_reach_this_shard() {
     }
     assert_eq!(ports.len(), 20);
 }
+
+#[test]
+fn listener_ports_are_published_and_unlisten_resets_waiting_connections() {
+    let now = Instant::now();
+    let shared = Shared::new(config());
+    let mut a = Shard::new(shared.clone(), 0, now);
+    let mut b = Shard::new(shared.clone(), 1, now);
+    learn_peer(&mut a, now);
+    let la = a.listen(80, 8).expect("listen a");
+    let lb = b.listen(80, 8).expect("listen b");
+    assert_eq!(shared.listening_ports(), vec![80]);
+    handshake(&mut a, now, 40000);
+    assert_eq!(a.connection_count(), 1);
+    // Closing the listener resets the connection nobody accepted.
+    a.unlisten(la, now);
+    let out = drain(&mut a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(parse_tcp(&out[0]).control, TcpControl::Rst);
+    assert_eq!(a.connection_count(), 0);
+    assert!(shared.is_listening(80), "shard b still listens");
+    b.unlisten(lb, now);
+    assert!(!shared.is_listening(80));
+    // Now a SYN gets a RST.
+    a.receive(&tcp_frame(40001, 80, &syn(1)), now);
+    assert_eq!(parse_tcp(&drain(&mut a, now)[0]).control, TcpControl::Rst);
+}
