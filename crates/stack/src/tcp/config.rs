@@ -158,3 +158,112 @@ impl TcpConfig {
         shift
     }
 }
+
+/// The part of [`TcpConfig`] a connection keeps, compact (durations in milliseconds), so an
+/// idle connection stays small. Built once per connection from the shard's `TcpConfig`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnConfig {
+    time_wait_ms: u32,
+    fin_wait_2_ms: u32,
+    delayed_ack_ms: u32,
+    invalid_ack_ms: u32,
+    /// 0 = keep-alive off.
+    keepalive_ms: u32,
+    keepalive_interval_ms: u32,
+    min_persist_ms: u32,
+    max_persist_ms: u32,
+    sws_override_ms: u32,
+    /// See [`TcpConfig::keepalive_probes`].
+    pub keepalive_probes: u32,
+    /// See [`TcpConfig::max_syn_retries`].
+    pub max_syn_retries: u32,
+    /// See [`TcpConfig::max_retries`].
+    pub max_retries: u32,
+    /// See [`TcpConfig::initial_cwnd_segments`].
+    pub initial_cwnd_segments: u32,
+    /// See [`TcpConfig::nagle`].
+    pub nagle: bool,
+    /// See [`TcpConfig::window_scaling`].
+    pub window_scaling: bool,
+    /// See [`TcpConfig::timestamps`].
+    pub timestamps: bool,
+    /// See [`TcpConfig::sack`].
+    pub sack: bool,
+    /// See [`TcpConfig::congestion`].
+    pub congestion: CongestionAlgorithm,
+    /// Our window-scale shift ([`TcpConfig::rcv_wscale`]).
+    pub rcv_wscale: u8,
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u128::from(u32::MAX)) as u32
+}
+
+fn dur(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+impl From<&TcpConfig> for ConnConfig {
+    fn from(c: &TcpConfig) -> ConnConfig {
+        ConnConfig {
+            time_wait_ms: ms(c.time_wait),
+            fin_wait_2_ms: ms(c.fin_wait_2_timeout),
+            delayed_ack_ms: ms(c.delayed_ack),
+            invalid_ack_ms: ms(c.invalid_ack_ratelimit),
+            keepalive_ms: c.keepalive.map_or(0, |d| ms(d).max(1)),
+            keepalive_interval_ms: ms(c.keepalive_interval),
+            min_persist_ms: ms(c.min_persist),
+            max_persist_ms: ms(c.max_persist),
+            sws_override_ms: ms(c.sws_override),
+            keepalive_probes: c.keepalive_probes,
+            max_syn_retries: c.max_syn_retries,
+            max_retries: c.max_retries,
+            initial_cwnd_segments: c.initial_cwnd_segments,
+            nagle: c.nagle,
+            window_scaling: c.window_scaling,
+            timestamps: c.timestamps,
+            sack: c.sack,
+            congestion: c.congestion,
+            rcv_wscale: c.rcv_wscale(),
+        }
+    }
+}
+
+impl ConnConfig {
+    /// See [`TcpConfig::time_wait`].
+    pub fn time_wait(&self) -> Duration {
+        dur(self.time_wait_ms)
+    }
+    /// See [`TcpConfig::fin_wait_2_timeout`].
+    pub fn fin_wait_2_timeout(&self) -> Duration {
+        dur(self.fin_wait_2_ms)
+    }
+    /// See [`TcpConfig::delayed_ack`].
+    pub fn delayed_ack(&self) -> Duration {
+        dur(self.delayed_ack_ms)
+    }
+    /// See [`TcpConfig::invalid_ack_ratelimit`].
+    pub fn invalid_ack_ratelimit(&self) -> Duration {
+        dur(self.invalid_ack_ms)
+    }
+    /// See [`TcpConfig::keepalive`].
+    pub fn keepalive(&self) -> Option<Duration> {
+        (self.keepalive_ms > 0).then(|| dur(self.keepalive_ms))
+    }
+    /// See [`TcpConfig::keepalive_interval`].
+    pub fn keepalive_interval(&self) -> Duration {
+        dur(self.keepalive_interval_ms)
+    }
+    /// See [`TcpConfig::min_persist`].
+    pub fn min_persist(&self) -> Duration {
+        dur(self.min_persist_ms)
+    }
+    /// See [`TcpConfig::max_persist`].
+    pub fn max_persist(&self) -> Duration {
+        dur(self.max_persist_ms)
+    }
+    /// See [`TcpConfig::sws_override`].
+    pub fn sws_override(&self) -> Duration {
+        dur(self.sws_override_ms)
+    }
+}

@@ -139,7 +139,7 @@ impl Tcb {
                 self.ack_invalid(seg, now);
                 if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
                     // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
-                    self.time_wait_at = Some(now + self.cfg.time_wait);
+                    self.time_wait_at = Some(now + self.cfg.time_wait());
                 }
             }
             return;
@@ -266,7 +266,7 @@ impl Tcb {
         let loop_prone = seg.payload.is_empty() && seg.control != TcpControl::Fin;
         if loop_prone {
             if let Some(last) = self.last_invalid_ack {
-                if now < last + self.cfg.invalid_ack_ratelimit {
+                if now < last + self.cfg.invalid_ack_ratelimit() {
                     return;
                 }
             }
@@ -401,7 +401,7 @@ impl Tcb {
         if !accepts_text {
             if fin && self.state == TcpState::TimeWait {
                 self.ack_pending = true;
-                self.time_wait_at = Some(now + self.cfg.time_wait);
+                self.time_wait_at = Some(now + self.cfg.time_wait());
             } else if !payload.is_empty() || fin {
                 self.ack_pending = true;
             }
@@ -447,10 +447,10 @@ impl Tcb {
                 immediate = true;
             } else if r.advanced > 0 {
                 self.delack_segments += 1;
-                if self.delack_segments >= 2 || self.cfg.delayed_ack.is_zero() {
+                if self.delack_segments >= 2 || self.cfg.delayed_ack().is_zero() {
                     immediate = true;
                 } else if self.delack_at.is_none() {
-                    self.delack_at = Some(now + self.cfg.delayed_ack);
+                    self.delack_at = Some(now + self.cfg.delayed_ack());
                 }
             }
         }

@@ -104,7 +104,7 @@ impl Tcb {
         let offer = !ack;
         if offer {
             if self.cfg.window_scaling {
-                repr.window_scale = Some(self.cfg.rcv_wscale());
+                repr.window_scale = Some(self.cfg.rcv_wscale);
             }
             repr.sack_permitted = self.cfg.sack;
             if self.cfg.timestamps {

@@ -50,6 +50,11 @@ impl SendBuffer {
         self.ring.is_empty()
     }
 
+    /// The configured maximum.
+    pub fn max(&self) -> usize {
+        self.ring.max()
+    }
+
     /// Room for more user data.
     pub fn free(&self) -> usize {
         self.ring.free()

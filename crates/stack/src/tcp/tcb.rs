@@ -7,7 +7,7 @@
 //! [`Tcb::on_deadline`] when [`Tcb::next_deadline`] passes.
 
 use super::assembler::RecvBuffer;
-use super::config::TcpConfig;
+use super::config::{ConnConfig, TcpConfig};
 use super::congestion::{Congestion, Controller};
 use super::rtt::RttEstimator;
 use super::send_buffer::SendBuffer;
@@ -140,7 +140,7 @@ impl OutSegment {
 /// One TCP connection (RFC 9293 §3.3.1 transmission control block).
 #[derive(Debug, Clone)]
 pub struct Tcb {
-    pub(super) cfg: TcpConfig,
+    pub(super) cfg: ConnConfig,
     pub(super) tuple: FourTuple,
     pub(super) state: TcpState,
     pub(super) active_open: bool,
@@ -239,7 +239,7 @@ impl Tcb {
     ) -> Tcb {
         let rcv_mss = cfg.mss.max(64);
         Tcb {
-            cfg: cfg.clone(),
+            cfg: ConnConfig::from(cfg),
             tuple,
             state,
             active_open: false,
@@ -275,7 +275,11 @@ impl Tcb {
             recv: RecvBuffer::new(cfg.rcv_buf, cfg.max_ooo_segments, cfg.max_ooo_bytes),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
-            cc: Congestion::new(cfg, usize::from(rcv_mss)),
+            cc: Congestion::new(
+                cfg.congestion,
+                cfg.initial_cwnd_segments,
+                usize::from(rcv_mss),
+            ),
             dupacks: 0,
             in_recovery: false,
             recover: iss,
@@ -397,7 +401,7 @@ impl Tcb {
         match syn.window_scale {
             Some(shift) if self.cfg.window_scaling => {
                 self.snd_wscale = shift.min(super::config::MAX_WINDOW_SCALE);
-                self.rcv_wscale = self.cfg.rcv_wscale();
+                self.rcv_wscale = self.cfg.rcv_wscale;
                 self.ws_enabled = true;
             }
             _ => {
@@ -414,7 +418,11 @@ impl Tcb {
             _ => self.ts_enabled = false,
         }
         self.sack_ok = self.cfg.sack && syn.sack_permitted;
-        self.cc = Congestion::new(&self.cfg, self.eff_snd_mss());
+        self.cc = Congestion::new(
+            self.cfg.congestion,
+            self.cfg.initial_cwnd_segments,
+            self.eff_snd_mss(),
+        );
     }
 
     /// Our segment size for data: the peer's MSS less the options every segment carries.
@@ -685,7 +693,7 @@ impl Tcb {
 
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
         self.keepalive_probes = 0;
-        self.keepalive_at = self.cfg.keepalive.map(|idle| now + idle);
+        self.keepalive_at = self.cfg.keepalive().map(|idle| now + idle);
     }
 
     /// Moves to CLOSED, recording `error` if the close was not orderly.
@@ -705,7 +713,7 @@ impl Tcb {
     pub(super) fn enter_time_wait(&mut self, now: Instant, out: &mut Outcome) {
         self.state = TcpState::TimeWait;
         self.clear_timers();
-        self.time_wait_at = Some(now + self.cfg.time_wait);
+        self.time_wait_at = Some(now + self.cfg.time_wait());
         out.time_wait = true;
     }
 }
@@ -757,9 +765,9 @@ impl Tcb {
                 "the advertised window fits in free buffer space"
             );
         }
-        assert!(self.send.len() <= self.cfg.snd_buf);
-        assert!(self.recv.len() <= self.cfg.rcv_buf);
-        assert!(self.heap_bytes() <= self.cfg.snd_buf + self.cfg.rcv_buf);
+        assert!(self.send.len() <= self.send.max());
+        assert!(self.recv.len() <= self.recv.capacity());
+        assert!(self.heap_bytes() <= self.send.max() + self.recv.capacity());
         match self.state {
             TcpState::Closed => assert_eq!(self.next_deadline(), None, "CLOSED has no timers"),
             TcpState::TimeWait => assert_eq!(self.next_deadline(), self.time_wait_at),

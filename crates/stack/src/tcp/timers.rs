@@ -76,8 +76,8 @@ impl Tcb {
                 }
                 self.keepalive_probes += 1;
                 self.probe_pending = true;
-                self.keepalive_at = Some(now + self.cfg.keepalive_interval);
-            } else if let Some(idle) = self.cfg.keepalive {
+                self.keepalive_at = Some(now + self.cfg.keepalive_interval());
+            } else if let Some(idle) = self.cfg.keepalive() {
                 self.keepalive_at = Some(now + idle);
             }
         }
@@ -142,7 +142,7 @@ impl Tcb {
     /// Arms or disarms the retransmission and persist timers after any change.
     pub(super) fn rearm(&mut self, now: Instant) {
         if self.orphaned && self.state == TcpState::FinWait2 && self.time_wait_at.is_none() {
-            self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout);
+            self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout());
         }
         let sending = matches!(
             self.state,
@@ -164,14 +164,14 @@ impl Tcb {
             && !self.probe_pending;
         if stalled {
             if self.persist_at.is_none() {
-                let base = self.rtt.rto().max(self.cfg.min_persist);
+                let base = self.rtt.rto().max(self.cfg.min_persist());
                 let interval = base
                     .saturating_mul(1u32 << self.persist_backoff.min(16))
-                    .min(self.cfg.max_persist);
+                    .min(self.cfg.max_persist());
                 let interval = if self.snd_wnd == 0 {
                     interval
                 } else {
-                    interval.min(self.cfg.sws_override)
+                    interval.min(self.cfg.sws_override())
                 };
                 self.persist_at = Some(now + interval);
             }

@@ -10,7 +10,7 @@ mod new_reno;
 pub use cubic::Cubic;
 pub use new_reno::NewReno;
 
-use super::config::{CongestionAlgorithm, TcpConfig};
+use super::config::CongestionAlgorithm;
 use std::time::{Duration, Instant};
 
 /// One congestion-control algorithm; all sizes are bytes, `mss` is the sender's segment size.
@@ -54,10 +54,10 @@ pub enum Congestion {
 }
 
 impl Congestion {
-    /// The configured algorithm with its initial window for `mss`.
-    pub fn new(cfg: &TcpConfig, mss: usize) -> Congestion {
-        let iw = initial_window(cfg.initial_cwnd_segments, mss);
-        match cfg.congestion {
+    /// The configured algorithm with its initial window (`segments` of `mss`, RFC 6928).
+    pub fn new(algorithm: CongestionAlgorithm, segments: u32, mss: usize) -> Congestion {
+        let iw = initial_window(segments, mss);
+        match algorithm {
             CongestionAlgorithm::NewReno => Congestion::NewReno(NewReno::new(iw)),
             CongestionAlgorithm::Cubic => Congestion::Cubic(Cubic::new(iw)),
         }
