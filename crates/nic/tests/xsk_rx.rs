@@ -50,9 +50,12 @@ fn receives_arp_and_icmp_from_kernel_peer() {
             cfg.addrs = vec![Pair::SERVER_ADDR];
             cfg.frame_count = 256;
             cfg.ring_size = 128;
+            // User headroom: frames start later in their chunks and must still be whole.
+            cfg.headroom = 64;
             let mut setup = XdpSetup::open(&cfg).map_err(|e| e.to_string())?;
             let mut q = setup.take_queues().pop().ok_or("no queue")?;
             assert_eq!(q.bind_mode(), BindMode::Copy, "veth has no zero-copy");
+            assert_eq!(q.rx_capacity(), 4096 - 256 - 64);
             assert_eq!(
                 setup.xdp_mode(),
                 XdpMode::Native,

@@ -80,6 +80,9 @@ fn transmitted_frames_reach_the_kernel_and_chunks_are_recycled() {
             let mut cfg = XdpConfig::new(Pair::IFNAME);
             cfg.frame_count = 256;
             cfg.ring_size = 128;
+            cfg.frame_size = 2048;
+            // Frames are written after 128 bytes of headroom in each chunk.
+            cfg.headroom = 128;
             cfg.addrs = vec![Pair::SERVER_ADDR];
             let mut setup = XdpSetup::open(&cfg).map_err(|e| e.to_string())?;
             let mut q = setup.take_queues().pop().ok_or("no queue")?;
