@@ -261,7 +261,7 @@ mod model_tests {
             let mut rcv_nxt = 0usize; // stream offset of RCV.NXT
             let mut out = Vec::new();
             let mut reads = reads.into_iter().cycle();
-            let mut feed = |b: &mut RecvBuffer, rcv_nxt: &mut usize, start: usize, len: usize| {
+            let feed = |b: &mut RecvBuffer, rcv_nxt: &mut usize, start: usize, len: usize| {
                 let end = (start + len).min(stream.len());
                 if end <= *rcv_nxt {
                     return;
