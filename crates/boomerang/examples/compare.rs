@@ -103,7 +103,7 @@ http {{
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    boomerang::logging::init(None);
+    boomerang::logging::init(Some("warn"));
     if !is_root() {
         bail!("bench/compare creates network namespaces and attaches XDP: run it as root");
     }
