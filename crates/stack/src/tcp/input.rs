@@ -291,7 +291,8 @@ impl Tcb {
 
     /// A cumulative ACK above `SND.UNA` (RFC 9293 §3.10.7.4, RFC 6298 §5, RFC 6582 §3.2).
     fn on_new_ack(&mut self, seg: &TcpRepr, ack: SeqNumber, now: Instant, out: &mut Outcome) {
-        let acked = (ack - self.snd_una).max(0) as usize;
+        // Sequence space acknowledged, less our SYN (it carries no data for cwnd growth).
+        let acked = (ack - self.snd_una).max(0) as usize - usize::from(self.snd_una == self.iss);
         let flight_before = self.flight_size();
         if self.send.ack_to(ack) > 0 {
             out.writable = true;

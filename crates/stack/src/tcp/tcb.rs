@@ -540,10 +540,19 @@ impl Tcb {
     }
 
     /// Lowers (or raises) the segment size to fit an IP MTU (RFC 1191 path MTU discovery).
+    /// When the segment size shrinks with data in flight, the in-flight segments were
+    /// probably dropped for their size: resend them at once in the new size (no congestion
+    /// response — RFC 1191 §6.5, Linux `tcp_simple_retransmit`).
     pub fn set_path_mtu(&mut self, mtu: usize) {
         let mss = mtu.saturating_sub(40).clamp(64, usize::from(u16::MAX)) as u16;
+        let old = self.snd_mss;
         self.path_mss = mss;
         self.snd_mss = self.peer_mss.min(mss);
+        if self.snd_mss < old && self.state.is_synchronized() && self.snd_una != self.snd_max {
+            self.snd_nxt = self.snd_una;
+            self.rtt_probe = None;
+            self.retransmit_at = None;
+        }
     }
 
     // ---- observers ---------------------------------------------------------------------------

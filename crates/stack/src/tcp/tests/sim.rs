@@ -52,13 +52,20 @@ struct Link {
     queue: BinaryHeap<Reverse<InFlight>>,
     counter: u64,
     sent: u64,
+    /// A narrower hop: TCP segments longer than this are dropped (its ICMP "fragmentation
+    /// needed" is modelled by calling `set_path_mtu` on both ends).
+    max_tcp_len: Option<usize>,
 }
 
 impl Link {
-    fn push(&mut self, now: Instant, to_server: bool, mut bytes: Vec<u8>) {
+    /// Queues a segment; `Some(mtu)` when it was too big (the ICMP the sender would get).
+    fn push(&mut self, now: Instant, to_server: bool, mut bytes: Vec<u8>) -> Option<usize> {
         self.sent += 1;
+        if let Some(max) = self.max_tcp_len.filter(|&max| bytes.len() > max) {
+            return Some(max + 20);
+        }
         if self.rng.gen_bool(self.faults.loss) {
-            return;
+            return None;
         }
         if self.rng.gen_bool(self.faults.corrupt) && !bytes.is_empty() {
             let i = self.rng.gen_range(0..bytes.len());
@@ -79,6 +86,7 @@ impl Link {
                 bytes.clone(),
             )));
         }
+        None
     }
 }
 
@@ -129,6 +137,28 @@ fn run_with(
     slow_reader: bool,
     server_closes_first: bool,
 ) -> Report {
+    run_full(
+        seed,
+        faults,
+        bytes_each_way,
+        cfg,
+        slow_reader,
+        server_closes_first,
+        None,
+    )
+}
+
+/// `lower_mtu`: once a third of the client's data arrived, the path MTU drops to this; a
+/// sender learns it from its first oversized segment (as from ICMP "fragmentation needed").
+fn run_full(
+    seed: u64,
+    faults: Faults,
+    bytes_each_way: usize,
+    cfg: &TcpConfig,
+    slow_reader: bool,
+    server_closes_first: bool,
+    lower_mtu: Option<usize>,
+) -> Report {
     let t0 = Instant::now();
     let mut now = t0;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -140,6 +170,7 @@ fn run_with(
         queue: BinaryHeap::new(),
         counter: 0,
         sent: 0,
+        max_tcp_len: None,
     };
     let client_tuple = FourTuple {
         local: SocketAddrV4::new(CLIENT_IP, REMOTE_PORT),
@@ -222,17 +253,26 @@ fn run_with(
                 }
             }
         }
+        if let Some(mtu) = lower_mtu {
+            if link.max_tcp_len.is_none() && server.got.len() >= bytes_each_way / 3 {
+                link.max_tcp_len = Some(mtu - 20);
+            }
+        }
         // Transmit.
         if let Some(c) = client.tcb.as_mut() {
             while let Some(seg) = c.poll_segment(now, 1460) {
                 let bytes = encode(c, &seg, CLIENT_IP, SERVER_IP);
-                link.push(now, true, bytes);
+                if let Some(mtu) = link.push(now, true, bytes) {
+                    c.set_path_mtu(mtu);
+                }
             }
         }
         if let Some(s) = server.tcb.as_mut() {
             while let Some(seg) = s.poll_segment(now, 1460) {
                 let bytes = encode(s, &seg, SERVER_IP, CLIENT_IP);
-                link.push(now, false, bytes);
+                if let Some(mtu) = link.push(now, false, bytes) {
+                    s.set_path_mtu(mtu);
+                }
             }
         }
         let finished = |side: &Side, first: bool| {
@@ -293,7 +333,30 @@ fn run_with(
         .into_iter()
         .flatten()
         .min()
-        .expect("simulation stalled: nothing in flight and no timer armed");
+        .unwrap_or_else(|| {
+            let describe = |side: &Side| {
+                side.tcb.as_ref().map(|t| {
+                    format!(
+                        "{} una={} nxt={} max={} sendq={} recvq={} snd_wnd={} sent={} got={} eof={}",
+                        t.state(),
+                        t.snd_una(),
+                        t.snd_nxt(),
+                        t.snd_max,
+                        t.send_queue(),
+                        t.recv_queue(),
+                        t.snd_wnd,
+                        side.sent,
+                        side.got.len(),
+                        side.eof
+                    )
+                })
+            };
+            panic!(
+                "simulation stalled (seed {seed}): nothing in flight, no timer armed\n client {:?}\n server {:?}",
+                describe(&client),
+                describe(&server)
+            )
+        });
         now = now.max(next);
         assert!(
             now - t0 < Duration::from_secs(3600),
@@ -446,5 +509,25 @@ fn short_connections_client_closes_first_without_options() {
             &cfg,
             false,
         );
+    }
+}
+
+#[test]
+fn path_mtu_drop_mid_transfer() {
+    // A hop with a smaller MTU appears: oversized segments in flight are lost, later ones
+    // are cut to the new MSS, and the transfer completes byte-exact.
+    for (seed, cfg) in [
+        (40, TcpConfig::default()),
+        (
+            41,
+            TcpConfig {
+                timestamps: false,
+                sack: false,
+                ..TcpConfig::default()
+            },
+        ),
+    ] {
+        run_full(seed, HOSTILE, 400_000, &cfg, false, false, Some(700));
+        run_full(seed, CLEAN, 400_000, &cfg, false, false, Some(576));
     }
 }

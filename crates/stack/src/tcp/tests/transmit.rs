@@ -346,3 +346,21 @@ fn cwnd_restarts_after_idle_longer_than_rto() {
     assert_eq!(sent, 10_000);
     assert_eq!(tcb.cwnd(), 10_000);
 }
+
+#[test]
+fn smaller_path_mtu_resends_in_flight_data_in_the_new_size() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    let p = payload(2000);
+    tcb.send(&p).unwrap();
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1, &p[..1000], false));
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1001, &p[1000..], true));
+    // ICMP "fragmentation needed", next-hop MTU 576.
+    tcb.set_path_mtu(576);
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1, &p[..536], false));
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 537, &p[536..1072], false));
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1073, &p[1072..1608], false));
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1609, &p[1608..], true));
+    recv!(tcb, now, nothing);
+    assert_eq!(tcb.cwnd(), 10_000, "no congestion response");
+}
