@@ -17,7 +17,7 @@ pub const TTL: u8 = boomerang_wire::ipv4::DEFAULT_TTL;
 
 /// Why a received IPv4 packet was dropped (each maps to one `ShardStats` counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// Shorter than its header or total length.
     Truncated,
     /// Bad version, IHL or total length.
@@ -60,20 +60,20 @@ impl Received<'_> {
 
 /// Validates a received packet (RFC 1122 §3.2.1): version, IHL, lengths against the frame,
 /// header checksum, destination = `ours`, and a plausible source.
-pub fn validate<'a>(data: &'a [u8], ours: &Ipv4Cidr) -> Result<Received<'a>, Drop> {
+pub fn validate<'a>(data: &'a [u8], ours: &Ipv4Cidr) -> Result<Received<'a>, DropReason> {
     let packet = Ipv4Packet::new_checked(data).map_err(|e| match e {
-        WireError::Truncated => Drop::Truncated,
-        _ => Drop::Malformed,
+        WireError::Truncated => DropReason::Truncated,
+        _ => DropReason::Malformed,
     })?;
     if packet.version() != 4 {
-        return Err(Drop::Malformed);
+        return Err(DropReason::Malformed);
     }
     if !packet.verify_checksum() {
-        return Err(Drop::Checksum);
+        return Err(DropReason::Checksum);
     }
     let dst = packet.dst_addr();
     if dst != ours.address {
-        return Err(Drop::NotOurs);
+        return Err(DropReason::NotOurs);
     }
     let src = packet.src_addr();
     if src.is_broadcast()
@@ -82,10 +82,10 @@ pub fn validate<'a>(data: &'a [u8], ours: &Ipv4Cidr) -> Result<Received<'a>, Dro
         || src.is_unspecified()
         || (ours.prefix_len < 31 && src == ours.broadcast())
     {
-        return Err(Drop::BadSource);
+        return Err(DropReason::BadSource);
     }
     let total = usize::from(packet.total_len());
-    let packet_bytes = data.get(..total).ok_or(Drop::Truncated)?;
+    let packet_bytes = data.get(..total).ok_or(DropReason::Truncated)?;
     Ok(Received {
         src,
         dst,

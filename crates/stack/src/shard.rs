@@ -27,7 +27,7 @@ use boomerang_wire::{
 use crate::arp::{self, Pending};
 use crate::config::{StackConfig, MIN_PATH_MTU};
 use crate::icmp::{PmtuCache, RateLimiter};
-use crate::ipv4::{self, Drop, Received, FRAME_HEADERS, IPV4_HEADER};
+use crate::ipv4::{self, DropReason, Received, FRAME_HEADERS, IPV4_HEADER};
 use crate::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::shared::{Learned, Shared};
 use crate::slab::Slab;
@@ -301,11 +301,11 @@ impl Shard {
             Err(reason) => {
                 let s = &mut self.stats;
                 match reason {
-                    Drop::Truncated => s.ipv4_drop_truncated += 1,
-                    Drop::Malformed => s.ipv4_drop_malformed += 1,
-                    Drop::Checksum => s.ipv4_drop_checksum += 1,
-                    Drop::NotOurs => s.ipv4_drop_not_ours += 1,
-                    Drop::BadSource => s.ipv4_drop_bad_source += 1,
+                    DropReason::Truncated => s.ipv4_drop_truncated += 1,
+                    DropReason::Malformed => s.ipv4_drop_malformed += 1,
+                    DropReason::Checksum => s.ipv4_drop_checksum += 1,
+                    DropReason::NotOurs => s.ipv4_drop_not_ours += 1,
+                    DropReason::BadSource => s.ipv4_drop_bad_source += 1,
                 }
                 return;
             }
