@@ -41,7 +41,10 @@ pub trait Controller {
 /// Initial window (RFC 6928 / RFC 5681 §3.1).
 pub fn initial_window(segments: u32, mss: usize) -> usize {
     let segments = segments.max(1) as usize;
-    (segments * mss).min((2 * mss).max(14_600)).max(mss)
+    segments
+        .saturating_mul(mss)
+        .min(mss.saturating_mul(2).max(14_600))
+        .max(mss)
 }
 
 /// The controller of one connection: an enum, so a connection costs no allocation.
