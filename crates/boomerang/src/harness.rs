@@ -297,6 +297,20 @@ impl ServerProcess {
         Ok(())
     }
 
+    /// Waits up to `timeout` for the process to exit by itself (no signal sent).
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.try_wait()? {
+                return Ok(Some(st));
+            }
+            if start.elapsed() >= timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, wait up to `timeout`, then SIGKILL; returns the exit status and whether it
     /// exited by itself within the timeout.
     pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<(ExitStatus, bool)> {

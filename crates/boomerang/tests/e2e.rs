@@ -580,3 +580,54 @@ fn af_xdp_load_client_against_af_xdp_server() {
         )
         .expect("kernel traffic after the AF_XDP client");
 }
+
+#[test]
+fn sigterm_lets_a_download_in_flight_finish() {
+    need_root!();
+    let mut r = Running::start("tf", false, &[]);
+    let big = harness::pattern(3 << 20);
+    std::fs::write(r.site.path().join("3m.bin"), &big).expect("write");
+    let out = r.site.path().join("3m.out");
+    // A slow reader with a small receive buffer (~1 MB/s, ~3 s for 3 MiB), so the server is
+    // still sending when SIGTERM arrives; it reads until the server closes.
+    let reader = r#"
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+s.settimeout(20)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"GET /3m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+data = bytearray()
+while True:
+    chunk = s.recv(16384)
+    if not chunk:
+        break
+    data += chunk
+    time.sleep(len(chunk) / 1e6)
+open(sys.argv[3], "wb").write(data[data.index(b"\r\n\r\n") + 4:])
+"#;
+    let mut client = r
+        .client()
+        .command("python3")
+        .args(["-c", reader])
+        .arg(Routed::SERVER_ADDR.to_string())
+        .arg(harness::PORT.to_string())
+        .arg(&out)
+        .spawn()
+        .expect("python3");
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        r.server.try_wait().expect("wait").is_none(),
+        "server exited early"
+    );
+    r.server.signal("TERM").expect("term");
+    let status = client.wait().expect("client wait");
+    assert!(status.success(), "client failed: {status}");
+    assert!(std::fs::read(&out).expect("out") == big, "download differs");
+    let status = r
+        .server
+        .wait_exit(Duration::from_secs(10))
+        .expect("wait")
+        .expect("the server exits by itself after SIGTERM");
+    assert!(status.success(), "{status}");
+}
