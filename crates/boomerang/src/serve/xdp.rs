@@ -199,6 +199,12 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
             if handles.iter().all(|h| h.is_finished()) {
                 break;
             }
+            // A shard that ends on its own failed: stop the others instead of serving on
+            // with missing queues.
+            if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
+                tracing::error!("a shard thread ended; stopping the server");
+                stop.store(true, Ordering::Relaxed);
+            }
             if !announced && listening.iter().all(|l| l.load(Ordering::Acquire)) {
                 announced = true;
                 tracing::info!("ready: http://{}:{}/", s.addr.addr, s.port);
