@@ -365,7 +365,15 @@ impl Shard {
             IpProtocol::Icmp => self.receive_icmp(src, payload, now),
             IpProtocol::Tcp => self.receive_tcp(src, payload, now),
             IpProtocol::Udp => self.receive_udp(src, payload, packet, now),
-            IpProtocol::Unknown(_) => self.stats.ipv4_drop_protocol += 1,
+            IpProtocol::Unknown(_) => {
+                // RFC 1122 §3.2.2.1: a protocol we do not speak gets protocol unreachable.
+                self.stats.ipv4_drop_protocol += 1;
+                if let Some(original) = packet {
+                    if self.send_unreachable(src, DstUnreachable::ProtoUnreachable, original, now) {
+                        self.stats.icmp_proto_unreachable_sent += 1;
+                    }
+                }
+            }
         }
     }
 
@@ -479,9 +487,23 @@ impl Shard {
             self.stats.icmp_drop_unhandled += 1;
             return;
         };
+        if self.send_unreachable(src, DstUnreachable::PortUnreachable, original, now) {
+            self.stats.icmp_port_unreachable_sent += 1;
+        }
+    }
+
+    /// Sends a rate-limited destination-unreachable error quoting `original` (header + data, up
+    /// to 576 bytes in all, RFC 1812 §4.3.2.3). Returns whether it was sent.
+    fn send_unreachable(
+        &mut self,
+        dst: Ipv4Addr,
+        reason: DstUnreachable,
+        original: &[u8],
+        now: Instant,
+    ) -> bool {
         if !self.icmp_limiter.allow(now) {
             self.stats.icmp_rate_limited += 1;
-            return;
+            return false;
         }
         let quote_len = original
             .len()
@@ -492,13 +514,11 @@ impl Shard {
         {
             let mut icmp = Icmpv4Packet::new_unchecked(&mut frame[FRAME_HEADERS..]);
             icmp.set_msg_type(Icmpv4Message::DstUnreachable);
-            icmp.set_msg_code(DstUnreachable::PortUnreachable.into());
+            icmp.set_msg_code(reason.into());
             icmp.data_mut().copy_from_slice(quote);
             icmp.fill_checksum();
         }
-        if self.send_ip(frame, src, IpProtocol::Icmp, now) {
-            self.stats.icmp_port_unreachable_sent += 1;
-        }
+        self.send_ip(frame, dst, IpProtocol::Icmp, now)
     }
 
     /// The next hop toward `dst`: itself when on-link, else the gateway (RFC 1122 §3.3.1).

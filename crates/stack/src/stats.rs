@@ -88,6 +88,8 @@ pub struct ShardStats {
     pub icmp_echo_replies: u64,
     /// Port-unreachable messages sent.
     pub icmp_port_unreachable_sent: u64,
+    /// Protocol-unreachable messages sent (datagrams of a protocol we do not speak).
+    pub icmp_proto_unreachable_sent: u64,
     /// ICMP errors not sent because of the rate limit.
     pub icmp_rate_limited: u64,
     /// Fragmentation-needed messages that lowered a path MTU.

@@ -47,6 +47,10 @@ const SYN_TO_CLOSED: &str = "02000000000202000000000108004500002c3333400040067b7
 3e8000000006002faf070930000020405b4";
 const RST_FOR_SYN: &str = "020000000001020000000002080045000028000140004006aea7c6120002c6120001\
 00519c4100000000000003e950140000832d0000";
+const GRE: &str = "02000000000202000000000108004500002266664000402f481fc6120001c6120002\
+000008006772657061796c6f6164";
+const PROTO_UNREACHABLE: &str = "02000000000102000000000208004500003e000140004001ae96c6120002\
+c61200010302f8cd000000004500002266664000402f481fc6120001c6120002000008006772657061796c6f6164";
 const FRAG1: &str = "02000000000202000000000108004500002c4444200040018a65c6120001c612000208007a2a\
 00430001000102030405060708090a0b0c0d0e0f";
 const FRAG2: &str = "02000000000202000000000108004500002c444400034001aa62c6120001c6120002101112\
@@ -229,10 +233,6 @@ fn ipv4_validation_counts_each_reason() {
     bcast_src[26..30].copy_from_slice(&[198, 18, 0, 255]);
     fix_ip_checksum(&mut bcast_src);
     s.receive(&bcast_src, now);
-    let mut proto = good.clone();
-    proto[23] = 47; // GRE
-    fix_ip_checksum(&mut proto);
-    s.receive(&proto, now);
     assert!(drain(&mut s, now).is_empty());
     let st = s.stats();
     assert_eq!(st.ipv4_drop_checksum, 1);
@@ -240,7 +240,6 @@ fn ipv4_validation_counts_each_reason() {
     assert_eq!(st.ipv4_drop_truncated, 2);
     assert_eq!(st.ipv4_drop_not_ours, 1);
     assert_eq!(st.ipv4_drop_bad_source, 1);
-    assert_eq!(st.ipv4_drop_protocol, 1);
     // Ethernet padding after the IPv4 total length is ignored.
     let mut padded = good;
     padded.extend_from_slice(&[0; 8]);
@@ -714,4 +713,14 @@ fn listener_ports_are_published_and_unlisten_resets_waiting_connections() {
     // Now a SYN gets a RST.
     a.receive(&tcp_frame(40001, 80, &syn(1)), now);
     assert_eq!(parse_tcp(&drain(&mut a, now)[0]).control, TcpControl::Rst);
+}
+
+#[test]
+fn unknown_protocol_gets_protocol_unreachable() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    s.receive(&hex(GRE), now);
+    assert_eq!(drain(&mut s, now), vec![hex(PROTO_UNREACHABLE)]);
+    assert_eq!(s.stats().ipv4_drop_protocol, 1);
+    assert_eq!(s.stats().icmp_proto_unreachable_sent, 1);
 }
