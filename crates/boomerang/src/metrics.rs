@@ -2,7 +2,7 @@
 //! statistics, the XDP program's counters and the stack's per-shard counters, rendered in
 //! the Prometheus text format (the http crate appends its own HTTP counters).
 //!
-//! Shard threads publish a [`ShardSnapshot`] a few times per second (a short mutex hold,
+//! Shard threads publish a [`ShardSnapshot`] ten times per second (a short mutex hold,
 //! never on the per-packet path); the main thread publishes the XDP counters.
 
 use std::fmt::Write as _;

@@ -151,6 +151,8 @@ fn every_route_answers_over_af_xdp() {
         &url("/plaintext"),
     ]);
     assert_eq!(wrong_method, "405");
+    // Shards publish their counters every 100 ms.
+    std::thread::sleep(Duration::from_millis(300));
     let m = r.metrics();
     assert!(
         metric(&m, "boomerang_stack_tcp_segments_received_total") > 0,
@@ -508,8 +510,8 @@ fn two_queues_two_shards_share_the_load() {
         .expect("enter")
         .expect("load");
     assert_eq!(report.errors.total(), 0, "{}", report.render());
-    // Give the shards a publish interval to refresh their counters.
-    std::thread::sleep(Duration::from_millis(600));
+    // Give the shards a few publish intervals (100 ms) to refresh their counters.
+    std::thread::sleep(Duration::from_millis(400));
     let m = pair
         .client
         .enter(move || harness::http_get(addr, "/metrics", Duration::from_secs(5)))
