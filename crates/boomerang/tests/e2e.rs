@@ -151,15 +151,26 @@ fn every_route_answers_over_af_xdp() {
         &url("/plaintext"),
     ]);
     assert_eq!(wrong_method, "405");
-    // Shards publish their counters every 100 ms.
-    std::thread::sleep(Duration::from_millis(300));
-    let m = r.metrics();
-    assert!(
-        metric(&m, "boomerang_stack_tcp_segments_received_total") > 0,
-        "{m}"
-    );
-    assert!(metric(&m, "boomerang_queue_rx_packets_total") > 0, "{m}");
-    assert!(metric(&m, "boomerang_xdp_redirected_total") > 0, "{m}");
+    // Shards and the main thread publish their counters every 100 ms: poll until they show.
+    let start = Instant::now();
+    let m = loop {
+        let m = r.metrics();
+        let seen = [
+            "boomerang_stack_tcp_segments_received_total",
+            "boomerang_queue_rx_packets_total",
+            "boomerang_xdp_redirected_total",
+        ]
+        .iter()
+        .all(|name| metric(&m, name) > 0);
+        if seen {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "counters stay at zero:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(m.contains("boomerang_http_responses_total"), "{m}");
     assert!(m.contains("device=\"af_xdp\""), "{m}");
 }

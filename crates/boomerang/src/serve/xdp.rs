@@ -27,7 +27,7 @@ use crate::config::XdpSettings;
 use crate::metrics::{DeviceStats, MetricsState};
 
 /// How often the main thread refreshes the XDP program's counters.
-pub const XDP_COUNTER_INTERVAL: Duration = Duration::from_millis(500);
+pub const XDP_COUNTER_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The opened devices: AF_XDP queues (with the setup that keeps the program attached) or
 /// one AF_PACKET socket.
