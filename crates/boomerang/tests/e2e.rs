@@ -521,26 +521,32 @@ fn two_queues_two_shards_share_the_load() {
         .expect("enter")
         .expect("load");
     assert_eq!(report.errors.total(), 0, "{}", report.render());
-    // Give the shards a few publish intervals (100 ms) to refresh their counters.
-    std::thread::sleep(Duration::from_millis(400));
-    let m = pair
-        .client
-        .enter(move || harness::http_get(addr, "/metrics", Duration::from_secs(5)))
-        .expect("enter")
-        .expect("metrics");
-    let m = String::from_utf8_lossy(&m.1).into_owned();
-    let per_queue: Vec<u64> = (0..2)
-        .map(|q| {
-            metric(
-                &m,
-                &format!("boomerang_stack_tcp_passive_opens_total{{queue=\"{q}\"}}"),
-            )
-        })
-        .collect();
-    assert!(
-        per_queue.iter().all(|&n| n > 0),
-        "connections per queue: {per_queue:?}\n{m}"
-    );
+    // Shards publish their counters every 100 ms: poll until both show connections.
+    let start = Instant::now();
+    loop {
+        let m = pair
+            .client
+            .enter(move || harness::http_get(addr, "/metrics", Duration::from_secs(5)))
+            .expect("enter")
+            .expect("metrics");
+        let m = String::from_utf8_lossy(&m.1).into_owned();
+        let per_queue: Vec<u64> = (0..2)
+            .map(|q| {
+                metric(
+                    &m,
+                    &format!("boomerang_stack_tcp_passive_opens_total{{queue=\"{q}\"}}"),
+                )
+            })
+            .collect();
+        if per_queue.iter().all(|&n| n > 0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "connections per queue: {per_queue:?}\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (status, _) = server.stop(Duration::from_secs(10)).expect("stop");
     assert!(status.success(), "{status}");
 }
