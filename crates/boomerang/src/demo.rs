@@ -51,6 +51,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let result = run_inner(args, kind, &stop);
     if stop.load(Ordering::Relaxed) {
         println!("\ninterrupted: namespaces and processes removed");
+        bail!("interrupted by a signal");
     }
     result
 }
