@@ -124,4 +124,10 @@ pub struct ShardStats {
     pub tcp_closed: u64,
     /// TIME-WAIT connections removed early because the TIME-WAIT table was full.
     pub tcp_time_wait_evicted: u64,
+    /// Loss recoveries entered by duplicate ACKs or SACK information (RFC 5681, RFC 6675).
+    pub tcp_fast_retransmits: u64,
+    /// Retransmission timer expirations (RFC 6298).
+    pub tcp_retransmit_timeouts: u64,
+    /// Segments sent that resend sequence space sent before.
+    pub tcp_retransmitted_segments: u64,
 }

@@ -86,13 +86,16 @@ fn fifty_megabytes_each_way_under_faults() {
     let (c, s) = (sim.shards[0].stats(), sim.shards[1].stats());
     eprintln!(
         "50 MB each way: {:?} virtual, {:?} wall, {} frames delivered, {} steps; \
-         checksum drops client {} server {}",
+         checksum drops client {} server {}; fast retransmits {}, RTOs {}, resent segments {}",
         sim.elapsed(),
         wall.elapsed(),
         sim.delivered,
         sim.steps,
         c.tcp_drop_checksum + c.ipv4_drop_checksum,
         s.tcp_drop_checksum + s.ipv4_drop_checksum,
+        c.tcp_fast_retransmits + s.tcp_fast_retransmits,
+        c.tcp_retransmit_timeouts + s.tcp_retransmit_timeouts,
+        c.tcp_retransmitted_segments + s.tcp_retransmitted_segments,
     );
     // Corruption was seen and caught by checksums, not delivered as data.
     assert!(c.tcp_drop_checksum + c.ipv4_drop_checksum + s.tcp_drop_checksum > 0);

@@ -158,6 +158,7 @@ impl Shard {
             return;
         };
         let outcome = conn.tcb.on_segment(repr, now);
+        self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
         if let Some(rst) = outcome.rst {
             let tuple = conn.tuple;
             self.send_tcp_control(tuple, &rst, now);
@@ -315,6 +316,7 @@ impl Shard {
         let due = c.tcb.next_deadline().is_some_and(|d| d <= now);
         if due {
             let outcome = c.tcb.on_deadline(now);
+            self.stats.tcp_retransmit_timeouts += u64::from(outcome.retransmit_timeout);
             if let Some(rst) = outcome.rst {
                 let tuple = c.tuple;
                 self.send_tcp_control(tuple, &rst, now);
@@ -365,6 +367,7 @@ impl Shard {
             let max_payload = c.path_mtu.min(ip_room).saturating_sub(IP_TCP_HEADERS);
             match c.tcb.poll_segment(now, max_payload) {
                 Some(seg) => {
+                    self.stats.tcp_retransmitted_segments += u64::from(seg.is_retransmission());
                     let len = emit_segment(
                         &c.tcb,
                         &seg,

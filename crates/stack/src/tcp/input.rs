@@ -1,6 +1,7 @@
 //! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"): SYN-SENT processing, the
 //! acceptability test, RST/SYN/ACK checks, text and FIN processing, with RFC 5961 challenge
-//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and NewReno loss detection (RFC 5681, RFC 6582).
+//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: SACK-based (RFC 6675) when
+//! SACK was negotiated, NewReno (RFC 5681, RFC 6582) otherwise.
 //!
 //! No input can panic: every length is derived from the segment with saturating or wrapping
 //! arithmetic, and payload slices are cut with checked bounds.
@@ -10,6 +11,10 @@ use super::state::TcpState;
 use super::tcb::{reset_for, Outcome, SegmentDrop, Tcb, TcpError};
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
+
+/// Duplicate ACKs (or SACKed segments above a hole) that signal a loss (RFC 5681 §3.2,
+/// RFC 6675 §2 `DupThresh`).
+pub const DUP_THRESH: u32 = 3;
 
 impl Tcb {
     /// Processes one arriving segment for this connection (RFC 9293 §3.10.7).
@@ -207,9 +212,15 @@ impl Tcb {
         }
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
+        let mut newly_sacked = false;
         if self.sack_ok {
+            // RFC 2018 §8 / RFC 6675 §5.1: a cumulative ACK that ends inside data the peer
+            // reported holding means it discarded (reneged on) SACKed data; forget it all.
+            if ack.gt(self.snd_una) && self.scoreboard.is_sacked(ack) {
+                self.scoreboard.clear();
+            }
             for (l, r) in seg.sack_ranges.iter().flatten() {
-                self.scoreboard.add(
+                newly_sacked |= self.scoreboard.add(
                     SeqNumber(*l),
                     SeqNumber(*r),
                     ack.max(self.snd_una),
@@ -220,15 +231,42 @@ impl Tcb {
         let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, ack, now, out);
-        } else if ack == self.snd_una
-            && self.snd_max != self.snd_una
-            && seg.payload.is_empty()
-            && seg.control != TcpControl::Fin
-            && new_wnd == self.snd_wnd
-            && new_wnd > 0
+        } else if ack == self.snd_una && self.snd_max != self.snd_una {
+            if self.sack_ok {
+                // RFC 6675 §2: with SACK, an ACK is a duplicate when it SACKs bytes not SACKed
+                // before, whether or not it carries data or changes the window.
+                if newly_sacked {
+                    self.dupacks = self.dupacks.saturating_add(1);
+                }
+            } else if seg.payload.is_empty()
+                && seg.control != TcpControl::Fin
+                && new_wnd == self.snd_wnd
+                && new_wnd > 0
+            {
+                // RFC 5681 §2 definition (a zero window answers our probes; it says nothing
+                // about loss).
+                self.on_dup_ack(now, out);
+            }
+        }
+        // A lost retransmission (RFC 6675 recovers it only by RTO; Linux detects it the same
+        // way): data sent after our resend of SND.UNA was SACKed, SND.UNA did not move.
+        if newly_sacked && self.sack_recovery() {
+            if let Some((seq, mark)) = self.rxt_mark {
+                if seq == self.snd_una && self.scoreboard.sacked_between(mark, self.snd_max) > 0 {
+                    self.rxt_mark = None;
+                    self.retransmit_at = Some(seq);
+                }
+            }
+        }
+        // RFC 6675 §5: enter loss recovery on DupThresh duplicates or once IsLost(HighACK+1).
+        if newly_sacked
+            && !self.in_recovery
+            && self.state.is_synchronized()
+            && self.snd_una != self.snd_max
+            && self.snd_una.ge(self.recover)
+            && (self.dupacks >= DUP_THRESH || self.is_lost(self.snd_una))
         {
-            // (A zero window answers our probes; it says nothing about loss.)
-            self.on_dup_ack(now, out);
+            self.enter_recovery(now, out);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
@@ -332,19 +370,20 @@ impl Tcb {
         if self.in_recovery {
             if ack.ge(self.recover) {
                 self.in_recovery = false;
+                self.rxt_mark = None;
                 self.cc.on_recovery_end(self.flight_size(), mss);
+            } else if self.sack_ok {
+                // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
+                // partial ACK with nothing SACKed above it leaves NextSeg blind: resend at
+                // SND.UNA once (as RFC 6582 does, and like RFC 6675's rescue retransmission).
+                if self.scoreboard.is_empty() && ack.ge(self.high_rxt) {
+                    self.retransmit_at = Some(ack);
+                }
+                self.rtx_at = Some(now + self.rtt.rto());
             } else {
-                // Partial ACK: retransmit the next hole, deflate, restart the timer. Without
-                // SACK information the hole is at SND.UNA (RFC 6582); with it, the first hole
-                // not yet retransmitted (RFC 6675 NextSeg rule 1).
-                self.scoreboard.prune(ack);
-                self.retransmit_at = if self.scoreboard.is_empty() {
-                    Some(ack)
-                } else {
-                    self.scoreboard
-                        .next_hole(ack.max(self.high_rxt))
-                        .map(|(seq, _)| seq)
-                };
+                // Partial ACK without SACK (RFC 6582 §3.2 step 5): retransmit the segment at
+                // SND.UNA, deflate, restart the timer.
+                self.retransmit_at = Some(ack);
                 self.cc.on_partial_ack(acked, mss);
                 self.rtx_at = Some(now + self.rtt.rto());
             }
@@ -360,29 +399,60 @@ impl Tcb {
         };
     }
 
-    /// RFC 5681 §3.2 duplicate ACK handling with RFC 6582 `recover`.
+    /// RFC 5681 §3.2 duplicate ACK handling with RFC 6582 `recover`, for peers without SACK.
     fn on_dup_ack(&mut self, now: Instant, out: &mut Outcome) {
         self.dupacks = self.dupacks.saturating_add(1);
         let mss = self.eff_snd_mss();
         if self.in_recovery {
             self.cc.on_dup_ack(mss);
-            // Each further duplicate ACK means a segment left the network: with SACK
-            // information, fill the next known hole (RFC 6675 §5 step (C)).
-            if self.retransmit_at.is_none() {
-                self.retransmit_at = self
-                    .scoreboard
-                    .next_hole(self.snd_una.max(self.high_rxt))
-                    .map(|(seq, _)| seq);
-            }
-        } else if self.dupacks == 3 && (self.snd_una - 1usize).ge(self.recover) {
-            self.recover = self.snd_max;
-            self.in_recovery = true;
-            self.high_rxt = self.snd_una;
-            self.cc.on_fast_retransmit(now, self.flight_size(), mss);
-            out.fast_retransmit = true;
-            self.retransmit_at = Some(self.snd_una);
-            self.rtt_probe = None;
+        } else if self.dupacks == DUP_THRESH && self.snd_una.ge(self.recover) {
+            self.enter_recovery(now, out);
         }
+    }
+
+    /// Fast retransmit and enter loss recovery (RFC 6582 §3.2 step 2, RFC 6675 §5 step 4):
+    /// the recovery point is `SND.MAX`, the first segment at `SND.UNA` goes out at once.
+    /// `recover` holds `SND.MAX`, one past RFC 6582's "highest sequence number transmitted",
+    /// so the callers' "ACK covers more than `recover`" test is `SND.UNA ≥ recover`.
+    fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
+        let mss = self.eff_snd_mss();
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.high_rxt = self.snd_una;
+        self.cc.on_fast_retransmit(now, self.flight_size(), mss);
+        out.fast_retransmit = true;
+        self.retransmit_at = Some(self.snd_una);
+        self.rtt_probe = None;
+    }
+
+    /// The start of the bytes RFC 6675 `IsLost` deems lost: unSACKed bytes below it are lost.
+    fn lost_edge(&self) -> SeqNumber {
+        let lost_bytes = (DUP_THRESH as usize - 1) * self.eff_snd_mss();
+        self.scoreboard
+            .lost_edge(lost_bytes, DUP_THRESH as usize)
+            .map_or(self.snd_una, |e| e.max(self.snd_una).min(self.snd_max))
+    }
+
+    /// RFC 6675 §4 `IsLost(seq)`.
+    pub(super) fn is_lost(&self, seq: SeqNumber) -> bool {
+        seq.lt(self.lost_edge()) && !self.scoreboard.is_sacked(seq)
+    }
+
+    /// RFC 6675 §4 `SetPipe`: bytes still in the network — unSACKed bytes not deemed lost,
+    /// plus bytes retransmitted in this recovery (below `HighRxt`).
+    pub(super) fn pipe(&self) -> usize {
+        let (una, max) = (self.snd_una, self.snd_max);
+        let unsacked = |from: SeqNumber, to: SeqNumber| {
+            ((to - from).max(0) as usize).saturating_sub(self.scoreboard.sacked_between(from, to))
+        };
+        let edge = self.lost_edge();
+        let rxt_end = self.high_rxt.max(una).min(max);
+        unsacked(edge, max) + unsacked(una, rxt_end)
+    }
+
+    /// RFC 6675 loss recovery is running (SACK negotiated and in recovery).
+    pub(super) fn sack_recovery(&self) -> bool {
+        self.sack_ok && self.in_recovery
     }
 
     /// Bytes sent and not yet acknowledged.

@@ -148,7 +148,11 @@ impl Tcb {
             .min(max_payload.saturating_sub(if self.ts_enabled { 12 } else { 0 }))
             .saturating_sub(sack_len)
             .max(1);
-        let rtx = self.retransmit_at.take().filter(|&s| s.ge(self.snd_una));
+        let rtx = self
+            .retransmit_at
+            .take()
+            .filter(|&s| s.ge(self.snd_una))
+            .or_else(|| self.sack_next_retransmission(mss));
         let (seq, len, fin) = if let Some(seq) = rtx {
             let mut len = self.send.available_from(seq).min(mss);
             // Stop at SACKed data: the peer has it.
@@ -162,19 +166,54 @@ impl Tcb {
                 return self.poll_data(now, max_payload);
             }
             self.high_rxt = self.high_rxt.max(seq + len);
+            if self.sack_recovery() && seq == self.snd_una {
+                self.rxt_mark = Some((seq, self.snd_max));
+            }
             (seq, len, fin)
         } else {
+            // After an RTO (go-back-N from SND.UNA) skip what the peer SACKed (RFC 6675 §5.1).
+            if self.snd_nxt.lt(self.snd_max) {
+                if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                    self.snd_nxt = end.min(self.snd_max);
+                }
+            }
             let seq = self.snd_nxt;
-            let unsent = self.send.available_from(seq);
+            let mut unsent = self.send.available_from(seq);
+            let resend = seq.lt(self.snd_max);
+            if resend {
+                if let Some((hole, hole_len)) = self.scoreboard.next_hole(seq) {
+                    if hole == seq {
+                        unsent = unsent.min(hole_len);
+                    }
+                }
+            }
             let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-            let wnd = (self.snd_wnd as usize).min(self.cc.window());
-            let usable = wnd.saturating_sub(in_flight);
+            let rwnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
+            let usable = if self.sack_recovery() {
+                // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS (NextSeg rule 2).
+                let room = self.cc.ssthresh().saturating_sub(self.pipe());
+                if room < mss {
+                    0
+                } else {
+                    room.min(rwnd_room)
+                }
+            } else {
+                // SACKed bytes below SND.NXT (after an RTO) have left the network.
+                let sacked = if resend {
+                    self.scoreboard.sacked_between(self.snd_una, seq)
+                } else {
+                    0
+                };
+                let wnd = (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit());
+                wnd.saturating_sub(in_flight.saturating_sub(sacked))
+                    .min(rwnd_room)
+            };
             let len = unsent.min(usable).min(mss);
             let fin = len == unsent && fin_seq == Some(seq + len);
             if len == 0 && !fin {
                 return None;
             }
-            if len > 0 && !fin && !self.sws_allows(len, unsent, mss, in_flight) {
+            if len > 0 && !fin && !resend && !self.sws_allows(len, unsent, mss, in_flight) {
                 return None;
             }
             (seq, len, fin)
@@ -220,6 +259,36 @@ impl Tcb {
         let mut seg = OutSegment::new(repr, len);
         seg.retransmission = retransmission;
         Some(seg)
+    }
+
+    /// RFC 6675 §4 `NextSeg` rules 1 and 3 while in SACK recovery and `cwnd − pipe ≥ 1 SMSS`
+    /// (rule 2, new data, is the normal path): the first hole above `HighRxt` that `IsLost`
+    /// deems lost, or — when no new data can go out — any hole below SACKed data.
+    fn sack_next_retransmission(&self, mss: usize) -> Option<SeqNumber> {
+        if !self.sack_recovery() {
+            return None;
+        }
+        if self.cc.ssthresh().saturating_sub(self.pipe()) < mss {
+            return None;
+        }
+        let (hole, _) = self.scoreboard.next_hole(self.snd_una.max(self.high_rxt))?;
+        if self.is_lost(hole) {
+            return Some(hole);
+        }
+        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        let new_data = self.snd_nxt == self.snd_max
+            && self.send.available_from(self.snd_nxt) > 0
+            && (self.snd_wnd as usize) > in_flight;
+        (!new_data).then_some(hole)
+    }
+
+    /// Limited transmit (RFC 3042): the first and second duplicate ACK each let one new
+    /// segment beyond the congestion window out, keeping the ACK clock alive.
+    fn limited_transmit(&self) -> usize {
+        if self.in_recovery || self.snd_nxt != self.snd_max {
+            return 0;
+        }
+        (self.dupacks.min(2) as usize) * self.eff_snd_mss()
     }
 
     /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a full segment, or all queued data when

@@ -1,6 +1,6 @@
-//! The sender's SACK scoreboard (RFC 2018 §4, a simplified RFC 6675 §3): which byte ranges
-//! above `SND.UNA` the peer reported holding, so fast recovery retransmits the holes between
-//! them instead of one segment per round trip.
+//! The sender's SACK scoreboard (RFC 2018 §4, RFC 6675 §3): which byte ranges above `SND.UNA`
+//! the peer reported holding, with the queries RFC 6675 loss recovery needs (`IsLost` through
+//! [`Scoreboard::lost_edge`], the SACKed bytes `SetPipe` leaves out, the holes `NextSeg` fills).
 //!
 //! Invariants: ranges are sorted, disjoint, non-adjacent, inside (`SND.UNA`, `SND.MAX`], and at
 //! most [`MAX_SCOREBOARD_RANGES`] (the highest are dropped first). Storage is freed when empty.
@@ -28,17 +28,19 @@ impl Scoreboard {
     }
 
     /// Records one SACK block `[left, right)`; blocks outside (`snd_una`, `snd_max`] (e.g.
-    /// D-SACK, RFC 2883) or malformed ones are ignored.
+    /// D-SACK, RFC 2883) or malformed ones are ignored. Returns whether the block SACKed bytes
+    /// not SACKed before (what makes an ACK a "DupAck" with SACK, RFC 6675 §2).
     pub fn add(
         &mut self,
         left: SeqNumber,
         right: SeqNumber,
         snd_una: SeqNumber,
         snd_max: SeqNumber,
-    ) {
+    ) -> bool {
         if !left.lt(right) || right.le(snd_una) || right.gt(snd_max) {
-            return;
+            return false;
         }
+        let before = self.sacked_between(snd_una, snd_max);
         let mut start = left.max(snd_una);
         let mut end = right;
         self.ranges.retain(|&(l, r)| {
@@ -53,6 +55,38 @@ impl Scoreboard {
         let pos = self.ranges.partition_point(|&(l, _)| l.lt(start));
         self.ranges.insert(pos, (start, end));
         self.ranges.truncate(MAX_SCOREBOARD_RANGES);
+        self.sacked_between(snd_una, snd_max) > before
+    }
+
+    /// SACKed bytes inside `[from, to)`.
+    pub fn sacked_between(&self, from: SeqNumber, to: SeqNumber) -> usize {
+        self.ranges
+            .iter()
+            .map(|&(l, r)| (r.min(to) - l.max(from)).max(0) as usize)
+            .sum()
+    }
+
+    /// RFC 6675 §4 `IsLost` for the whole scoreboard: every unSACKed byte below the returned
+    /// sequence number has more than `lost_bytes` ((DupThresh − 1)·SMSS) SACKed bytes or at
+    /// least `dup_thresh` SACKed ranges above it, so it is deemed lost; bytes at or above it are
+    /// not. `None`: nothing is lost yet.
+    pub fn lost_edge(&self, lost_bytes: usize, dup_thresh: usize) -> Option<SeqNumber> {
+        let mut bytes = 0usize;
+        for (count, &(l, r)) in self.ranges.iter().rev().enumerate() {
+            bytes += (r - l).max(0) as usize;
+            if bytes > lost_bytes || count + 1 >= dup_thresh {
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    /// If `seq` lies in a SACKed range, the end of that range.
+    pub fn sacked_end(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        self.ranges
+            .iter()
+            .find(|&&(l, r)| seq.ge(l) && seq.lt(r))
+            .map(|&(_, r)| r)
     }
 
     /// Drops what `SND.UNA` has passed.

@@ -202,6 +202,9 @@ pub struct Tcb {
     /// Highest sequence number retransmitted in this recovery (RFC 6675 `HighRxt`).
     pub(super) high_rxt: SeqNumber,
     pub(super) scoreboard: super::sack::Scoreboard,
+    /// In SACK recovery, the retransmission of the segment at `SND.UNA` and `SND.MAX` when it
+    /// left: SACKs for data above that mark while `SND.UNA` stays show it was lost again.
+    pub(super) rxt_mark: Option<(SeqNumber, SeqNumber)>,
     pub(super) retries: u32,
     /// When data was last sent (restart after idle, RFC 5681 §4.1).
     pub(super) last_data_sent: Option<Instant>,
@@ -286,6 +289,7 @@ impl Tcb {
             retransmit_at: None,
             high_rxt: iss,
             scoreboard: super::sack::Scoreboard::default(),
+            rxt_mark: None,
             retries: 0,
             last_data_sent: None,
             probes_out: 0,

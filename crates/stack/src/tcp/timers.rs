@@ -130,10 +130,13 @@ impl Tcb {
                 self.snd_nxt = self.snd_una;
                 self.rtt_probe = None;
                 self.in_recovery = false;
+                self.rxt_mark = None;
                 self.recover = self.snd_max;
                 self.dupacks = 0;
                 self.retransmit_at = None;
-                self.scoreboard.clear();
+                self.high_rxt = self.snd_una;
+                // The scoreboard stays: go-back-N skips what the peer SACKed (RFC 6675 §5.1);
+                // it is cleared only when the peer is seen reneging (input.rs).
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         }

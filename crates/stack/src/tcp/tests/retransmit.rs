@@ -181,9 +181,8 @@ fn keepalive_probes_then_times_out() {
     assert_eq!(tcb.error(), Some(TcpError::TimedOut));
 }
 
-#[test]
-fn sack_recovery_fills_every_hole_without_waiting_a_round_trip() {
-    let now = Instant::now();
+/// ESTABLISHED with SACK negotiated (no other options), nothing sent yet.
+fn tcb_sack(now: Instant) -> Tcb {
     let config = TcpConfig {
         sack: true,
         ..cfg()
@@ -196,45 +195,252 @@ fn sack_recovery_fills_every_hole_without_waiting_a_round_trip() {
     tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
     send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
     assert!(tcb.sack_ok);
-    let p = payload(6000);
-    tcb.send(&p).unwrap();
-    for _ in 0..6 {
-        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    tcb
+}
+
+/// The peer's ACK of `base + ack` with SACK blocks `[base + l, base + h)`.
+fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
+    let mut r = [None; 4];
+    for (slot, (l, h)) in r.iter_mut().zip(blocks) {
+        *slot = Some(((base + *l).0, (base + *h).0));
     }
+    TcpRepr {
+        sack_ranges: r,
+        ..peer_ack(base + ack)
+    }
+}
+
+/// Sends `n` bytes in 1000-byte segments; returns the payload.
+fn send_segments(tcb: &mut Tcb, now: Instant, n: usize) -> Vec<u8> {
+    let p = payload(n);
+    tcb.send(&p).unwrap();
+    while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
+    p
+}
+
+#[test]
+fn sack_recovery_sends_as_the_pipe_allows() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 6000);
     let base = LOCAL_SEQ + 1;
-    let sack = |blocks: &[(usize, usize)]| {
-        let mut r = [None; 4];
-        for (slot, (l, h)) in r.iter_mut().zip(blocks) {
-            *slot = Some(((base + *l).0, (base + *h).0));
-        }
-        TcpRepr {
-            sack_ranges: r,
-            ..peer_ack(base + 1000)
-        }
-    };
     // Segments 2 (1000..2000) and 4 (3000..4000) are lost.
     send!(tcb, now, peer_ack(base + 1000));
-    send!(tcb, now, sack(&[(2000, 3000)]));
-    send!(tcb, now, sack(&[(4000, 5000), (2000, 3000)]));
-    recv!(tcb, now, nothing);
-    send!(tcb, now, sack(&[(4000, 6000), (2000, 3000)]));
-    recv!(tcb, now, data_seg(base + 1000, &p[1000..2000], false));
-    // The next duplicate ACK retransmits the second hole at once (RFC 6675), not after
-    // the partial ACK a round trip later (RFC 6582).
-    send!(tcb, now, sack(&[(4000, 6000), (2000, 3000)]));
-    recv!(tcb, now, data_seg(base + 3000, &p[3000..4000], false));
-    recv!(tcb, now, nothing);
-    // The partial ACK for the first hole finds nothing left to resend.
+    send!(tcb, now, sack_ack(base, 1000, &[(2000, 3000)]));
     send!(
         tcb,
         now,
-        TcpRepr {
-            sack_ranges: [Some(((base + 4000).0, (base + 6000).0)), None, None, None],
-            ..peer_ack(base + 3000)
-        }
+        sack_ack(base, 1000, &[(4000, 5000), (2000, 3000)])
     );
+    recv!(tcb, now, nothing);
+    let out = send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 6000), (2000, 3000)])
+    );
+    assert!(out.fast_retransmit, "third DupAck (RFC 6675 §5)");
+    recv!(tcb, now, data_seg(base + 1000, &p[1000..2000], false));
+    // cwnd = ssthresh = FlightSize / 2 = 2500; pipe = 1000 (3000..4000, not deemed lost:
+    // only 2000 bytes SACKed above it) + 1000 (retransmitted): no room for another segment.
+    assert_eq!(tcb.pipe(), 2000);
+    recv!(tcb, now, nothing);
+    // Nothing newly SACKed: not a duplicate, nothing sent.
+    send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 6000), (2000, 3000)])
+    );
+    recv!(tcb, now, nothing);
+    // Partial ACK: pipe = 1000, NextSeg rule 3 resends the hole below SACKed data.
+    send!(tcb, now, sack_ack(base, 3000, &[(4000, 6000)]));
+    recv!(tcb, now, data_seg(base + 3000, &p[3000..4000], false));
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 6000));
     assert_eq!(tcb.send_queue(), 0);
     assert!(!tcb.in_recovery);
+    // The ACK ended recovery exactly at the recovery point (SND.MAX when it began): a loss
+    // in the next flight starts a new recovery (RFC 6582 §3.2 step 2, `recover` inclusive).
+    let q = payload(4000);
+    tcb.send(&q).unwrap();
+    // cwnd = min(ssthresh, FlightSize + SMSS) = 2000: two segments.
+    recv!(tcb, now, data_seg(base + 6000, &q[..1000], false));
+    recv!(tcb, now, data_seg(base + 7000, &q[1000..2000], false));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, sack_ack(base, 6000, &[(7000, 8000)]));
+    recv!(tcb, now, data_seg(base + 8000, &q[2000..3000], false));
+    send!(tcb, now, sack_ack(base, 6000, &[(7000, 9000)]));
+    recv!(tcb, now, data_seg(base + 9000, &q[3000..], true));
+    let out = send!(tcb, now, sack_ack(base, 6000, &[(7000, 10_000)]));
+    assert!(out.fast_retransmit);
+    recv!(tcb, now, data_seg(base + 6000, &q[..1000], false));
+}
+
+#[test]
+fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 10_000);
+    let base = LOCAL_SEQ + 1;
+    // Segments 1000..2000 and 3000..4000 are lost.
+    send!(tcb, now, peer_ack(base + 1000));
+    send!(tcb, now, sack_ack(base, 1000, &[(2000, 3000)]));
+    send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 5000), (2000, 3000)])
+    );
+    send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 6000), (2000, 3000)])
+    );
+    recv!(tcb, now, data_seg(base + 1000, &p[1000..2000], false));
+    // ssthresh 4500, pipe 6000.
+    recv!(tcb, now, nothing);
+    // 3000 SACKed bytes above 3000..4000: IsLost; pipe 4000, still no room.
+    send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 7000), (2000, 3000)])
+    );
+    assert!(tcb.is_lost(base + 3000));
+    recv!(tcb, now, nothing);
+    // pipe 3000: NextSeg rule 1 sends the lost segment above HighRxt.
+    send!(
+        tcb,
+        now,
+        sack_ack(base, 1000, &[(4000, 8000), (2000, 3000)])
+    );
+    recv!(tcb, now, data_seg(base + 3000, &p[3000..4000], false));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, sack_ack(base, 3000, &[(4000, 10_000)]));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, peer_ack(base + 10_000));
+    assert!(!tcb.in_recovery);
+    assert_eq!(
+        tcb.cwnd(),
+        2000,
+        "min(ssthresh, FlightSize + SMSS) at the end"
+    );
+}
+
+#[test]
+fn sack_blocks_on_data_carrying_acks_count_as_duplicates() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 5000);
+    let base = LOCAL_SEQ + 1;
+    let data = payload(3000);
+    // The peer sends data too: each ACK carries 1000 bytes and a new window; segment
+    // 0..1000 is lost. RFC 5681 would not count these; RFC 6675 §2 does.
+    let mut fast = false;
+    for k in 0..3usize {
+        let seg = TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + k * 1000,
+            window_len: PEER_WND - k as u16,
+            payload: &data[k * 1000..(k + 1) * 1000],
+            ..sack_ack(base, 0, &[(1000, 2000 + k * 1000)])
+        };
+        fast = send!(tcb, now, seg).fast_retransmit;
+    }
+    assert!(fast);
+    let seg = tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    assert!(seg.is_retransmission());
+    assert_eq!(seg.repr().seq_number, base);
+    assert_eq!(seg.payload_len(), 1000);
+    assert_eq!(seg.repr().ack_number, Some(REMOTE_SEQ + 3001));
+    let mut buf = [0u8; 1000];
+    assert_eq!(tcb.write_payload(&seg, &mut buf), 1000);
+    assert_eq!(&buf[..], &p[..1000]);
+}
+
+#[test]
+fn one_ack_sacking_three_segments_starts_recovery_at_once() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 5000);
+    let base = LOCAL_SEQ + 1;
+    // One ACK (the others were lost) reports 3 segments above the hole: IsLost(HighACK + 1).
+    let out = send!(tcb, now, sack_ack(base, 0, &[(1000, 4000)]));
+    assert!(out.fast_retransmit);
+    recv!(tcb, now, data_seg(base, &p[..1000], false));
+    recv!(tcb, now, nothing);
+}
+
+#[test]
+fn limited_transmit_sends_new_data_on_the_first_two_dup_acks() {
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    let p = payload(13_000);
+    tcb.send(&p).unwrap();
+    // Initial window: 10 segments.
+    for _ in 0..10 {
+        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    }
+    recv!(tcb, now, nothing);
+    let base = LOCAL_SEQ + 1;
+    // RFC 3042: one new segment per duplicate ACK, cwnd unchanged.
+    send!(tcb, now, peer_ack(base));
+    recv!(tcb, now, data_seg(base + 10_000, &p[10_000..11_000], false));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, peer_ack(base));
+    recv!(tcb, now, data_seg(base + 11_000, &p[11_000..12_000], false));
+    recv!(tcb, now, nothing);
+    assert_eq!(tcb.cwnd(), 10_000);
+    // The third starts fast retransmit (RFC 5681 §3.2).
+    assert!(send!(tcb, now, peer_ack(base)).fast_retransmit);
+    recv!(tcb, now, data_seg(base, &p[..1000], false));
+}
+
+#[test]
+fn limited_transmit_with_sack() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = payload(13_000);
+    tcb.send(&p).unwrap();
+    for _ in 0..10 {
+        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    }
+    let base = LOCAL_SEQ + 1;
+    send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
+    recv!(tcb, now, data_seg(base + 10_000, &p[10_000..11_000], false));
+    recv!(tcb, now, nothing);
+    send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
+    recv!(tcb, now, nothing);
+}
+
+#[test]
+fn rto_does_not_resend_sacked_data() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 5000);
+    let base = LOCAL_SEQ + 1;
+    // 1000..3000 SACKed; two DupAcks only, no recovery; the RTO fires.
+    send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
+    send!(tcb, now, sack_ack(base, 0, &[(1000, 3000)]));
+    recv!(tcb, now, nothing);
+    let t = tcb.next_deadline().unwrap();
+    assert!(tcb.on_deadline(t).retransmit_timeout);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+    recv!(tcb, t, nothing);
+    // cwnd 2 segments after the ACK: the next unSACKed data is 3000.., 1000..3000 is skipped.
+    send!(tcb, t, sack_ack(base, 1000, &[(1000, 3000)]));
+    recv!(tcb, t, data_seg(base + 3000, &p[3000..4000], false));
+    recv!(tcb, t, data_seg(base + 4000, &p[4000..5000], true));
+    recv!(tcb, t, nothing);
+}
+
+#[test]
+fn reneging_peer_gets_sacked_data_again_after_rto() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 4000);
+    let base = LOCAL_SEQ + 1;
+    send!(tcb, now, sack_ack(base, 0, &[(2000, 3000)]));
+    // The cumulative ACK stops inside SACKed data: the peer threw it away (RFC 2018 §8).
+    send!(tcb, now, peer_ack(base + 2500));
+    assert!(tcb.scoreboard.is_empty());
+    let t = tcb.next_deadline().unwrap();
+    tcb.on_deadline(t);
+    recv!(tcb, t, data_seg(base + 2500, &p[2500..3500], false));
 }
