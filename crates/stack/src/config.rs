@@ -61,6 +61,9 @@ pub struct Limits {
     pub max_listeners: usize,
     /// Half-open (SYN-RECEIVED) connections per listener.
     pub max_syn_backlog: usize,
+    /// Answer SYNs with SYN cookies (RFC 4987 §3.6) when a listener's SYN backlog is full,
+    /// instead of dropping them.
+    pub syn_cookies: bool,
     /// Control frames (ARP, ICMP, RST) waiting for `poll_transmit`.
     pub tx_queue_max: usize,
     /// First local port for active opens (inclusive).
@@ -139,6 +142,7 @@ impl Default for Limits {
             max_time_wait: MAX_TIME_WAIT,
             max_listeners: MAX_LISTENERS,
             max_syn_backlog: MAX_SYN_BACKLOG,
+            syn_cookies: true,
             tx_queue_max: TX_QUEUE_MAX,
             ephemeral_port_min: EPHEMERAL_PORT_MIN,
             ephemeral_port_max: EPHEMERAL_PORT_MAX,

@@ -83,6 +83,9 @@ pub(crate) struct Listener {
     pub(crate) accept_queue: VecDeque<ConnId>,
     pub(crate) half_open: usize,
     pub(crate) acceptable_queued: bool,
+    /// When this listener last answered a SYN with a cookie: ACKs for no connection are
+    /// checked as cookies only while cookies it sent may still be valid (as Linux does).
+    pub(crate) last_cookie_sent: Option<Instant>,
 }
 
 /// One RX queue's share of the stack. See the module documentation for the driving loop.
@@ -93,6 +96,7 @@ pub struct Shard {
     pub(crate) shard_id: usize,
     pub(crate) stats: ShardStats,
     pub(crate) isn: IsnGenerator,
+    pub(crate) cookies: crate::tcp::SynCookies,
     pub(crate) tx_queue: VecDeque<Vec<u8>>,
     pub(crate) pending: Pending,
     pub(crate) reassembly: Reassembler,
@@ -136,6 +140,8 @@ impl Shard {
             + ((shard_id.wrapping_mul(4099)) % ephemeral_span.max(1)) as u16;
         Shard {
             isn: IsnGenerator::new(config.isn_secret, now),
+            // A key of its own, derived from the ISN secret (the ISN hash must not reveal it).
+            cookies: crate::tcp::SynCookies::new(config.isn_secret.map(|b| b ^ 0x5c), now),
             icmp_limiter: RateLimiter::new(
                 limits.icmp_errors_per_sec,
                 limits.icmp_error_burst,

@@ -130,4 +130,10 @@ pub struct ShardStats {
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.
     pub tcp_retransmitted_segments: u64,
+    /// SYN-ACKs sent with a SYN cookie because the listener's SYN backlog was full.
+    pub syncookies_sent: u64,
+    /// ACKs that completed a handshake through a valid SYN cookie.
+    pub syncookies_ok: u64,
+    /// ACKs checked as SYN cookies (the listener sent cookies recently) that were not valid.
+    pub syncookies_failed: u64,
 }

@@ -112,14 +112,27 @@ fn many_connections(
     faults: FaultConfig,
     seed: u64,
 ) -> Sim<FaultyMemLink> {
+    many_connections_with(
+        config(SERVER_MAC, SERVER_IP),
+        total,
+        concurrent,
+        faults,
+        seed,
+    )
+}
+
+/// [`many_connections`] with the server's configuration given.
+fn many_connections_with(
+    server_config: boomerang_stack::StackConfig,
+    total: usize,
+    concurrent: usize,
+    faults: FaultConfig,
+    seed: u64,
+) -> Sim<FaultyMemLink> {
     const REQ: &[u8] = b"GET / HTTP/1.1\r\nHost: sim\r\n\r\n";
     const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let link = FaultyMemLink::new(Duration::from_millis(1), faults, seed);
-    let mut sim = Sim::new(
-        config(CLIENT_MAC, CLIENT_IP),
-        config(SERVER_MAC, SERVER_IP),
-        link,
-    );
+    let mut sim = Sim::new(config(CLIENT_MAC, CLIENT_IP), server_config, link);
     let l = sim.shards[1].listen(PORT, 1024).expect("listen");
     let mut opened = 0usize;
     let mut done = 0usize;
@@ -242,6 +255,34 @@ fn ten_thousand_connections_leave_nothing_behind() {
     assert_eq!(s.tcp_passive_opens, 10_000);
     assert_eq!(c.tcp_closed, 10_000);
     assert_eq!(s.tcp_closed, 10_000);
+}
+
+#[test]
+fn syn_cookies_complete_handshakes_with_the_syn_backlog_full() {
+    // No SYN-queue room at all: every SYN is answered with a cookie (RFC 4987 §3.6) and every
+    // connection is rebuilt from its third segment, under loss and reordering.
+    let mut server = config(SERVER_MAC, SERVER_IP);
+    server.limits.max_syn_backlog = 0;
+    let faults = FaultConfig {
+        drop: 0.05,
+        reorder: 0.20,
+        reorder_delay: Duration::from_millis(2),
+        ..FaultConfig::default()
+    };
+    let sim = many_connections_with(server, 300, 50, faults, 11);
+    let s = sim.shards[1].stats();
+    eprintln!(
+        "cookies: {} sent, {} ok, {} failed; {:?} virtual",
+        s.syncookies_sent,
+        s.syncookies_ok,
+        s.syncookies_failed,
+        sim.elapsed()
+    );
+    assert_eq!(s.syncookies_ok, 300);
+    assert!(s.syncookies_sent >= 300);
+    assert_eq!(s.tcp_passive_opens, 300);
+    assert_eq!(s.tcp_closed, 300);
+    assert_eq!(sim.shards[1].connection_count(), 0);
 }
 
 #[test]

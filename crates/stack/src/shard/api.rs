@@ -29,6 +29,7 @@ impl Shard {
                 accept_queue: std::collections::VecDeque::new(),
                 half_open: 0,
                 acceptable_queued: false,
+                last_cookie_sent: None,
             })
             .ok_or(SocketError::Limit("listeners"))?;
         let id = ListenerId { index, generation };

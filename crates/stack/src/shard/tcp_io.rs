@@ -58,7 +58,69 @@ impl Shard {
                 return;
             }
         }
+        if self.cookie_open(tuple, &repr, now) {
+            return;
+        }
         self.reset_no_connection(tuple, &repr, now);
+    }
+
+    /// The third segment of a SYN-cookie handshake (RFC 4987 §3.6): an ACK for no connection
+    /// to a listener that recently sent cookies. A valid cookie rebuilds the connection
+    /// (ESTABLISHED, queued for accept); returns false when the segment was not consumed
+    /// (no cookie check, or a forged/stale cookie: the caller answers with a RST).
+    fn cookie_open(&mut self, tuple: FourTuple, repr: &TcpRepr<'_>, now: Instant) -> bool {
+        if matches!(repr.control, TcpControl::Syn | TcpControl::Rst) || repr.ack_number.is_none() {
+            return false;
+        }
+        let Some(&lid) = self.listen_ports.get(&repr.dst_port) else {
+            return false;
+        };
+        let Some(listener) = self.listeners.get_mut(lid.index, lid.generation) else {
+            return false;
+        };
+        let recent = listener.last_cookie_sent.is_some_and(|t| {
+            now.saturating_duration_since(t)
+                < tcp::syn_cookie::COOKIE_PERIOD * tcp::syn_cookie::COOKIE_MAX_AGE
+        });
+        if !recent {
+            return false;
+        }
+        let Some(opts) = self.cookies.validate(&tuple, repr, now) else {
+            self.stats.syncookies_failed += 1;
+            return false;
+        };
+        if listener.accept_queue.len() >= listener.backlog {
+            // Like Linux: the client retransmits its ACK (or data) and may find room later.
+            self.stats.tcp_drop_listen_overflow += 1;
+            return true;
+        }
+        if self.conns.len() >= self.config.limits.max_connections {
+            self.stats.tcp_drop_table_full += 1;
+            return true;
+        }
+        let (mut tcb, outcome) = Tcb::from_syn_cookie(&self.config.tcp, tuple, repr, opts, now);
+        let path_mtu = self.path_mtu_for(*tuple.remote.ip(), now);
+        if path_mtu < self.config.mtu {
+            tcb.set_path_mtu(path_mtu);
+        }
+        // Counted as half-open until `note_state` moves it to the accept queue.
+        if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+            l.half_open += 1;
+        }
+        let Some(id) = self.insert_conn(Conn::new(tcb, tuple, Some(lid), path_mtu)) else {
+            self.stats.tcp_drop_table_full += 1;
+            if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
+                l.half_open = l.half_open.saturating_sub(1);
+            }
+            return true;
+        };
+        self.stats.syncookies_ok += 1;
+        self.stats.tcp_passive_opens += 1;
+        if outcome.readable {
+            self.push_readable(id);
+        }
+        self.touch(id, now);
+        true
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one).
@@ -105,10 +167,21 @@ impl Shard {
         let Some(listener) = self.listeners.get_mut(lid.index, lid.generation) else {
             return;
         };
-        if listener.accept_queue.len() >= listener.backlog
-            || listener.half_open >= limits.max_syn_backlog
-        {
+        if listener.accept_queue.len() >= listener.backlog {
             self.stats.tcp_drop_listen_overflow += 1;
+            return;
+        }
+        if listener.half_open >= limits.max_syn_backlog {
+            if !limits.syn_cookies {
+                self.stats.tcp_drop_listen_overflow += 1;
+                return;
+            }
+            // SYN flood defence (RFC 4987 §3.6): answer statelessly with a cookie.
+            listener.last_cookie_sent = Some(now);
+            let syn_ack = self.cookies.syn_ack(&self.config.tcp, &tuple, syn, now);
+            if self.send_tcp_control(tuple, &syn_ack, now) {
+                self.stats.syncookies_sent += 1;
+            }
             return;
         }
         if self.conns.len() >= limits.max_connections {

@@ -724,3 +724,101 @@ fn unknown_protocol_gets_protocol_unreachable() {
     assert_eq!(s.stats().ipv4_drop_protocol, 1);
     assert_eq!(s.stats().icmp_proto_unreachable_sent, 1);
 }
+
+#[test]
+fn full_syn_backlog_answers_with_a_cookie_that_completes_the_handshake() {
+    let mut c = config();
+    c.limits.max_syn_backlog = 1;
+    let (mut s, now) = shard_with(c);
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    // The one SYN-queue slot is taken by a handshake that never completes.
+    s.receive(&tcp_frame(40000, 80, &syn(1000)), now);
+    assert_eq!(drain(&mut s, now).len(), 1);
+    assert_eq!(s.stats().syncookies_sent, 0);
+    // A Linux-like SYN: MSS 1460, window scale 7, SACK-permitted, timestamps.
+    let linux_syn = TcpRepr {
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamp: Some((555, 0)),
+        ..syn(7000)
+    };
+    s.receive(&tcp_frame(40001, 80, &linux_syn), now);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    let synack = parse_tcp(&out[0]);
+    assert_eq!(s.stats().syncookies_sent, 1);
+    assert_eq!(s.connection_count(), 1, "the cookie keeps no state");
+    assert_eq!((synack.src_port, synack.dst_port), (80, 40001));
+    assert_eq!(synack.control, TcpControl::Syn);
+    assert_eq!(synack.ack_number, Some(boomerang_wire::SeqNumber(7001)));
+    assert_eq!(synack.max_seg_size, Some(1460));
+    assert_eq!(
+        synack.window_scale,
+        Some(crate::tcp::TcpConfig::default().rcv_wscale())
+    );
+    assert!(synack.sack_permitted);
+    let (our_tsval, echoed) = synack.timestamp.expect("timestamps kept");
+    assert_eq!(echoed, 555);
+    let iss = synack.seq_number;
+    // The third segment carries data, as a client's request may.
+    let ack = TcpRepr {
+        control: TcpControl::Psh,
+        seq_number: boomerang_wire::SeqNumber(7001),
+        ack_number: Some(iss + 1),
+        window_len: 502,
+        timestamp: Some((556, our_tsval)),
+        payload: b"GET / HTTP/1.1\r\n\r\n",
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40001, 80, &ack), now);
+    assert_eq!(s.stats().syncookies_ok, 1);
+    assert_eq!(s.poll_event(), Some(SocketEvent::Acceptable(l)));
+    let conn = s.accept(l).expect("cookie connection accepted");
+    assert_eq!(s.tcp_state(conn), Some(TcpState::Established));
+    assert_eq!(s.tuple(conn).map(|t| t.remote.port()), Some(40001));
+    let mut buf = [0u8; 64];
+    assert_eq!(s.recv(conn, &mut buf), Ok(18));
+    assert_eq!(&buf[..18], b"GET / HTTP/1.1\r\n\r\n");
+    // The options survived: the reply echoes the peer's timestamp and its window is scaled
+    // by the peer's shift 7 (502 << 7 bytes allow a 1000-byte write at once).
+    assert_eq!(s.send(conn, &[b'x'; 1000]), Ok(1000));
+    let out = drain(&mut s, now);
+    let data = out
+        .iter()
+        .map(|f| parse_tcp(f))
+        .find(|r| !r.payload.is_empty())
+        .expect("data segment");
+    assert_eq!(data.seq_number, iss + 1);
+    assert_eq!(data.payload.len(), 1000);
+    assert_eq!(data.timestamp.map(|t| t.1), Some(556));
+    // A forged third segment (wrong cookie) is refused with a RST and counted.
+    let forged = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(9001),
+        ack_number: Some(iss + 1),
+        window_len: 502,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40002, 80, &forged), now);
+    assert_eq!(s.stats().syncookies_failed, 1);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(parse_tcp(&out[0]).control, TcpControl::Rst);
+    assert_eq!(s.connection_count(), 2);
+}
+
+#[test]
+fn without_syn_cookies_a_full_syn_backlog_drops() {
+    let mut c = config();
+    c.limits.max_syn_backlog = 1;
+    c.limits.syn_cookies = false;
+    let (mut s, now) = shard_with(c);
+    learn_peer(&mut s, now);
+    s.listen(80, 8).expect("listen");
+    s.receive(&tcp_frame(40000, 80, &syn(1000)), now);
+    assert_eq!(drain(&mut s, now).len(), 1);
+    s.receive(&tcp_frame(40001, 80, &syn(7000)), now);
+    assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().tcp_drop_listen_overflow, 1);
+    assert_eq!(s.stats().syncookies_sent, 0);
+}
