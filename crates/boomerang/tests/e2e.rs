@@ -432,6 +432,19 @@ fn large_download_and_upload_are_byte_exact_under_loss() {
         std::fs::read(&back).expect("echoed") == big[..5 << 20],
         "upload differs"
     );
+    // The impairment was real: the stack had to retransmit (counters publish every 100 ms).
+    let start = Instant::now();
+    loop {
+        let m = r.metrics();
+        if metric(&m, "boomerang_stack_tcp_retransmitted_segments_total") > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no retransmission under 2% loss:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
