@@ -211,6 +211,7 @@ fn measure(
 ) -> anyhow::Result<Vec<LoadResult>> {
     let topo = Topology::new("cmp", server != Server::Xdp)?;
     let log = site.path().join(format!("{server:?}.log"));
+    let mut nginx_dir = None;
     let mut proc = match server {
         Server::Xdp => ServerProcess::spawn(
             &topo.ns.server,
@@ -240,8 +241,8 @@ fn measure(
                 &["-c".to_string(), conf.to_string_lossy().into_owned()],
                 &log,
             )?;
-            // The config directory must outlive nginx; keep it until the process is gone.
-            std::mem::forget(dir);
+            // The config directory lives until this function returns (nginx is stopped first).
+            nginx_dir = Some(dir);
             p
         }
     };
@@ -276,6 +277,7 @@ fn measure(
         rows.push(r);
     }
     let _ = proc.stop(harness::STOP_TIMEOUT);
+    drop(nginx_dir);
     Ok(rows)
 }
 
