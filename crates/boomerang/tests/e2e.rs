@@ -397,10 +397,9 @@ fn impair(router: &Netns) {
     );
     let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("nft"));
     std::fs::write(&path, rules).expect("rules");
-    router
-        .run("nft", &["-f", &path.to_string_lossy()])
-        .expect("nft");
+    let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
     let _ = std::fs::remove_file(&path);
+    applied.expect("nft");
 }
 
 #[test]
