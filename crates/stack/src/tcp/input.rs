@@ -249,8 +249,9 @@ impl Tcb {
             }
         }
         // A lost retransmission (RFC 6675 recovers it only by RTO; Linux detects it the same
-        // way): data sent after our resend of SND.UNA was SACKed, SND.UNA did not move.
-        if newly_sacked && self.sack_recovery() {
+        // way), in recovery or after an RTO: data sent after our resend of SND.UNA was SACKed,
+        // SND.UNA did not move.
+        if newly_sacked && self.sack_ok {
             if let Some((seq, mark)) = self.rxt_mark {
                 if seq == self.snd_una && self.scoreboard.sacked_between(mark, self.snd_max) > 0 {
                     self.rxt_mark = None;
@@ -337,6 +338,9 @@ impl Tcb {
         }
         self.scoreboard.prune(ack);
         self.snd_una = ack;
+        // RFC 8985 §7.2: the probe timer restarts from each ACK of new data.
+        self.tlp_at = None;
+        self.tlp_sent = false;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
@@ -414,7 +418,7 @@ impl Tcb {
     /// the recovery point is `SND.MAX`, the first segment at `SND.UNA` goes out at once.
     /// `recover` holds `SND.MAX`, one past RFC 6582's "highest sequence number transmitted",
     /// so the callers' "ACK covers more than `recover`" test is `SND.UNA ≥ recover`.
-    fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
+    pub(super) fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
         let mss = self.eff_snd_mss();
         self.recover = self.snd_max;
         self.in_recovery = true;

@@ -166,9 +166,6 @@ impl Tcb {
                 return self.poll_data(now, max_payload);
             }
             self.high_rxt = self.high_rxt.max(seq + len);
-            if self.sack_recovery() && seq == self.snd_una {
-                self.rxt_mark = Some((seq, self.snd_max));
-            }
             (seq, len, fin)
         } else {
             // After an RTO (go-back-N from SND.UNA) skip what the peer SACKed (RFC 6675 §5.1).
@@ -204,7 +201,9 @@ impl Tcb {
                 } else {
                     0
                 };
-                let wnd = (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit());
+                let probe = if self.tlp_new_data { mss } else { 0 };
+                let wnd =
+                    (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit() + probe);
                 wnd.saturating_sub(in_flight.saturating_sub(sacked))
                     .min(rwnd_room)
             };
@@ -219,6 +218,9 @@ impl Tcb {
             (seq, len, fin)
         };
         self.sws_override = false;
+        if self.sack_ok && seq == self.snd_una && seq.lt(self.snd_max) {
+            self.rxt_mark = Some((seq, self.snd_max));
+        }
         if len > 0 {
             // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than an RTO.
             if self.snd_una == self.snd_max
@@ -233,6 +235,11 @@ impl Tcb {
                 self.cc.on_idle_restart(iw);
             }
             self.last_data_sent = Some(now);
+            if !retransmission_of(seq, self.snd_max) {
+                // RFC 8985 §7.2: the probe timer restarts when new data is sent.
+                self.tlp_at = None;
+                self.tlp_new_data = false;
+            }
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
@@ -282,6 +289,32 @@ impl Tcb {
         (!new_data).then_some(hole)
     }
 
+    /// Tail loss probe (RFC 8985 §7.3): one new segment if the peer's window allows, else the
+    /// last segment again, so that a loss at the tail draws SACK information instead of an RTO.
+    /// In loss recovery or after an RTO, `SND.UNA` has been resent already and two RTTs
+    /// passed without an ACK for it: that resend is deemed lost and goes again.
+    /// Outside recovery with SACKed data above `SND.UNA` (too little for `IsLost`), segments
+    /// sent after it arrived two RTTs ago and it did not: RACK (RFC 8985 §6.2) would deem it
+    /// lost, so loss recovery starts.
+    pub(super) fn fire_tail_loss_probe(&mut self, now: Instant, out: &mut super::tcb::Outcome) {
+        self.tlp_sent = true;
+        if self.in_recovery || self.snd_nxt != self.snd_max {
+            self.retransmit_at = Some(self.snd_una);
+            return;
+        }
+        if !self.scoreboard.is_empty() && self.snd_una.ge(self.recover) {
+            self.enter_recovery(now, out);
+            return;
+        }
+        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        if self.send.available_from(self.snd_nxt) > 0 && (self.snd_wnd as usize) > in_flight {
+            self.tlp_new_data = true;
+        } else {
+            let mss = self.eff_snd_mss();
+            self.retransmit_at = Some(self.snd_una.max(self.snd_max - mss));
+        }
+    }
+
     /// Limited transmit (RFC 3042): the first and second duplicate ACK each let one new
     /// segment beyond the congestion window out, keeping the ACK clock alive.
     fn limited_transmit(&self) -> usize {
@@ -324,4 +357,9 @@ impl Tcb {
         let repr = self.with_ack(repr, now);
         Some(OutSegment::new(repr, 0))
     }
+}
+
+/// Whether a segment starting at `seq` resends sequence space (below `SND.MAX`).
+fn retransmission_of(seq: SeqNumber, snd_max: SeqNumber) -> bool {
+    seq.lt(snd_max)
 }

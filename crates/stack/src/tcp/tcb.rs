@@ -205,6 +205,12 @@ pub struct Tcb {
     /// In SACK recovery, the retransmission of the segment at `SND.UNA` and `SND.MAX` when it
     /// left: SACKs for data above that mark while `SND.UNA` stays show it was lost again.
     pub(super) rxt_mark: Option<(SeqNumber, SeqNumber)>,
+    /// Tail loss probe deadline (RFC 8985 §7 PTO).
+    pub(super) tlp_at: Option<Instant>,
+    /// A probe went out since the last cumulative ACK (one per tail, RFC 8985 §7.3).
+    pub(super) tlp_sent: bool,
+    /// The probe may send one new segment beyond the congestion window.
+    pub(super) tlp_new_data: bool,
     pub(super) retries: u32,
     /// When data was last sent (restart after idle, RFC 5681 §4.1).
     pub(super) last_data_sent: Option<Instant>,
@@ -290,6 +296,9 @@ impl Tcb {
             high_rxt: iss,
             scoreboard: super::sack::Scoreboard::default(),
             rxt_mark: None,
+            tlp_at: None,
+            tlp_sent: false,
+            tlp_new_data: false,
             retries: 0,
             last_data_sent: None,
             probes_out: 0,

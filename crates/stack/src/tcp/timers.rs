@@ -1,4 +1,5 @@
-//! Connection timers kept as deadlines inside the [`Tcb`]: retransmission (RFC 6298),
+//! Connection timers kept as deadlines inside the [`Tcb`]: retransmission (RFC 6298), tail loss
+//! probe (RFC 8985 §7),
 //! delayed ACK (RFC 9293 §3.8.6.3), persist / SWS override (RFC 9293 §3.8.6.1, §3.8.6.2.1),
 //! keep-alive (RFC 9293 §3.8.4) and TIME-WAIT (RFC 9293 §3.4.2). The shard keeps one entry per
 //! connection in its timer wheel at [`Tcb::next_deadline`].
@@ -6,13 +7,17 @@
 use super::congestion::Controller;
 use super::state::TcpState;
 use super::tcb::{Outcome, Tcb, TcpError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Smallest tail-loss-probe timeout (Linux's floor; RFC 8985 §7.2 leaves it open).
+pub const TLP_MIN: Duration = Duration::from_millis(10);
 
 impl Tcb {
     /// The earliest instant at which [`Tcb::on_deadline`] has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.rtx_at,
+            self.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -47,6 +52,12 @@ impl Tcb {
             self.on_rto(now, &mut out);
             if self.state == TcpState::Closed {
                 return out;
+            }
+        }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            if self.tlp_eligible() {
+                self.fire_tail_loss_probe(now, &mut out);
             }
         }
         if self.delack_at.is_some_and(|t| t <= now) {
@@ -142,6 +153,25 @@ impl Tcb {
         }
     }
 
+    /// A tail loss probe may be scheduled (RFC 8985 §7.2): SACK negotiated, data in flight, no
+    /// probe since the last ACK of new data, an RTT known. Unlike RFC 8985 also during loss
+    /// recovery and after an RTO, where it stands in for RACK's detection of a lost
+    /// retransmission (RFC 8985 §6.2): see [`Tcb::fire_tail_loss_probe`].
+    fn tlp_eligible(&self) -> bool {
+        self.sack_ok
+            && matches!(
+                self.state,
+                TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::Closing
+                    | TcpState::LastAck
+            )
+            && !self.tlp_sent
+            && self.snd_una != self.snd_max
+            && self.rtt.srtt().is_some()
+    }
+
     /// Arms or disarms the retransmission and persist timers after any change.
     pub(super) fn rearm(&mut self, now: Instant) {
         if self.orphaned && self.state == TcpState::FinWait2 && self.time_wait_at.is_none() {
@@ -160,6 +190,21 @@ impl Tcb {
             self.rtx_at = None;
         } else if self.rtx_at.is_none() {
             self.rtx_at = Some(now + self.rtt.rto());
+        }
+        // RFC 8985 §7.2: PTO = 2·SRTT (+ the peer's delayed-ACK time when one segment is in
+        // flight), at least TLP_MIN, and only if it fires before the RTO.
+        if !self.tlp_eligible() {
+            self.tlp_at = None;
+        } else if self.tlp_at.is_none() {
+            let srtt = self.rtt.srtt().unwrap_or_default();
+            let mut pto = (srtt * 2).max(TLP_MIN);
+            if self.flight_size() <= self.eff_snd_mss() {
+                pto += self.cfg.delayed_ack();
+            }
+            let at = now + pto;
+            if self.rtx_at.is_none_or(|r| at < r) {
+                self.tlp_at = Some(at);
+            }
         }
         let stalled = sending
             && self.snd_una == self.snd_max

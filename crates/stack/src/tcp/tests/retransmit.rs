@@ -419,7 +419,17 @@ fn rto_does_not_resend_sacked_data() {
     send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
     send!(tcb, now, sack_ack(base, 0, &[(1000, 3000)]));
     recv!(tcb, now, nothing);
+    // First the probe timeout (RFC 8985 §7: PTO = max(2·SRTT, 10 ms), SRTT 0 here): data
+    // sent after 0..1000 arrived and it did not, so (as RACK would) recovery starts.
     let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(10));
+    let out = tcb.on_deadline(t);
+    assert!(out.fast_retransmit && !out.retransmit_timeout);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+    recv!(tcb, t, nothing);
+    // No answer: one probe per ACK, then the RTO.
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(200));
     assert!(tcb.on_deadline(t).retransmit_timeout);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
     recv!(tcb, t, nothing);
@@ -443,4 +453,42 @@ fn reneging_peer_gets_sacked_data_again_after_rto() {
     let t = tcb.next_deadline().unwrap();
     tcb.on_deadline(t);
     recv!(tcb, t, data_seg(base + 2500, &p[2500..3500], false));
+}
+
+#[test]
+fn tail_loss_probe_sends_new_data_beyond_cwnd() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = payload(12_000);
+    tcb.send(&p).unwrap();
+    // Initial window: 10 segments; 2000 bytes wait for cwnd.
+    for _ in 0..10 {
+        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    }
+    recv!(tcb, now, nothing);
+    let base = LOCAL_SEQ + 1;
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(10));
+    tcb.on_deadline(t);
+    recv!(tcb, t, data_seg(base + 10_000, &p[10_000..11_000], false));
+    recv!(tcb, t, nothing);
+    // Its SACK (the tail 9000..10000 was lost too) gives recovery something to work with.
+    let out = send!(tcb, t, sack_ack(base, 0, &[(1000, 9000), (10_000, 11_000)]));
+    assert!(out.fast_retransmit);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+}
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_when_nothing_is_sacked() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let p = send_segments(&mut tcb, now, 3000);
+    let base = LOCAL_SEQ + 1;
+    recv!(tcb, now, nothing);
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(10));
+    assert!(!tcb.on_deadline(t).retransmit_timeout);
+    recv!(tcb, t, data_seg(base + 2000, &p[2000..], true));
+    recv!(tcb, t, nothing);
+    assert_eq!(tcb.next_deadline(), Some(now + ms(200)), "then the RTO");
 }
