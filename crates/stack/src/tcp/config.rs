@@ -52,9 +52,9 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CongestionAlgorithm {
     /// NewReno (RFC 5681 + RFC 6582).
-    #[default]
     NewReno,
-    /// CUBIC (RFC 9438) with NewReno-style fast recovery.
+    /// CUBIC (RFC 9438) with NewReno-style fast recovery; the default, as in Linux.
+    #[default]
     Cubic,
 }
 
@@ -143,7 +143,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
         }
     }
 }

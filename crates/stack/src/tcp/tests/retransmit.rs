@@ -2,6 +2,7 @@
 //! and NewReno partial ACKs (RFC 5681, RFC 6582), giving up, keep-alive (RFC 9293 §3.8.4).
 
 use super::*;
+use crate::tcp::config::CongestionAlgorithm;
 use crate::tcp::tcb::TcpError;
 
 fn payload(n: usize) -> Vec<u8> {
@@ -94,7 +95,13 @@ fn rto_retransmits_from_snd_una_go_back_n() {
 #[test]
 fn fast_retransmit_after_three_dup_acks_and_new_reno_recovery() {
     let now = Instant::now();
-    let mut tcb = tcb_established(now);
+    let mut tcb = tcb_established_with(
+        &TcpConfig {
+            congestion: CongestionAlgorithm::NewReno,
+            ..cfg()
+        },
+        now,
+    );
     let p = payload(5000);
     tcb.send(&p).unwrap();
     for _ in 0..5 {
@@ -123,6 +130,33 @@ fn fast_retransmit_after_three_dup_acks_and_new_reno_recovery() {
     send!(tcb, now, peer_ack(LOCAL_SEQ + 5001));
     assert_eq!(tcb.cwnd(), 2000);
     assert_eq!(tcb.next_deadline(), None);
+}
+
+#[test]
+fn default_cubic_reduces_by_beta_on_fast_retransmit() {
+    // CUBIC is the default controller (RFC 9438): ssthresh = 0.7 · cwnd, not FlightSize / 2.
+    assert_eq!(TcpConfig::default().congestion, CongestionAlgorithm::Cubic);
+    let now = Instant::now();
+    let mut tcb = tcb_established(now);
+    assert_eq!(tcb.cwnd(), 10_000, "initial window 10 segments (RFC 6928)");
+    let p = payload(5000);
+    tcb.send(&p).unwrap();
+    for _ in 0..5 {
+        tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    }
+    for _ in 0..3 {
+        send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
+    }
+    let out = send!(tcb, now, peer_ack(LOCAL_SEQ + 1001));
+    assert!(out.fast_retransmit);
+    recv!(tcb, now, data_seg(LOCAL_SEQ + 1001, &p[1000..2000], false));
+    recv!(tcb, now, nothing);
+    // cwnd was 11 000 (one ACK of 1000 in slow start): ssthresh = ⌊0.7 · 11 000⌋ (7699 in
+    // floating point), cwnd = ssthresh + 3·SMSS; NewReno would give 2000 + 3000.
+    assert_eq!(tcb.cwnd(), 10_699);
+    // Full ACK: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS) with nothing in flight.
+    send!(tcb, now, peer_ack(LOCAL_SEQ + 5001));
+    assert_eq!(tcb.cwnd(), 2000);
 }
 
 #[test]
@@ -182,9 +216,11 @@ fn keepalive_probes_then_times_out() {
 }
 
 /// ESTABLISHED with SACK negotiated (no other options), nothing sent yet.
+/// SACK on, NewReno (the tests below spell out RFC 6675's `ssthresh = FlightSize / 2`).
 fn tcb_sack(now: Instant) -> Tcb {
     let config = TcpConfig {
         sack: true,
+        congestion: CongestionAlgorithm::NewReno,
         ..cfg()
     };
     let syn = TcpRepr {
