@@ -646,13 +646,21 @@ impl Tcb {
         self.send.allocated() + self.recv.allocated()
     }
 
-    /// Whether a new SYN for this 4-tuple may replace this connection in TIME-WAIT
-    /// (RFC 9293 §3.6.1: its sequence number is above `RCV.NXT`).
+    /// Whether a new SYN for this 4-tuple may replace this connection in TIME-WAIT.
+    /// RFC 6191 §2: when this incarnation used timestamps and the SYN carries one (so the new
+    /// incarnation would use them), its TSval must be above `TS.Recent`; otherwise its
+    /// sequence number must be above `RCV.NXT` (RFC 9293 §3.6.1).
     pub fn accepts_new_syn(&self, syn: &TcpRepr) -> bool {
-        self.state == TcpState::TimeWait
-            && syn.control == TcpControl::Syn
-            && syn.ack_number.is_none()
-            && syn.seq_number.gt(self.rcv_nxt)
+        if self.state != TcpState::TimeWait
+            || syn.control != TcpControl::Syn
+            || syn.ack_number.is_some()
+        {
+            return false;
+        }
+        match syn.timestamp {
+            Some((tsval, _)) if self.ts_enabled => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => syn.seq_number.gt(self.rcv_nxt),
+        }
     }
 
     // ---- receive-window helpers ------------------------------------------------------------

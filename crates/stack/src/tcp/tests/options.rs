@@ -247,3 +247,47 @@ fn data_segments_leave_room_for_timestamp_option() {
         "20 + 12 option bytes + 1448 = MSS + 40 − 20"
     );
 }
+
+/// TIME-WAIT after a connection that used timestamps: we close first, the peer's FIN (TSval
+/// `PEER_TS + 2`) acknowledges ours.
+fn time_wait_with_timestamps(now: Instant) -> Tcb {
+    let (mut tcb, ts0) = established(now);
+    tcb.shutdown();
+    while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
+    let out = send!(
+        tcb,
+        now + ms(2),
+        TcpRepr {
+            control: TcpControl::Fin,
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 2),
+            window_len: 502,
+            timestamp: Some((PEER_TS + 2, ts0)),
+            ..SEND_TEMPL
+        }
+    );
+    assert!(out.time_wait);
+    while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
+    assert_eq!(tcb.state(), TcpState::TimeWait);
+    tcb
+}
+
+#[test]
+fn rfc6191_time_wait_reuse_by_timestamp() {
+    let now = Instant::now();
+    let tcb = time_wait_with_timestamps(now);
+    let syn = |seq: SeqNumber, ts: Option<u32>| TcpRepr {
+        seq_number: seq,
+        timestamp: ts.map(|v| (v, 0)),
+        ..linux_syn()
+    };
+    // A larger timestamp reuses the tuple even with a sequence number below RCV.NXT (a
+    // client whose ISNs are not monotonic, RFC 6191 §2).
+    assert!(tcb.accepts_new_syn(&syn(REMOTE_SEQ - 1000, Some(PEER_TS + 3))));
+    // An equal or older timestamp marks an old duplicate, whatever its sequence number.
+    assert!(!tcb.accepts_new_syn(&syn(REMOTE_SEQ + 100_000, Some(PEER_TS + 2))));
+    assert!(!tcb.accepts_new_syn(&syn(REMOTE_SEQ + 100_000, Some(PEER_TS - 1))));
+    // A SYN without timestamps falls back to the sequence-number rule.
+    assert!(tcb.accepts_new_syn(&syn(REMOTE_SEQ + 100_000, None)));
+    assert!(!tcb.accepts_new_syn(&syn(REMOTE_SEQ + 1, None)));
+}
