@@ -531,3 +531,58 @@ fn path_mtu_drop_mid_transfer() {
         run_full(seed, CLEAN, 400_000, &cfg, false, false, Some(576));
     }
 }
+
+/// Issue 7's comparison: the same transfer (2 MB each way, same seeds, so the same link RNG
+/// streams) over a link with random loss and a 20 ms RTT, once with the defaults (CUBIC, SACK
+/// with RFC 6675 recovery) and once with NewReno without SACK. Times are virtual (the
+/// simulated clock), so the comparison is deterministic. Figures: docs/benchmarks.md.
+#[test]
+fn cubic_with_sack_beats_new_reno_without_sack_under_loss() {
+    const BYTES: usize = 2_000_000;
+    let sack = TcpConfig::default();
+    let reno = TcpConfig {
+        congestion: crate::tcp::config::CongestionAlgorithm::NewReno,
+        sack: false,
+        ..TcpConfig::default()
+    };
+    assert_eq!(
+        sack.congestion,
+        crate::tcp::config::CongestionAlgorithm::Cubic
+    );
+    assert!(sack.sack);
+    for (seed, loss) in [
+        (71, 0.01),
+        (72, 0.01),
+        (73, 0.01),
+        (74, 0.05),
+        (75, 0.05),
+        (76, 0.05),
+    ] {
+        let faults = Faults {
+            loss,
+            dup: 0.0,
+            corrupt: 0.0,
+            delay: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+        };
+        let a = run(seed, faults, BYTES, &sack, false);
+        let b = run(seed, faults, BYTES, &reno, false);
+        let rate = |r: &Report| (2 * BYTES) as f64 / r.end.as_secs_f64() / 1e6;
+        eprintln!(
+            "seed {seed}, loss {:.0}%: CUBIC+SACK {:.2?} ({:.2} MB/s, {} segments); NewReno no SACK {:.2?} ({:.2} MB/s, {} segments)",
+            loss * 100.0,
+            a.end,
+            rate(&a),
+            a.segments,
+            b.end,
+            rate(&b),
+            b.segments
+        );
+        assert!(
+            a.end < b.end,
+            "loss {loss}: CUBIC+SACK {:?} not faster than NewReno without SACK {:?}",
+            a.end,
+            b.end
+        );
+    }
+}
