@@ -213,7 +213,7 @@ impl MetricsState {
             }
         }
         type StatGet = fn(&ShardStats) -> u64;
-        let stack: [(&str, &str, StatGet); 25] = [
+        let stack: [(&str, &str, StatGet); 32] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -228,6 +228,13 @@ impl MetricsState {
             ("tcp_checksum_failures_total", "TCP segments with a bad checksum.", |s| s.tcp_drop_checksum),
             ("tcp_malformed_total", "TCP segments that could not be parsed.", |s| s.tcp_drop_malformed),
             ("tcp_resets_sent_total", "RSTs sent for segments matching no connection.", |s| s.tcp_rst_no_connection),
+            ("tcp_resets_received_total", "RST segments received (every RST with a valid checksum, matched or not).", |s| s.tcp_rst_received),
+            ("tcp_resets_accepted_total", "Received RSTs at exactly RCV.NXT that closed their connection (RFC 5961 §3.2).", |s| s.tcp_rst_accepted),
+            ("tcp_challenge_acks_total", "In-window RSTs not at RCV.NXT and SYNs on synchronized connections that called for a challenge ACK (RFC 5961 §3, §4; some suppressed by the §7 rate limit).", |s| s.tcp_challenge_acks),
+            ("tcp_syncookies_sent_total", "SYN-ACKs sent with a SYN cookie because the SYN backlog was full.", |s| s.syncookies_sent),
+            ("tcp_syncookies_ok_total", "Handshakes completed through a valid SYN cookie.", |s| s.syncookies_ok),
+            ("tcp_syncookies_failed_total", "ACKs checked as SYN cookies that were not valid.", |s| s.syncookies_failed),
+            ("icmp_proto_unreachable_total", "ICMP protocol-unreachable messages sent.", |s| s.icmp_proto_unreachable_sent),
             ("tcp_listen_overflows_total", "SYNs dropped: accept queue or SYN backlog full.", |s| s.tcp_drop_listen_overflow),
             ("tcp_table_full_total", "SYNs dropped: connection table full.", |s| s.tcp_drop_table_full),
             ("tcp_passive_opens_total", "Connections opened by a SYN to a listener.", |s| s.tcp_passive_opens),
@@ -254,7 +261,12 @@ impl MetricsState {
             }
         }
         type Gauge = fn(&ShardSnapshot) -> usize;
-        let gauges: [(&str, &str, Gauge); 3] = [
+        let gauges: [(&str, &str, Gauge); 4] = [
+            (
+                "tcp_syn_received",
+                "TCP connections in SYN-RECEIVED (half-open, in a listener's SYN backlog).",
+                |s| usize::try_from(s.stats.tcp_half_open).unwrap_or(usize::MAX),
+            ),
             (
                 "tcp_connections",
                 "TCP connections in the table (all states).",
@@ -312,6 +324,10 @@ mod tests {
         let m = MetricsState::new(2, "af_xdp", "copy", "native");
         let mut s = ShardSnapshot::default();
         s.stats.tcp_rx = 7;
+        s.stats.tcp_rst_received = 4;
+        s.stats.tcp_challenge_acks = 2;
+        s.stats.tcp_half_open = 9;
+        s.stats.syncookies_sent = 12;
         s.connections = 3;
         s.device.rx_frames = 11;
         m.publish_shard(1, s);
@@ -327,6 +343,13 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
+        assert!(out.contains("boomerang_stack_tcp_resets_received_total{queue=\"1\"} 4"));
+        assert!(out.contains("boomerang_stack_tcp_challenge_acks_total{queue=\"1\"} 2"));
+        assert!(out.contains("boomerang_stack_tcp_syn_received{queue=\"1\"} 9"));
+        assert!(out.contains("# TYPE boomerang_stack_tcp_syn_received gauge"));
+        assert!(out.contains("boomerang_stack_tcp_syncookies_sent_total{queue=\"1\"} 12"));
+        assert!(out.contains("boomerang_stack_tcp_syncookies_failed_total{queue=\"0\"} 0"));
+        assert!(out.contains("boomerang_stack_icmp_proto_unreachable_total{queue=\"0\"} 0"));
         assert!(out.contains("boomerang_queue_rx_packets_total{queue=\"1\"} 11"));
         assert!(out.contains("boomerang_xdp_passed_total 6"));
         assert!(out.contains("bind_mode=\"copy\""));

@@ -197,6 +197,13 @@ impl Shard {
         self.conns.len()
     }
 
+    /// Connections in SYN-RECEIVED (half-open): passive opens still waiting for the third
+    /// segment of the handshake (RFC 9293 §3.5), bounded per listener by
+    /// `Limits::max_syn_backlog`.
+    pub fn half_open_count(&self) -> usize {
+        usize::try_from(self.stats.tcp_half_open).unwrap_or(usize::MAX)
+    }
+
     /// Connections in TIME-WAIT.
     pub fn time_wait_count(&self) -> usize {
         self.time_wait_count

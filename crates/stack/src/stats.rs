@@ -130,6 +130,19 @@ pub struct ShardStats {
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.
     pub tcp_retransmitted_segments: u64,
+    /// RST segments received (any RST that parsed and passed its checksum, whether it matched
+    /// a connection, reset it, or was answered with a challenge ACK).
+    pub tcp_rst_received: u64,
+    /// Received RSTs that passed the RFC 5961 §3.2 check (sequence number exactly `RCV.NXT`)
+    /// and closed their connection.
+    pub tcp_rst_accepted: u64,
+    /// Segments that called for a challenge ACK: an in-window RST not at `RCV.NXT` (RFC 5961
+    /// §3.2) or a SYN in a synchronized state (§4.2). The ACK itself may have been suppressed
+    /// by the rate limit (§7).
+    pub tcp_challenge_acks: u64,
+    /// Gauge, not a counter: connections in SYN-RECEIVED now (half-open, counted in their
+    /// listener's SYN backlog); the same value as `Shard::half_open_count`.
+    pub tcp_half_open: u64,
     /// SYN-ACKs sent with a SYN cookie because the listener's SYN backlog was full.
     pub syncookies_sent: u64,
     /// ACKs that completed a handshake through a valid SYN cookie.

@@ -35,6 +35,9 @@ impl Shard {
                 return;
             }
         };
+        if repr.control == TcpControl::Rst {
+            self.stats.tcp_rst_received += 1;
+        }
         let tuple = FourTuple {
             local: SocketAddrV4::new(dst, repr.dst_port),
             remote: SocketAddrV4::new(src, repr.src_port),
@@ -222,6 +225,7 @@ impl Shard {
         self.table.insert(tuple, id);
         if let Some(c) = self.conns.get_mut(index, generation) {
             c.in_table = true;
+            self.stats.tcp_half_open += u64::from(c.half_open);
         }
         Some(id)
     }
@@ -232,6 +236,15 @@ impl Shard {
         };
         let outcome = conn.tcb.on_segment(repr, now);
         self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
+        match outcome.dropped {
+            Some(tcp::SegmentDrop::RstNotExact | tcp::SegmentDrop::SynInWindow) => {
+                self.stats.tcp_challenge_acks += 1;
+            }
+            None if repr.control == TcpControl::Rst && outcome.closed => {
+                self.stats.tcp_rst_accepted += 1;
+            }
+            _ => {}
+        }
         if let Some(rst) = outcome.rst {
             let tuple = conn.tuple;
             self.send_tcp_control(tuple, &rst, now);
@@ -306,6 +319,7 @@ impl Shard {
                 // Handshake done: from the SYN queue to the accept queue (RFC 9293 §3.9.1).
                 if c.half_open {
                     c.half_open = false;
+                    self.stats.tcp_half_open = self.stats.tcp_half_open.saturating_sub(1);
                     if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
                         l.half_open = l.half_open.saturating_sub(1);
                         l.accept_queue.push_back(id);
@@ -568,6 +582,7 @@ impl Shard {
         }
         if c.half_open {
             c.half_open = false;
+            self.stats.tcp_half_open = self.stats.tcp_half_open.saturating_sub(1);
             if let Some(lid) = c.listener {
                 if let Some(l) = self.listeners.get_mut(lid.index, lid.generation) {
                     l.half_open = l.half_open.saturating_sub(1);

@@ -822,3 +822,65 @@ fn without_syn_cookies_a_full_syn_backlog_drops() {
     assert_eq!(s.stats().tcp_drop_listen_overflow, 1);
     assert_eq!(s.stats().syncookies_sent, 0);
 }
+
+#[test]
+fn half_open_gauge_and_rst_counters() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    // A SYN alone: one half-open connection until the handshake's ACK.
+    s.receive(&tcp_frame(40010, 80, &syn(1000)), now);
+    let synack = parse_tcp(&drain(&mut s, now)[0]).seq_number;
+    assert_eq!(s.half_open_count(), 1);
+    assert_eq!(s.stats().tcp_half_open, 1);
+    let ack = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(synack + 1),
+        window_len: 64240,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40010, 80, &ack), now);
+    assert_eq!(s.half_open_count(), 0);
+    let conn = s.accept(l).expect("accept");
+    // A half-open connection that is reset leaves the gauge too.
+    s.receive(&tcp_frame(40011, 80, &syn(7000)), now);
+    drain(&mut s, now);
+    assert_eq!(s.half_open_count(), 1);
+    let rst_half = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(7001),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40011, 80, &rst_half), now);
+    drain(&mut s, now);
+    assert_eq!(s.half_open_count(), 0);
+    assert_eq!(s.stats().tcp_rst_received, 1);
+    assert_eq!(s.stats().tcp_rst_accepted, 1);
+    // In-window RST with the wrong sequence number: challenge ACK (RFC 5961 §3.2), the
+    // connection survives.
+    let rst_wrong = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(1101),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40010, 80, &rst_wrong), now);
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1, "one challenge ACK");
+    let challenge = parse_tcp(&out[0]);
+    assert_eq!(challenge.control, TcpControl::None);
+    assert_eq!(challenge.ack_number, Some(boomerang_wire::SeqNumber(1001)));
+    assert_eq!(s.tcp_state(conn), Some(TcpState::Established));
+    assert_eq!(s.stats().tcp_rst_received, 2);
+    assert_eq!(s.stats().tcp_challenge_acks, 1);
+    assert_eq!(s.stats().tcp_rst_accepted, 1);
+    // The exact RST closes it.
+    let rst_exact = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ..rst_wrong
+    };
+    s.receive(&tcp_frame(40010, 80, &rst_exact), now);
+    drain(&mut s, now);
+    assert_eq!(s.tcp_state(conn), Some(TcpState::Closed));
+    assert_eq!(s.stats().tcp_rst_received, 3);
+    assert_eq!(s.stats().tcp_rst_accepted, 2);
+}
