@@ -1,0 +1,407 @@
+//! TCP core II against the Linux kernel (issue 7): the `boomerang` binary serving on AF_XDP in
+//! a server namespace, Linux clients (curl, python3 sockets and raw sockets) in a client
+//! namespace behind a router namespace. Needs root; skipped (with a message) otherwise. Every
+//! test builds its own namespaces (`bmr…`, addresses in 198.18.0.0/15), bounded in time and
+//! count, torn down by guards even when it fails.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use boomerang::harness::{self, ServerProcess, TempDir, Topology};
+use boomerang_nic::netns::{is_root, run_cmd, Netns, Routed};
+
+const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
+
+/// Spoofed SYNs the flood test sends, in total.
+const FLOOD_SYNS: u32 = 20_000;
+/// Seconds the flood is spread over.
+const FLOOD_SECS: f64 = 3.0;
+/// The stack's default SYN backlog per listener (`boomerang_stack::config::MAX_SYN_BACKLOG`).
+const SYN_BACKLOG: u64 = 1024;
+
+/// A server on AF_XDP in its own client – router – server topology.
+struct Running {
+    server: ServerProcess,
+    topo: Topology,
+    _site: TempDir,
+}
+
+impl Running {
+    fn start(tag: &str, extra: &[&str]) -> Running {
+        let site = TempDir::new(tag).expect("site dir");
+        harness::write_site(site.path()).expect("site");
+        let topo = Topology::new(tag, false).expect("topology");
+        let mut args = harness::xdp_serve_args(site.path());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = site.path().join("server.log");
+        let mut server = ServerProcess::spawn(
+            &topo.ns.server,
+            "boomerang serve",
+            None,
+            Path::new(BIN),
+            &args,
+            &log,
+        )
+        .expect("spawn");
+        let never = std::sync::atomic::AtomicBool::new(false);
+        server
+            .wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)
+            .expect("server ready");
+        Running {
+            server,
+            topo,
+            _site: site,
+        }
+    }
+
+    fn client(&self) -> &Netns {
+        &self.topo.ns.client
+    }
+
+    fn curl(&self, args: &[&str]) -> String {
+        let mut all = vec!["-sS", "--max-time", "20"];
+        all.extend_from_slice(args);
+        self.client().run("curl", &all).expect("curl")
+    }
+
+    fn metrics(&self) -> String {
+        self.curl(&[&self.topo.url("/metrics")])
+    }
+
+    /// Polls `/metrics` (published every 100 ms) until `ok` holds, for at most 5 s.
+    fn metrics_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics();
+            if ok(&m) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{what} never showed in /metrics:\n{m}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Sum of every sample of `name` (all label sets) in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Kills a child process by PID when dropped (a failing test must not leave it running).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root (network namespaces, XDP)");
+            return;
+        }
+    };
+}
+
+/// RFC 7323 and RFC 2018 negotiation with a Linux client, checked in the server's capture:
+/// both the SYN and our SYN-ACK carry window scale, timestamps and SACK-permitted.
+#[test]
+fn linux_client_negotiates_window_scale_timestamps_and_sack() {
+    need_root!();
+    let dir = TempDir::new("kn").expect("dir");
+    let file = dir.path().join("cap.pcap");
+    let file_s = file.to_string_lossy().into_owned();
+    let mut r = Running::start("kn", &["--pcap", &file_s]);
+    assert_eq!(r.curl(&[&r.topo.url("/plaintext")]), "Hello, World!");
+    let (status, _) = r.server.stop(Duration::from_secs(10)).expect("stop");
+    assert!(status.success());
+    let out = run_cmd(
+        "tshark",
+        &[
+            "-r",
+            &file_s,
+            "-Y",
+            &format!("tcp.flags.syn == 1 && tcp.port == {}", harness::PORT),
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "tcp.flags.ack",
+            "-e",
+            "tcp.options.wscale.shift",
+            "-e",
+            "tcp.options.timestamp.tsval",
+            "-e",
+            "tcp.option_kind",
+        ],
+    )
+    .expect("tshark reads the capture");
+    let mut seen = (false, false);
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 4, "{out}");
+        let syn_ack = matches!(f[0].trim(), "1" | "True");
+        assert!(!f[1].trim().is_empty(), "no window scale in {line}: {out}");
+        let tsval: u64 = f[2].trim().parse().unwrap_or(0);
+        assert!(tsval > 0, "no timestamp in {line}: {out}");
+        // Option kind 4 is SACK-permitted (RFC 2018 §2).
+        assert!(
+            f[3].split(',').any(|k| k.trim() == "4"),
+            "no SACK-permitted in {line}: {out}"
+        );
+        if syn_ack {
+            seen.1 = true;
+        } else {
+            seen.0 = true;
+        }
+    }
+    assert_eq!(seen, (true, true), "need both SYN and SYN-ACK: {out}");
+}
+
+/// Runs in the client namespace: one keep-alive connection, a sniffer on the client veth to
+/// learn the client's SND.NXT (= the server's RCV.NXT), a forged RST at RCV.NXT + 100 sent
+/// through a raw socket, then counts the ACKs the server sends back and makes a second
+/// request on the same connection. Prints `challenge_acks=N` and `second=STATUS`.
+const RST_SCRIPT: &str = r#"
+import random, socket, struct, sys, time
+srv, port = sys.argv[1], int(sys.argv[2])
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+def parse(frame):
+    if len(frame) < 54 or frame[12:14] != b"\x08\x00":
+        return None
+    ip = frame[14:]
+    ihl = (ip[0] & 15) * 4
+    if ip[9] != 6:
+        return None
+    tot = struct.unpack("!H", ip[2:4])[0]
+    t = ip[ihl:tot]
+    sp, dp, seq, ack = struct.unpack("!HHII", t[:12])
+    off = (t[12] >> 4) * 4
+    return (socket.inet_ntoa(ip[12:16]), sp, dp, seq, ack, t[13], len(t) - off)
+
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+sniff.bind(("veth0", 0))
+sniff.settimeout(0.3)
+c = socket.create_connection((srv, port), timeout=10)
+lip, lport = c.getsockname()
+
+def get():
+    c.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"Hello, World!" not in data:
+        d = c.recv(4096)
+        if not d:
+            sys.exit("connection closed: %r" % data)
+        data += d
+    return data.split(b" ")[1].decode()
+
+first = get()
+assert first == "200", first
+time.sleep(0.3)
+snd_nxt = None
+srv_nxt = None
+while True:
+    try:
+        p = parse(sniff.recv(65536))
+    except socket.timeout:
+        break
+    if p is None:
+        continue
+    src, sp, dp, seq, ack, flags, plen = p
+    if src == lip and sp == lport:
+        snd_nxt = (seq + plen + (1 if flags & 2 else 0)) & 0xffffffff
+    elif sp == port and dp == lport:
+        srv_nxt = (seq + plen + (1 if flags & 2 else 0)) & 0xffffffff
+assert snd_nxt is not None and srv_nxt is not None, "sniffer saw nothing"
+
+def segment(src, dst, sp, dp, seq, flags):
+    hdr = struct.pack("!HHIIBBHHH", sp, dp, seq, 0, 5 << 4, flags, 0, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr))
+    hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(hdr), random.randrange(65536), 0x4000,
+                     64, 6, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    return ip + hdr
+
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+raw.sendto(segment(lip, srv, lport, port, (snd_nxt + 100) & 0xffffffff, 0x04), (srv, 0))
+challenges = 0
+deadline = time.time() + 1.0
+while time.time() < deadline:
+    try:
+        p = parse(sniff.recv(65536))
+    except socket.timeout:
+        continue
+    if p is None:
+        continue
+    src, sp, dp, seq, ack, flags, plen = p
+    if sp == port and dp == lport and flags & 0x14 == 0x10 and plen == 0 \
+            and seq == srv_nxt and ack == snd_nxt:
+        challenges += 1
+print("challenge_acks=%d" % challenges)
+print("second=%s" % get())
+"#;
+
+/// RFC 5961 §3.2: an in-window RST whose sequence number is not exactly RCV.NXT gets a
+/// challenge ACK and the connection survives.
+#[test]
+fn in_window_rst_with_wrong_sequence_gets_a_challenge_ack() {
+    need_root!();
+    let r = Running::start("kr", &[]);
+    let out = r
+        .client()
+        .run(
+            "python3",
+            &[
+                "-c",
+                RST_SCRIPT,
+                &Routed::SERVER_ADDR.to_string(),
+                &harness::PORT.to_string(),
+            ],
+        )
+        .expect("rst script");
+    assert!(out.contains("challenge_acks=1"), "{out}");
+    assert!(out.contains("second=200"), "{out}");
+    let m = r.metrics_until("the challenge", |m| {
+        metric(m, "boomerang_stack_tcp_challenge_acks_total") >= 1
+    });
+    assert_eq!(
+        metric(&m, "boomerang_stack_tcp_resets_accepted_total"),
+        0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "boomerang_stack_tcp_resets_received_total") >= 1,
+        "{m}"
+    );
+}
+
+/// Runs in the client namespace: `count` SYNs to the server from random spoofed sources in
+/// 198.18.128.0/17 (routed nowhere, so nobody answers our SYN-ACKs), spread over `secs`.
+const FLOOD_SCRIPT: &str = r#"
+import random, socket, struct, sys, time
+srv, port, count, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+dst = socket.inet_aton(srv)
+batch = 200
+start = time.time()
+sent = 0
+while sent < count:
+    for _ in range(min(batch, count - sent)):
+        src = struct.pack("!I", (198 << 24) | (18 << 16) | (1 << 15) | random.randrange(1 << 15))
+        # SYN with MSS 1460 (a SYN without options is valid too, but a real one has them).
+        hdr = struct.pack("!HHIIBBHHHBBH", random.randrange(1024, 65536), port,
+                          random.randrange(1 << 32), 0, 6 << 4, 0x02, 64240, 0, 0, 2, 4, 1460)
+        pseudo = src + dst + struct.pack("!BBH", 0, 6, len(hdr))
+        hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(hdr), 0, 0x4000, 64, 6, 0, src, dst)
+        raw.sendto(ip + hdr, (srv, 0))
+        sent += 1
+    ahead = start + secs * sent / count - time.time()
+    if ahead > 0:
+        time.sleep(ahead)
+print("sent=%d in %.2fs" % (sent, time.time() - start))
+"#;
+
+/// SYN flood defence: spoofed SYNs (bounded in count and time) from the client namespace do
+/// not stop legitimate requests; the SYN backlog stays bounded and SYN cookies answer.
+#[test]
+fn spoofed_syn_flood_does_not_stop_legitimate_requests() {
+    need_root!();
+    let r = Running::start("kf", &[]);
+    // The router forwards the spoofed sources (no reverse-path filter in the way).
+    for key in [
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.default.rp_filter",
+        "net.ipv4.conf.vc.rp_filter",
+    ] {
+        r.topo.ns.router.sysctl(key, "0").ok();
+    }
+    let flood = r
+        .client()
+        .spawn(
+            "python3",
+            &[
+                "-c",
+                FLOOD_SCRIPT,
+                &Routed::SERVER_ADDR.to_string(),
+                &harness::PORT.to_string(),
+                &FLOOD_SYNS.to_string(),
+                &FLOOD_SECS.to_string(),
+            ],
+        )
+        .expect("flood");
+    let mut flood = ChildGuard(flood);
+    let started = Instant::now();
+    let mut requests = 0;
+    let mut during = 0;
+    // Legitimate requests, each on a new connection, while the flood runs (and a few after).
+    loop {
+        let running = flood.0.try_wait().expect("flood status").is_none();
+        let code = r.curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &r.topo.url("/plaintext"),
+        ]);
+        assert_eq!(code, "200", "request {requests} failed during the flood");
+        requests += 1;
+        during += usize::from(running);
+        if !running && requests >= 20 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the flood did not end"
+        );
+    }
+    let status = flood.0.wait().expect("flood exit");
+    assert!(status.success(), "flood script failed");
+    assert!(during >= 1, "no request overlapped the flood");
+    let m = r.metrics_until("SYN cookies", |m| {
+        metric(m, "boomerang_stack_tcp_syncookies_sent_total") > 0
+    });
+    assert!(
+        metric(&m, "boomerang_stack_tcp_syn_received") <= SYN_BACKLOG,
+        "SYN backlog above its bound:\n{m}"
+    );
+    assert!(
+        metric(&m, "boomerang_stack_tcp_passive_opens_total") >= SYN_BACKLOG,
+        "the flood did not reach the server:\n{m}"
+    );
+    eprintln!(
+        "flood: {requests} legitimate requests ({during} during the flood), cookies sent {}, ok {}, half-open {}",
+        metric(&m, "boomerang_stack_tcp_syncookies_sent_total"),
+        metric(&m, "boomerang_stack_tcp_syncookies_ok_total"),
+        metric(&m, "boomerang_stack_tcp_syn_received"),
+    );
+}
