@@ -64,6 +64,11 @@ impl RecvBuffer {
         self.ring.max()
     }
 
+    /// Raises the capacity to `max` (receive-window auto-tuning; never lowers it).
+    pub fn raise_capacity(&mut self, max: usize) {
+        self.ring.raise_max(max);
+    }
+
     /// Bytes of storage allocated.
     pub fn allocated(&self) -> usize {
         self.ring.allocated()

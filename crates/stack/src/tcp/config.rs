@@ -8,6 +8,9 @@ pub const DEFAULT_MSS: u16 = 1460;
 pub const DEFAULT_PEER_MSS: u16 = 536;
 /// Default maximum receive buffer per connection (bytes); storage grows on demand up to this.
 pub const DEFAULT_RCV_BUF: usize = 256 * 1024;
+/// Default initial receive buffer (advertised-window limit) of a connection; receive-window
+/// auto-tuning grows it up to [`TcpConfig::rcv_buf`] (Linux starts near 64 KiB too).
+pub const DEFAULT_RCV_BUF_INITIAL: usize = 64 * 1024;
 /// Default maximum send buffer per connection (bytes); storage grows on demand up to this.
 pub const DEFAULT_SND_BUF: usize = 256 * 1024;
 /// Default bound on distinct out-of-order ranges held in the reassembly queue.
@@ -63,8 +66,12 @@ pub enum CongestionAlgorithm {
 pub struct TcpConfig {
     /// Largest MSS we announce (further bounded by the MTU the shard reports).
     pub mss: u16,
-    /// Maximum receive buffer (bytes): bounds the advertised window.
+    /// Maximum receive buffer (bytes): bounds the advertised window and auto-tuning.
     pub rcv_buf: usize,
+    /// Initial receive buffer (bytes, capped at `rcv_buf`): the window a connection starts
+    /// with; auto-tuning grows it when the application drains it fast (see `Tcb::recv`).
+    /// Set it to `rcv_buf` to disable auto-tuning.
+    pub rcv_buf_initial: usize,
     /// Maximum send buffer (bytes): `send` accepts no more than this unacknowledged + unsent.
     pub snd_buf: usize,
     /// Maximum number of disjoint out-of-order ranges kept for reassembly.
@@ -120,6 +127,7 @@ impl Default for TcpConfig {
         TcpConfig {
             mss: DEFAULT_MSS,
             rcv_buf: DEFAULT_RCV_BUF,
+            rcv_buf_initial: DEFAULT_RCV_BUF_INITIAL,
             snd_buf: DEFAULT_SND_BUF,
             max_ooo_segments: DEFAULT_MAX_OOO_SEGMENTS,
             max_ooo_bytes: DEFAULT_MAX_OOO_BYTES,
@@ -149,6 +157,11 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
+    /// The receive buffer a connection starts with: `rcv_buf_initial`, at most `rcv_buf`.
+    pub fn rcv_buf_start(&self) -> usize {
+        self.rcv_buf_initial.min(self.rcv_buf)
+    }
+
     /// The window-scale shift we announce: the smallest shift that lets `rcv_buf` be advertised.
     pub fn rcv_wscale(&self) -> u8 {
         let mut shift = 0u8;
@@ -173,6 +186,7 @@ pub struct ConnConfig {
     min_persist_ms: u32,
     max_persist_ms: u32,
     sws_override_ms: u32,
+    rcv_buf_max: u32,
     /// See [`TcpConfig::keepalive_probes`].
     pub keepalive_probes: u32,
     /// See [`TcpConfig::max_syn_retries`].
@@ -215,6 +229,7 @@ impl From<&TcpConfig> for ConnConfig {
             min_persist_ms: ms(c.min_persist),
             max_persist_ms: ms(c.max_persist),
             sws_override_ms: ms(c.sws_override),
+            rcv_buf_max: c.rcv_buf.min(u32::MAX as usize) as u32,
             keepalive_probes: c.keepalive_probes,
             max_syn_retries: c.max_syn_retries,
             max_retries: c.max_retries,
@@ -265,5 +280,9 @@ impl ConnConfig {
     /// See [`TcpConfig::sws_override`].
     pub fn sws_override(&self) -> Duration {
         dur(self.sws_override_ms)
+    }
+    /// See [`TcpConfig::rcv_buf`]: the receive buffer auto-tuning may grow to.
+    pub fn rcv_buf_max(&self) -> usize {
+        self.rcv_buf_max as usize
     }
 }

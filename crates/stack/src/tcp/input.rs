@@ -26,7 +26,10 @@ impl Tcb {
                 out.rst = reset_for(seg);
             }
             TcpState::SynSent => self.on_syn_sent(seg, now, &mut out),
-            _ => self.on_synchronized(seg, now, &mut out),
+            _ => {
+                self.rcv_space_adjust(now);
+                self.on_synchronized(seg, now, &mut out)
+            }
         }
         out
     }

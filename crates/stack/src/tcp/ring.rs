@@ -43,6 +43,11 @@ impl Ring {
         self.max
     }
 
+    /// Raises the maximum to `max` (never lowers it: held bytes must stay within it).
+    pub fn raise_max(&mut self, max: usize) {
+        self.max = self.max.max(max);
+    }
+
     /// Room left before the maximum is reached (counting from the filled part).
     pub fn free(&self) -> usize {
         self.max - self.len

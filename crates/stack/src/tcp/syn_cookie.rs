@@ -107,7 +107,7 @@ impl SynCookies {
             control: TcpControl::Syn,
             seq_number: SeqNumber(iss),
             ack_number: Some(syn.seq_number + 1),
-            window_len: cfg.rcv_buf.min(0xffff) as u16,
+            window_len: cfg.rcv_buf_start().min(0xffff) as u16,
             window_scale: ws.map(|_| cfg.rcv_wscale()),
             max_seg_size: Some(cfg.mss),
             sack_permitted: sack,

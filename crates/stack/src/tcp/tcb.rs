@@ -228,6 +228,12 @@ pub struct Tcb {
     pub(super) probe_pending: bool,
     pub(super) sws_override: bool,
 
+    // Receive-window auto-tuning (Linux `tcp_rcv_space_adjust`).
+    /// Bytes the user read since `rcvq_start_ms`.
+    pub(super) rcvq_copied: u32,
+    /// Start of the current measurement (milliseconds since `epoch`).
+    pub(super) rcvq_start_ms: u32,
+
     // Timers, as deadlines.
     pub(super) rtx_at: Option<Instant>,
     pub(super) delack_at: Option<Instant>,
@@ -281,7 +287,7 @@ impl Tcb {
             sack_ok: false,
             epoch: now,
             send: SendBuffer::new(cfg.snd_buf, iss + 1),
-            recv: RecvBuffer::new(cfg.rcv_buf, cfg.max_ooo_segments, cfg.max_ooo_bytes),
+            recv: RecvBuffer::new(cfg.rcv_buf_start(), cfg.max_ooo_segments, cfg.max_ooo_bytes),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             cc: Congestion::new(
@@ -309,6 +315,8 @@ impl Tcb {
             last_invalid_ack: None,
             probe_pending: false,
             sws_override: false,
+            rcvq_copied: 0,
+            rcvq_start_ms: 0,
             rtx_at: None,
             delack_at: None,
             persist_at: None,
@@ -487,6 +495,9 @@ impl Tcb {
             }
             let before = self.advertisable_increase();
             let n = self.recv.read(buf);
+            self.rcvq_copied = self
+                .rcvq_copied
+                .saturating_add(n.min(u32::MAX as usize) as u32);
             let after = self.advertisable_increase();
             if after > before && self.window_update_due(after) {
                 self.ack_pending = true;
@@ -677,6 +688,40 @@ impl Tcb {
         (self.recv.capacity() / 2)
             .min(usize::from(self.rcv_mss))
             .max(1)
+    }
+
+    /// Receive-window auto-tuning, once per smoothed RTT (as Linux `tcp_rcv_space_adjust`):
+    /// when the user read at least half the receive buffer during the last RTT, a sender
+    /// limited by our window would fill it within an RTT, so the buffer grows to twice the
+    /// bytes read (room for the sender's window to double, as in slow start), at most
+    /// [`TcpConfig::rcv_buf`](super::config::TcpConfig::rcv_buf).
+    /// Called on each arriving segment; the next ACK advertises the larger window.
+    pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
+        let max = self.cfg.rcv_buf_max();
+        let cap = self.recv.capacity();
+        if cap >= max {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
+        let elapsed = now_ms.wrapping_sub(self.rcvq_start_ms);
+        if u128::from(elapsed) < srtt.as_millis().max(1) {
+            return;
+        }
+        let copied = self.rcvq_copied as usize;
+        self.rcvq_copied = 0;
+        self.rcvq_start_ms = now_ms;
+        let target = copied.saturating_mul(2).min(max);
+        if target > cap {
+            self.recv.raise_capacity(target);
+            // Announce a significantly larger window at once (RFC 9293 §3.8.6.2.2).
+            let increase = self.advertisable_increase();
+            if self.window_update_due(increase) {
+                self.ack_pending = true;
+            }
+        }
     }
 
     /// Whether a window update is worth an immediate ACK after the user read data.

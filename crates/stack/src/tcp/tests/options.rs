@@ -10,6 +10,7 @@ const FULL_WND: u16 = (262_144 >> 3) as u16;
 fn full_cfg() -> TcpConfig {
     TcpConfig {
         rcv_buf: 262_144,
+        rcv_buf_initial: 262_144,
         snd_buf: 262_144,
         ..TcpConfig::default()
     }

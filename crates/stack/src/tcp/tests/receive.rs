@@ -419,3 +419,74 @@ fn answers_to_invalid_segments_without_data_are_rate_limited() {
     send!(tcb, now + ms(600), old_ack);
     recv!(tcb, now + ms(600), our_ack(LOCAL_SEQ + 1, REMOTE_SEQ + 1));
 }
+
+/// Delivers `n` bytes at `seq` at time `t` and returns the window of the last ACK we send.
+fn deliver(tcb: &mut Tcb, seq: SeqNumber, n: usize, t: Instant) -> Option<u16> {
+    let payload = vec![7u8; n].leak();
+    let out = tcb.on_segment(&data(seq, payload), t);
+    assert_eq!(out.dropped, None);
+    tcb.on_deadline(t + ms(40));
+    let mut window = None;
+    while let Some(s) = tcb.poll_segment(t + ms(40), MAX_PAYLOAD) {
+        window = Some(s.repr().window_len);
+    }
+    window
+}
+
+#[test]
+fn receive_window_auto_tuning_grows_with_a_fast_reader_up_to_the_maximum() {
+    let now = Instant::now();
+    let cfg = TcpConfig {
+        rcv_buf: 60_000,
+        rcv_buf_initial: 8_000,
+        ..cfg()
+    };
+    let mut tcb = tcb_established_with(&cfg, now);
+    assert_eq!(tcb.recv.capacity(), 8_000, "starts at rcv_buf_initial");
+    let mut seq = REMOTE_SEQ + 1;
+    let mut t = now;
+    // The sender fills the window each RTT (100 ms apart here) and the reader drains it all:
+    // the buffer doubles per RTT: 8 000 → 16 000 → 32 000 → 60 000 (the maximum).
+    let mut adv = 8_000;
+    for expect in [16_000, 32_000, 60_000, 60_000] {
+        t += ms(100);
+        assert_eq!(deliver(&mut tcb, seq, adv, t), Some(0), "window full");
+        seq += adv;
+        assert_eq!(read_all(&mut tcb).len(), adv);
+        // Window update ACK after the read (the window opened by more than 2 MSS).
+        let update = tcb.poll_segment(t + ms(40), MAX_PAYLOAD).expect("update");
+        assert_eq!(usize::from(update.repr().window_len), adv);
+        // The next segment, an RTT later (a pure ACK here), finds `adv` bytes read in the
+        // last RTT: the buffer grows to twice that, and the larger window is announced at once.
+        t += ms(100);
+        let w = deliver(&mut tcb, seq, 0, t);
+        assert_eq!(tcb.recv.capacity(), expect);
+        if expect > adv {
+            assert_eq!(w.map(usize::from), Some(expect), "window update");
+        } else {
+            assert_eq!(w, None, "at the maximum: nothing to announce");
+        }
+        adv = expect;
+    }
+}
+
+#[test]
+fn receive_window_auto_tuning_keeps_the_buffer_for_a_slow_reader() {
+    let now = Instant::now();
+    let cfg = TcpConfig {
+        rcv_buf: 60_000,
+        rcv_buf_initial: 8_000,
+        ..cfg()
+    };
+    let mut tcb = tcb_established_with(&cfg, now);
+    let mut seq = REMOTE_SEQ + 1;
+    let mut t = now;
+    for _ in 0..5 {
+        // Under half the buffer read per RTT: a window-limited sender would not fill it.
+        t += ms(100);
+        deliver(&mut tcb, seq, 3_000, t);
+        seq += 3_000;
+        assert_eq!(read_all(&mut tcb).len(), 3_000);
+        assert_eq!(tcb.recv.capacity(), 8_000);
+    }
+}
