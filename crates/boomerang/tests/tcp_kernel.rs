@@ -4,12 +4,13 @@
 //! test builds its own namespaces (`bmr…`, addresses in 198.18.0.0/15), bounded in time and
 //! count, torn down by guards even when it fails.
 
-use std::path::Path;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use boomerang::harness::{self, ServerProcess, TempDir, Topology};
-use boomerang_nic::netns::{is_root, run_cmd, Netns, Routed};
+use boomerang_nic::netns::{add_addr, disable_ipv6, is_root, run_cmd, veth_pair, Netns, Routed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 
@@ -19,6 +20,15 @@ const FLOOD_SYNS: u32 = 20_000;
 const FLOOD_SECS: f64 = 3.0;
 /// The stack's default SYN backlog per listener (`boomerang_stack::config::MAX_SYN_BACKLOG`).
 const SYN_BACKLOG: u64 = 1024;
+
+/// Bytes of the download through the impairment forwarder.
+const IMPAIRED_DOWNLOAD: usize = 10 << 20;
+/// One-way delay netsim adds in each direction (20 ms RTT).
+const IMPAIRED_DELAY: &str = "10ms";
+/// netsim's loss rate in each direction.
+const IMPAIRED_LOSS: &str = "1%";
+/// Safety net: netsim exits by itself after this many seconds even if the test leaks it.
+const NETSIM_MAX_SECONDS: &str = "120";
 
 /// A server on AF_XDP in its own client – router – server topology.
 struct Running {
@@ -403,5 +413,196 @@ fn spoofed_syn_flood_does_not_stop_legitimate_requests() {
         metric(&m, "boomerang_stack_tcp_syncookies_sent_total"),
         metric(&m, "boomerang_stack_tcp_syncookies_ok_total"),
         metric(&m, "boomerang_stack_tcp_syn_received"),
+    );
+}
+
+/// The netsim example, built next to the test binaries (scripts/test builds every example).
+fn netsim_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join("netsim");
+    assert!(
+        path.exists(),
+        "{} missing: build the examples first (cargo build --profile ci -p boomerang-nic --examples)",
+        path.display()
+    );
+    path
+}
+
+/// Downloads `url` from the client namespace into `out`; returns curl's bytes per second.
+fn timed_download(client: &Netns, url: &str, out: &Path) -> f64 {
+    let speed = client
+        .run(
+            "curl",
+            &[
+                "-sS",
+                "--max-time",
+                "60",
+                "-o",
+                &out.to_string_lossy(),
+                "-w",
+                "%{speed_download}",
+                url,
+            ],
+        )
+        .expect("curl download");
+    speed.trim().parse().expect("curl speed")
+}
+
+/// The same 10 MiB download through netsim (20 ms RTT, 1% loss each way) from boomerang on
+/// AF_XDP and from the Linux kernel (python's http.server) in the same topology and run:
+/// both byte-exact. The throughputs are printed (docs/benchmarks.md quotes them), not
+/// asserted.
+#[test]
+fn impaired_download_from_boomerang_and_from_the_kernel() {
+    need_root!();
+    const XDP_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+    let client = Netns::new("kdc").expect("client ns");
+    let mid = Netns::new("kdm").expect("mid ns");
+    let server = Netns::new("kds").expect("server ns");
+    veth_pair(&client, "veth0", &mid, "va", 1).expect("veth a");
+    veth_pair(&mid, "vb", &server, "veth0", 1).expect("veth b");
+    add_addr(&client, "veth0", Ipv4Addr::new(198, 18, 0, 1), 24).expect("client addr");
+    // The kernel owns .3 on the server veth; boomerang owns .2 on the same veth (its XDP
+    // program passes everything else to the kernel).
+    add_addr(&server, "veth0", KERNEL_ADDR, 24).expect("kernel server addr");
+    for (ns, ifname) in [
+        (&client, "veth0"),
+        (&mid, "va"),
+        (&mid, "vb"),
+        (&server, "veth0"),
+    ] {
+        disable_ipv6(ns, ifname).expect("ipv6 off");
+    }
+    mid.sysctl("net.ipv4.ip_forward", "0")
+        .expect("no forwarding");
+    for ns in [&client, &server] {
+        ns.sysctl("net.core.txrehash", "0").ok();
+    }
+    let netsim = mid
+        .spawn(
+            netsim_path().to_str().expect("utf-8 path"),
+            &[
+                "--a",
+                "va",
+                "--b",
+                "vb",
+                "--delay",
+                IMPAIRED_DELAY,
+                "--loss",
+                IMPAIRED_LOSS,
+                "--seed",
+                "11",
+                "--duration",
+                NETSIM_MAX_SECONDS,
+            ],
+        )
+        .expect("netsim");
+    let netsim = ChildGuard(netsim);
+
+    let site = TempDir::new("kd").expect("site");
+    harness::write_site(site.path()).expect("site files");
+    let big = harness::pattern(IMPAIRED_DOWNLOAD);
+    std::fs::write(site.path().join("big.bin"), &big).expect("write");
+    let log = site.path().join("server.log");
+    let args: Vec<String> = [
+        "serve",
+        "--iface",
+        "veth0",
+        "--addr",
+        "198.18.0.2/24",
+        "--port",
+        &harness::PORT.to_string(),
+        "--root",
+        &site.path().to_string_lossy(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut ours = ServerProcess::spawn(
+        &server,
+        "boomerang serve",
+        None,
+        Path::new(BIN),
+        &args,
+        &log,
+    )
+    .expect("spawn boomerang");
+    let never = std::sync::atomic::AtomicBool::new(false);
+    ours.wait_ready(
+        &client,
+        SocketAddr::from((XDP_ADDR, harness::PORT)),
+        "/plaintext",
+        &never,
+    )
+    .expect("boomerang ready");
+    let kernel = server
+        .spawn(
+            "python3",
+            &[
+                "-m",
+                "http.server",
+                &harness::PORT.to_string(),
+                "--bind",
+                &KERNEL_ADDR.to_string(),
+                "--directory",
+                &site.path().to_string_lossy(),
+            ],
+        )
+        .expect("python http.server");
+    let _kernel = ChildGuard(kernel);
+    let kernel_url = format!("http://{KERNEL_ADDR}:{}/", harness::PORT);
+    let start = Instant::now();
+    while client
+        .run(
+            "curl",
+            &["-sS", "--max-time", "2", "-o", "/dev/null", &kernel_url],
+        )
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the kernel server never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = site.path().join("big.out");
+    let ours_bps = timed_download(
+        &client,
+        &format!("http://{XDP_ADDR}:{}/big.bin", harness::PORT),
+        &out,
+    );
+    assert!(
+        std::fs::read(&out).expect("read") == big,
+        "boomerang download differs"
+    );
+    let kernel_bps = timed_download(&client, &format!("{kernel_url}big.bin"), &out);
+    assert!(
+        std::fs::read(&out).expect("read") == big,
+        "kernel download differs"
+    );
+    let offloads = server
+        .run("ethtool", &["-k", "veth0"])
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("segmentation-offload:"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!("server veth0 offloads: {offloads}");
+    // SIGTERM: netsim prints its per-direction counters (frames, dropped) to the test output.
+    let _ = run_cmd("kill", &["-TERM", &netsim.0.id().to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    eprintln!(
+        "impaired download ({} MiB, {IMPAIRED_DELAY} each way, {IMPAIRED_LOSS} loss): boomerang {:.2} MB/s, kernel {:.2} MB/s, ratio {:.2}",
+        IMPAIRED_DOWNLOAD >> 20,
+        ours_bps / 1e6,
+        kernel_bps / 1e6,
+        ours_bps / kernel_bps
     );
 }
