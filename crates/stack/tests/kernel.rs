@@ -382,3 +382,111 @@ fn kernel_client_20mb_over_af_xdp() {
     assert!(stats.icmp_echo_replies >= 2);
     assert_eq!(stats.tcp_drop_checksum, 0);
 }
+
+/// The impairment forwarder (crates/nic/examples/netsim.rs), built next to this test binary
+/// by `scripts/test` (`cargo build --profile ci --workspace --examples`).
+fn netsim_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join("netsim");
+    assert!(
+        path.exists(),
+        "{} missing: build the examples first (cargo build -p boomerang-nic --examples)",
+        path.display()
+    );
+    path
+}
+
+/// A netsim process inside the middle namespace; killed by its PID when dropped.
+struct Netsim(std::process::Child);
+
+impl Drop for Netsim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn kernel_client_20mb_through_netsim_with_reordering_delay_and_loss() {
+    use std::io::{BufRead, BufReader};
+
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // client (kernel, 198.18.0.1) – mid (netsim, L2) – server (our shard, 198.18.0.2).
+    let client = Netns::new("stnc").expect("client ns");
+    let mid = Netns::new("stnm").expect("mid ns");
+    let server_ns = Netns::new("stns").expect("server ns");
+    boomerang_nic::netns::veth_pair(&client, "veth0", &mid, "va", 1).expect("veth a");
+    boomerang_nic::netns::veth_pair(&mid, "vb", &server_ns, "veth0", 1).expect("veth b");
+    boomerang_nic::netns::add_addr(&client, "veth0", Pair::CLIENT_ADDR, Pair::PREFIX)
+        .expect("client addr");
+    for (ns, ifname) in [
+        (&client, "veth0"),
+        (&mid, "va"),
+        (&mid, "vb"),
+        (&server_ns, "veth0"),
+    ] {
+        boomerang_nic::netns::disable_ipv6(ns, ifname).expect("ipv6 off");
+    }
+    mid.sysctl("net.ipv4.ip_forward", "0")
+        .expect("no forwarding");
+    client.sysctl("net.core.txrehash", "0").ok();
+
+    let mut child = mid
+        .command(netsim_path().to_str().expect("utf-8 path"))
+        .args([
+            "--a",
+            "va",
+            "--b",
+            "vb",
+            "--duration",
+            "120",
+            "--delay",
+            "2ms",
+            "--jitter",
+            "1ms",
+            "--reorder",
+            "5%",
+            "--loss",
+            "1%",
+            "--dup",
+            "1%",
+            "--seed",
+            "11",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("spawn netsim");
+    let stdout = child.stdout.take().expect("stdout");
+    let _netsim = Netsim(child);
+    let (tx, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("netsim: {line}");
+            if line.starts_with("netsim: ready") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    ready
+        .recv_timeout(Duration::from_secs(30))
+        .expect("netsim became ready");
+
+    let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
+    let server = Server::start(&server_ns, "veth0", addr, None, Io::Packet);
+    echo_client(&client, Pair::SERVER_ADDR, 20 * 1000 * 1000);
+    let stats = server.stop();
+    eprintln!("server stats (through netsim): {stats:?}");
+    assert!(
+        stats.tcp_retransmitted_segments > 0,
+        "1% loss must have cost retransmissions: {stats:?}"
+    );
+}
