@@ -11,6 +11,11 @@ pub const CUBIC_C: f64 = 0.4;
 pub const CUBIC_BETA: f64 = 0.7;
 /// Reno-friendly additive increase `α_cubic = 3(1 − β)/(1 + β)` (RFC 9438 §4.3).
 pub const CUBIC_ALPHA: f64 = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+/// Slow start's per-ACK growth limit `L`, in SMSS: RFC 9406 §4.2 (HyStart++, which RFC 9438
+/// §4.10 recommends for CUBIC) sets `L = 8` for a sender without pacing, instead of RFC 3465's
+/// `L = 2`. A Linux receiver behind GRO acknowledges 4–6 segments per ACK; with `L = 2` such
+/// stretch ACKs make slow start grow ~1.4× instead of 2× per RTT.
+pub const CUBIC_SLOW_START_L: usize = 8;
 
 /// CUBIC state; windows in bytes, `w_max` and `w_est` in segments as in the RFC.
 #[derive(Debug, Clone)]
@@ -73,7 +78,9 @@ impl Controller for Cubic {
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, mss: usize) {
         let seg = mss as f64;
         if (self.cwnd as usize) < self.ssthresh {
-            self.cwnd += acked.min(2 * mss) as f64;
+            // Byte counting (RFC 3465 §2.2) with RFC 9406's L, not past ssthresh (RFC 5681 §3.1).
+            let grown = self.cwnd + acked.min(CUBIC_SLOW_START_L * mss) as f64;
+            self.cwnd = grown.min(self.ssthresh as f64);
             return;
         }
         let cwnd_seg = self.cwnd / seg;
@@ -167,7 +174,32 @@ mod tests {
     #[test]
     fn slow_start_below_ssthresh() {
         let mut c = Cubic::new(10_000);
+        // A stretch ACK for 5 segments (GRO receiver) counts in full...
         c.on_ack(Instant::now(), 5_000, 10_000, 1_000);
-        assert_eq!(c.window(), 12_000);
+        assert_eq!(c.window(), 15_000);
+        // ...one for 12 segments only up to L = 8 SMSS (RFC 9406 §4.2).
+        c.on_ack(Instant::now(), 12_000, 15_000, 1_000);
+        assert_eq!(c.window(), 23_000);
+    }
+
+    #[test]
+    fn slow_start_stops_at_ssthresh() {
+        let mss = 1_000;
+        let mut c = Cubic::new(100 * mss);
+        c.on_rto(100 * mss, mss);
+        assert_eq!((c.window(), c.ssthresh()), (mss, 70 * mss));
+        let now = Instant::now();
+        let mut acks = 0;
+        while c.window() < c.ssthresh() {
+            let w = c.window();
+            c.on_ack(now, w, w, mss);
+            acks += 1;
+        }
+        assert_eq!(
+            c.window(),
+            70 * mss,
+            "slow start does not overshoot ssthresh"
+        );
+        assert!(acks <= 12, "{acks} ACKs");
     }
 }

@@ -591,8 +591,8 @@ fn cubic_with_sack_beats_new_reno_without_sack_under_loss() {
 /// buffer, a fast reader lets the window grow with the sender's congestion window towards
 /// `rcv_buf` (1 MiB), so the transfer finishes well before one whose buffer stays at 64 KiB
 /// (at most 64 KiB per RTT). Virtual time. (In this simulation each burst arrives at one
-/// instant and is acknowledged by one piggybacked ACK, so slow start, limited to 2 SMSS per
-/// ACK (RFC 3465 L = 2), opens cwnd by only 2 SMSS per RTT: the tuned run is cwnd-limited.)
+/// instant and is acknowledged by one piggybacked ACK, as from a Linux receiver behind GRO, so
+/// slow start opens cwnd by CUBIC's per-ACK limit L = 8 SMSS (RFC 9406 §4.2) per RTT.)
 #[test]
 fn receive_window_auto_tuning_speeds_up_a_long_path() {
     const BYTES: usize = 4_000_000;
