@@ -3,6 +3,7 @@
 mod xsk_util;
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use boomerang_nic::netns::{is_root, Pair};
 use boomerang_nic::xsk::{BindMode, XdpConfig, XdpMode, XdpSetup, XskError};
@@ -61,7 +62,7 @@ fn configuration_errors_are_typed_and_clear() {
     let e = open_err(&pair, cfg).expect("zero-copy on veth");
     assert!(matches!(e, XskError::ZeroCopyUnsupported(_)), "{e}");
     assert!(
-        !xsk_util::has_xdp(&pair.server, Pair::IFNAME),
+        xsk_util::xdp_gone_within(&pair.server, Pair::IFNAME, Duration::from_secs(3)),
         "program left behind"
     );
 }
@@ -92,7 +93,7 @@ fn a_second_program_on_the_same_interface_is_refused() {
     let e = r.expect("second program refused");
     assert!(matches!(e, XskError::XdpBusy(_)), "{e}");
     assert!(
-        !xsk_util::has_xdp(&pair.server, Pair::IFNAME),
+        xsk_util::xdp_gone_within(&pair.server, Pair::IFNAME, Duration::from_secs(3)),
         "program left behind"
     );
 }

@@ -130,3 +130,20 @@ pub fn has_xdp(ns: &Netns, ifname: &str) -> bool {
     let out = ns.ip(&["link", "show", ifname]).expect("ip link");
     out.contains("xdp")
 }
+
+/// Whether the XDP program on `ifname` is gone within `timeout`.
+///
+/// The kernel releases a closed bpf_link's attachment shortly after the last descriptor is
+/// closed, not always before `close` returns; poll, bounded, instead of racing it.
+pub fn xdp_gone_within(ns: &Netns, ifname: &str, timeout: Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if !has_xdp(ns, ifname) {
+            return true;
+        }
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
