@@ -241,12 +241,20 @@ fn sigterm_stops_cleanly_and_detaches() {
         "{}",
         r.server.log_tail(50)
     );
-    let link = r
-        .topo
-        .ns
-        .server
-        .ip(&["link", "show", "veth0"])
-        .expect("ip link");
+    // The kernel releases the exited process's bpf_link shortly after exit: poll, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let link = loop {
+        let link = r
+            .topo
+            .ns
+            .server
+            .ip(&["link", "show", "veth0"])
+            .expect("ip link");
+        if !link.contains("xdp") || std::time::Instant::now() >= deadline {
+            break link;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(!link.contains("xdp"), "XDP still attached: {link}");
 }
 
