@@ -423,18 +423,7 @@ fn spoofed_syn_flood_does_not_stop_legitimate_requests() {
 
 /// The netsim example, built next to the test binaries (scripts/test builds every example).
 fn netsim_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join("examples").join("netsim");
-    assert!(
-        path.exists(),
-        "{} missing: build the examples first (cargo build --profile ci -p boomerang-nic --examples)",
-        path.display()
-    );
-    path
+    boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Downloads `url` from the client namespace into `out`; returns curl's bytes per second.

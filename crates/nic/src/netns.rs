@@ -62,6 +62,32 @@ pub fn run_cmd<S: AsRef<OsStr>>(program: &str, args: &[S]) -> io::Result<String>
     check(out, &what)
 }
 
+/// The path of an example built by cargo next to the running test binary
+/// (`<target>/<profile>/examples/<name>`), e.g. the `netsim` forwarder or the `responder`.
+///
+/// `scripts/test` builds every example before the tests; a missing one is a clear error.
+pub fn built_example(name: &str) -> io::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    // <target>/<profile>/deps/<test-binary>: the profile directory is the parent's parent.
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| io::Error::other("test binary outside <target>/<profile>/deps"))?;
+    let path = profile_dir.join("examples").join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is not built: run `cargo build --profile ci -p boomerang-nic --examples` \
+                 first (scripts/test does)",
+                path.display()
+            ),
+        ))
+    }
+}
+
 /// A network namespace created by us; deleted (with everything left running in it) on drop.
 #[derive(Debug)]
 pub struct Netns {

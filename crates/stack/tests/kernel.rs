@@ -386,18 +386,7 @@ fn kernel_client_20mb_over_af_xdp() {
 /// The impairment forwarder (crates/nic/examples/netsim.rs), built next to this test binary
 /// by `scripts/test` (`cargo build --profile ci --workspace --examples`).
 fn netsim_path() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join("netsim");
-    assert!(
-        path.exists(),
-        "{} missing: build the examples first (cargo build -p boomerang-nic --examples)",
-        path.display()
-    );
-    path
+    boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A netsim process inside the middle namespace; killed by its PID when dropped.

@@ -1,6 +1,6 @@
 //! Frames emitted by wire are accepted by the real Linux kernel: an ARP request, an ICMP echo
 //! request, a TCP SYN to a closed port and a UDP datagram to a closed port are sent through an
-//! AF_PACKET socket (from python3: this crate forbids unsafe code, so no raw sockets in Rust) into
+//! AF_PACKET socket (from python3: raw sockets stay out of this crate's Rust code) into
 //! a namespace whose kernel answers with an ARP reply, an echo reply, a RST and a port
 //! unreachable, which wire parses.
 //! The kernel drops segments with bad checksums silently, so each answer proves our checksums.

@@ -303,6 +303,39 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
 }
 
+impl Shared {
+    /// Counts one completed response: records it in `report` unless the run's request `limit`
+    /// was already reached by other workers. Returns `true` once the limit is reached, so the
+    /// caller stops opening and sending.
+    pub(crate) fn complete(
+        &self,
+        report: &mut Report,
+        limit: Option<u64>,
+        started: Instant,
+        status: u16,
+        body_len: u64,
+    ) -> bool {
+        let before = self.completed.fetch_add(1, Ordering::Relaxed);
+        if limit.is_some_and(|l| before >= l) {
+            return true;
+        }
+        let us = (started.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let _ = report.latency_us.record(us);
+        report.requests += 1;
+        report.body_bytes += body_len;
+        if status >= 400 {
+            self.error(report, |e| e.status += 1);
+        }
+        limit.is_some_and(|l| before + 1 >= l)
+    }
+
+    /// Counts one error of the kind `f` picks, in `report` and in the shared error count.
+    pub(crate) fn error(&self, report: &mut Report, f: impl FnOnce(&mut ErrorCounts)) {
+        f(&mut report.errors);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs the load to completion and returns the merged report.
 pub fn run(opts: &LoadOptions, progress: Progress) -> anyhow::Result<Report> {
     run_with_stop(opts, progress, None)

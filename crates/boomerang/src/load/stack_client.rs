@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::response::ResponseReader;
 use super::worker::WorkerConfig;
-use super::{ErrorCounts, Report, Shared as Progress, MAX_LATENCY_US};
+use super::{ErrorCounts, Report, Shared as Progress};
 use crate::config::AddrPrefix;
 
 /// Frames received per loop turn.
@@ -76,8 +76,7 @@ struct Client<'a> {
 
 impl Client<'_> {
     fn error(&mut self, f: impl FnOnce(&mut ErrorCounts)) {
-        f(&mut self.report.errors);
-        self.progress.errors.fetch_add(1, Ordering::Relaxed);
+        self.progress.error(&mut self.report, f);
     }
 
     fn open_pending(&mut self, now: Instant) {
@@ -118,22 +117,11 @@ impl Client<'_> {
     }
 
     fn complete(&mut self, started: Instant, status: u16, body_len: u64) {
-        let before = self.progress.completed.fetch_add(1, Ordering::Relaxed);
-        if let Some(limit) = self.cfg.limit {
-            if before >= limit {
-                self.stopping = true;
-                return;
-            }
-            if before + 1 >= limit {
-                self.stopping = true;
-            }
-        }
-        let us = (started.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
-        let _ = self.report.latency_us.record(us);
-        self.report.requests += 1;
-        self.report.body_bytes += body_len;
-        if status >= 400 {
-            self.error(|e| e.status += 1);
+        if self
+            .progress
+            .complete(&mut self.report, self.cfg.limit, started, status, body_len)
+        {
+            self.stopping = true;
         }
     }
 

@@ -12,7 +12,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::response::ResponseReader;
-use super::{Report, Shared, MAX_LATENCY_US};
+use super::{Report, Shared};
 
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -129,8 +129,7 @@ impl Worker<'_> {
     }
 
     fn error(&mut self, f: impl FnOnce(&mut super::ErrorCounts)) {
-        f(&mut self.report.errors);
-        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        self.shared.error(&mut self.report, f);
     }
 
     /// (Re)opens the connection in slot `i`, dropping (closing) whatever was there.
@@ -289,22 +288,11 @@ impl Worker<'_> {
     }
 
     fn complete(&mut self, started: Instant, status: u16, body_len: u64) {
-        let before = self.shared.completed.fetch_add(1, Ordering::Relaxed);
-        if let Some(limit) = self.cfg.limit {
-            if before >= limit {
-                self.stopping = true;
-                return;
-            }
-            if before + 1 >= limit {
-                self.stopping = true;
-            }
-        }
-        let us = (started.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
-        let _ = self.report.latency_us.record(us);
-        self.report.requests += 1;
-        self.report.body_bytes += body_len;
-        if status >= 400 {
-            self.error(|e| e.status += 1);
+        if self
+            .shared
+            .complete(&mut self.report, self.cfg.limit, started, status, body_len)
+        {
+            self.stopping = true;
         }
     }
 }

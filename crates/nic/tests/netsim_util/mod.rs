@@ -142,18 +142,7 @@ impl Topology {
 
 /// The netsim binary, built by cargo next to the test binaries (…/<profile>/examples/).
 pub fn netsim_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join("netsim");
-    assert!(
-        path.exists(),
-        "{} missing: build the examples first (cargo build -p boomerang-nic --examples)",
-        path.display()
-    );
-    path
+    boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A running netsim; killed (by its PID) if still running when dropped.

@@ -19,20 +19,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// scripts/test builds the examples before the tests; this refuses clearly when one is missing.
 pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // <target>/<profile>/deps/<test-binary>: the profile dir is the parent's parent.
-    let profile_dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("profile directory");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build -p boomerang-nic --examples --profile ci` first \
-         (scripts/test does)",
-        path.display()
-    );
-    path
+    boomerang_nic::netns::built_example(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A process started inside a namespace, killed (by PID) and reaped on drop.
