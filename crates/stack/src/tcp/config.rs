@@ -11,8 +11,12 @@ pub const DEFAULT_RCV_BUF: usize = 256 * 1024;
 /// Default initial receive buffer (advertised-window limit) of a connection; receive-window
 /// auto-tuning grows it up to [`TcpConfig::rcv_buf`] (Linux starts near 64 KiB too).
 pub const DEFAULT_RCV_BUF_INITIAL: usize = 64 * 1024;
-/// Default maximum send buffer per connection (bytes); storage grows on demand up to this.
-pub const DEFAULT_SND_BUF: usize = 256 * 1024;
+/// Default maximum send buffer per connection (bytes): send-buffer auto-sizing grows a
+/// connection's buffer up to this (Linux `tcp_wmem[2]` is 4 MiB too).
+pub const DEFAULT_SND_BUF: usize = 4 * 1024 * 1024;
+/// Default initial send buffer of a connection; grows with the congestion window (twice the
+/// window, as Linux `tcp_sndbuf_expand`) up to [`TcpConfig::snd_buf`].
+pub const DEFAULT_SND_BUF_INITIAL: usize = 256 * 1024;
 /// Default bound on distinct out-of-order ranges held in the reassembly queue.
 pub const DEFAULT_MAX_OOO_SEGMENTS: usize = 32;
 /// Default bound on out-of-order bytes held beyond `RCV.NXT`.
@@ -59,6 +63,43 @@ pub enum CongestionAlgorithm {
     /// CUBIC (RFC 9438) with NewReno-style fast recovery; the default, as in Linux.
     #[default]
     Cubic,
+    /// BBR (model-based: bottleneck bandwidth and round-trip propagation time, with pacing;
+    /// draft-cardwell-iccrg-bbr-congestion-control, version 1 as in Linux `tcp_bbr.c`).
+    Bbr,
+}
+
+impl CongestionAlgorithm {
+    /// The name used in configuration files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionAlgorithm::NewReno => "newreno",
+            CongestionAlgorithm::Cubic => "cubic",
+            CongestionAlgorithm::Bbr => "bbr",
+        }
+    }
+}
+
+impl std::fmt::Display for CongestionAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown congestion-control name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown congestion control {0:?} (expected cubic, newreno/reno or bbr)")]
+pub struct UnknownCongestion(pub String);
+
+impl std::str::FromStr for CongestionAlgorithm {
+    type Err = UnknownCongestion;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "cubic" => Ok(CongestionAlgorithm::Cubic),
+            "newreno" | "reno" => Ok(CongestionAlgorithm::NewReno),
+            "bbr" => Ok(CongestionAlgorithm::Bbr),
+            _ => Err(UnknownCongestion(s.to_string())),
+        }
+    }
 }
 
 /// Per-connection TCP parameters. `Default` gives Linux-like values.
@@ -72,8 +113,12 @@ pub struct TcpConfig {
     /// with; auto-tuning grows it when the application drains it fast (see `Tcb::recv`).
     /// Set it to `rcv_buf` to disable auto-tuning.
     pub rcv_buf_initial: usize,
-    /// Maximum send buffer (bytes): `send` accepts no more than this unacknowledged + unsent.
+    /// Maximum send buffer (bytes): `send` never accepts more than this unacknowledged +
+    /// unsent; send-buffer auto-sizing grows a connection's buffer up to it.
     pub snd_buf: usize,
+    /// Initial send buffer (bytes, capped at `snd_buf`). Set it to `snd_buf` to disable
+    /// auto-sizing.
+    pub snd_buf_initial: usize,
     /// Maximum number of disjoint out-of-order ranges kept for reassembly.
     pub max_ooo_segments: usize,
     /// Maximum out-of-order bytes kept beyond `RCV.NXT`.
@@ -129,6 +174,7 @@ impl Default for TcpConfig {
             rcv_buf: DEFAULT_RCV_BUF,
             rcv_buf_initial: DEFAULT_RCV_BUF_INITIAL,
             snd_buf: DEFAULT_SND_BUF,
+            snd_buf_initial: DEFAULT_SND_BUF_INITIAL,
             max_ooo_segments: DEFAULT_MAX_OOO_SEGMENTS,
             max_ooo_bytes: DEFAULT_MAX_OOO_BYTES,
             time_wait: DEFAULT_TIME_WAIT,
@@ -162,6 +208,11 @@ impl TcpConfig {
         self.rcv_buf_initial.min(self.rcv_buf)
     }
 
+    /// The send buffer a connection starts with: `snd_buf_initial`, at most `snd_buf`.
+    pub fn snd_buf_start(&self) -> usize {
+        self.snd_buf_initial.min(self.snd_buf)
+    }
+
     /// The window-scale shift we announce: the smallest shift that lets `rcv_buf` be advertised.
     pub fn rcv_wscale(&self) -> u8 {
         let mut shift = 0u8;
@@ -187,6 +238,7 @@ pub struct ConnConfig {
     max_persist_ms: u32,
     sws_override_ms: u32,
     rcv_buf_max: u32,
+    snd_buf_max: u32,
     /// See [`TcpConfig::keepalive_probes`].
     pub keepalive_probes: u32,
     /// See [`TcpConfig::max_syn_retries`].
@@ -230,6 +282,7 @@ impl From<&TcpConfig> for ConnConfig {
             max_persist_ms: ms(c.max_persist),
             sws_override_ms: ms(c.sws_override),
             rcv_buf_max: c.rcv_buf.min(u32::MAX as usize) as u32,
+            snd_buf_max: c.snd_buf.min(u32::MAX as usize) as u32,
             keepalive_probes: c.keepalive_probes,
             max_syn_retries: c.max_syn_retries,
             max_retries: c.max_retries,
@@ -284,5 +337,9 @@ impl ConnConfig {
     /// See [`TcpConfig::rcv_buf`]: the receive buffer auto-tuning may grow to.
     pub fn rcv_buf_max(&self) -> usize {
         self.rcv_buf_max as usize
+    }
+    /// See [`TcpConfig::snd_buf`]: the send buffer auto-sizing may grow to.
+    pub fn snd_buf_max(&self) -> usize {
+        self.snd_buf_max as usize
     }
 }

@@ -286,7 +286,7 @@ impl Tcb {
             last_ack_sent: SeqNumber(0),
             sack_ok: false,
             epoch: now,
-            send: SendBuffer::new(cfg.snd_buf, iss + 1),
+            send: SendBuffer::new(cfg.snd_buf_start(), iss + 1),
             recv: RecvBuffer::new(cfg.rcv_buf_start(), cfg.max_ooo_segments, cfg.max_ooo_bytes),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
