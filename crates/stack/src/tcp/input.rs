@@ -221,6 +221,9 @@ impl Tcb {
             // reported holding means it discarded (reneged on) SACKed data; forget it all.
             if ack.gt(self.snd_una) && self.scoreboard.is_sacked(ack) {
                 self.scoreboard.clear();
+                if let Some(rate) = self.rate.as_mut() {
+                    rate.clear_sacked();
+                }
             }
             for (l, r) in seg.sack_ranges.iter().flatten() {
                 newly_sacked |= self.scoreboard.add(
@@ -271,6 +274,23 @@ impl Tcb {
             && (self.dupacks >= DUP_THRESH || self.is_lost(self.snd_una))
         {
             self.enter_recovery(now, out);
+        }
+        // Delivery-rate sample for model-based congestion control (BBR).
+        if let Some(rate) = self.rate.as_mut() {
+            let sacks = seg
+                .sack_ranges
+                .iter()
+                .flatten()
+                .map(|&(l, r)| (SeqNumber(l), SeqNumber(r)));
+            if let Some(rs) = rate.on_ack(self.snd_una, sacks, now) {
+                let inflight = self.bytes_in_network();
+                let mss = self.eff_snd_mss();
+                self.cc
+                    .on_delivery(now, &rs, inflight, out.fast_retransmit, mss);
+                if self.expand_send_buffer() {
+                    out.writable = true;
+                }
+            }
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
@@ -373,6 +393,10 @@ impl Tcb {
         }
         // Karn (RFC 6298 §5 note, (5.7)): a backed-off RTO is kept until a valid sample.
         self.retries = 0;
+        if self.rto_recovery && ack.ge(self.recover) {
+            self.rto_recovery = false;
+            self.cc.on_loss_recovered();
+        }
         let mss = self.eff_snd_mss();
         if self.in_recovery {
             if ack.ge(self.recover) {
@@ -396,6 +420,9 @@ impl Tcb {
             }
         } else if self.state.is_synchronized() {
             self.cc.on_ack(now, acked, flight_before, mss);
+            if self.expand_send_buffer() {
+                out.writable = true;
+            }
         }
         self.dupacks = 0;
         // RFC 6298 (5.2)/(5.3).
@@ -460,6 +487,15 @@ impl Tcb {
     /// RFC 6675 loss recovery is running (SACK negotiated and in recovery).
     pub(super) fn sack_recovery(&self) -> bool {
         self.sack_ok && self.in_recovery
+    }
+
+    /// Bytes still in the network: with SACK the RFC 6675 pipe (what the scoreboard deems
+    /// lost is not), else the flight.
+    pub(super) fn bytes_in_network(&self) -> usize {
+        if self.sack_ok {
+            return self.pipe();
+        }
+        self.flight_size()
     }
 
     /// Bytes sent and not yet acknowledged.

@@ -10,6 +10,7 @@ pub mod congestion;
 mod input;
 pub mod isn;
 mod output;
+pub mod rate;
 pub mod ring;
 pub mod rtt;
 pub mod sack;

@@ -6,7 +6,13 @@ use super::congestion::Controller;
 use super::state::TcpState;
 use super::tcb::{OutSegment, Tcb};
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Most sending-time credit pacing keeps (the timer wheel's tick: wake-ups may be this late).
+pub const PACING_BURST: Duration = Duration::from_millis(1);
+/// Per-segment bytes beside the payload counted against the pacing rate (IPv4 + TCP +
+/// timestamp option).
+const PACING_HEADER_BYTES: usize = 52;
 
 /// Most SACK blocks we put in one segment (3 fit beside the timestamp option, RFC 2018 §3).
 pub const MAX_SACK_BLOCKS_SENT: usize = 3;
@@ -137,6 +143,9 @@ impl Tcb {
 
     /// Data and/or FIN, including a fast or partial-ACK retransmission of one segment.
     fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
+        if self.pacing_holds(now) {
+            return None;
+        }
         let fin_seq = self.fin_queued.then(|| self.send.end_seq());
         let sack_len = if self.sack_ok && self.recv.has_out_of_order() {
             4 + 8 * self.recv.sack_ranges().count().min(MAX_SACK_BLOCKS_SENT)
@@ -210,6 +219,12 @@ impl Tcb {
             let len = unsent.min(usable).min(mss);
             let fin = len == unsent && fin_seq == Some(seq + len);
             if len == 0 && !fin {
+                if unsent == 0 && !resend {
+                    // Nothing queued: the user, not the network, limits the rate now.
+                    if let Some(rate) = self.rate.as_mut() {
+                        rate.mark_app_limited(in_flight);
+                    }
+                }
                 return None;
             }
             if len > 0 && !fin && !resend && !self.sws_allows(len, unsent, mss, in_flight) {
@@ -243,6 +258,13 @@ impl Tcb {
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
+        if len > 0 {
+            let in_flight = self.flight_size();
+            if let Some(rate) = self.rate.as_mut() {
+                rate.on_send(seq, seq + len, now, in_flight);
+            }
+            self.pace(now, len);
+        }
         if retransmission {
             // Karn's rule (RFC 6298 §3): never time a retransmitted segment.
             self.rtt_probe = None;
@@ -266,6 +288,43 @@ impl Tcb {
         let mut seg = OutSegment::new(repr, len);
         seg.retransmission = retransmission;
         Some(seg)
+    }
+
+    /// Pacing (for controllers that set a rate): whether data waits for its departure time
+    /// now. Arms the pacing wake-up only when there is something to send.
+    fn pacing_holds(&mut self, now: Instant) -> bool {
+        let Some(next) = self.pace_next else {
+            return false;
+        };
+        if now >= next || self.cc.pacing_rate().is_none() {
+            return false;
+        }
+        let pending = self.retransmit_at.is_some()
+            || self.sack_recovery()
+            || self.send.available_from(self.snd_nxt) > 0
+            || (self.fin_queued && self.snd_nxt.le(self.send.end_seq()));
+        if pending {
+            self.pace_at = Some(next);
+        }
+        pending
+    }
+
+    /// Schedules the departure time of the segment after one of `len` payload bytes sent at
+    /// `now`: `len` (plus headers) at the pacing rate later. Credit for time spent idle is
+    /// capped at [`PACING_BURST`] (or two segments), so a late wake-up sends a short burst
+    /// instead of losing rate, and an idle connection does not burst a whole window.
+    fn pace(&mut self, now: Instant, len: usize) {
+        let Some(rate) = self.cc.pacing_rate() else {
+            self.pace_next = None;
+            return;
+        };
+        let wire = (len + PACING_HEADER_BYTES) as f64;
+        let gap = Duration::from_secs_f64((wire / rate).min(1.0));
+        let credit = PACING_BURST.max(gap * 2);
+        let floor = now.checked_sub(credit).unwrap_or(now);
+        let base = self.pace_next.map_or(floor, |t| t.max(floor));
+        self.pace_next = Some(base + gap);
+        self.pace_at = None;
     }
 
     /// RFC 6675 §4 `NextSeg` rules 1 and 3 while in SACK recovery and `cwnd − pipe ≥ 1 SMSS`

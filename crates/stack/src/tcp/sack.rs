@@ -8,7 +8,7 @@
 use boomerang_wire::SeqNumber;
 
 /// Most SACKed ranges remembered per connection.
-pub const MAX_SCOREBOARD_RANGES: usize = 16;
+pub const MAX_SCOREBOARD_RANGES: usize = 64;
 
 /// SACKed ranges above `SND.UNA`.
 #[derive(Debug, Clone, Default)]
@@ -159,8 +159,8 @@ mod tests {
     fn bounded_and_wraps() {
         let mut b = Scoreboard::default();
         let una = SeqNumber(u32::MAX - 100);
-        for i in 0..40usize {
-            b.add(una + (10 + i * 20), una + (20 + i * 20), una, una + 2000);
+        for i in 0..100usize {
+            b.add(una + (10 + i * 20), una + (20 + i * 20), una, una + 3000);
         }
         assert_eq!(b.ranges.len(), MAX_SCOREBOARD_RANGES);
         assert_eq!(b.next_hole(una), Some((una, 10)));

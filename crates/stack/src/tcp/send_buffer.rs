@@ -55,6 +55,11 @@ impl SendBuffer {
         self.ring.max()
     }
 
+    /// Raises the maximum (never lowers it).
+    pub fn raise_max(&mut self, max: usize) {
+        self.ring.raise_max(max);
+    }
+
     /// Room for more user data.
     pub fn free(&self) -> usize {
         self.ring.free()

@@ -193,6 +193,14 @@ pub struct Tcb {
     /// The timed segment (RFC 6298 §3, one at a time) when timestamps are off: (ack that ends it, send time).
     pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
     pub(super) cc: Congestion,
+    /// Delivery-rate estimation, for controllers that use it (BBR).
+    pub(super) rate: Option<Box<super::rate::RateSampler>>,
+    /// Pacing: the earliest instant the next data segment may leave.
+    pub(super) pace_next: Option<Instant>,
+    /// Pacing held data back: wake up then.
+    pub(super) pace_at: Option<Instant>,
+    /// A retransmission timeout's recovery runs until `SND.UNA` reaches `recover`.
+    pub(super) rto_recovery: bool,
     pub(super) dupacks: u32,
     pub(super) in_recovery: bool,
     /// `recover` of RFC 6582.
@@ -295,6 +303,10 @@ impl Tcb {
                 cfg.initial_cwnd_segments,
                 usize::from(rcv_mss),
             ),
+            rate: None,
+            pace_next: None,
+            pace_at: None,
+            rto_recovery: false,
             dupacks: 0,
             in_recovery: false,
             recover: iss,
@@ -444,6 +456,7 @@ impl Tcb {
             self.cfg.initial_cwnd_segments,
             self.eff_snd_mss(),
         );
+        self.rate = self.cc.wants_rate_samples().then(Box::default);
     }
 
     /// Our segment size for data: the peer's MSS less the options every segment carries.
@@ -758,7 +771,25 @@ impl Tcb {
         (self.rcv_adv - self.rcv_nxt).max(0) as usize
     }
 
+    /// Send-buffer auto-sizing (Linux `tcp_sndbuf_expand`): room for twice the congestion
+    /// window, so that the user can keep a full window in flight plus as much again queued,
+    /// up to [`TcpConfig::snd_buf`](super::config::TcpConfig::snd_buf). Never shrinks.
+    /// Returns whether the buffer grew.
+    pub(super) fn expand_send_buffer(&mut self) -> bool {
+        let target = self
+            .cc
+            .window()
+            .saturating_mul(2)
+            .min(self.cfg.snd_buf_max());
+        if target > self.send.max() {
+            self.send.raise_max(target);
+            return true;
+        }
+        false
+    }
+
     pub(super) fn clear_timers(&mut self) {
+        self.pace_at = None;
         self.rtx_at = None;
         self.delack_at = None;
         self.persist_at = None;

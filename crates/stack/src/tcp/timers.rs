@@ -17,6 +17,7 @@ impl Tcb {
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.rtx_at,
+            self.pace_at,
             self.tlp_at,
             self.delack_at,
             self.persist_at,
@@ -53,6 +54,10 @@ impl Tcb {
             if self.state == TcpState::Closed {
                 return out;
             }
+        }
+        if self.pace_at.is_some_and(|t| t <= now) {
+            // Pacing released the next segment: the caller drains poll_segment.
+            self.pace_at = None;
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
@@ -143,6 +148,7 @@ impl Tcb {
                 self.in_recovery = false;
                 self.rxt_mark = None;
                 self.recover = self.snd_max;
+                self.rto_recovery = true;
                 self.dupacks = 0;
                 self.retransmit_at = None;
                 self.high_rxt = self.snd_una;

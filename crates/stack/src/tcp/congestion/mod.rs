@@ -4,13 +4,16 @@
 //! point; a [`Controller`] only turns those events into a congestion window. New algorithms
 //! (CUBIC, RFC 9438) are another file implementing the trait plus a variant of [`Congestion`].
 
+mod bbr;
 mod cubic;
 mod new_reno;
 
+pub use bbr::{Bbr, BbrMode};
 pub use cubic::Cubic;
 pub use new_reno::NewReno;
 
 use super::config::CongestionAlgorithm;
+use super::rate::RateSample;
 use std::time::{Duration, Instant};
 
 /// One congestion-control algorithm; all sizes are bytes, `mss` is the sender's segment size.
@@ -36,6 +39,28 @@ pub trait Controller {
     /// Sending resumes after an idle period longer than the RTO: the window may no longer
     /// reflect the path (RFC 5681 §4.1): `cwnd = min(cwnd, restart_window)`.
     fn on_idle_restart(&mut self, restart_window: usize);
+    /// The recovery that followed a retransmission timeout is over (`SND.UNA` passed the
+    /// highest sequence number sent before it).
+    fn on_loss_recovered(&mut self) {}
+    /// Whether the connection should measure delivery rates ([`Controller::on_delivery`]).
+    fn wants_rate_samples(&self) -> bool {
+        false
+    }
+    /// An ACK delivered data (cumulatively or by SACK): its delivery-rate sample, the bytes
+    /// still in the network after it, and whether it revealed a loss.
+    fn on_delivery(
+        &mut self,
+        _now: Instant,
+        _rs: &RateSample,
+        _inflight: usize,
+        _lost: bool,
+        _mss: usize,
+    ) {
+    }
+    /// The rate (bytes per second) to pace transmissions at; `None`: send as the window allows.
+    fn pacing_rate(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Initial window (RFC 6928 / RFC 5681 §3.1).
@@ -54,6 +79,9 @@ pub enum Congestion {
     NewReno(NewReno),
     /// CUBIC (RFC 9438).
     Cubic(Cubic),
+    /// BBR v1 (model-based, paced); boxed: its model state is several times a loss-based
+    /// controller's, and idle connections of the other kinds should not pay for it.
+    Bbr(Box<Bbr>),
 }
 
 impl Congestion {
@@ -63,8 +91,7 @@ impl Congestion {
         match algorithm {
             CongestionAlgorithm::NewReno => Congestion::NewReno(NewReno::new(iw)),
             CongestionAlgorithm::Cubic => Congestion::Cubic(Cubic::new(iw)),
-            // Replaced by the BBR controller in the next commit.
-            CongestionAlgorithm::Bbr => Congestion::Cubic(Cubic::new(iw)),
+            CongestionAlgorithm::Bbr => Congestion::Bbr(Box::new(Bbr::new(iw))),
         }
     }
 
@@ -72,6 +99,7 @@ impl Congestion {
         match self {
             Congestion::NewReno(c) => c,
             Congestion::Cubic(c) => c,
+            Congestion::Bbr(c) => c.as_mut(),
         }
     }
 
@@ -79,6 +107,7 @@ impl Congestion {
         match self {
             Congestion::NewReno(c) => c,
             Congestion::Cubic(c) => c,
+            Congestion::Bbr(c) => c.as_ref(),
         }
     }
 }
@@ -113,5 +142,24 @@ impl Controller for Congestion {
     }
     fn on_idle_restart(&mut self, restart_window: usize) {
         self.inner().on_idle_restart(restart_window)
+    }
+    fn on_loss_recovered(&mut self) {
+        self.inner().on_loss_recovered()
+    }
+    fn wants_rate_samples(&self) -> bool {
+        self.inner_ref().wants_rate_samples()
+    }
+    fn on_delivery(
+        &mut self,
+        now: Instant,
+        rs: &RateSample,
+        inflight: usize,
+        lost: bool,
+        mss: usize,
+    ) {
+        self.inner().on_delivery(now, rs, inflight, lost, mss)
+    }
+    fn pacing_rate(&self) -> Option<f64> {
+        self.inner_ref().pacing_rate()
     }
 }
