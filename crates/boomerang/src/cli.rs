@@ -1,12 +1,14 @@
 //! The command line (DESIGN.md §5), parsed with clap's derive API.
 //!
 //! Every `serve` flag has a field of the same name in the TOML file given by `--config`
-//! (see [`crate::config`]); a flag on the command line wins over the file.
+//! (see [`crate::config`]; the TCP and HTTP tuning flags live in its `[tcp]` and `[http]`
+//! tables); a flag on the command line wins over the file.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use boomerang_stack::tcp::config::CongestionAlgorithm;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
@@ -100,6 +102,27 @@ pub struct ServeArgs {
     /// Address to listen on with `--kernel`, e.g. 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Congestion control of the userspace TCP: cubic, newreno or bbr [default: cubic].
+    #[arg(long, value_name = "ALGORITHM", help_heading = "TCP (AF_XDP only)")]
+    pub congestion: Option<CongestionAlgorithm>,
+    /// Maximum send buffer per connection, in bytes or with K/M/G (KiB/MiB/GiB)
+    /// [default: 4M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, help_heading = "TCP (AF_XDP only)")]
+    pub snd_buf: Option<usize>,
+    /// Maximum receive buffer (largest advertised window) per connection, in bytes or with
+    /// K/M/G [default: 256K].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, help_heading = "TCP (AF_XDP only)")]
+    pub rcv_buf: Option<usize>,
+    /// Initial congestion window in segments (RFC 6928) [default: 10].
+    #[arg(long, value_name = "SEGMENTS", help_heading = "TCP (AF_XDP only)")]
+    pub initial_cwnd: Option<u32>,
+    /// Time a client may take to send a complete request head (`10s`, `500ms`)
+    /// [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP")]
+    pub header_timeout: Option<Duration>,
+    /// Time an idle keep-alive connection waits for its next request [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP")]
+    pub keepalive_timeout: Option<Duration>,
 }
 
 /// `boomerang demo …`
@@ -178,6 +201,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a byte count: `262144`, or with a binary suffix `256K`/`256KiB`, `4M`/`4MiB`,
+/// `1G`/`1GiB` (case does not matter; every suffix is a power of 1024).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a byte count (try 262144, 256K or 4M)"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit in `{s}` (use K, M or G for KiB, MiB or GiB, or plain bytes)"
+            ))
+        }
+    };
+    n.checked_mul(multiplier)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +243,70 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn byte_counts_parse() {
+        assert_eq!(parse_bytes("262144"), Ok(262_144));
+        assert_eq!(parse_bytes("4096B"), Ok(4096));
+        assert_eq!(parse_bytes("256K"), Ok(256 * 1024));
+        assert_eq!(parse_bytes("256kib"), Ok(256 * 1024));
+        assert_eq!(parse_bytes(" 4M "), Ok(4 << 20));
+        assert_eq!(parse_bytes("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        for bad in ["", "M", "4 MB", "4T", "-1", "1.5M", "99999999999999999999"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        assert!(parse_bytes("18446744073709551615G")
+            .unwrap_err()
+            .contains("out of range"));
+    }
+
+    #[test]
+    fn tuning_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "boomerang",
+            "serve",
+            "--congestion",
+            "BBR",
+            "--snd-buf",
+            "8M",
+            "--rcv-buf",
+            "1048576",
+            "--initial-cwnd",
+            "32",
+            "--header-timeout",
+            "2500ms",
+            "--keepalive-timeout",
+            "1m",
+        ])
+        .expect("parses");
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.congestion, Some(CongestionAlgorithm::Bbr));
+        assert_eq!(a.snd_buf, Some(8 << 20));
+        assert_eq!(a.rcv_buf, Some(1 << 20));
+        assert_eq!(a.initial_cwnd, Some(32));
+        assert_eq!(a.header_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(a.keepalive_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn bad_tuning_flags_are_refused_by_the_parser() {
+        for (flag, value) in [
+            ("--congestion", "vegas"),
+            ("--snd-buf", "lots"),
+            ("--rcv-buf", "4T"),
+            ("--initial-cwnd", "-1"),
+            ("--header-timeout", "soon"),
+            ("--keepalive-timeout", "5y"),
+        ] {
+            let r = Cli::try_parse_from(["boomerang", "serve", flag, value]);
+            assert!(r.is_err(), "{flag} {value}");
+        }
+        let e = Cli::try_parse_from(["boomerang", "serve", "--congestion", "vegas"]).unwrap_err();
+        assert!(e.to_string().contains("newreno"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Serve settings: the flags of `boomerang serve`, optionally read from a TOML file
 //! (`--config FILE`, same names as the flags, flags win), checked and resolved into
 //! [`ServeSettings`] with errors that say what to change.
+//!
+//! The TCP tuning (`[tcp]`, AF_XDP only) and HTTP timeouts (`[http]`) are tables of their
+//! own in the file, merged and checked in `config/tuning.rs`.
+
+mod tuning;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,6 +15,10 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::cli::{BindMode, ServeArgs, XdpMode};
+pub use tuning::{
+    HttpFileConfig, HttpTimeouts, TcpFileConfig, TcpTuning, MAX_HTTP_TIMEOUT, MAX_INITIAL_CWND,
+    MAX_TCP_BUF, MIN_HTTP_TIMEOUT, MIN_TCP_BUF,
+};
 
 /// Port served when neither `--port` nor the file sets one.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -55,7 +64,19 @@ pub enum ConfigError {
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
 /// # or: kernel = true, listen = "0.0.0.0:8080"
+///
+/// [tcp]                   # AF_XDP only
+/// congestion = "cubic"    # cubic, newreno or bbr
+/// snd-buf = "4M"          # bytes, or a string with K/M/G
+/// rcv-buf = 262144
+/// initial-cwnd = 10
+///
+/// [http]
+/// header-timeout = "10s"
+/// keepalive-timeout = "15s"
 /// ```
+///
+/// The keys of `[tcp]` and `[http]` may also be spelled with underscores (`snd_buf`).
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileConfig {
@@ -81,6 +102,12 @@ pub struct FileConfig {
     pub kernel: Option<bool>,
     /// See `--listen`.
     pub listen: Option<SocketAddr>,
+    /// The `[tcp]` table.
+    #[serde(default)]
+    pub tcp: TcpFileConfig,
+    /// The `[http]` table.
+    #[serde(default)]
+    pub http: HttpFileConfig,
 }
 
 impl FileConfig {
@@ -159,6 +186,8 @@ pub struct KernelSettings {
     pub listen: SocketAddr,
     /// Static file root.
     pub root: Option<PathBuf>,
+    /// HTTP timeouts.
+    pub http: HttpTimeouts,
 }
 
 /// `serve --iface …`: the HTTP server on the userspace stack over AF_XDP.
@@ -182,6 +211,10 @@ pub struct XdpSettings {
     pub bind_mode: BindMode,
     /// Capture file.
     pub pcap: Option<PathBuf>,
+    /// The userspace stack's TCP tuning.
+    pub tcp: TcpTuning,
+    /// HTTP timeouts.
+    pub http: HttpTimeouts,
 }
 
 /// What `serve` runs, after merging flags and file and checking them.
@@ -214,6 +247,7 @@ impl ServeSettings {
                 )));
             }
         }
+        let http = HttpTimeouts::merge(args, &file.http)?;
         let kernel = args.kernel || file.kernel.unwrap_or(false);
         if kernel {
             let listen = args.listen.or(file.listen).ok_or_else(|| {
@@ -233,7 +267,27 @@ impl ServeSettings {
                     )));
                 }
             }
-            return Ok(ServeSettings::Kernel(KernelSettings { listen, root }));
+            let t = &file.tcp;
+            for (set, name) in [
+                (
+                    args.congestion.is_some() || t.congestion.is_some(),
+                    "--congestion",
+                ),
+                (args.snd_buf.is_some() || t.snd_buf.is_some(), "--snd-buf"),
+                (args.rcv_buf.is_some() || t.rcv_buf.is_some(), "--rcv-buf"),
+                (
+                    args.initial_cwnd.is_some() || t.initial_cwnd.is_some(),
+                    "--initial-cwnd",
+                ),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid(format!(
+                        "{name} tunes the userspace TCP of the AF_XDP server; with --kernel the \
+                         kernel's TCP serves (sysctl net.ipv4.tcp_*): drop it, or drop --kernel"
+                    )));
+                }
+            }
+            return Ok(ServeSettings::Kernel(KernelSettings { listen, root, http }));
         }
         if args.listen.is_some() || file.listen.is_some() {
             return Err(ConfigError::Invalid(
@@ -274,6 +328,7 @@ impl ServeSettings {
                 "--port 0: pick a port 1..=65535".into(),
             ));
         }
+        let tcp = TcpTuning::merge(args, &file.tcp)?;
         Ok(ServeSettings::Xdp(XdpSettings {
             iface,
             addr,
@@ -284,6 +339,8 @@ impl ServeSettings {
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
             bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
             pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
+            tcp,
+            http,
         }))
     }
 }

@@ -12,10 +12,11 @@ use crate::config::KernelSettings;
 /// Binds and serves until `stop` is set; in-flight requests get the http crate's shutdown
 /// grace period.
 pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         root: k.root.clone(),
         ..ServerConfig::default()
     };
+    k.http.apply(&mut config);
     // The http crate binds with SO_REUSEPORT (one listener per worker), which would silently
     // share the port with another server of ours: probe with a plain bind first.
     drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);
@@ -23,6 +24,8 @@ pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
     tracing::info!(
         listen = %server.local_addr(),
         root = ?k.root,
+        header_timeout = ?k.http.header_read_timeout,
+        keepalive_timeout = ?k.http.keep_alive_timeout,
         workers = std::thread::available_parallelism().map_or(1, |n| n.get()),
         "serving HTTP on kernel sockets (--kernel)"
     );

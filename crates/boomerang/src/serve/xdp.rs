@@ -139,16 +139,25 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
     stack.isn_secret = isn_secret()?;
+    s.tcp.apply(&mut stack.tcp);
+    tracing::info!(
+        congestion = %stack.tcp.congestion,
+        snd_buf = stack.tcp.snd_buf,
+        rcv_buf = stack.tcp.rcv_buf,
+        initial_cwnd = stack.tcp.initial_cwnd_segments,
+        "TCP tuning"
+    );
     let shared = Shared::new(stack);
 
     let metrics = Arc::new(MetricsState::new(s.queues, kind, &bind, &mode));
     let mut router = Router::with_builtin_routes();
     let source = metrics.clone();
     router.set_metrics_source(Arc::new(move |out: &mut String| source.render(out)));
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         root: s.root.clone(),
         ..ServerConfig::default()
     };
+    s.http.apply(&mut config);
     let service = HttpService::new(config, router)
         .context("cannot set up the HTTP service (is --root readable?)")?;
     let pool = BlockingPool::new(
@@ -162,6 +171,8 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
         iface = %s.iface, addr = %s.addr, gateway = ?s.gateway, port = s.port,
         queues = s.queues, device = kind, bind_mode = %bind, xdp_mode = %mode,
         mtu = ip_mtu, cpus = ?cpus, pcap = ?s.pcap,
+        header_timeout = ?s.http.header_read_timeout,
+        keepalive_timeout = ?s.http.keep_alive_timeout,
         "serving HTTP on the userspace stack"
     );
     let listening: Vec<AtomicBool> = (0..s.queues).map(|_| AtomicBool::new(false)).collect();
