@@ -884,3 +884,45 @@ fn half_open_gauge_and_rst_counters() {
     assert_eq!(s.stats().tcp_rst_received, 3);
     assert_eq!(s.stats().tcp_rst_accepted, 2);
 }
+
+/// Write coalescing with Nagle off (issue 7): what the application writes between two
+/// transmit passes leaves in as few segments as possible — a response written as head, then
+/// body in pieces, goes out as one segment when it fits one MSS, and as full-sized segments
+/// plus one remainder when it does not. Nothing leaves before the transmit pass.
+#[test]
+fn writes_between_transmits_coalesce_into_full_segments() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    let iss = handshake(&mut s, now, 40000);
+    let c = s.accept(l).expect("accepted");
+    assert!(drain(&mut s, now).is_empty());
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n";
+    assert_eq!(s.send(c, head), Ok(head.len()));
+    assert_eq!(s.send(c, b"Hello, "), Ok(7));
+    assert_eq!(s.send(c, b"World!"), Ok(6));
+    let out = drain(&mut s, now);
+    assert_eq!(out.len(), 1, "one segment for head and body");
+    let seg = parse_tcp(&out[0]);
+    assert_eq!(seg.seq_number, iss + 1);
+    assert_eq!(seg.payload.len(), head.len() + 13);
+    assert!(seg.payload.ends_with(b"Hello, World!"));
+    assert_eq!(seg.control, TcpControl::Psh, "PSH on the last segment of the write");
+
+    // 4000 bytes in 40 writes: two full 1460-byte segments and the 1080-byte rest.
+    let ack = TcpRepr {
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(seg.seq_number + seg.payload.len()),
+        window_len: 64240,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40000, 80, &ack), now);
+    for _ in 0..40 {
+        assert_eq!(s.send(c, &[b'x'; 100]), Ok(100));
+    }
+    let lens: Vec<usize> = drain(&mut s, now)
+        .iter()
+        .map(|f| parse_tcp(f).payload.len())
+        .collect();
+    assert_eq!(lens, [1460, 1460, 1080]);
+}
