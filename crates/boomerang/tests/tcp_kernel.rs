@@ -22,7 +22,8 @@ const FLOOD_SECS: f64 = 3.0;
 const SYN_BACKLOG: u64 = 1024;
 
 /// Bytes of the download through the impairment forwarder (issue 7: 100 MB);
-/// `BOOMERANG_IMPAIRED_MIB` overrides it for quick experiments.
+/// `BOOMERANG_IMPAIRED_MIB` overrides it and `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
+/// senders' congestion control, for measurements.
 const IMPAIRED_DOWNLOAD: usize = 100 << 20;
 /// Smallest accepted ratio of boomerang's to the kernel's throughput (issue 7).
 const IMPAIRED_MIN_RATIO: f64 = 0.8;
@@ -429,6 +430,20 @@ fn netsim_path() -> PathBuf {
     boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// python's http.server on the kernel's TCP, serving a directory, with the congestion control
+/// set on the listening socket (accepted sockets inherit it). Arguments: address, port,
+/// directory, algorithm.
+const KERNEL_FILE_SERVER: &str = r#"
+import functools, http.server, socket, sys
+addr, port, root, cc = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc.encode())
+        super().server_bind()
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+Server((addr, port), handler).serve_forever()
+"#;
+
 /// Downloads `url` from the client namespace into `out`; returns curl's bytes per second.
 fn timed_download(client: &Netns, url: &str, out: &Path) -> f64 {
     let speed = client
@@ -511,11 +526,16 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
         .and_then(|v| v.parse::<usize>().ok())
         .map_or(IMPAIRED_DOWNLOAD, |mib| mib << 20);
     let big = harness::pattern(size);
-    let kernel_cc = server
-        .run("sysctl", &["-n", "net.ipv4.tcp_congestion_control"])
-        .expect("sysctl tcp_congestion_control")
-        .trim()
-        .to_string();
+    // BOOMERANG_IMPAIRED_CC: another algorithm on both senders, for measurements (set on the
+    // kernel server's listening socket: a namespace's default may only be an allowed one).
+    let kernel_cc = match std::env::var("BOOMERANG_IMPAIRED_CC") {
+        Ok(cc) => cc,
+        Err(_) => server
+            .run("sysctl", &["-n", "net.ipv4.tcp_congestion_control"])
+            .expect("sysctl tcp_congestion_control")
+            .trim()
+            .to_string(),
+    };
     // The same algorithm on both senders; a kernel default we do not implement is compared
     // against our default (CUBIC).
     let ours_cc = match kernel_cc.as_str() {
@@ -562,13 +582,12 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
         .spawn(
             "python3",
             &[
-                "-m",
-                "http.server",
-                &harness::PORT.to_string(),
-                "--bind",
+                "-c",
+                KERNEL_FILE_SERVER,
                 &KERNEL_ADDR.to_string(),
-                "--directory",
+                &harness::PORT.to_string(),
                 &site.path().to_string_lossy(),
+                &kernel_cc,
             ],
         )
         .expect("python http.server");

@@ -907,7 +907,11 @@ fn writes_between_transmits_coalesce_into_full_segments() {
     assert_eq!(seg.seq_number, iss + 1);
     assert_eq!(seg.payload.len(), head.len() + 13);
     assert!(seg.payload.ends_with(b"Hello, World!"));
-    assert_eq!(seg.control, TcpControl::Psh, "PSH on the last segment of the write");
+    assert_eq!(
+        seg.control,
+        TcpControl::Psh,
+        "PSH on the last segment of the write"
+    );
 
     // 4000 bytes in 40 writes: two full 1460-byte segments and the 1080-byte rest.
     let ack = TcpRepr {
