@@ -121,12 +121,18 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The tests of this file run one at a time: the impaired download compares two throughputs,
+/// which the SYN flood (or any other load) running beside it would skew.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Skips the test without root; otherwise holds [`SERIAL`] until the test ends.
 macro_rules! need_root {
     () => {
         if !is_root() {
             eprintln!("skipped: needs root (network namespaces, XDP)");
             return;
         }
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     };
 }
 
@@ -609,19 +615,41 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     }
 
     let out = site.path().join("big.out");
-    let ours_bps = timed_download(
-        &client,
-        &format!("http://{XDP_ADDR}:{}/big.bin", harness::PORT),
-        &out,
-    );
-    assert!(
-        std::fs::read(&out).expect("read") == big,
-        "boomerang download differs"
-    );
-    let kernel_bps = timed_download(&client, &format!("{kernel_url}big.bin"), &out);
-    assert!(
-        std::fs::read(&out).expect("read") == big,
-        "kernel download differs"
+    // Two downloads from each, in the order ours, kernel, kernel, ours (a trend in the
+    // machine's load hits both alike); each side's better run counts, so a passing hiccup on
+    // this shared machine does not decide the comparison.
+    let ours_url = format!("http://{XDP_ADDR}:{}/big.bin", harness::PORT);
+    let kernel_file_url = format!("{kernel_url}big.bin");
+    let (mut ours_runs, mut kernel_runs) = (Vec::new(), Vec::new());
+    for (who, url) in [
+        ("boomerang", &ours_url),
+        ("kernel", &kernel_file_url),
+        ("kernel", &kernel_file_url),
+        ("boomerang", &ours_url),
+    ] {
+        let bps = timed_download(&client, url, &out);
+        assert!(
+            std::fs::read(&out).expect("read") == big,
+            "{who} download differs"
+        );
+        if who == "kernel" {
+            kernel_runs.push(bps);
+        } else {
+            ours_runs.push(bps);
+        }
+    }
+    let best = |runs: &[f64]| runs.iter().copied().fold(0.0, f64::max);
+    let (ours_bps, kernel_bps) = (best(&ours_runs), best(&kernel_runs));
+    let mbs = |runs: &[f64]| {
+        runs.iter()
+            .map(|b| format!("{:.2}", b / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "runs (MB/s): boomerang {}, kernel {}",
+        mbs(&ours_runs),
+        mbs(&kernel_runs)
     );
     let offloads = server
         .run("ethtool", &["-k", "veth0"])
