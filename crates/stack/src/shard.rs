@@ -197,6 +197,16 @@ impl Shard {
         self.conns.len()
     }
 
+    /// Connections with queued data not yet acknowledged by the peer (sent or not): what a
+    /// graceful shutdown waits for after the application has written its last byte, as the
+    /// kernel keeps sending a closed socket's data. O(connections).
+    pub fn sending_count(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.tcb.send_queue() > 0 && c.tcb.error().is_none())
+            .count()
+    }
+
     /// Connections in SYN-RECEIVED (half-open): passive opens still waiting for the third
     /// segment of the handshake (RFC 9293 §3.5), bounded per listener by
     /// `Limits::max_syn_backlog`.

@@ -26,6 +26,11 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
+    /// The stored values, in slot order (O(slots): for rare whole-table queries).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     /// Number of values stored.
     pub fn len(&self) -> usize {
         self.len

@@ -408,7 +408,11 @@ pub fn run<D: DeviceStats>(mut dev: D, fd: RawFd, params: ShardParams<'_>) -> an
             if lp.slots.live == 0 && drained_at.is_none() {
                 drained_at = Some(now);
             }
-            let drained = drained_at.is_some_and(|t| active == 0 || now >= t + SHUTDOWN_DRAIN);
+            // After the last response was written, TCP still delivers what the send buffers
+            // hold (up to the grace deadline); then SHUTDOWN_DRAIN for the closing handshakes.
+            let drained = drained_at.is_some_and(|t| {
+                active == 0 || (now >= t + SHUTDOWN_DRAIN && lp.shard.sending_count() == 0)
+            });
             if drained || now >= deadline + SHUTDOWN_DRAIN {
                 if lp.slots.live > 0 {
                     tracing::warn!(
