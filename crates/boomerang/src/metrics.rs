@@ -108,6 +108,8 @@ pub struct MetricsState {
     pub bind_mode: String,
     /// `"native"`, `"generic"` or `"-"`.
     pub xdp_mode: String,
+    /// The TCP congestion control (`"cubic"`, `"newreno"`, `"bbr"`; `"-"` when unknown).
+    pub congestion: &'static str,
 }
 
 impl MetricsState {
@@ -121,6 +123,7 @@ impl MetricsState {
             device_kind,
             bind_mode: bind_mode.to_string(),
             xdp_mode: xdp_mode.to_string(),
+            congestion: "-",
         }
     }
 
@@ -149,11 +152,12 @@ impl MetricsState {
         let shards = self.shard_snapshots();
         let _ = writeln!(
             out,
-            "# HELP boomerang_info The device and modes this server runs with.\n# TYPE boomerang_info gauge\nboomerang_info{{device=\"{}\",bind_mode=\"{}\",xdp_mode=\"{}\",queues=\"{}\"}} 1",
+            "# HELP boomerang_info The device and modes this server runs with.\n# TYPE boomerang_info gauge\nboomerang_info{{device=\"{}\",bind_mode=\"{}\",xdp_mode=\"{}\",queues=\"{}\",congestion=\"{}\"}} 1",
             self.device_kind,
             self.bind_mode,
             self.xdp_mode,
-            shards.len()
+            shards.len(),
+            self.congestion
         );
         type DevGet = fn(&DeviceSnapshot) -> u64;
         let device: [(&str, &str, DevGet); 9] = [
@@ -321,7 +325,8 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text() {
-        let m = MetricsState::new(2, "af_xdp", "copy", "native");
+        let mut m = MetricsState::new(2, "af_xdp", "copy", "native");
+        m.congestion = "bbr";
         let mut s = ShardSnapshot::default();
         s.stats.tcp_rx = 7;
         s.stats.tcp_rst_received = 4;
@@ -343,6 +348,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
+        assert!(out.contains("queues=\"2\",congestion=\"bbr\"} 1"), "{out}");
         assert!(out.contains("boomerang_stack_tcp_resets_received_total{queue=\"1\"} 4"));
         assert!(out.contains("boomerang_stack_tcp_challenge_acks_total{queue=\"1\"} 2"));
         assert!(out.contains("boomerang_stack_tcp_syn_received{queue=\"1\"} 9"));

@@ -147,9 +147,10 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
         initial_cwnd = stack.tcp.initial_cwnd_segments,
         "TCP tuning"
     );
+    let mut metrics = MetricsState::new(s.queues, kind, &bind, &mode);
+    metrics.congestion = stack.tcp.congestion.name();
+    let metrics = Arc::new(metrics);
     let shared = Shared::new(stack);
-
-    let metrics = Arc::new(MetricsState::new(s.queues, kind, &bind, &mode));
     let mut router = Router::with_builtin_routes();
     let source = metrics.clone();
     router.set_metrics_source(Arc::new(move |out: &mut String| source.render(out)));
