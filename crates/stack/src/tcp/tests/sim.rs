@@ -471,15 +471,23 @@ fn same_seed_same_run() {
 }
 
 #[test]
-fn hostile_link_with_cubic() {
-    let cfg = TcpConfig {
-        congestion: crate::tcp::config::CongestionAlgorithm::Cubic,
-        ..TcpConfig::default()
-    };
-    for seed in 30..33 {
-        run(seed, HOSTILE, 1_000_000, &cfg, false);
+fn hostile_link_with_each_congestion_control() {
+    use crate::tcp::config::CongestionAlgorithm::{Bbr, Cubic};
+    for (algorithm, seeds) in [(Cubic, 30..34), (Bbr, 34..38)] {
+        let cfg = TcpConfig {
+            congestion: algorithm,
+            ..TcpConfig::default()
+        };
+        for seed in seeds.clone() {
+            // The last seed of each runs over a clean link.
+            let faults = if seed + 1 == seeds.end {
+                CLEAN
+            } else {
+                HOSTILE
+            };
+            run(seed, faults, 1_000_000, &cfg, false);
+        }
     }
-    run(33, CLEAN, 1_000_000, &cfg, false);
 }
 
 #[test]
@@ -585,18 +593,6 @@ fn cubic_with_sack_beats_new_reno_without_sack_under_loss() {
             b.end
         );
     }
-}
-
-#[test]
-fn hostile_link_with_bbr() {
-    let cfg = TcpConfig {
-        congestion: crate::tcp::config::CongestionAlgorithm::Bbr,
-        ..TcpConfig::default()
-    };
-    for seed in 34..37 {
-        run(seed, HOSTILE, 1_000_000, &cfg, false);
-    }
-    run(37, CLEAN, 1_000_000, &cfg, false);
 }
 
 /// BBR reads random loss as noise, not congestion: over the same lossy 20 ms path (same seeds,
