@@ -223,7 +223,7 @@ fn autosize_run(
         assert_eq!(tcb.send(&p[..room]), Ok(room));
         now = transmit_paced(tcb, now);
         now += dt;
-        una = una + 1000;
+        una += 1000;
         assert!(una.le(tcb.snd_nxt()));
         let out = send!(
             tcb,
