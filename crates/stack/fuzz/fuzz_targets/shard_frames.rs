@@ -4,12 +4,14 @@
 //! The input is a little program: each op either feeds a raw frame, a well-formed TCP segment
 //! with fuzzed fields to one of the established connections (so the fuzzer reaches the state
 //! machine without guessing checksums), an IPv4 fragment, a clock advance, or an application
-//! call.
+//! call. The first byte picks the congestion controller (CUBIC, NewReno or BBR), so each
+//! one's input path — BBR's delivery-rate sampling and pacing included — is fuzzed.
 #![no_main]
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use boomerang_stack::tcp::config::CongestionAlgorithm;
 use boomerang_stack::{ConnId, Shard, Shared, StackConfig};
 use boomerang_wire::{
     EthernetAddress, EthernetFrame, IpProtocol, Ipv4Cidr, Ipv4Packet, SeqNumber, TcpControl,
@@ -129,6 +131,12 @@ impl Input<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let congestion = match input.u8().unwrap_or(0) % 3 {
+        0 => CongestionAlgorithm::Cubic,
+        1 => CongestionAlgorithm::NewReno,
+        _ => CongestionAlgorithm::Bbr,
+    };
     let mut cfg = StackConfig::new(OUR_MAC, Ipv4Cidr::new(OUR_IP, 24).expect("cidr"));
     cfg.gateway = Some(Ipv4Addr::new(198, 18, 0, 254));
     cfg.isn_secret = [3; 16];
@@ -137,6 +145,9 @@ fuzz_target!(|data: &[u8]| {
     cfg.limits.max_time_wait = 8;
     cfg.tcp.rcv_buf = 16 * 1024;
     cfg.tcp.snd_buf = 16 * 1024;
+    // Below snd_buf: the send buffer auto-sizing (growth with cwnd) runs too.
+    cfg.tcp.snd_buf_initial = 4 * 1024;
+    cfg.tcp.congestion = congestion;
     let limits = cfg.limits.clone();
     let t0 = Instant::now();
     let mut now = t0;
@@ -196,7 +207,6 @@ fuzz_target!(|data: &[u8]| {
     }
     drain(&mut s, now, &mut peers);
 
-    let mut input = Input(data);
     let mut scratch = [0u8; 4096];
     while let Some(op) = input.u8() {
         match op % 6 {

@@ -447,3 +447,6 @@ impl Controller for Bbr {
         (self.pacing_rate > 0.0).then_some(self.pacing_rate)
     }
 }
+
+#[cfg(test)]
+mod tests;

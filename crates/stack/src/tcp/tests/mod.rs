@@ -5,6 +5,7 @@
 mod close;
 mod handshake;
 mod options;
+mod pacing;
 mod receive;
 mod retransmit;
 mod sim;
