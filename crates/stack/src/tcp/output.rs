@@ -8,8 +8,12 @@ use super::tcb::{OutSegment, Tcb};
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
 
-/// Most sending-time credit pacing keeps (the timer wheel's tick: wake-ups may be this late).
-pub const PACING_BURST: Duration = Duration::from_millis(1);
+/// Most sending-time credit pacing keeps: a userspace sender misses its departure times when
+/// it is descheduled (a few scheduler slices on a busy machine) or woken late (the timer
+/// wheel's 1 ms tick), and catches up by at most this much; the congestion window bounds the
+/// burst. Measured: 1 ms lost a third of the rate beside one CPU-bound process on 2 cores,
+/// 5 ms did not (docs/benchmarks.md).
+pub const PACING_BURST: Duration = Duration::from_millis(5);
 /// Per-segment bytes beside the payload counted against the pacing rate (IPv4 + TCP +
 /// timestamp option).
 const PACING_HEADER_BYTES: usize = 52;

@@ -8,8 +8,9 @@ use crate::tcp::config::CongestionAlgorithm;
 use crate::tcp::congestion::Controller;
 use crate::tcp::output::PACING_BURST;
 
-/// The round-trip time the handshake measures in these tests.
-const RTT: Duration = Duration::from_millis(10);
+/// The round-trip time the handshake measures in these tests: slow enough a path that the
+/// initial window does not fit in the pacing credit.
+const RTT: Duration = Duration::from_millis(40);
 /// Bytes a data segment counts against the pacing rate: payload plus IPv4, TCP and timestamp
 /// option headers (`PACING_HEADER_BYTES`).
 const PACED_SEGMENT: f64 = PEER_MSS as f64 + 52.0;
@@ -40,7 +41,8 @@ fn with_congestion(congestion: CongestionAlgorithm) -> TcpConfig {
 }
 
 /// ESTABLISHED by a passive open whose SYN-ACK the peer acknowledged [`RTT`] after `t0`: the
-/// handshake gave the first RTT sample (SRTT 10 ms). Returns the connection and that instant.
+/// handshake gave the first RTT sample (SRTT = [`RTT`]). Returns the connection and that
+/// instant.
 fn established_after_rtt(cfg: &TcpConfig, t0: Instant) -> (Tcb, Instant) {
     let mut tcb = tcb_syn_received(cfg, t0);
     let t = t0 + RTT;
@@ -72,6 +74,13 @@ fn transmit_paced(tcb: &mut Tcb, mut now: Instant) -> Instant {
     }
 }
 
+/// Segments that leave at once from an idle start: ⌊credit / gap⌋ + 1, the credit being
+/// [`PACING_BURST`] or two gaps, whichever is longer.
+fn burst_of(gap: Duration) -> usize {
+    let credit = PACING_BURST.max(gap * 2);
+    (credit.as_nanos() / gap.as_nanos()) as usize + 1
+}
+
 #[track_caller]
 fn assert_near(got: Duration, want: Duration) {
     let diff = got.abs_diff(want);
@@ -86,18 +95,24 @@ fn bbr_burst_after_handshake_leaves_paced() {
     let (mut tcb, t) =
         established_after_rtt(&with_congestion(CongestionAlgorithm::Bbr), Instant::now());
     // Before any bandwidth sample BBR paces the initial window per SRTT at STARTUP's gain:
-    // 2.885 × 10 000 bytes / 10 ms ≈ 2.9 MB/s, one 1 052-byte segment per ≈ 365 µs.
+    // 2.885 × 10 000 bytes / 40 ms ≈ 721 kB/s, one 1 052-byte segment per ≈ 1.46 ms.
     let rate = tcb.cc.pacing_rate().expect("BBR paces");
     assert!(
-        (rate - BBR_HIGH_GAIN * 10_000.0 / 0.01).abs() < 1e-3,
+        (rate - BBR_HIGH_GAIN * 10_000.0 / RTT.as_secs_f64()).abs() < 1e-3,
         "{rate}"
     );
     let gap = Duration::from_secs_f64(PACED_SEGMENT / rate);
+    let burst = burst_of(gap);
+    assert!(
+        (2..10).contains(&burst),
+        "the test needs a held-back tail: {burst}"
+    );
+    let credit = PACING_BURST.max(gap * 2);
 
     let p = payload(10_000);
     assert_eq!(tcb.send(&p), Ok(10_000));
-    // The 1 ms of credit covers ⌊1 ms / 365 µs⌋ + 1 = 3 segments at once...
-    for i in 0..3 {
+    // The credit covers `burst` segments at once (5 ms / 1.46 ms → 4)...
+    for i in 0..burst {
         recv!(
             tcb,
             t,
@@ -108,17 +123,17 @@ fn bbr_burst_after_handshake_leaves_paced() {
             )
         );
     }
-    // ...then pacing holds the rest (the congestion window has room for 7 more), and the
+    // ...then pacing holds the rest (the congestion window has room for all ten), and the
     // connection's deadline is the release time of the next segment.
     recv!(tcb, t, nothing);
     let mut release = tcb.next_deadline().expect("a pacing deadline");
     assert_eq!(tcb.pace_at, Some(release));
-    assert_near(release - t, 3 * gap - PACING_BURST);
+    assert_near(release - t, gap * burst as u32 - credit);
     assert!(tcb.rtx_at.is_some_and(|rto| rto > release));
     recv!(tcb, release - Duration::from_nanos(1), nothing);
 
-    let mut departures = vec![t, t, t];
-    for i in 3..10 {
+    let mut departures = vec![t; burst];
+    for i in burst..10 {
         tcb.on_deadline(release);
         recv!(
             tcb,
@@ -138,10 +153,10 @@ fn bbr_burst_after_handshake_leaves_paced() {
             release = next;
         }
     }
-    // Ten segments took nine gaps less the 1 ms credit, i.e. the pacing rate.
-    assert_near(departures[9] - departures[0], 9 * gap - PACING_BURST);
+    // Ten segments took nine gaps less the credit, i.e. the pacing rate.
+    assert_near(departures[9] - departures[0], 9 * gap - credit);
     let span = (departures[9] - departures[0]).as_secs_f64();
-    assert!(span >= (9.0 * PACED_SEGMENT / rate) - PACING_BURST.as_secs_f64() - 1e-6);
+    assert!(span >= (9.0 * PACED_SEGMENT / rate) - credit.as_secs_f64() - 1e-6);
     assert!(span <= 9.0 * PACED_SEGMENT / rate);
     // All sent: nothing is held, the only deadline is the retransmission timer.
     recv!(tcb, release, nothing);
@@ -155,22 +170,29 @@ fn bbr_late_wakeup_sends_at_most_the_credit() {
         established_after_rtt(&with_congestion(CongestionAlgorithm::Bbr), Instant::now());
     let rate = tcb.cc.pacing_rate().expect("BBR paces");
     let gap = Duration::from_secs_f64(PACED_SEGMENT / rate);
+    let burst = burst_of(gap);
+    let credit = PACING_BURST.max(gap * 2);
     tcb.send(&payload(10_000)).unwrap();
     let mut sent = 0;
     while tcb.poll_segment(t, MAX_PAYLOAD).is_some() {
         sent += 1;
     }
-    assert_eq!(sent, 3);
-    // The wake-up comes 5 ms late (a busy shard): the time lost is not made up beyond the
-    // 1 ms credit, so a short burst (1 ms / 365 µs → 3 segments) leaves, not the whole window.
-    let late = tcb.next_deadline().unwrap() + ms(5);
+    assert_eq!(sent, burst);
+    // The wake-up comes three credits late (a shard descheduled on a busy machine): the time
+    // lost is made up only to the credit, so a burst of the credit's size leaves, not the
+    // rest of the window.
+    let late = tcb.next_deadline().unwrap() + credit * 3;
     tcb.on_deadline(late);
     let mut burst = 0;
     while tcb.poll_segment(late, MAX_PAYLOAD).is_some() {
         burst += 1;
     }
-    assert_eq!(burst, 3);
-    assert_near(tcb.next_deadline().unwrap() - late, 3 * gap - PACING_BURST);
+    assert_eq!(burst, burst_of(gap));
+    assert!(sent + burst < 10, "the window had more");
+    assert_near(
+        tcb.next_deadline().unwrap() - late,
+        gap * burst as u32 - credit,
+    );
 }
 
 #[test]
