@@ -1,7 +1,8 @@
 //! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"): SYN-SENT processing, the
 //! acceptability test, RST/SYN/ACK checks, text and FIN processing, with RFC 5961 challenge
-//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: SACK-based (RFC 6675) when
-//! SACK was negotiated, NewReno (RFC 5681, RFC 6582) otherwise.
+//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: SACK-based (RFC 6675, with
+//! RFC 6937 proportional rate reduction) when SACK was negotiated, NewReno (RFC 5681,
+//! RFC 6582) otherwise; delivery-rate samples for BBR.
 //!
 //! No input can panic: every length is derived from the segment with saturating or wrapping
 //! arithmetic, and payload slices are cut with checked bounds.
@@ -216,6 +217,9 @@ impl Tcb {
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
         let mut newly_sacked = false;
+        // For PRR's DeliveredData (RFC 6937 §3): SND.UNA's advance plus newly SACKed bytes.
+        let una_before = self.snd_una;
+        let sacked_before = self.scoreboard.sacked_between(self.snd_una, self.snd_max);
         if self.sack_ok {
             // RFC 2018 §8 / RFC 6675 §5.1: a cumulative ACK that ends inside data the peer
             // reported holding means it discarded (reneged on) SACKed data; forget it all.
@@ -291,6 +295,12 @@ impl Tcb {
                     out.writable = true;
                 }
             }
+        }
+        if self.prr_active() {
+            let sacked_after = self.scoreboard.sacked_between(self.snd_una, self.snd_max);
+            let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
+                .saturating_sub(sacked_before);
+            self.prr_on_ack(delivered);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
@@ -450,6 +460,10 @@ impl Tcb {
     /// so the callers' "ACK covers more than `recover`" test is `SND.UNA ≥ recover`.
     pub(super) fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
         let mss = self.eff_snd_mss();
+        self.recover_fs = self.flight_size();
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+        self.prr_allowance = 0;
         self.recover = self.snd_max;
         self.in_recovery = true;
         self.high_rxt = self.snd_una;
@@ -482,6 +496,48 @@ impl Tcb {
         let edge = self.lost_edge();
         let rxt_end = self.high_rxt.max(una).min(max);
         unsacked(edge, max) + unsacked(una, rxt_end)
+    }
+
+    /// Proportional rate reduction (RFC 6937) paces sending in SACK recovery for the
+    /// loss-based controllers; a model-based one (BBR) sets its own window in recovery.
+    pub(super) fn prr_active(&self) -> bool {
+        self.sack_recovery() && !self.cc.wants_rate_samples()
+    }
+
+    /// RFC 6937 §3, on each ACK in recovery: while the pipe is above ssthresh, send in
+    /// proportion to what was delivered (`⌈prr_delivered · ssthresh / RecoverFS⌉ − prr_out`),
+    /// spreading the window reduction over the round instead of pausing for half of it;
+    /// below ssthresh, grow back no faster than slow start (the slow-start reduction bound:
+    /// `min(ssthresh − pipe, max(prr_delivered − prr_out, DeliveredData) + MSS)`).
+    fn prr_on_ack(&mut self, delivered: usize) {
+        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
+        let pipe = self.pipe();
+        let ssthresh = self.cc.ssthresh();
+        let mss = self.eff_snd_mss();
+        self.prr_allowance = if pipe > ssthresh {
+            let fs = self.recover_fs.max(1) as u128;
+            let due = (self.prr_delivered as u128 * ssthresh as u128).div_ceil(fs);
+            usize::try_from(due)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.prr_out)
+        } else {
+            let limit = self
+                .prr_delivered
+                .saturating_sub(self.prr_out)
+                .max(delivered)
+                .saturating_add(mss);
+            (ssthresh - pipe).min(limit)
+        };
+    }
+
+    /// Bytes loss recovery may send now (RFC 6675 §5 step (C) with RFC 6937): PRR's allowance,
+    /// or for a model-based controller `cwnd − pipe`.
+    pub(super) fn recovery_room(&self) -> usize {
+        if self.prr_active() {
+            self.prr_allowance
+        } else {
+            self.cc.ssthresh().saturating_sub(self.pipe())
+        }
     }
 
     /// RFC 6675 loss recovery is running (SACK negotiated and in recovery).

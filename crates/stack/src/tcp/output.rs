@@ -200,8 +200,9 @@ impl Tcb {
             let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
             let rwnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
             let usable = if self.sack_recovery() {
-                // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS (NextSeg rule 2).
-                let room = self.cc.ssthresh().saturating_sub(self.pipe());
+                // RFC 6675 §5 step (C): send while the room (PRR's allowance, RFC 6937) is at
+                // least 1 SMSS (NextSeg rule 2).
+                let room = self.recovery_room();
                 if room < mss {
                     0
                 } else {
@@ -263,6 +264,10 @@ impl Tcb {
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
         if len > 0 {
+            if self.sack_recovery() {
+                self.prr_out = self.prr_out.saturating_add(len);
+                self.prr_allowance = self.prr_allowance.saturating_sub(len);
+            }
             let in_flight = self.flight_size();
             if let Some(rate) = self.rate.as_mut() {
                 rate.on_send(seq, seq + len, now, in_flight);
@@ -338,7 +343,7 @@ impl Tcb {
         if !self.sack_recovery() {
             return None;
         }
-        if self.cc.ssthresh().saturating_sub(self.pipe()) < mss {
+        if self.recovery_room() < mss {
             return None;
         }
         let (hole, _) = self.scoreboard.next_hole(self.snd_una.max(self.high_rxt))?;

@@ -210,6 +210,13 @@ pub struct Tcb {
     /// Highest sequence number retransmitted in this recovery (RFC 6675 `HighRxt`).
     pub(super) high_rxt: SeqNumber,
     pub(super) scoreboard: super::sack::Scoreboard,
+    /// Proportional rate reduction (RFC 6937) in SACK recovery: bytes delivered to the peer
+    /// since recovery began (`prr_delivered`), bytes sent since (`prr_out`), the flight when it
+    /// began (`RecoverFS`) and what the last ACK allows to send (`sndcnt`, less what was sent).
+    pub(super) prr_delivered: usize,
+    pub(super) prr_out: usize,
+    pub(super) recover_fs: usize,
+    pub(super) prr_allowance: usize,
     /// In SACK recovery, the retransmission of the segment at `SND.UNA` and `SND.MAX` when it
     /// left: SACKs for data above that mark while `SND.UNA` stays show it was lost again.
     pub(super) rxt_mark: Option<(SeqNumber, SeqNumber)>,
@@ -313,6 +320,10 @@ impl Tcb {
             retransmit_at: None,
             high_rxt: iss,
             scoreboard: super::sack::Scoreboard::default(),
+            prr_delivered: 0,
+            prr_out: 0,
+            recover_fs: 0,
+            prr_allowance: 0,
             rxt_mark: None,
             tlp_at: None,
             tlp_sent: false,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::tcp::config::CongestionAlgorithm;
+use crate::tcp::congestion::Controller;
 use crate::tcp::tcb::TcpError;
 
 fn payload(n: usize) -> Vec<u8> {
@@ -527,4 +528,69 @@ fn tail_loss_probe_resends_the_last_segment_when_nothing_is_sacked() {
     recv!(tcb, t, data_seg(base + 2000, &p[2000..], true));
     recv!(tcb, t, nothing);
     assert_eq!(tcb.next_deadline(), Some(now + ms(200)), "then the RTO");
+}
+
+/// Proportional rate reduction (RFC 6937): NewReno halves the window at a loss, and PRR spreads
+/// that reduction over the recovery round — while the pipe is above ssthresh one new segment
+/// leaves for every two delivered (`⌈prr_delivered · ssthresh / RecoverFS⌉ − prr_out`), then
+/// one per segment delivered (the slow-start reduction bound holds the pipe at ssthresh) —
+/// instead of RFC 6675's silence until the pipe falls below ssthresh and a burst after.
+#[test]
+fn prr_spreads_the_window_reduction_over_the_recovery_round() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let first = LOCAL_SEQ + 1;
+    // Grow cwnd to 20 segments (slow start: +1 segment per ACK of one), widen the peer's window.
+    send_segments(&mut tcb, now, 10_000);
+    for i in 1..=10usize {
+        send!(tcb, now, peer_ack(first + i * 1000));
+    }
+    assert_eq!(tcb.cwnd(), 20_000);
+    let base = first + 10_000;
+    let wide = |ack: usize, blocks: &[(usize, usize)]| TcpRepr {
+        window_len: 60_000,
+        ..sack_ack(base, ack, blocks)
+    };
+    send!(tcb, now, wide(0, &[]));
+    let p = send_segments(&mut tcb, now, 40_000);
+    assert_eq!(tcb.snd_nxt(), base + 20_000);
+    // The first segment is lost; the next ones are SACKed one ACK at a time. The first two
+    // DupAcks each release one new segment (limited transmit), the third starts recovery with
+    // the fast retransmit: RecoverFS = 22 000, ssthresh = 11 000.
+    send!(tcb, now, wide(0, &[(1000, 2000)]));
+    recv!(tcb, now, data_seg(base + 20_000, &p[20_000..21_000], false));
+    send!(tcb, now, wide(0, &[(1000, 3000)]));
+    recv!(tcb, now, data_seg(base + 21_000, &p[21_000..22_000], false));
+    let out = send!(tcb, now, wide(0, &[(1000, 4000)]));
+    assert!(out.fast_retransmit);
+    recv!(tcb, now, data_seg(base, &p[..1000], false));
+    recv!(tcb, now, nothing);
+    assert_eq!((tcb.recover_fs, tcb.cc.ssthresh()), (22_000, 11_000));
+    let mut next = 22_000;
+    for sacked_to in 5..=22usize {
+        send!(tcb, now, wide(0, &[(1000, sacked_to * 1000)]));
+        let pipe_above = sacked_to <= 16;
+        // Proportional phase: after the 7th, 9th, …, 15th segment delivered; then every ACK.
+        let sends = if pipe_above {
+            sacked_to % 2 == 1 && sacked_to >= 7
+        } else {
+            sacked_to >= 18
+        };
+        if sends {
+            recv!(
+                tcb,
+                now,
+                data_seg(base + next, &p[next..next + 1000], false)
+            );
+            next += 1000;
+        }
+        recv!(tcb, now, nothing);
+        if sacked_to <= 15 {
+            // prr_out follows ⌈prr_delivered · ssthresh / RecoverFS⌉ to the segment.
+            let due = (tcb.prr_delivered * 11_000).div_ceil(22_000);
+            assert_eq!(tcb.prr_out, due / 1000 * 1000, "SACKed to {sacked_to}000");
+        }
+    }
+    assert_eq!(next, 32_000, "ten segments in recovery's first round");
+    assert_eq!(tcb.pipe(), 11_000, "the pipe ends at ssthresh");
 }
