@@ -397,6 +397,7 @@ impl Tcb {
         }
         if let Some(r) = sample {
             self.rtt.sample(r);
+            self.cc.on_rtt_sample(r);
             if let Some(srtt) = self.rtt.srtt() {
                 self.cc.on_rtt(srtt);
             }

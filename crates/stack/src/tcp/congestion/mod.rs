@@ -24,6 +24,8 @@ pub trait Controller {
     fn ssthresh(&self) -> usize;
     /// A new smoothed RTT (CUBIC's `W_cubic(t + RTT)` needs it).
     fn on_rtt(&mut self, _srtt: Duration) {}
+    /// One round-trip-time measurement, unsmoothed (HyStart++ watches per-round minima).
+    fn on_rtt_sample(&mut self, _rtt: Duration) {}
     /// New data was cumulatively acknowledged outside fast recovery.
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize);
     /// Three duplicate ACKs: fast retransmit and enter fast recovery (RFC 6582 §3.2 step 2).
@@ -121,6 +123,9 @@ impl Controller for Congestion {
     }
     fn on_rtt(&mut self, srtt: Duration) {
         self.inner().on_rtt(srtt)
+    }
+    fn on_rtt_sample(&mut self, rtt: Duration) {
+        self.inner().on_rtt_sample(rtt)
     }
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, mss: usize) {
         self.inner().on_ack(now, acked, flight, mss)
