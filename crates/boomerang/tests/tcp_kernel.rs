@@ -22,8 +22,9 @@ const FLOOD_SECS: f64 = 3.0;
 const SYN_BACKLOG: u64 = 1024;
 
 /// Bytes of the download through the impairment forwarder (issue 7: 100 MB);
-/// `BOOMERANG_IMPAIRED_MIB` overrides it and `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
-/// senders' congestion control, for measurements.
+/// `BOOMERANG_IMPAIRED_MIB` overrides it, `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
+/// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` the path, for
+/// measurements (the assertion then compares those).
 const IMPAIRED_DOWNLOAD: usize = 100 << 20;
 /// Smallest accepted ratio of boomerang's to the kernel's throughput (issue 7).
 const IMPAIRED_MIN_RATIO: f64 = 0.8;
@@ -504,24 +505,29 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     for ns in [&client, &server] {
         ns.sysctl("net.core.txrehash", "0").ok();
     }
+    // BOOMERANG_IMPAIRED_LOSS and BOOMERANG_IMPAIRED_RATE (netsim's syntax: `0%`,
+    // `100mbit`) change the path for measurements.
+    let loss = std::env::var("BOOMERANG_IMPAIRED_LOSS").unwrap_or(IMPAIRED_LOSS.to_string());
+    let mut netsim_args = vec![
+        "--a",
+        "va",
+        "--b",
+        "vb",
+        "--delay",
+        IMPAIRED_DELAY,
+        "--loss",
+        &loss,
+        "--seed",
+        "11",
+        "--duration",
+        NETSIM_MAX_SECONDS,
+    ];
+    let rate = std::env::var("BOOMERANG_IMPAIRED_RATE").ok();
+    if let Some(rate) = &rate {
+        netsim_args.extend(["--rate", rate]);
+    }
     let netsim = mid
-        .spawn(
-            netsim_path().to_str().expect("utf-8 path"),
-            &[
-                "--a",
-                "va",
-                "--b",
-                "vb",
-                "--delay",
-                IMPAIRED_DELAY,
-                "--loss",
-                IMPAIRED_LOSS,
-                "--seed",
-                "11",
-                "--duration",
-                NETSIM_MAX_SECONDS,
-            ],
-        )
+        .spawn(netsim_path().to_str().expect("utf-8 path"), &netsim_args)
         .expect("netsim");
     let netsim = ChildGuard(netsim);
 
@@ -665,8 +671,9 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     std::thread::sleep(Duration::from_millis(300));
     let ratio = ours_bps / kernel_bps;
     eprintln!(
-        "impaired download ({} MiB, {IMPAIRED_DELAY} each way, {IMPAIRED_LOSS} loss): boomerang ({ours_cc}) {:.2} MB/s, kernel ({kernel_cc}) {:.2} MB/s, ratio {ratio:.2}",
+        "impaired download ({} MiB, {IMPAIRED_DELAY} each way, {loss} loss, rate {}): boomerang ({ours_cc}) {:.2} MB/s, kernel ({kernel_cc}) {:.2} MB/s, ratio {ratio:.2}",
         size >> 20,
+        rate.as_deref().unwrap_or("unlimited"),
         ours_bps / 1e6,
         kernel_bps / 1e6,
     );
