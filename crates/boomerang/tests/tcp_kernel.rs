@@ -644,6 +644,26 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
             ours_runs.push(bps);
         }
     }
+    // boomerang's own account of the downloads (retransmissions, timeouts, drops).
+    let metrics = client
+        .run(
+            "curl",
+            &[
+                "-sS",
+                "--max-time",
+                "5",
+                &format!("http://{XDP_ADDR}:{}/metrics", harness::PORT),
+            ],
+        )
+        .unwrap_or_default();
+    for line in metrics.lines().filter(|l| {
+        !l.starts_with('#')
+            && ["retransmi", "timeout", "fast_retransmit", "rx_ring_full", "tx_drop"]
+                .iter()
+                .any(|k| l.contains(k))
+    }) {
+        eprintln!("boomerang metrics: {line}");
+    }
     let best = |runs: &[f64]| runs.iter().copied().fold(0.0, f64::max);
     let (ours_bps, kernel_bps) = (best(&ours_runs), best(&kernel_runs));
     let mbs = |runs: &[f64]| {
