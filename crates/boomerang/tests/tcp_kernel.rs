@@ -658,9 +658,15 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
         .unwrap_or_default();
     for line in metrics.lines().filter(|l| {
         !l.starts_with('#')
-            && ["retransmi", "timeout", "fast_retransmit", "rx_ring_full", "tx_drop"]
-                .iter()
-                .any(|k| l.contains(k))
+            && [
+                "retransmi",
+                "timeout",
+                "fast_retransmit",
+                "rx_ring_full",
+                "tx_drop",
+            ]
+            .iter()
+            .any(|k| l.contains(k))
     }) {
         eprintln!("boomerang metrics: {line}");
     }

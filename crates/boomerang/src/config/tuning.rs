@@ -175,6 +175,10 @@ impl TcpTuning {
         tcp.congestion = self.congestion;
         tcp.snd_buf = self.snd_buf;
         tcp.rcv_buf = self.rcv_buf;
+        // Out-of-order data lies inside the window we advertise, so it is already bounded by
+        // the receive buffer: a larger buffer may hold as much out of order (a peer filling a
+        // long lossy path must not see its segments past a hole dropped).
+        tcp.max_ooo_bytes = tcp.max_ooo_bytes.max(self.rcv_buf);
         tcp.initial_cwnd_segments = self.initial_cwnd;
     }
 }
@@ -289,6 +293,24 @@ mod tests {
         x.http.apply(&mut http);
         assert_eq!(http.header_read_timeout, Duration::from_secs(10));
         assert_eq!(http.keep_alive_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_larger_receive_buffer_holds_as_much_out_of_order() {
+        let tuning = TcpTuning {
+            rcv_buf: 4 << 20,
+            ..TcpTuning::default()
+        };
+        let mut tcp = TcpConfig::default();
+        tuning.apply(&mut tcp);
+        assert_eq!((tcp.rcv_buf, tcp.max_ooo_bytes), (4 << 20, 4 << 20));
+        let small = TcpTuning {
+            rcv_buf: 64 << 10,
+            ..TcpTuning::default()
+        };
+        let mut tcp = TcpConfig::default();
+        small.apply(&mut tcp);
+        assert_eq!(tcp.max_ooo_bytes, TcpConfig::default().max_ooo_bytes);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub const DEFAULT_SND_BUF: usize = 4 * 1024 * 1024;
 /// window, as Linux `tcp_sndbuf_expand`) up to [`TcpConfig::snd_buf`].
 pub const DEFAULT_SND_BUF_INITIAL: usize = 256 * 1024;
 /// Default bound on distinct out-of-order ranges held in the reassembly queue.
-pub const DEFAULT_MAX_OOO_SEGMENTS: usize = 32;
+pub const DEFAULT_MAX_OOO_SEGMENTS: usize = 64;
 /// Default bound on out-of-order bytes held beyond `RCV.NXT`.
 pub const DEFAULT_MAX_OOO_BYTES: usize = 256 * 1024;
 /// Default TIME-WAIT duration (2×MSL; Linux uses 60 s, RFC 9293 §3.4.2 suggests MSL = 2 min).
