@@ -53,6 +53,10 @@ pub struct RateSample {
     /// Round-trip time of the newest delivered segment; `None` when it was retransmitted
     /// (which transmission was acknowledged is unknown, RFC 6298 §3 Karn).
     pub rtt: Option<Duration>,
+    /// The newest delivered segment was retransmitted: if the first transmission is what
+    /// arrived, `prior_delivered` is later than the data really sent then (a spurious
+    /// retransmission makes it look sent a moment ago).
+    pub retransmitted: bool,
 }
 
 impl RateSample {
@@ -208,6 +212,7 @@ impl RateSampler {
             newly_delivered: self.delivered - before,
             app_limited: newest.app_limited,
             rtt: (!newest.retransmitted).then(|| now.saturating_duration_since(newest.sent)),
+            retransmitted: newest.retransmitted,
         })
     }
 

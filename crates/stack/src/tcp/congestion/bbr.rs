@@ -176,7 +176,11 @@ impl Bbr {
 
     fn update_bw(&mut self, rs: &RateSample) {
         self.round_start = false;
-        if rs.prior_delivered >= self.next_round_delivered {
+        // A round ends when data sent after it began is delivered. A retransmitted segment's
+        // send state is its last transmission, which a spurious retransmission makes seem
+        // only just sent: such samples do not end rounds (they would end one per ACK,
+        // and STARTUP would see "three rounds without growth" within a millisecond).
+        if rs.prior_delivered >= self.next_round_delivered && !rs.retransmitted {
             self.next_round_delivered = rs.total_delivered;
             self.round_count += 1;
             self.round_start = true;

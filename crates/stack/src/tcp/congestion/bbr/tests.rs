@@ -17,6 +17,7 @@ fn sample(total: u64, delivered: u64, newly: u64, interval: Duration) -> RateSam
         newly_delivered: newly,
         app_limited: false,
         rtt: Some(RTT),
+        retransmitted: false,
     }
 }
 
@@ -400,4 +401,42 @@ fn rounds_without_valid_samples_keep_the_estimate() {
     // outside of (as Linux's windowed max filter).
     path.round(&mut b, 10_000, 10_000);
     assert_close(b.btl_bw(), 1e6);
+}
+
+/// Samples whose newest delivered segment was retransmitted do not end rounds: a spurious
+/// retransmission's ACK (the first transmission arrived) would otherwise look like data sent
+/// a moment ago, end a round per ACK and let STARTUP count "three rounds without growth"
+/// within a millisecond.
+#[test]
+fn samples_from_retransmissions_do_not_end_rounds() {
+    let mut path = Path::new();
+    let mut b = Bbr::new(10 * MSS);
+    b.on_rtt(RTT);
+    // Two rounds of 100% growth.
+    path.round(&mut b, 10_000, 10_000);
+    path.round(&mut b, 20_000, 20_000);
+    assert_close(b.btl_bw(), 2e6);
+    // Fifty ACKs of retransmitted segments, each "sent" after the previous ACK, with no
+    // growth: no round ends, so the pipe is not deemed full.
+    for _ in 0..50 {
+        path.now += Duration::from_micros(100);
+        path.delivered += 1_000;
+        let rs = RateSample {
+            retransmitted: true,
+            rtt: None,
+            ..sample(path.delivered, 1_000, 1_000, RTT)
+        };
+        b.on_delivery(path.now, &rs, 20_000, false, MSS);
+    }
+    assert!(!b.full_bw_reached());
+    assert_eq!(b.mode(), BbrMode::Startup);
+    // The same samples from first transmissions end a round each: three without growth fill
+    // the pipe.
+    for _ in 0..3 {
+        path.now += Duration::from_micros(100);
+        path.delivered += 1_000;
+        let rs = sample(path.delivered, 1_000, 1_000, RTT);
+        b.on_delivery(path.now, &rs, 20_000, false, MSS);
+    }
+    assert!(b.full_bw_reached());
 }
