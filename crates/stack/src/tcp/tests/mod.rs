@@ -285,3 +285,22 @@ pub fn our_ack(seq: SeqNumber, ack: SeqNumber) -> TcpRepr<'static> {
 pub fn outcome_default() -> Outcome {
     Outcome::default()
 }
+
+/// `n` bytes of a recognisable pattern (a prime period, so offsets show in mismatches).
+pub fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Our data segment at `seq` carrying `p` (PSH when it is the last queued), acknowledging the
+/// peer's SYN.
+pub fn data_seg(seq: SeqNumber, p: &[u8], last: bool) -> TcpRepr<'_> {
+    TcpRepr {
+        control: if last {
+            TcpControl::Psh
+        } else {
+            TcpControl::None
+        },
+        payload: p,
+        ..our_ack(seq, REMOTE_SEQ + 1)
+    }
+}

@@ -17,22 +17,6 @@ const PACED_SEGMENT: f64 = PEER_MSS as f64 + 52.0;
 /// BBR's STARTUP gain `2/ln 2` (`BBR_HIGH_GAIN`).
 const BBR_HIGH_GAIN: f64 = 2.885;
 
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn data_seg(seq: SeqNumber, p: &[u8], last: bool) -> TcpRepr<'_> {
-    TcpRepr {
-        control: if last {
-            TcpControl::Psh
-        } else {
-            TcpControl::None
-        },
-        payload: p,
-        ..our_ack(seq, REMOTE_SEQ + 1)
-    }
-}
-
 fn with_congestion(congestion: CongestionAlgorithm) -> TcpConfig {
     TcpConfig {
         congestion,

@@ -6,22 +6,6 @@ use crate::tcp::config::CongestionAlgorithm;
 use crate::tcp::congestion::Controller;
 use crate::tcp::tcb::TcpError;
 
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn data_seg(seq: SeqNumber, p: &[u8], last: bool) -> TcpRepr<'_> {
-    TcpRepr {
-        control: if last {
-            TcpControl::Psh
-        } else {
-            TcpControl::None
-        },
-        payload: p,
-        ..our_ack(seq, REMOTE_SEQ + 1)
-    }
-}
-
 #[test]
 fn rto_retransmits_with_exponential_backoff() {
     let now = Instant::now();

@@ -33,6 +33,17 @@ const CLEAN: Faults = Faults {
     jitter: Duration::ZERO,
 };
 
+/// A 20 ms round trip with random loss `loss` in each direction and nothing else.
+fn lossy_20ms(loss: f64) -> Faults {
+    Faults {
+        loss,
+        dup: 0.0,
+        corrupt: 0.0,
+        delay: Duration::from_millis(10),
+        jitter: Duration::ZERO,
+    }
+}
+
 const HOSTILE: Faults = Faults {
     loss: 0.05,
     dup: 0.02,
@@ -566,13 +577,7 @@ fn cubic_with_sack_beats_new_reno_without_sack_under_loss() {
         (75, 0.05),
         (76, 0.05),
     ] {
-        let faults = Faults {
-            loss,
-            dup: 0.0,
-            corrupt: 0.0,
-            delay: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-        };
+        let faults = lossy_20ms(loss);
         let a = run(seed, faults, BYTES, &sack, false);
         let b = run(seed, faults, BYTES, &reno, false);
         let rate = |r: &Report| (2 * BYTES) as f64 / r.end.as_secs_f64() / 1e6;
@@ -614,13 +619,7 @@ fn bbr_outruns_cubic_under_random_loss() {
         ..bbr.clone()
     };
     for (seed, loss) in [(91, 0.01), (92, 0.01), (93, 0.02)] {
-        let faults = Faults {
-            loss,
-            dup: 0.0,
-            corrupt: 0.0,
-            delay: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-        };
+        let faults = lossy_20ms(loss);
         let a = run(seed, faults, BYTES, &bbr, false);
         let b = run(seed, faults, BYTES, &cubic, false);
         eprintln!(

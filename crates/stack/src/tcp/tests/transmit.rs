@@ -4,22 +4,6 @@
 use super::*;
 use crate::tcp::tcb::TcpError;
 
-fn payload(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn data_seg(seq: SeqNumber, p: &[u8], last: bool) -> TcpRepr<'_> {
-    TcpRepr {
-        control: if last {
-            TcpControl::Psh
-        } else {
-            TcpControl::None
-        },
-        payload: p,
-        ..our_ack(seq, REMOTE_SEQ + 1)
-    }
-}
-
 #[test]
 fn small_write_goes_out_at_once_with_psh() {
     let now = Instant::now();
