@@ -158,10 +158,10 @@ impl Bbr {
             return self.initial_window;
         }
         let bdp = (gain * bw * rtt.as_secs_f64()) as usize;
-        let mut target = bdp + 3 * mss;
+        let mut target = bdp.saturating_add(3 * mss);
         if self.mode == BbrMode::ProbeBw && self.cycle_index == 0 {
             // Room for the extra segments the 1.25 phase puts in flight.
-            target += 2 * mss;
+            target = target.saturating_add(2 * mss);
         }
         target
     }
@@ -339,16 +339,16 @@ impl Bbr {
             self.recovery_entered = false;
             self.packet_conservation = true;
             self.next_round_delivered = rs.total_delivered;
-            cwnd = inflight + acked;
+            cwnd = inflight.saturating_add(acked);
         }
         if self.packet_conservation {
-            cwnd = cwnd.max(inflight + acked);
+            cwnd = cwnd.max(inflight.saturating_add(acked));
         } else {
             let target = self.inflight(self.cwnd_gain, mss);
             if self.full_bw_reached {
-                cwnd = (cwnd + acked).min(target);
+                cwnd = cwnd.saturating_add(acked).min(target);
             } else if cwnd < target || rs.total_delivered < self.initial_window as u64 {
-                cwnd += acked;
+                cwnd = cwnd.saturating_add(acked);
             }
         }
         let min_cwnd = BBR_MIN_CWND_SEGMENTS * mss;
