@@ -23,8 +23,8 @@ const SYN_BACKLOG: u64 = 1024;
 
 /// Bytes of the download through the impairment forwarder (issue 7: 100 MB);
 /// `BOOMERANG_IMPAIRED_MIB` overrides it, `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
-/// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` the path, for
-/// measurements (the assertion then compares those).
+/// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` / `_REORDER` the path,
+/// for measurements (the assertion then compares those).
 const IMPAIRED_DOWNLOAD: usize = 100 << 20;
 /// Smallest accepted ratio of boomerang's to the kernel's throughput (issue 7).
 const IMPAIRED_MIN_RATIO: f64 = 0.8;
@@ -526,6 +526,11 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     if let Some(rate) = &rate {
         netsim_args.extend(["--rate", rate]);
     }
+    // BOOMERANG_IMPAIRED_REORDER: netsim's reordering probability (e.g. `2%`).
+    let reorder = std::env::var("BOOMERANG_IMPAIRED_REORDER").ok();
+    if let Some(reorder) = &reorder {
+        netsim_args.extend(["--reorder", reorder]);
+    }
     let netsim = mid
         .spawn(netsim_path().to_str().expect("utf-8 path"), &netsim_args)
         .expect("netsim");
@@ -665,6 +670,7 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
                 "retransmi",
                 "timeout",
                 "fast_retransmit",
+                "undo",
                 "rx_ring_full",
                 "tx_drop",
             ]

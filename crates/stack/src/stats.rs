@@ -126,6 +126,8 @@ pub struct ShardStats {
     pub tcp_time_wait_evicted: u64,
     /// Loss recoveries entered by duplicate ACKs or SACK information (RFC 5681, RFC 6675).
     pub tcp_fast_retransmits: u64,
+    /// Fast recoveries undone because D-SACKs showed every retransmission needless.
+    pub tcp_recovery_undos: u64,
     /// Retransmission timer expirations (RFC 6298).
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.

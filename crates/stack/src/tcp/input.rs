@@ -216,6 +216,9 @@ impl Tcb {
         }
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
+        if self.sack_ok {
+            self.check_dsack_undo(seg, ack, out);
+        }
         let mut newly_sacked = false;
         // For PRR's DeliveredData (RFC 6937 §3): SND.UNA's advance plus newly SACKed bytes.
         let una_before = self.snd_una;
@@ -461,6 +464,11 @@ impl Tcb {
     /// so the callers' "ACK covers more than `recover`" test is `SND.UNA ≥ recover`.
     pub(super) fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
         let mss = self.eff_snd_mss();
+        // A model-based controller (BBR) does not cut its window for a loss: nothing to undo.
+        self.undo_cc =
+            (self.sack_ok && !self.cc.wants_rate_samples()).then(|| Box::new(self.cc.clone()));
+        self.undo_retrans = 0;
+        self.undo_marker = self.snd_una;
         self.recover_fs = self.flight_size();
         self.prr_delivered = 0;
         self.prr_out = 0;
@@ -497,6 +505,44 @@ impl Tcb {
         let edge = self.lost_edge();
         let rxt_end = self.high_rxt.max(una).min(max);
         unsacked(edge, max) + unsacked(una, rxt_end)
+    }
+
+    /// D-SACK (RFC 2883 §4): the first SACK block lies below the cumulative ACK, or inside the
+    /// second block. Each such report for data retransmitted in the last fast recovery means
+    /// that retransmission was needless (the original arrived); once every one of them has
+    /// been reported, the loss was reordering and the window reduction is undone (RFC 3708
+    /// detection, Linux `tcp_try_undo_dsack`). Network duplication can fake a report, as for
+    /// Linux; the undo only restores the window from before the recovery.
+    fn check_dsack_undo(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
+        if self.undo_cc.is_none() || self.undo_retrans == 0 {
+            return;
+        }
+        let mut blocks = seg.sack_ranges.iter().flatten();
+        let Some(&(l, r)) = blocks.next() else {
+            return;
+        };
+        let (l, r) = (SeqNumber(l), SeqNumber(r));
+        let in_second = blocks
+            .next()
+            .is_some_and(|&(l2, r2)| SeqNumber(l2).le(l) && r.le(SeqNumber(r2)));
+        if !l.lt(r) || !(l.lt(ack) || in_second) || !r.gt(self.undo_marker) || r.gt(self.snd_max) {
+            return;
+        }
+        let mss = self.eff_snd_mss().max(1);
+        let segments = ((r - l) as usize).div_ceil(mss).max(1);
+        self.undo_retrans = self
+            .undo_retrans
+            .saturating_sub(u32::try_from(segments).unwrap_or(u32::MAX));
+        if self.undo_retrans == 0 {
+            if let Some(before) = self.undo_cc.take() {
+                self.cc = *before;
+                if self.in_recovery {
+                    self.in_recovery = false;
+                    self.rxt_mark = None;
+                }
+                out.undo = true;
+            }
+        }
     }
 
     /// Proportional rate reduction (RFC 6937) paces sending in SACK recovery for the

@@ -263,6 +263,9 @@ impl Tcb {
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
+        if len > 0 && retransmission_of(seq, self.snd_max) && self.undo_cc.is_some() {
+            self.undo_retrans = self.undo_retrans.saturating_add(1);
+        }
         if len > 0 {
             if self.sack_recovery() {
                 self.prr_out = self.prr_out.saturating_add(len);

@@ -75,6 +75,9 @@ pub struct Outcome {
     pub fast_retransmit: bool,
     /// The retransmission timer expired (from [`Tcb::on_deadline`]).
     pub retransmit_timeout: bool,
+    /// D-SACKs showed the last fast recovery's retransmissions needless: its window
+    /// reduction was undone.
+    pub undo: bool,
     /// The handshake completed now (passive open: queue for accept; active: connected).
     pub established: bool,
     /// Data, end-of-stream or an error became readable.
@@ -213,6 +216,14 @@ pub struct Tcb {
     /// Proportional rate reduction (RFC 6937) in SACK recovery: bytes delivered to the peer
     /// since recovery began (`prr_delivered`), bytes sent since (`prr_out`), the flight when it
     /// began (`RecoverFS`) and what the last ACK allows to send (`sndcnt`, less what was sent).
+    /// D-SACK undo (RFC 2883, RFC 3708; Linux `tcp_try_undo_dsack`): the controller as it was
+    /// before the last fast recovery, kept until that recovery's retransmissions are all
+    /// reported as duplicates (then the window reduction was needless and is undone) or a new
+    /// congestion event; `undo_retrans` counts its retransmitted segments not yet D-SACKed.
+    pub(super) undo_cc: Option<Box<Congestion>>,
+    pub(super) undo_retrans: u32,
+    /// `SND.UNA` when that recovery began: D-SACKs for data below it are about older sends.
+    pub(super) undo_marker: SeqNumber,
     pub(super) prr_delivered: usize,
     pub(super) prr_out: usize,
     pub(super) recover_fs: usize,
@@ -320,6 +331,9 @@ impl Tcb {
             retransmit_at: None,
             high_rxt: iss,
             scoreboard: super::sack::Scoreboard::default(),
+            undo_cc: None,
+            undo_retrans: 0,
+            undo_marker: iss,
             prr_delivered: 0,
             prr_out: 0,
             recover_fs: 0,

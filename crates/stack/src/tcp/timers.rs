@@ -149,6 +149,8 @@ impl Tcb {
                 self.rxt_mark = None;
                 self.recover = self.snd_max;
                 self.rto_recovery = true;
+                // A timeout is a congestion event of its own: no undo of the last recovery.
+                self.undo_cc = None;
                 self.dupacks = 0;
                 self.retransmit_at = None;
                 self.high_rxt = self.snd_una;

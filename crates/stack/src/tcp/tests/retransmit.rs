@@ -578,3 +578,60 @@ fn prr_spreads_the_window_reduction_over_the_recovery_round() {
     assert_eq!(next, 32_000, "ten segments in recovery's first round");
     assert_eq!(tcb.pipe(), 11_000, "the pipe ends at ssthresh");
 }
+
+/// D-SACK undo (RFC 2883, RFC 3708): three SACKs start a fast recovery, but the first segment
+/// was only delayed — it arrives, the ACK covers everything, and the peer reports our
+/// retransmission as a duplicate: the window comes back as it was before the recovery.
+#[test]
+fn dsack_for_every_retransmission_undoes_the_reduction() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let base = LOCAL_SEQ + 1;
+    send_segments(&mut tcb, now, 10_000);
+    let cwnd = tcb.cwnd();
+    for x in 2..=4usize {
+        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
+    }
+    assert!(tcb.in_recovery);
+    let rtx = tcb.poll_segment(now, MAX_PAYLOAD).expect("fast retransmit");
+    assert_eq!(rtx.repr().seq_number, base);
+    while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
+    assert_eq!(tcb.cc.ssthresh(), 5_000);
+    // The original arrives: everything is acknowledged (recovery over, window reduced)...
+    send!(tcb, now, peer_ack(base + 10_000));
+    assert!(!tcb.in_recovery);
+    assert!(tcb.cwnd() < cwnd);
+    // ...then the duplicate: a D-SACK below the cumulative ACK.
+    let out = send!(tcb, now, sack_ack(base, 10_000, &[(0, 1000)]));
+    assert!(out.undo);
+    assert_eq!((tcb.cwnd(), tcb.cc.ssthresh()), (cwnd, usize::MAX));
+    // Once only.
+    let out = send!(tcb, now, sack_ack(base, 10_000, &[(0, 1000)]));
+    assert!(!out.undo);
+}
+
+/// A real loss: the retransmission fills the hole and no D-SACK comes; a D-SACK for data sent
+/// before the recovery (a network duplicate of an old segment) does not count.
+#[test]
+fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let base = LOCAL_SEQ + 1;
+    send_segments(&mut tcb, now, 4_000);
+    send!(tcb, now, peer_ack(base + 1000));
+    send_segments(&mut tcb, now, 10_000);
+    for x in 2..=4usize {
+        send!(tcb, now, sack_ack(base, 1000, &[(2000, 1000 + x * 1000)]));
+    }
+    assert!(tcb.in_recovery);
+    while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
+    let reduced = tcb.cc.ssthresh();
+    // A duplicate of the first segment (below the recovery's start) is reported.
+    let out = send!(tcb, now, sack_ack(base, 1000, &[(0, 1000), (2000, 5000)]));
+    assert!(!out.undo);
+    let top = tcb.snd_max;
+    send!(tcb, now, peer_ack(top));
+    assert!(!tcb.in_recovery);
+    assert_eq!(tcb.cc.ssthresh(), reduced, "the reduction stands");
+    assert!(tcb.undo_cc.is_some() && tcb.undo_retrans > 0);
+}
