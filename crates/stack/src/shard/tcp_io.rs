@@ -405,6 +405,8 @@ impl Shard {
         if due {
             let outcome = c.tcb.on_deadline(now);
             self.stats.tcp_retransmit_timeouts += u64::from(outcome.retransmit_timeout);
+            // Recoveries that timers start (the reordering window, a tail loss probe).
+            self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
             if let Some(rst) = outcome.rst {
                 let tuple = c.tuple;
                 self.send_tcp_control(tuple, &rst, now);

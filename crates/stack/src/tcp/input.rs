@@ -280,7 +280,11 @@ impl Tcb {
             && self.snd_una.ge(self.recover)
             && (self.dupacks >= DUP_THRESH || self.is_lost(self.snd_una))
         {
-            self.enter_recovery(now, out);
+            match self.reordering_window() {
+                Some(wnd) if self.reo_at.is_none() => self.reo_at = Some(now + wnd),
+                Some(_) => {}
+                None => self.enter_recovery(now, out),
+            }
         }
         // Delivery-rate sample for model-based congestion control (BBR).
         if let Some(rate) = self.rate.as_mut() {
@@ -374,6 +378,9 @@ impl Tcb {
         }
         self.scoreboard.prune(ack);
         self.snd_una = ack;
+        // The hole that armed the reordering window is filled (it was reordering); a later
+        // hole arms it again.
+        self.reo_at = None;
         // RFC 8985 §7.2: the probe timer restarts from each ACK of new data.
         self.tlp_at = None;
         self.tlp_sent = false;
@@ -399,6 +406,7 @@ impl Tcb {
             }
         }
         if let Some(r) = sample {
+            self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
             self.rtt.sample(r);
             self.cc.on_rtt_sample(r);
             if let Some(srtt) = self.rtt.srtt() {
@@ -514,9 +522,6 @@ impl Tcb {
     /// detection, Linux `tcp_try_undo_dsack`). Network duplication can fake a report, as for
     /// Linux; the undo only restores the window from before the recovery.
     fn check_dsack_undo(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
-        if self.undo_cc.is_none() || self.undo_retrans == 0 {
-            return;
-        }
         let mut blocks = seg.sack_ranges.iter().flatten();
         let Some(&(l, r)) = blocks.next() else {
             return;
@@ -525,7 +530,13 @@ impl Tcb {
         let in_second = blocks
             .next()
             .is_some_and(|&(l2, r2)| SeqNumber(l2).le(l) && r.le(SeqNumber(r2)));
-        if !l.lt(r) || !(l.lt(ack) || in_second) || !r.gt(self.undo_marker) || r.gt(self.snd_max) {
+        if !l.lt(r) || !(l.lt(ack) || in_second) || r.gt(self.snd_max) {
+            return;
+        }
+        // A duplicate arrived: the path reorders (or duplicates) — wait a reordering window
+        // before declaring holes lost from now on (RFC 8985 §6.2 `RACK.reord`).
+        self.reordering_seen = true;
+        if self.undo_cc.is_none() || self.undo_retrans == 0 || !r.gt(self.undo_marker) {
             return;
         }
         let mss = self.eff_snd_mss().max(1);
@@ -535,6 +546,8 @@ impl Tcb {
             .saturating_sub(u32::try_from(segments).unwrap_or(u32::MAX));
         if self.undo_retrans == 0 {
             if let Some(before) = self.undo_cc.take() {
+                // The recovery was needless: a wider window next time (up to one min RTT).
+                self.reo_wnd_quarters = (self.reo_wnd_quarters + 1).min(4);
                 self.cc = *before;
                 if self.in_recovery {
                     self.in_recovery = false;
@@ -543,6 +556,19 @@ impl Tcb {
                 out.undo = true;
             }
         }
+    }
+
+    /// RFC 8985 §6.2 `RACK.reo_wnd`: none (declare loss at once, RFC 6675's DupThresh) until
+    /// the path has shown reordering; then a quarter of the minimum RTT, widened by a quarter
+    /// for each needless recovery up to one minimum RTT, and never beyond the smoothed RTT.
+    fn reordering_window(&self) -> Option<Duration> {
+        if !self.reordering_seen {
+            return None;
+        }
+        let min_rtt = self.min_rtt?;
+        let wnd = min_rtt / 4 * u32::from(self.reo_wnd_quarters);
+        let wnd = self.rtt.srtt().map_or(wnd, |srtt| wnd.min(srtt));
+        (!wnd.is_zero()).then_some(wnd)
     }
 
     /// Proportional rate reduction (RFC 6937) paces sending in SACK recovery for the

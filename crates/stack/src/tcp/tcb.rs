@@ -224,6 +224,16 @@ pub struct Tcb {
     pub(super) undo_retrans: u32,
     /// `SND.UNA` when that recovery began: D-SACKs for data below it are about older sends.
     pub(super) undo_marker: SeqNumber,
+    /// The peer reported a duplicate (D-SACK): the path reorders, so a hole is not declared
+    /// lost at once but after a reordering window (RFC 8985 §6.2 `RACK.reo_wnd`).
+    pub(super) reordering_seen: bool,
+    /// The reordering window in quarters of the minimum RTT (1..=4; grows with each needless
+    /// recovery, as RFC 8985 §6.2 step 4 does on D-SACKs).
+    pub(super) reo_wnd_quarters: u8,
+    /// The smallest RTT measured (for the reordering window).
+    pub(super) min_rtt: Option<Duration>,
+    /// Loss seen while the path reorders: recovery starts then if the hole is still there.
+    pub(super) reo_at: Option<Instant>,
     pub(super) prr_delivered: usize,
     pub(super) prr_out: usize,
     pub(super) recover_fs: usize,
@@ -334,6 +344,10 @@ impl Tcb {
             undo_cc: None,
             undo_retrans: 0,
             undo_marker: iss,
+            reordering_seen: false,
+            reo_wnd_quarters: 1,
+            min_rtt: None,
+            reo_at: None,
             prr_delivered: 0,
             prr_out: 0,
             recover_fs: 0,
@@ -815,6 +829,7 @@ impl Tcb {
 
     pub(super) fn clear_timers(&mut self) {
         self.pace_at = None;
+        self.reo_at = None;
         self.rtx_at = None;
         self.delack_at = None;
         self.persist_at = None;

@@ -18,6 +18,7 @@ impl Tcb {
         [
             self.rtx_at,
             self.pace_at,
+            self.reo_at,
             self.tlp_at,
             self.delack_at,
             self.persist_at,
@@ -53,6 +54,18 @@ impl Tcb {
             self.on_rto(now, &mut out);
             if self.state == TcpState::Closed {
                 return out;
+            }
+        }
+        if self.reo_at.is_some_and(|t| t <= now) {
+            // The reordering window passed and the hole is still there: it is a loss.
+            self.reo_at = None;
+            if !self.in_recovery
+                && self.state.is_synchronized()
+                && self.snd_una != self.snd_max
+                && self.snd_una.ge(self.recover)
+                && !self.scoreboard.is_empty()
+            {
+                self.enter_recovery(now, &mut out);
             }
         }
         if self.pace_at.is_some_and(|t| t <= now) {
@@ -149,6 +162,7 @@ impl Tcb {
                 self.rxt_mark = None;
                 self.recover = self.snd_max;
                 self.rto_recovery = true;
+                self.reo_at = None;
                 // A timeout is a congestion event of its own: no undo of the last recovery.
                 self.undo_cc = None;
                 self.dupacks = 0;

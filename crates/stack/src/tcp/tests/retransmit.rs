@@ -635,3 +635,71 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     assert_eq!(tcb.cc.ssthresh(), reduced, "the reduction stands");
     assert!(tcb.undo_cc.is_some() && tcb.undo_retrans > 0);
 }
+
+/// A SACK connection whose handshake measured a 40 ms RTT, past one D-SACK (a duplicate of
+/// its first segment): the path is known to reorder. Returns it and the current instant.
+fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
+    let config = TcpConfig {
+        sack: true,
+        congestion: CongestionAlgorithm::NewReno,
+        ..cfg()
+    };
+    let syn = TcpRepr {
+        sack_permitted: true,
+        ..remote_syn()
+    };
+    let mut tcb = Tcb::listen_syn(&config, tuple(), &syn, LOCAL_SEQ, t0);
+    tcb.poll_segment(t0, MAX_PAYLOAD).unwrap();
+    let now = t0 + ms(40);
+    send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
+    let base = LOCAL_SEQ + 1;
+    send_segments(&mut tcb, now, 1000);
+    let now = now + ms(40);
+    send!(tcb, now, peer_ack(base + 1000));
+    assert!(!tcb.reordering_seen);
+    send!(tcb, now, sack_ack(base, 1000, &[(0, 1000)]));
+    assert!(tcb.reordering_seen, "a D-SACK shows the path reorders");
+    assert_eq!(tcb.min_rtt, Some(ms(40)));
+    (tcb, now)
+}
+
+/// RFC 8985 §6.2: once the path has reordered, three SACKed segments above a hole do not
+/// start recovery at once; the hole gets a reordering window (a quarter of the 40 ms minimum
+/// RTT). The late segment arrives within it: no retransmission at all.
+#[test]
+fn reordering_window_spares_a_late_segment() {
+    let (mut tcb, now) = tcb_reordering_path(Instant::now());
+    let base = LOCAL_SEQ + 1001;
+    send_segments(&mut tcb, now, 5_000);
+    for x in 2..=4usize {
+        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
+    }
+    assert!(!tcb.in_recovery);
+    recv!(tcb, now, nothing);
+    assert_eq!(tcb.reo_at, Some(now + ms(10)));
+    assert_eq!(tcb.next_deadline(), Some(now + ms(10)));
+    // The first segment was only late: everything is acknowledged 5 ms later.
+    send!(tcb, now + ms(5), peer_ack(base + 5000));
+    assert_eq!(tcb.reo_at, None);
+    assert!(!tcb.in_recovery);
+    recv!(tcb, now + ms(5), nothing);
+}
+
+/// The same, but the segment is really lost: when the window passes, recovery starts with the
+/// fast retransmit of the hole.
+#[test]
+fn reordering_window_then_fast_retransmit() {
+    let (mut tcb, now) = tcb_reordering_path(Instant::now());
+    let base = LOCAL_SEQ + 1001;
+    let p = send_segments(&mut tcb, now, 5_000);
+    for x in 2..=4usize {
+        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
+    }
+    recv!(tcb, now, nothing);
+    let t = tcb.next_deadline().expect("the reordering window");
+    assert_eq!(t, now + ms(10));
+    let out = tcb.on_deadline(t);
+    assert!(out.fast_retransmit);
+    assert!(tcb.in_recovery);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+}
