@@ -261,16 +261,10 @@ impl Tcb {
                 self.on_dup_ack(now, out);
             }
         }
-        // A lost retransmission (RFC 6675 recovers it only by RTO; Linux detects it the same
-        // way), in recovery or after an RTO: data sent after our resend of SND.UNA was SACKed,
-        // SND.UNA did not move.
-        if newly_sacked && self.sack_ok {
-            if let Some((seq, mark)) = self.rxt_mark {
-                if seq == self.snd_una && self.scoreboard.sacked_between(mark, self.snd_max) > 0 {
-                    self.rxt_mark = None;
-                    self.retransmit_at = Some(seq);
-                }
-            }
+        // Lost retransmissions (RFC 6675 recovers them only by RTO; Linux by RACK's time
+        // order): data sent after a resend reached the peer first.
+        if self.sack_ok && !self.resends.is_empty() {
+            self.detect_lost_resends();
         }
         // RFC 6675 §5: enter loss recovery on DupThresh duplicates or once IsLost(HighACK+1).
         if newly_sacked
@@ -423,7 +417,6 @@ impl Tcb {
         if self.in_recovery {
             if ack.ge(self.recover) {
                 self.in_recovery = false;
-                self.rxt_mark = None;
                 self.cc.on_recovery_end(self.flight_size(), mss);
             } else if self.sack_ok {
                 // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
@@ -483,11 +476,77 @@ impl Tcb {
         self.prr_allowance = 0;
         self.recover = self.snd_max;
         self.in_recovery = true;
-        self.high_rxt = self.snd_una;
+        // With SACK, resends of the previous recovery may still be in flight (it ended when
+        // SND.UNA passed its recovery point, not when they were acknowledged): every hole below
+        // HighRxt went then, so HighRxt stays, and SND.UNA goes again only if it was not
+        // among them; lost ones are found by `detect_lost_resends`. (Resetting HighRxt resent
+        // them all: against Linux, every D-SACKed retransmission was such a second copy.)
+        let in_flight = self.sack_ok && self.resends.iter().any(|r| r.start == self.snd_una);
+        self.high_rxt = if self.sack_ok {
+            self.high_rxt.max(self.snd_una)
+        } else {
+            self.snd_una
+        };
         self.cc.on_fast_retransmit(now, self.flight_size(), mss);
         out.fast_retransmit = true;
-        self.retransmit_at = Some(self.snd_una);
+        if !in_flight {
+            self.retransmit_at = Some(self.snd_una);
+        }
         self.rtt_probe = None;
+    }
+
+    /// Drops delivered resends from the tracking list and queues the lost ones: a resend is
+    /// lost when new data sent after it (above its mark) was SACKed, or a later resend was
+    /// delivered, while it was not.
+    fn detect_lost_resends(&mut self) {
+        let (una, max) = (self.snd_una, self.snd_max);
+        let board = &self.scoreboard;
+        let mut delivered_order = None;
+        self.resends.retain(|r| {
+            let len = (r.end - r.start).max(0) as usize;
+            let delivered = r.end.le(una) || board.sacked_between(r.start, r.end) >= len;
+            if delivered {
+                delivered_order = delivered_order.max(Some(r.order));
+            }
+            !delivered
+        });
+        for r in &self.resends {
+            let overtaken = delivered_order.is_some_and(|o| o > r.order)
+                || board.sacked_between(r.mark.max(una), max) > 0;
+            if overtaken && !self.lost_resends.iter().any(|&(s, _)| s == r.start) {
+                self.lost_resends.push((r.start, r.order));
+            }
+        }
+    }
+
+    /// The next resend found lost that still needs to go (not delivered or resent since).
+    pub(super) fn next_lost_resend(&mut self) -> Option<SeqNumber> {
+        while !self.lost_resends.is_empty() {
+            let (start, order) = self.lost_resends.remove(0);
+            let current = self
+                .resends
+                .iter()
+                .any(|r| r.start == start && r.order == order);
+            if current && start.ge(self.snd_una) && !self.scoreboard.is_sacked(start) {
+                return Some(start);
+            }
+        }
+        None
+    }
+
+    /// Records a retransmission of `[start, end)` for loss detection (SACK connections).
+    pub(super) fn track_resend(&mut self, start: SeqNumber, end: SeqNumber) {
+        self.resends.retain(|r| r.start != start);
+        if self.resends.len() >= super::tcb::MAX_TRACKED_RESENDS {
+            self.resends.remove(0);
+        }
+        self.resend_order += 1;
+        self.resends.push(super::tcb::Resend {
+            start,
+            end,
+            mark: self.snd_max,
+            order: self.resend_order,
+        });
     }
 
     /// The start of the bytes RFC 6675 `IsLost` deems lost: unSACKed bytes below it are lost.
@@ -551,7 +610,6 @@ impl Tcb {
                 self.cc = *before;
                 if self.in_recovery {
                     self.in_recovery = false;
-                    self.rxt_mark = None;
                 }
                 out.undo = true;
             }

@@ -165,6 +165,7 @@ impl Tcb {
             .retransmit_at
             .take()
             .filter(|&s| s.ge(self.snd_una))
+            .or_else(|| self.lost_resend(mss))
             .or_else(|| self.sack_next_retransmission(mss));
         let (seq, len, fin) = if let Some(seq) = rtx {
             let mut len = self.send.available_from(seq).min(mss);
@@ -238,8 +239,8 @@ impl Tcb {
             (seq, len, fin)
         };
         self.sws_override = false;
-        if self.sack_ok && seq == self.snd_una && seq.lt(self.snd_max) {
-            self.rxt_mark = Some((seq, self.snd_max));
+        if self.sack_ok && len > 0 && seq.lt(self.snd_max) {
+            self.track_resend(seq, seq + len);
         }
         if len > 0 {
             // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than an RTO.
@@ -337,6 +338,15 @@ impl Tcb {
         let base = self.pace_next.map_or(floor, |t| t.max(floor));
         self.pace_next = Some(base + gap);
         self.pace_at = None;
+    }
+
+    /// A resend found lost goes again first (as RFC 6675 rule 1 would, were it not below
+    /// HighRxt), within the recovery's room; outside recovery at once.
+    fn lost_resend(&mut self, mss: usize) -> Option<SeqNumber> {
+        if self.lost_resends.is_empty() || (self.sack_recovery() && self.recovery_room() < mss) {
+            return None;
+        }
+        self.next_lost_resend()
     }
 
     /// RFC 6675 §4 `NextSeg` rules 1 and 3 while in SACK recovery and `cwnd − pipe ≥ 1 SMSS`

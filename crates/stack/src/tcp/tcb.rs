@@ -19,6 +19,19 @@ use std::time::{Duration, Instant};
 /// Bytes of the timestamp option in every segment once negotiated (NOP, NOP, TS; RFC 7323 App. A).
 pub const TIMESTAMP_OPTION_LEN: usize = 12;
 
+/// Most retransmissions tracked for loss detection per connection (a hole each).
+pub const MAX_TRACKED_RESENDS: usize = 64;
+
+/// One retransmission in flight: its range, `SND.MAX` when it left (`mark`) and its place in
+/// the order of retransmissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resend {
+    pub(super) start: SeqNumber,
+    pub(super) end: SeqNumber,
+    pub(super) mark: SeqNumber,
+    pub(super) order: u64,
+}
+
 /// Why a user call on a connection failed (RFC 9293 §3.9 error reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TcpError {
@@ -238,9 +251,13 @@ pub struct Tcb {
     pub(super) prr_out: usize,
     pub(super) recover_fs: usize,
     pub(super) prr_allowance: usize,
-    /// In SACK recovery, the retransmission of the segment at `SND.UNA` and `SND.MAX` when it
-    /// left: SACKs for data above that mark while `SND.UNA` stays show it was lost again.
-    pub(super) rxt_mark: Option<(SeqNumber, SeqNumber)>,
+    /// With SACK, the retransmissions not yet delivered (bounded by
+    /// [`MAX_TRACKED_RESENDS`]): a resend is lost when data sent after it — new data above its
+    /// mark, or a later resend — reaches the peer first (RFC 8985's time order, for resends).
+    pub(super) resends: Vec<Resend>,
+    /// Resends found lost, to go again: (start, the resend's order when found).
+    pub(super) lost_resends: Vec<(SeqNumber, u64)>,
+    pub(super) resend_order: u64,
     /// Tail loss probe deadline (RFC 8985 §7 PTO).
     pub(super) tlp_at: Option<Instant>,
     /// A probe went out since the last cumulative ACK (one per tail, RFC 8985 §7.3).
@@ -352,7 +369,9 @@ impl Tcb {
             prr_out: 0,
             recover_fs: 0,
             prr_allowance: 0,
-            rxt_mark: None,
+            resends: Vec::new(),
+            lost_resends: Vec::new(),
+            resend_order: 0,
             tlp_at: None,
             tlp_sent: false,
             tlp_new_data: false,

@@ -159,7 +159,9 @@ impl Tcb {
                 self.snd_nxt = self.snd_una;
                 self.rtt_probe = None;
                 self.in_recovery = false;
-                self.rxt_mark = None;
+                // Go-back-N resends everything; the tracked resends are moot.
+                self.resends.clear();
+                self.lost_resends.clear();
                 self.recover = self.snd_max;
                 self.rto_recovery = true;
                 self.reo_at = None;

@@ -703,3 +703,44 @@ fn reordering_window_then_fast_retransmit() {
     assert!(tcb.in_recovery);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
 }
+
+/// Lost retransmissions (RACK's time order, for resends): the resend of the first hole is lost
+/// too. When the resend of a later hole is SACKed while `SND.UNA` stays, the first one goes
+/// again at once; a hole whose resend is still in flight is not resent.
+#[test]
+fn a_resend_overtaken_by_a_later_resend_goes_again() {
+    let now = Instant::now();
+    let mut tcb = tcb_sack(now);
+    let base = LOCAL_SEQ + 1;
+    let p = send_segments(&mut tcb, now, 10_000);
+    // 0..1000 and 2000..3000 are lost; the rest arrives and is SACKed one by one.
+    let mut sent = Vec::new();
+    let mut sacked_to = 3000;
+    while !sent.contains(&2000) {
+        sacked_to += 1000;
+        assert!(
+            sacked_to <= 10_000,
+            "the second hole was never resent: {sent:?}"
+        );
+        send!(
+            tcb,
+            now,
+            sack_ack(base, 0, &[(3000, sacked_to), (1000, 2000)])
+        );
+        while let Some(seg) = tcb.poll_segment(now, MAX_PAYLOAD) {
+            if seg.payload_len() > 0 {
+                sent.push((seg.repr().seq_number - base) as usize);
+            }
+        }
+    }
+    assert!(tcb.in_recovery);
+    assert_eq!(sent, [0, 2000], "each hole once");
+    // The resend of 2000..3000 arrives (SACKed), SND.UNA stays: the resend of 0..1000,
+    // sent before it, was lost.
+    send!(tcb, now, sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, now, data_seg(base, &p[..1000], false));
+    recv!(tcb, now, nothing);
+    // The same evidence again does not resend it a third time.
+    send!(tcb, now, sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, now, nothing);
+}
