@@ -264,7 +264,7 @@ impl Tcb {
         // Lost retransmissions (RFC 6675 recovers them only by RTO; Linux by RACK's time
         // order): data sent after a resend reached the peer first.
         if self.sack_ok && !self.resends.is_empty() {
-            self.detect_lost_resends();
+            self.detect_lost_resends(now);
         }
         // RFC 6675 §5: enter loss recovery on DupThresh duplicates or once IsLost(HighACK+1).
         if newly_sacked
@@ -481,7 +481,12 @@ impl Tcb {
         // HighRxt went then, so HighRxt stays, and SND.UNA goes again only if it was not
         // among them; lost ones are found by `detect_lost_resends`. (Resetting HighRxt resent
         // them all: against Linux, every D-SACKed retransmission was such a second copy.)
-        let in_flight = self.sack_ok && self.resends.iter().any(|r| r.start == self.snd_una);
+        let una = self.snd_una;
+        let in_flight = self.sack_ok
+            && self
+                .resends
+                .iter()
+                .any(|r| r.start.le(una) && r.end.gt(una));
         self.high_rxt = if self.sack_ok {
             self.high_rxt.max(self.snd_una)
         } else {
@@ -497,22 +502,28 @@ impl Tcb {
 
     /// Drops delivered resends from the tracking list and queues the lost ones: a resend is
     /// lost when new data sent after it (above its mark) was SACKed, or a later resend was
-    /// delivered, while it was not.
-    fn detect_lost_resends(&mut self) {
+    /// delivered, while it was not — and, once the path has shown reordering, only after the
+    /// minimum RTT plus the reordering window has passed since it left (RFC 8985 §6.2).
+    fn detect_lost_resends(&mut self, now: Instant) {
+        let settle = self
+            .reordering_window()
+            .map(|wnd| wnd + self.min_rtt.unwrap_or_default());
         let (una, max) = (self.snd_una, self.snd_max);
         let board = &self.scoreboard;
-        let mut delivered_order = None;
+        let mut delivered_order = self.resend_delivered;
         self.resends.retain(|r| {
             let len = (r.end - r.start).max(0) as usize;
             let delivered = r.end.le(una) || board.sacked_between(r.start, r.end) >= len;
             if delivered {
-                delivered_order = delivered_order.max(Some(r.order));
+                delivered_order = delivered_order.max(r.order);
             }
             !delivered
         });
+        self.resend_delivered = delivered_order;
         for r in &self.resends {
-            let overtaken = delivered_order.is_some_and(|o| o > r.order)
-                || board.sacked_between(r.mark.max(una), max) > 0;
+            let overtaken = (delivered_order > r.order
+                || board.sacked_between(r.mark.max(una), max) > 0)
+                && settle.is_none_or(|d| now.saturating_duration_since(r.sent) >= d);
             if overtaken && !self.lost_resends.iter().any(|&(s, _)| s == r.start) {
                 self.lost_resends.push((r.start, r.order));
             }
@@ -535,7 +546,7 @@ impl Tcb {
     }
 
     /// Records a retransmission of `[start, end)` for loss detection (SACK connections).
-    pub(super) fn track_resend(&mut self, start: SeqNumber, end: SeqNumber) {
+    pub(super) fn track_resend(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
         self.resends.retain(|r| r.start != start);
         if self.resends.len() >= super::tcb::MAX_TRACKED_RESENDS {
             self.resends.remove(0);
@@ -546,6 +557,7 @@ impl Tcb {
             end,
             mark: self.snd_max,
             order: self.resend_order,
+            sent: now,
         });
     }
 

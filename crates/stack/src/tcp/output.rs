@@ -240,7 +240,7 @@ impl Tcb {
         };
         self.sws_override = false;
         if self.sack_ok && len > 0 && seq.lt(self.snd_max) {
-            self.track_resend(seq, seq + len);
+            self.track_resend(seq, seq + len, now);
         }
         if len > 0 {
             // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than an RTO.

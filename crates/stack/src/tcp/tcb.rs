@@ -22,14 +22,15 @@ pub const TIMESTAMP_OPTION_LEN: usize = 12;
 /// Most retransmissions tracked for loss detection per connection (a hole each).
 pub const MAX_TRACKED_RESENDS: usize = 64;
 
-/// One retransmission in flight: its range, `SND.MAX` when it left (`mark`) and its place in
-/// the order of retransmissions.
+/// One retransmission in flight: its range, `SND.MAX` when it left (`mark`), its place in
+/// the order of retransmissions and when it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resend {
     pub(super) start: SeqNumber,
     pub(super) end: SeqNumber,
     pub(super) mark: SeqNumber,
     pub(super) order: u64,
+    pub(super) sent: Instant,
 }
 
 /// Why a user call on a connection failed (RFC 9293 §3.9 error reports).
@@ -258,6 +259,8 @@ pub struct Tcb {
     /// Resends found lost, to go again: (start, the resend's order when found).
     pub(super) lost_resends: Vec<(SeqNumber, u64)>,
     pub(super) resend_order: u64,
+    /// The highest order of a resend delivered so far (earlier resends still out are lost).
+    pub(super) resend_delivered: u64,
     /// Tail loss probe deadline (RFC 8985 §7 PTO).
     pub(super) tlp_at: Option<Instant>,
     /// A probe went out since the last cumulative ACK (one per tail, RFC 8985 §7.3).
@@ -372,6 +375,7 @@ impl Tcb {
             resends: Vec::new(),
             lost_resends: Vec::new(),
             resend_order: 0,
+            resend_delivered: 0,
             tlp_at: None,
             tlp_sent: false,
             tlp_new_data: false,

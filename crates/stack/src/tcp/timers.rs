@@ -162,6 +162,7 @@ impl Tcb {
                 // Go-back-N resends everything; the tracked resends are moot.
                 self.resends.clear();
                 self.lost_resends.clear();
+                self.resend_delivered = self.resend_order;
                 self.recover = self.snd_max;
                 self.rto_recovery = true;
                 self.reo_at = None;

@@ -744,3 +744,46 @@ fn a_resend_overtaken_by_a_later_resend_goes_again() {
     send!(tcb, now, sack_ack(base, 0, &[(1000, sacked_to)]));
     recv!(tcb, now, nothing);
 }
+
+/// On a path known to reorder, an overtaken resend is declared lost only once the minimum RTT
+/// plus the reordering window has passed since it left (RFC 8985 §6.2): it may just be late.
+#[test]
+fn on_a_reordering_path_an_overtaken_resend_waits_before_going_again() {
+    let (mut tcb, now) = tcb_reordering_path(Instant::now());
+    let base = LOCAL_SEQ + 1001;
+    let p = send_segments(&mut tcb, now, 10_000);
+    for x in 4..=5usize {
+        send!(
+            tcb,
+            now,
+            sack_ack(base, 0, &[(3000, x * 1000), (1000, 2000)])
+        );
+    }
+    send!(tcb, now, sack_ack(base, 0, &[(3000, 6000), (1000, 2000)]));
+    // The reordering window (10 ms) passes: recovery, the first hole goes.
+    let t1 = tcb.next_deadline().expect("reordering window");
+    assert!(tcb.on_deadline(t1).fast_retransmit);
+    recv!(tcb, t1, data_seg(base, &p[..1000], false));
+    // More SACKs: the second hole goes too.
+    let mut sacked_to = 6000;
+    let mut resent_second = false;
+    while !resent_second {
+        sacked_to += 1000;
+        assert!(sacked_to <= 10_000, "the second hole was never resent");
+        send!(
+            tcb,
+            t1,
+            sack_ack(base, 0, &[(3000, sacked_to), (1000, 2000)])
+        );
+        while let Some(seg) = tcb.poll_segment(t1, MAX_PAYLOAD) {
+            resent_second |= seg.repr().seq_number == base + 2000 && seg.payload_len() > 0;
+        }
+    }
+    // The second resend arrives first; the first may be late: not yet resent...
+    send!(tcb, t1, sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, t1, nothing);
+    // ...but 50 ms (min RTT 40 + window 10) after it left, the next ACK sends it again.
+    let t2 = t1 + ms(50);
+    send!(tcb, t2, sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, t2, data_seg(base, &p[..1000], false));
+}
