@@ -203,6 +203,11 @@ fn keepalive_probes_then_times_out() {
 /// ESTABLISHED with SACK negotiated (no other options), nothing sent yet.
 /// SACK on, NewReno (the tests below spell out RFC 6675's `ssthresh = FlightSize / 2`).
 fn tcb_sack(now: Instant) -> Tcb {
+    tcb_sack_after(now, Duration::ZERO)
+}
+
+/// As [`tcb_sack`], the handshake's ACK arriving `rtt` after our SYN-ACK left at `t0`.
+fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
     let config = TcpConfig {
         sack: true,
         congestion: CongestionAlgorithm::NewReno,
@@ -212,9 +217,9 @@ fn tcb_sack(now: Instant) -> Tcb {
         sack_permitted: true,
         ..remote_syn()
     };
-    let mut tcb = Tcb::listen_syn(&config, tuple(), &syn, LOCAL_SEQ, now);
-    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
-    send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
+    let mut tcb = Tcb::listen_syn(&config, tuple(), &syn, LOCAL_SEQ, t0);
+    tcb.poll_segment(t0, MAX_PAYLOAD).unwrap();
+    send!(tcb, t0 + rtt, peer_ack(LOCAL_SEQ + 1));
     assert!(tcb.sack_ok);
     tcb
 }
@@ -639,19 +644,8 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
 /// A SACK connection whose handshake measured a 40 ms RTT, past one D-SACK (a duplicate of
 /// its first segment): the path is known to reorder. Returns it and the current instant.
 fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
-    let config = TcpConfig {
-        sack: true,
-        congestion: CongestionAlgorithm::NewReno,
-        ..cfg()
-    };
-    let syn = TcpRepr {
-        sack_permitted: true,
-        ..remote_syn()
-    };
-    let mut tcb = Tcb::listen_syn(&config, tuple(), &syn, LOCAL_SEQ, t0);
-    tcb.poll_segment(t0, MAX_PAYLOAD).unwrap();
+    let mut tcb = tcb_sack_after(t0, ms(40));
     let now = t0 + ms(40);
-    send!(tcb, now, peer_ack(LOCAL_SEQ + 1));
     let base = LOCAL_SEQ + 1;
     send_segments(&mut tcb, now, 1000);
     let now = now + ms(40);
