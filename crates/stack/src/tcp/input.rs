@@ -217,7 +217,7 @@ impl Tcb {
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
         if self.sack_ok {
-            self.check_dsack_undo(seg, ack, out);
+            self.on_dsack(seg, ack, out);
         }
         let mut newly_sacked = false;
         // For PRR's DeliveredData (RFC 6937 §3): SND.UNA's advance plus newly SACKed bytes.
@@ -292,9 +292,6 @@ impl Tcb {
                 let mss = self.eff_snd_mss();
                 self.cc
                     .on_delivery(now, &rs, inflight, out.fast_retransmit, mss);
-                if self.expand_send_buffer() {
-                    out.writable = true;
-                }
             }
         }
         if self.prr_active() {
@@ -302,6 +299,10 @@ impl Tcb {
             let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
                 .saturating_sub(sacked_before);
             self.prr_on_ack(delivered);
+        }
+        // The controllers have seen the ACK: room for twice the window they allow now.
+        if self.expand_send_buffer() {
+            out.writable = true;
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)) {
@@ -435,9 +436,6 @@ impl Tcb {
             }
         } else if self.state.is_synchronized() {
             self.cc.on_ack(now, acked, flight_before, mss);
-            if self.expand_send_buffer() {
-                out.writable = true;
-            }
         }
         self.dupacks = 0;
         // RFC 6298 (5.2)/(5.3).
@@ -592,7 +590,7 @@ impl Tcb {
     /// been reported, the loss was reordering and the window reduction is undone (RFC 3708
     /// detection, Linux `tcp_try_undo_dsack`). Network duplication can fake a report, as for
     /// Linux; the undo only restores the window from before the recovery.
-    fn check_dsack_undo(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
+    fn on_dsack(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
         let mut blocks = seg.sack_ranges.iter().flatten();
         let Some(&(l, r)) = blocks.next() else {
             return;

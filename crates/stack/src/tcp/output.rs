@@ -239,9 +239,6 @@ impl Tcb {
             (seq, len, fin)
         };
         self.sws_override = false;
-        if self.sack_ok && len > 0 && seq.lt(self.snd_max) {
-            self.track_resend(seq, seq + len, now);
-        }
         if len > 0 {
             // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than an RTO.
             if self.snd_una == self.snd_max
@@ -264,10 +261,13 @@ impl Tcb {
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
-        if len > 0 && retransmission_of(seq, self.snd_max) && self.undo_cc.is_some() {
-            self.undo_retrans = self.undo_retrans.saturating_add(1);
-        }
         if len > 0 {
+            if retransmission && self.sack_ok {
+                self.track_resend(seq, seq + len, now);
+                if self.undo_cc.is_some() {
+                    self.undo_retrans = self.undo_retrans.saturating_add(1);
+                }
+            }
             if self.sack_recovery() {
                 self.prr_out = self.prr_out.saturating_add(len);
                 self.prr_allowance = self.prr_allowance.saturating_sub(len);

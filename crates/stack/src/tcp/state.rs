@@ -38,6 +38,19 @@ impl TcpState {
         )
     }
 
+    /// Synchronized with data or a FIN of ours possibly outstanding: the states where the
+    /// retransmission and tail-loss-probe timers run.
+    pub fn sends_data(self) -> bool {
+        matches!(
+            self,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::Closing
+                | TcpState::LastAck
+        )
+    }
+
     /// Whether the peer's FIN has been received (no more data will arrive).
     pub fn fin_received(self) -> bool {
         matches!(

@@ -184,14 +184,7 @@ impl Tcb {
     /// retransmission (RFC 8985 §6.2): see [`Tcb::fire_tail_loss_probe`].
     fn tlp_eligible(&self) -> bool {
         self.sack_ok
-            && matches!(
-                self.state,
-                TcpState::Established
-                    | TcpState::CloseWait
-                    | TcpState::FinWait1
-                    | TcpState::Closing
-                    | TcpState::LastAck
-            )
+            && self.state.sends_data()
             && !self.tlp_sent
             && self.snd_una != self.snd_max
             && self.rtt.srtt().is_some()
@@ -202,14 +195,7 @@ impl Tcb {
         if self.orphaned && self.state == TcpState::FinWait2 && self.time_wait_at.is_none() {
             self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout());
         }
-        let sending = matches!(
-            self.state,
-            TcpState::Established
-                | TcpState::CloseWait
-                | TcpState::FinWait1
-                | TcpState::Closing
-                | TcpState::LastAck
-        );
+        let sending = self.state.sends_data();
         let handshaking = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
         if (!sending && !handshaking) || self.snd_max == self.snd_una {
             self.rtx_at = None;

@@ -224,6 +224,14 @@ fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
     tcb
 }
 
+/// The segment at `base` is lost and the next three arrive: three ACKs of `base`, SACKing
+/// `[base + 1000, base + 2000)`, then up to 3000 and 4000 (the DupThresh of RFC 6675).
+fn three_sacks_above_a_lost_first_segment(tcb: &mut Tcb, now: Instant, base: SeqNumber) {
+    for x in 2..=4usize {
+        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
+    }
+}
+
 /// The peer's ACK of `base + ack` with SACK blocks `[base + l, base + h)`.
 fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
     let mut r = [None; 4];
@@ -594,9 +602,7 @@ fn dsack_for_every_retransmission_undoes_the_reduction() {
     let base = LOCAL_SEQ + 1;
     send_segments(&mut tcb, now, 10_000);
     let cwnd = tcb.cwnd();
-    for x in 2..=4usize {
-        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
-    }
+    three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     assert!(tcb.in_recovery);
     let rtx = tcb.poll_segment(now, MAX_PAYLOAD).expect("fast retransmit");
     assert_eq!(rtx.repr().seq_number, base);
@@ -625,9 +631,7 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     send_segments(&mut tcb, now, 4_000);
     send!(tcb, now, peer_ack(base + 1000));
     send_segments(&mut tcb, now, 10_000);
-    for x in 2..=4usize {
-        send!(tcb, now, sack_ack(base, 1000, &[(2000, 1000 + x * 1000)]));
-    }
+    three_sacks_above_a_lost_first_segment(&mut tcb, now, base + 1000);
     assert!(tcb.in_recovery);
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
     let reduced = tcb.cc.ssthresh();
@@ -665,9 +669,7 @@ fn reordering_window_spares_a_late_segment() {
     let (mut tcb, now) = tcb_reordering_path(Instant::now());
     let base = LOCAL_SEQ + 1001;
     send_segments(&mut tcb, now, 5_000);
-    for x in 2..=4usize {
-        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
-    }
+    three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     assert!(!tcb.in_recovery);
     recv!(tcb, now, nothing);
     assert_eq!(tcb.reo_at, Some(now + ms(10)));
@@ -686,9 +688,7 @@ fn reordering_window_then_fast_retransmit() {
     let (mut tcb, now) = tcb_reordering_path(Instant::now());
     let base = LOCAL_SEQ + 1001;
     let p = send_segments(&mut tcb, now, 5_000);
-    for x in 2..=4usize {
-        send!(tcb, now, sack_ack(base, 0, &[(1000, x * 1000)]));
-    }
+    three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     recv!(tcb, now, nothing);
     let t = tcb.next_deadline().expect("the reordering window");
     assert_eq!(t, now + ms(10));
