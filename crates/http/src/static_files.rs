@@ -204,8 +204,20 @@ fn io_response(e: &io::Error) -> StaticResponse {
     }
 }
 
-/// Serves one static-file request (blocking: opens, stats and reads the file).
+/// Serves one static-file request (blocking: opens, stats and reads the file); a cached copy
+/// of a file this request did not reload into the cache (gone, changed into a directory, now
+/// too large) is dropped, so an expired entry never outlives its file.
 pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
+    let mut cached = false;
+    let response = serve_file(req, &mut cached);
+    if let (Some(cache), false) = (req.cache.as_ref(), cached) {
+        cache.remove(cache_key(&req.target));
+    }
+    response
+}
+
+/// [`serve`] without the cache clean-up; sets `cached` when the file went into the cache.
+fn serve_file(req: &StaticRequest, cached: &mut bool) -> StaticResponse {
     let Some((segments, trailing_slash)) = normalize_target(&req.target) else {
         return StaticResponse::error(400, "Bad Request\n");
     };
@@ -265,6 +277,7 @@ pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
             if body.len() as u64 == info.len {
                 let key = cache_key(&req.target).to_vec();
                 let file = cache.insert(key, info, body);
+                *cached = true;
                 return from_memory(&file.info, &file.body, &conditions, req.head_only);
             }
         }
@@ -408,7 +421,7 @@ pub(crate) struct FileInfo {
 }
 
 impl FileInfo {
-    fn new(len: u64, modified: Option<SystemTime>, content_type: &'static str) -> Self {
+    pub(crate) fn new(len: u64, modified: Option<SystemTime>, content_type: &'static str) -> Self {
         Self {
             len,
             etag: etag_for(len, modified),
