@@ -170,9 +170,9 @@ impl Slots {
 }
 
 /// The server side of one shard without its device, clock or epoll: the state a loop turn
-/// works on. [`run`] drives it on a real device; tests drive it on the in-memory link with a
-/// virtual clock.
-struct Loop {
+/// works on. [`run`] drives it on a real device; [`super::sim::SimPair`] drives it on the
+/// in-memory link with a virtual clock (tests, allocation and instruction counts).
+pub struct ServerShard {
     shard: Shard,
     http: HttpWorker,
     slots: Slots,
@@ -185,36 +185,42 @@ struct Loop {
 
 /// What one loop turn did; any non-zero part means the loop keeps spinning.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct TurnWork {
-    received: usize,
-    events: usize,
-    completed: bool,
-    sent: usize,
-    tx_blocked: bool,
+pub struct TurnWork {
+    /// Frames taken from the device.
+    pub received: usize,
+    /// Socket events handled (accepts, readable, writable, closed).
+    pub events: usize,
+    /// Whether blocking-pool completions were delivered.
+    pub completed: bool,
+    /// Frames written to the device.
+    pub sent: usize,
+    /// Whether the device ran out of transmit buffers with frames left.
+    pub tx_blocked: bool,
 }
 
 impl TurnWork {
-    fn any(&self) -> bool {
+    /// Whether the turn did anything (the loop keeps spinning while it does).
+    pub fn any(&self) -> bool {
         self.received > 0 || self.sent > 0 || self.events > 0 || self.completed || self.tx_blocked
     }
 }
 
-impl Loop {
+impl ServerShard {
     /// A shard listening on `port`, its HTTP worker, and no connections yet.
-    fn new(
+    pub fn new(
         shard: Shard,
         http: HttpWorker,
         service: &HttpService,
         port: u16,
         now: Instant,
-    ) -> anyhow::Result<Loop> {
+    ) -> anyhow::Result<ServerShard> {
         let mut shard = shard;
         shard.announce(now);
         let listener = shard
             .listen(port, LISTEN_BACKLOG)
             .map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
         let granularity = service.config().timer_granularity;
-        Ok(Loop {
+        Ok(ServerShard {
             shard,
             http,
             slots: Slots::default(),
@@ -230,7 +236,7 @@ impl Loop {
     /// reads, answers and writes in place) → blocking-pool completions → HTTP timers →
     /// `Shard::poll_transmit` → device transmit and flush. A response written while handling
     /// a request leaves in the same turn as far as the windows allow.
-    fn turn<D: Device>(&mut self, dev: &mut D, now: Instant) -> TurnWork {
+    pub fn turn<D: Device>(&mut self, dev: &mut D, now: Instant) -> TurnWork {
         let shard = &mut self.shard;
         let received = dev.receive(now, RX_BUDGET, &mut |frame: &[u8]| {
             shard.receive(frame, now)
@@ -262,8 +268,18 @@ impl Loop {
         }
     }
 
+    /// HTTP connections open on this shard.
+    pub fn http_connections(&self) -> usize {
+        self.slots.live
+    }
+
+    /// The stack shard (counters, tables).
+    pub fn stack(&self) -> &Shard {
+        &self.shard
+    }
+
     /// The earliest instant a turn has timer work to do (stack timers, HTTP tick).
-    fn next_deadline(&self) -> Instant {
+    pub fn next_deadline(&self) -> Instant {
         match self.shard.poll_timeout() {
             Some(t) => t.min(self.next_tick),
             None => self.next_tick,
@@ -435,7 +451,7 @@ pub fn run<D: DeviceStats>(mut dev: D, fd: RawFd, params: ShardParams<'_>) -> an
     );
     let now = Instant::now();
     let shard = Shard::new(params.shared.clone(), params.index, now);
-    let mut lp = Loop::new(shard, http, params.service, params.port, now)?;
+    let mut lp = ServerShard::new(shard, http, params.service, params.port, now)?;
     params.listening.store(true, Ordering::Release);
     let grace = params.service.config().shutdown_grace;
     let mut events = Events::with_capacity(64);
