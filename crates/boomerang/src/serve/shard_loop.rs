@@ -76,6 +76,8 @@ struct StackStream<'a> {
     conn: ConnId,
 }
 
+/// The `io::Error` for a socket error: a bare kind (no allocation) for the ones the driver
+/// tells apart, the stack's error boxed inside for the rest.
 fn to_io(e: SocketError) -> io::Error {
     let kind = match e {
         SocketError::WouldBlock => io::ErrorKind::WouldBlock,
@@ -83,9 +85,9 @@ fn to_io(e: SocketError) -> io::Error {
         SocketError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
         SocketError::TimedOut => io::ErrorKind::TimedOut,
         SocketError::Closing => io::ErrorKind::BrokenPipe,
-        _ => io::ErrorKind::Other,
+        _ => return io::Error::other(e),
     };
-    io::Error::new(kind, e)
+    io::Error::from(kind)
 }
 
 impl ByteStream for StackStream<'_> {

@@ -1,0 +1,62 @@
+//! "Allocates nothing per request": warm keep-alive requests through the production loop
+//! turn (`ServerShard::turn`: frame in → stack → HTTP → stack → frame out) over the
+//! in-memory link, with allocations counted inside the server's turns only (the simulated
+//! client and the test's own bookkeeping are not counted).
+
+use std::cell::Cell;
+
+use allocation_counter::AllocationInfo;
+use boomerang::serve::sim::{SimOptions, SimPair};
+
+thread_local! {
+    static IN_TURNS: Cell<AllocationInfo> = Cell::new(AllocationInfo::default());
+}
+
+fn counted(turn: &mut dyn FnMut()) {
+    let info = allocation_counter::measure(turn);
+    IN_TURNS.with(|t| {
+        let mut sum = t.get();
+        sum += info;
+        t.set(sum);
+    });
+}
+
+fn warm_pair(requests: usize, request: &[u8]) -> (SimPair, boomerang_stack::ConnId, Vec<u8>) {
+    let mut sim = SimPair::new(SimOptions::default()).unwrap();
+    sim.record = false;
+    let c = sim.connect().unwrap();
+    let mut response = Vec::with_capacity(64 * 1024);
+    for _ in 0..requests {
+        sim.exchange_into(c, request, &mut response).unwrap();
+    }
+    (sim, c, response)
+}
+
+const GET: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+
+#[test]
+fn warm_keep_alive_requests_allocate_nothing_in_the_server_turn() {
+    let (mut sim, c, mut response) = warm_pair(50, GET);
+    sim.around_server_turn = counted;
+    let n = 200;
+    for _ in 0..n {
+        sim.exchange_into(c, GET, &mut response).unwrap();
+        assert!(response.ends_with(b"Hello, World!"));
+    }
+    let info = IN_TURNS.with(Cell::get);
+    assert_eq!(
+        info.count_total, 0,
+        "{n} warm requests: {} allocations ({} bytes) in server turns",
+        info.count_total, info.bytes_total
+    );
+}
+
+/// The counter works: a connection's first request (accept, buffers) does allocate.
+#[test]
+fn the_counter_sees_a_new_connections_allocations() {
+    let (mut sim, _, mut response) = warm_pair(0, GET);
+    sim.around_server_turn = counted;
+    let c = sim.connect().unwrap();
+    sim.exchange_into(c, GET, &mut response).unwrap();
+    assert!(IN_TURNS.with(Cell::get).count_total > 0);
+}
