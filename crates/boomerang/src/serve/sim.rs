@@ -299,6 +299,44 @@ impl SimPair {
     }
 }
 
+impl SimPair {
+    /// Sends `request` on every connection of `conns` at once and reads one whole response
+    /// on each into `responses` (one buffer per connection, cleared first), as a closed-loop
+    /// load of `conns.len()` connections does.
+    pub fn exchange_all(
+        &mut self,
+        conns: &[ConnId],
+        request: &[u8],
+        responses: &mut [Vec<u8>],
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(conns.len() == responses.len(), "one buffer per connection");
+        for (c, r) in conns.iter().zip(responses.iter_mut()) {
+            r.clear();
+            let sent = self
+                .client
+                .send(*c, request)
+                .map_err(|e| anyhow::anyhow!("send: {e:?}"))?;
+            anyhow::ensure!(sent == request.len(), "the client took {sent} bytes");
+        }
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let r = self.run_until(Duration::from_secs(2), |p| {
+            let mut all = true;
+            for (c, response) in conns.iter().zip(responses.iter_mut()) {
+                while let Ok(n) = p.client.recv(*c, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    response.extend_from_slice(buf.get(..n).unwrap_or_default());
+                }
+                all &= response_complete(response);
+            }
+            all
+        });
+        self.read_buf = buf;
+        r
+    }
+}
+
 /// Whether `bytes` hold one whole HTTP response framed by Content-Length.
 pub fn response_complete(bytes: &[u8]) -> bool {
     let mut headers = [httparse::EMPTY_HEADER; 32];
