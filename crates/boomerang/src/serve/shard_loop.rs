@@ -40,6 +40,8 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long the stack gets after the last HTTP connection ended during shutdown to send
 /// its last FINs and ACKs.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
+/// Shortest interval between two log lines about the connection limit.
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Accept queue length of the listener.
 pub const LISTEN_BACKLOG: usize = 1024;
 /// Size of the receive scratch buffer.
@@ -181,6 +183,8 @@ pub struct ServerShard {
     buf: Vec<u8>,
     listener: Option<ListenerId>,
     max_connections: usize,
+    /// When the connection limit was last logged (at most once per [`LIMIT_LOG_INTERVAL`]).
+    limit_logged: Option<Instant>,
     granularity: Duration,
     next_tick: Instant,
 }
@@ -229,6 +233,7 @@ impl ServerShard {
             buf: vec![0; READ_BUFFER_BYTES],
             listener: Some(listener),
             max_connections: service.config().max_connections_per_worker,
+            limit_logged: None,
             granularity,
             next_tick: now + granularity,
         })
@@ -339,8 +344,24 @@ impl ServerShard {
     fn accept_all(&mut self, l: ListenerId, now: Instant) {
         let max = self.max_connections;
         while let Some(c) = self.shard.accept(l) {
-            if self.slots.live >= max || self.listener.is_none() {
-                tracing::debug!("connection limit reached or stopping; resetting a connection");
+            if self.listener.is_none() {
+                self.shard.abort(c);
+                continue;
+            }
+            if self.slots.live >= max {
+                self.http.metrics().connection_refused();
+                if self
+                    .limit_logged
+                    .is_none_or(|t| now.saturating_duration_since(t) >= LIMIT_LOG_INTERVAL)
+                {
+                    self.limit_logged = Some(now);
+                    tracing::warn!(
+                        limit = max,
+                        "HTTP connection limit of this shard reached: new connections are reset \
+                         (max_connections_per_worker; counted in \
+                         boomerang_http_connections_refused_total)"
+                    );
+                }
                 self.shard.abort(c);
                 continue;
             }

@@ -65,3 +65,41 @@ fn cached_file_leaves_with_its_head_in_one_turn() {
     // Two one-way delays plus the server's turn, far from the client's 40 ms delayed ACK.
     assert!(took < Duration::from_millis(5), "took {took:?}");
 }
+
+/// A connection over the per-worker limit is reset, counted, and the ones inside the limit
+/// keep being served.
+#[test]
+fn connections_over_the_limit_are_reset_and_counted() {
+    let opts = SimOptions {
+        http: ServerConfig {
+            max_connections_per_worker: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut sim = SimPair::new(opts).unwrap();
+    let a = sim.connect().unwrap();
+    let b = sim.connect().unwrap();
+    // The third handshake completes in the stack; the server then resets it.
+    let c = sim.connect().unwrap();
+    let get = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut buf = [0u8; 64];
+    sim.run_until(Duration::from_millis(50), |p| {
+        p.client.recv(c, &mut buf) == Err(boomerang_stack::SocketError::ConnectionReset)
+    })
+    .unwrap();
+    for conn in [a, b] {
+        let (_, r) = sim.exchange(conn, get).unwrap();
+        assert!(r.ends_with(b"Hello, World!"));
+    }
+    let refused: u64 = sim
+        .server
+        .http
+        .service()
+        .metrics()
+        .workers()
+        .iter()
+        .map(|w| w.connections_refused())
+        .sum();
+    assert_eq!(refused, 1);
+}
