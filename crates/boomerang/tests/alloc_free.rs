@@ -60,3 +60,36 @@ fn the_counter_sees_a_new_connections_allocations() {
     sim.exchange_into(c, GET, &mut response).unwrap();
     assert!(IN_TURNS.with(Cell::get).count_total > 0);
 }
+
+/// Heap held by the server per idle keep-alive connection (after one request each): the
+/// net bytes allocated inside server turns, divided by the connections.
+#[test]
+fn idle_keep_alive_connections_hold_little_heap() {
+    let mut sim = SimPair::new(SimOptions::default()).unwrap();
+    sim.record = false;
+    // 48 warm connections, then 2000 measured: 2048 in all, so the tables (which double)
+    // end exactly full and no unused capacity is charged to the measured connections.
+    let warm: Vec<_> = (0..48).map(|_| sim.connect().unwrap()).collect();
+    let mut response = Vec::with_capacity(4096);
+    for &c in &warm {
+        sim.exchange_into(c, GET, &mut response).unwrap();
+    }
+    IN_TURNS.with(|t| t.set(AllocationInfo::default()));
+    sim.around_server_turn = counted;
+    let n = 2000;
+    for _ in 0..n {
+        let c = sim.connect().unwrap();
+        sim.exchange_into(c, GET, &mut response).unwrap();
+    }
+    let info = IN_TURNS.with(Cell::get);
+    let per_conn = info.bytes_current / n;
+    eprintln!(
+        "{n} idle keep-alive connections: {} bytes held by the server ({per_conn} per connection, {} allocations)",
+        info.bytes_current, info.count_current
+    );
+    assert!(per_conn > 0, "the counter must see the connections' state");
+    assert!(
+        per_conn <= 2048,
+        "{per_conn} bytes per idle connection (target: 2 KiB)"
+    );
+}
