@@ -1,5 +1,6 @@
 //! End to end: the `boomerang` binary serving on AF_XDP inside a server namespace, the Linux
-//! kernel as the client in another namespace behind a router namespace (DESIGN.md §4).
+//! kernel as the client in another namespace behind a router namespace (the test topology of
+//! docs/operations.md, "Platform facts the code relies on").
 //! Needs root; skipped (with a message) otherwise. Every test builds its own namespaces,
 //! bounded in time and count, torn down by guards even when it fails.
 

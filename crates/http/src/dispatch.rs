@@ -29,7 +29,6 @@ pub(crate) enum Next {
     Wait(Pending),
 }
 
-/// Routes one complete request and writes its response (or submits a job).
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnInfo {
@@ -41,6 +40,7 @@ pub(crate) struct ConnInfo {
     pub now: Instant,
 }
 
+/// Routes one complete request and writes its response (or submits a job).
 pub(crate) fn dispatch(
     out: &mut Vec<u8>,
     ctx: &mut HttpWorker,
