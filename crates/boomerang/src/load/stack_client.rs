@@ -281,7 +281,7 @@ pub(crate) fn run(
     let mut stack = StackConfig::new(EthernetAddress(setup.mac()), cidr);
     stack.gateway = sc.gateway;
     stack.mtu = mtu;
-    stack.isn_secret = crate::serve::xdp::isn_secret()?;
+    stack.isn_secret = crate::os::isn_secret()?;
     let now = Instant::now();
     let mut shard = Shard::new(Shared::new(stack), 0, now);
     shard.announce(now);

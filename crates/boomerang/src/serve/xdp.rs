@@ -94,16 +94,6 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
     }
 }
 
-/// 16 random bytes for the RFC 6528 ISN hash key.
-pub fn isn_secret() -> anyhow::Result<[u8; 16]> {
-    use std::io::Read;
-    let mut key = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .context("cannot read /dev/urandom for the TCP ISN secret")?;
-    Ok(key)
-}
-
 /// Serves until `stop` is set and every shard has finished.
 pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     crate::preflight::check_xdp(s)?;
@@ -138,7 +128,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut stack = StackConfig::new(EthernetAddress(mac), cidr);
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
-    stack.isn_secret = isn_secret()?;
+    stack.isn_secret = crate::os::isn_secret()?;
     s.tcp.apply(&mut stack.tcp);
     tracing::info!(
         congestion = %stack.tcp.congestion,
@@ -167,7 +157,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     )
     .context("cannot start the blocking pool")?;
 
-    let cpus = crate::harness::allowed_cpus();
+    let cpus = crate::os::allowed_cpus();
     tracing::info!(
         iface = %s.iface, addr = %s.addr, gateway = ?s.gateway, port = s.port,
         queues = s.queues, device = kind, bind_mode = %bind, xdp_mode = %mode,
