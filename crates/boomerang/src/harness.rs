@@ -532,9 +532,9 @@ pub fn run_stack_client(
 ) -> anyhow::Result<LoadResult> {
     let sc = load::StackClient {
         iface: "veth0".into(),
-        addr: crate::config::AddrPrefix {
-            addr: STACK_CLIENT_ADDR,
-            prefix: Routed::PREFIX,
+        addr: boomerang_wire::Ipv4Cidr {
+            address: STACK_CLIENT_ADDR,
+            prefix_len: Routed::PREFIX,
         },
         gateway: Some(Routed::ROUTER_CLIENT_ADDR),
     };

@@ -588,9 +588,9 @@ fn af_xdp_load_client_against_af_xdp_server() {
             pin: Vec::new(),
             stack: Some(boomerang::load::StackClient {
                 iface: "veth0".into(),
-                addr: boomerang::config::AddrPrefix {
-                    addr: harness::STACK_CLIENT_ADDR,
-                    prefix: Routed::PREFIX,
+                addr: boomerang_wire::Ipv4Cidr {
+                    address: harness::STACK_CLIENT_ADDR,
+                    prefix_len: Routed::PREFIX,
                 },
                 gateway: Some(Routed::ROUTER_CLIENT_ADDR),
             }),
