@@ -1,4 +1,4 @@
-//! The side-by-side comparison behind `bench/compare` (DESIGN.md §6): in the same
+//! The side-by-side comparison behind `bench/compare` (docs/benchmarks.md): in the same
 //! client – router – server namespaces, with the server pinned to one CPU and the load to
 //! another, it measures boomerang on AF_XDP, boomerang `--kernel` and nginx (1 worker,
 //! configured here, started inside the server namespace, stopped by PID) with the same wrk

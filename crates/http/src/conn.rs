@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
-use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next};
+use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next, Pending};
 use crate::error::RequestError;
 use crate::file_cache::CachedFile;
 use crate::request::{parse_head, BodyKind, RequestHead};
@@ -79,14 +79,6 @@ impl Seg {
             Seg::Shared { range, .. } => range.start = (range.start + n).min(range.end),
         }
     }
-}
-
-/// The pending response of a request waiting for the blocking pool.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending {
-    pub(crate) keep_alive: bool,
-    pub(crate) http10: bool,
-    pub(crate) head_only: bool,
 }
 
 #[derive(Debug)]

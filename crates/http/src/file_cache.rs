@@ -7,14 +7,56 @@
 //! answered inline from the expired copy (for at most another `ttl`): a hot file never
 //! sends a burst of requests to the pool at once. A file changed on disk is seen at most
 //! `2 × ttl` later; one that disappeared is dropped by the reload that finds it gone.
-//! Total bytes are bounded; when full, new files are simply not cached.
+//! Total bytes are bounded; when full, new files are simply not cached. [`FileInfo`]
+//! (length, validators, type) lives here because the cache keeps it; the static-file code
+//! computes it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::static_files::FileInfo;
+/// A file's length, validators and type: what a static answer needs besides the body,
+/// computed once when the file is opened and kept with a cached body.
+#[derive(Debug, Clone)]
+pub(crate) struct FileInfo {
+    pub len: u64,
+    pub etag: String,
+    pub last_modified: Option<String>,
+    pub modified: Option<SystemTime>,
+    pub content_type: &'static str,
+}
+
+impl FileInfo {
+    /// The description of a file of `len` bytes last modified at `modified`.
+    pub(crate) fn new(len: u64, modified: Option<SystemTime>, content_type: &'static str) -> Self {
+        Self {
+            len,
+            etag: etag_for(len, modified),
+            last_modified: modified.map(httpdate::fmt_http_date),
+            modified,
+            content_type,
+        }
+    }
+
+    /// The validator and range header fields every answer for this file carries.
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("ETag", self.etag.clone())];
+        if let Some(lm) = &self.last_modified {
+            h.push(("Last-Modified", lm.clone()));
+        }
+        h.push(("Accept-Ranges", "bytes".into()));
+        h
+    }
+}
+
+/// The entity tag of a file: length and modification time (RFC 9110 §8.8.3).
+fn etag_for(len: u64, modified: Option<SystemTime>) -> String {
+    let nanos = modified
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{len:x}-{nanos:x}\"")
+}
 
 /// One cached file.
 #[derive(Debug)]

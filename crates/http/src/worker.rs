@@ -143,8 +143,8 @@ impl HttpWorker {
         &self.service
     }
 
-    /// Refreshes the cached `Date` (cheap when the second has not changed); call once per
-    /// loop turn with the wall clock.
+    /// Refreshes the cached `Date` (cheap when the second has not changed); call with the
+    /// wall clock at least once per timer tick (about every 100 ms).
     pub fn refresh_date(&mut self, now: SystemTime) {
         self.date.refresh(now);
     }

@@ -1,4 +1,4 @@
-//! One shard thread: the run-to-completion loop of DESIGN.md §2 for one queue.
+//! One shard thread: the run-to-completion loop for one queue (docs/architecture.md).
 //!
 //! Each turn: device → `Shard::receive` → timers → socket events drive the
 //! [`HttpConnection`]s (accept, read, parse, respond, write, close) → blocking-pool

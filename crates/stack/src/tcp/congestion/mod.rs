@@ -1,8 +1,9 @@
 //! Congestion control behind one small trait (RFC 5681 family), quinn `congestion/` style.
 //!
 //! The connection detects loss (duplicate ACKs, partial ACKs, RTO) and keeps the recovery
-//! point; a [`Controller`] only turns those events into a congestion window. New algorithms
-//! (CUBIC, RFC 9438) are another file implementing the trait plus a variant of [`Congestion`].
+//! point; a [`Controller`] only turns those events into a congestion window. Each algorithm
+//! is one file implementing the trait plus a variant of [`Congestion`]: CUBIC (RFC 9438, the
+//! default), NewReno (RFC 5681 + RFC 6582) and BBR v1 (model-based, paced).
 
 mod bbr;
 mod cubic;
