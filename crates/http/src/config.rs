@@ -1,8 +1,14 @@
 //! Server configuration: every resource limit and timeout as a named default
 //! constant, gathered in [`ServerConfig`] so both transports and tests can tune them.
+//!
+//! [`ServerConfig`] is the one source of each HTTP setting: its field's doc names the key
+//! in the `[http]` table of the configuration file, the default and the range, and
+//! [`ServerConfig::validate`] enforces that range.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use boomerang_settings::OutOfRange;
 
 /// Largest request head (request line + header fields + CRLFs) accepted; more → 431
 /// (RFC 6585 §5).
@@ -59,58 +65,148 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Value of the `Server` response header (RFC 9110 §10.2.4).
 pub const SERVER_NAME: &str = "boomerang";
 
+/// Shortest of the four connection timeouts (`header-timeout`, `body-read-timeout`,
+/// `keepalive-timeout`, `write-timeout`): the transports check timeouts every
+/// [`DEFAULT_TIMER_GRANULARITY`], so anything shorter would be rounded up anyway.
+pub const MIN_TIMEOUT: Duration = DEFAULT_TIMER_GRANULARITY;
+/// Longest of the connection timeouts, the linger time, the shutdown grace and the file
+/// cache's TTL.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Limits and timeouts of the HTTP/1.1 server; `Default` gives the documented constants.
-#[derive(Debug, Clone)]
+///
+/// This is also the `[http]` table of `boomerang serve --config FILE`: each field is read
+/// under the key named in its doc (kebab-case; the same with underscores works too),
+/// sizes as an integer or a string such as `"4M"`, durations as a string such as `"10s"`
+/// or `"250ms"` or whole seconds. [`ServerConfig::validate`] checks every field against
+/// the range its doc gives.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServerConfig {
-    /// See [`DEFAULT_MAX_HEADER_BYTES`].
+    /// Largest request head (request line + header fields + CRLFs) accepted; more → 431.
+    /// Key `max-header-bytes`, default [`DEFAULT_MAX_HEADER_BYTES`], 256 B..=1 MiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_header_bytes")]
     pub max_header_bytes: usize,
-    /// See [`DEFAULT_MAX_URI_BYTES`].
+    /// Largest request-target accepted; longer → 414. Key `max-uri-bytes`, default
+    /// [`DEFAULT_MAX_URI_BYTES`], 16 B..=1 MiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_uri_bytes")]
     pub max_uri_bytes: usize,
-    /// See [`DEFAULT_MAX_HEADERS`].
+    /// Most header fields in one request head; more → 431. Key `max-headers`, default
+    /// [`DEFAULT_MAX_HEADERS`], 1..=[`MAX_HEADER_SLOTS`].
+    #[serde(alias = "max_headers")]
     pub max_headers: usize,
-    /// See [`DEFAULT_MAX_BODY_BYTES`].
+    /// Largest request body accepted (Content-Length or decoded chunked); more → 413.
+    /// Key `max-body-bytes`, default [`DEFAULT_MAX_BODY_BYTES`], 0..=1 TiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_body_bytes")]
     pub max_body_bytes: usize,
-    /// See [`DEFAULT_MAX_CHUNK_EXT_BYTES`].
+    /// Most bytes of chunk extensions over one chunked body; more → 400. Key
+    /// `max-chunk-ext-bytes`, default [`DEFAULT_MAX_CHUNK_EXT_BYTES`], 0..=1 MiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_chunk_ext_bytes")]
     pub max_chunk_ext_bytes: usize,
-    /// See [`DEFAULT_MAX_TRAILER_BYTES`].
+    /// Most bytes of trailer section after the last chunk; more → 431. Key
+    /// `max-trailer-bytes`, default [`DEFAULT_MAX_TRAILER_BYTES`], 0..=1 MiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_trailer_bytes")]
     pub max_trailer_bytes: usize,
-    /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
+    /// Time from the first byte of a request head to its end (slowloris guard); then the
+    /// connection is closed. Key `header-timeout`, default [`DEFAULT_HEADER_READ_TIMEOUT`],
+    /// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`].
+    #[serde(
+        rename = "header-timeout",
+        alias = "header_timeout",
+        with = "boomerang_settings::duration"
+    )]
     pub header_read_timeout: Duration,
-    /// See [`DEFAULT_BODY_READ_TIMEOUT`].
+    /// Time without progress while a request body is received. Key `body-read-timeout`,
+    /// default [`DEFAULT_BODY_READ_TIMEOUT`], [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`].
+    #[serde(alias = "body_read_timeout", with = "boomerang_settings::duration")]
     pub body_read_timeout: Duration,
-    /// See [`DEFAULT_KEEP_ALIVE_TIMEOUT`].
+    /// Time an idle keep-alive connection waits for its next request. Key
+    /// `keepalive-timeout`, default [`DEFAULT_KEEP_ALIVE_TIMEOUT`],
+    /// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`].
+    #[serde(
+        rename = "keepalive-timeout",
+        alias = "keepalive_timeout",
+        with = "boomerang_settings::duration"
+    )]
     pub keep_alive_timeout: Duration,
-    /// See [`DEFAULT_WRITE_TIMEOUT`].
+    /// Time without any write progress while response bytes are pending. Key
+    /// `write-timeout`, default [`DEFAULT_WRITE_TIMEOUT`], [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`].
+    #[serde(alias = "write_timeout", with = "boomerang_settings::duration")]
     pub write_timeout: Duration,
-    /// See [`DEFAULT_LINGER_TIMEOUT`].
+    /// Time unread input is drained after the write side was shut down (lingering close,
+    /// RFC 9112 §9.6). Key `linger-timeout`, default [`DEFAULT_LINGER_TIMEOUT`],
+    /// 0..=[`MAX_TIMEOUT`].
+    #[serde(alias = "linger_timeout", with = "boomerang_settings::duration")]
     pub linger_timeout: Duration,
-    /// See [`DEFAULT_MAX_LINGER_BYTES`].
+    /// Most bytes read and discarded during a lingering close. Key `max-linger-bytes`,
+    /// default [`DEFAULT_MAX_LINGER_BYTES`], 0..=1 GiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "max_linger_bytes")]
     pub max_linger_bytes: usize,
-    /// See [`DEFAULT_OUTPUT_HIGH_WATER`].
+    /// Pending output above which a connection stops reading and parsing pipelined
+    /// requests. Key `output-high-water`, default [`DEFAULT_OUTPUT_HIGH_WATER`], 1 B..=1 GiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "output_high_water")]
     pub output_high_water: usize,
-    /// See [`DEFAULT_OUTPUT_LOW_WATER`].
+    /// Pending output below which a streamed static file asks for its next chunk. Key
+    /// `output-low-water`, default [`DEFAULT_OUTPUT_LOW_WATER`], 0..=`output-high-water`.
+    #[serde(with = "boomerang_settings::bytes", alias = "output_low_water")]
     pub output_low_water: usize,
-    /// See [`DEFAULT_FILE_CHUNK_BYTES`].
+    /// Size of one chunk read from a static file by the blocking pool. Key
+    /// `file-chunk-bytes`, default [`DEFAULT_FILE_CHUNK_BYTES`], 1 B..=64 MiB.
+    #[serde(with = "boomerang_settings::bytes", alias = "file_chunk_bytes")]
     pub file_chunk_bytes: usize,
-    /// See [`DEFAULT_STATIC_CACHE_BYTES`].
+    /// Bytes of small static files kept in memory, all workers together; 0 turns the cache
+    /// off (every static request then goes to the blocking pool). Key `file-cache-bytes`,
+    /// default [`DEFAULT_STATIC_CACHE_BYTES`], 0..=1 TiB.
+    #[serde(
+        rename = "file-cache-bytes",
+        alias = "file_cache_bytes",
+        with = "boomerang_settings::bytes"
+    )]
     pub static_cache_bytes: usize,
-    /// See [`DEFAULT_STATIC_CACHE_MAX_FILE`].
+    /// Largest static file kept in the cache. Key `file-cache-max-file`, default
+    /// [`DEFAULT_STATIC_CACHE_MAX_FILE`], 0..=1 GiB.
+    #[serde(
+        rename = "file-cache-max-file",
+        alias = "file_cache_max_file",
+        with = "boomerang_settings::bytes"
+    )]
     pub static_cache_max_file: usize,
-    /// See [`DEFAULT_STATIC_CACHE_TTL`].
+    /// Time a cached file is served without looking at the disk again (a change on disk is
+    /// seen after at most this long); 0 turns the cache off. Key `file-cache-ttl`, default
+    /// [`DEFAULT_STATIC_CACHE_TTL`], 0..=[`MAX_TIMEOUT`].
+    #[serde(
+        rename = "file-cache-ttl",
+        alias = "file_cache_ttl",
+        with = "boomerang_settings::duration"
+    )]
     pub static_cache_ttl: Duration,
-    /// See [`DEFAULT_BLOCKING_THREADS`].
+    /// Threads of the blocking pool (file reads, blocking handlers), shared by all workers.
+    /// Key `blocking-threads`, default [`DEFAULT_BLOCKING_THREADS`], 1..=1024.
+    #[serde(alias = "blocking_threads")]
     pub blocking_threads: usize,
-    /// See [`DEFAULT_BLOCKING_QUEUE`].
+    /// Jobs queued for the blocking pool before new ones are refused with 503. Key
+    /// `blocking-queue`, default [`DEFAULT_BLOCKING_QUEUE`], 1..=1,048,576.
+    #[serde(alias = "blocking_queue")]
     pub blocking_queue: usize,
-    /// See [`DEFAULT_MAX_CONNECTIONS_PER_WORKER`].
+    /// Most connections one worker (one shard with AF_XDP) keeps open; further connections
+    /// are reset at once. Key `max-connections-per-worker`, default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_WORKER`], 1..=16,777,216.
+    #[serde(alias = "max_connections_per_worker")]
     pub max_connections_per_worker: usize,
-    /// See [`DEFAULT_TIMER_GRANULARITY`].
+    /// Granularity of the transport's timeout scan. Key `timer-granularity`, default
+    /// [`DEFAULT_TIMER_GRANULARITY`], 1ms..=1s.
+    #[serde(alias = "timer_granularity", with = "boomerang_settings::duration")]
     pub timer_granularity: Duration,
-    /// See [`DEFAULT_SHUTDOWN_GRACE`].
+    /// Time in-flight connections get to finish after a stop request. Key
+    /// `shutdown-grace`, default [`DEFAULT_SHUTDOWN_GRACE`], 0..=[`MAX_TIMEOUT`].
+    #[serde(alias = "shutdown_grace", with = "boomerang_settings::duration")]
     pub shutdown_grace: Duration,
-    /// Root directory of static files; `None` answers 404 for every static path.
+    /// Root directory of static files; `None` answers 404 for every static path. Not read
+    /// from the `[http]` table (the program sets it, `boomerang serve --root`).
+    #[serde(skip)]
     pub root: Option<PathBuf>,
-    /// Worker threads of the kernel transport (0 = one per CPU in the allowed set).
+    /// Worker threads of the kernel transport (0 = one per CPU in the allowed set). Key
+    /// `workers`, default 0, 0..=1024.
     pub workers: usize,
 }
 
@@ -161,10 +257,41 @@ pub enum ConfigError {
     /// The low-water mark is above the high-water mark.
     #[error("output_low_water must not exceed output_high_water")]
     WaterMarks,
+    /// A value outside the range its field's doc gives.
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
 }
 
+impl ConfigError {
+    /// The setting at fault, as its key in the `[http]` table (`blocking-threads`).
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::Zero(name) => match *name {
+                "max_header_bytes" => "max-header-bytes",
+                "max_uri_bytes" => "max-uri-bytes",
+                "max_headers" => "max-headers",
+                "file_chunk_bytes" => "file-chunk-bytes",
+                "blocking_threads" => "blocking-threads",
+                "blocking_queue" => "blocking-queue",
+                "max_connections_per_worker" => "max-connections-per-worker",
+                "output_high_water" => "output-high-water",
+                _ => "timer-granularity",
+            },
+            ConfigError::TooManyHeaderSlots { .. } => "max-headers",
+            ConfigError::WaterMarks => "output-low-water",
+            ConfigError::OutOfRange(r) => r.setting,
+        }
+    }
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const GIB: usize = 1024 * MIB;
+const TIB: usize = 1024 * GIB;
+
 impl ServerConfig {
-    /// Checks that the limits are usable (positive sizes and counts, ordered water marks).
+    /// Checks every field against the range its doc gives (positive sizes and counts,
+    /// ordered water marks, bounded timeouts).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive: [(&'static str, usize); 9] = [
             ("max_header_bytes", self.max_header_bytes),
@@ -193,6 +320,70 @@ impl ServerConfig {
         }
         if self.output_low_water > self.output_high_water {
             return Err(ConfigError::WaterMarks);
+        }
+        self.check_ranges()?;
+        Ok(())
+    }
+
+    fn check_ranges(&self) -> Result<(), OutOfRange> {
+        use boomerang_settings::{check_bytes, check_count, check_duration};
+        let bytes: [(&'static str, usize, usize, usize); 11] = [
+            ("max-header-bytes", self.max_header_bytes, 256, MIB),
+            ("max-uri-bytes", self.max_uri_bytes, 16, MIB),
+            ("max-body-bytes", self.max_body_bytes, 0, TIB),
+            ("max-chunk-ext-bytes", self.max_chunk_ext_bytes, 0, MIB),
+            ("max-trailer-bytes", self.max_trailer_bytes, 0, MIB),
+            ("max-linger-bytes", self.max_linger_bytes, 0, GIB),
+            ("output-high-water", self.output_high_water, 1, GIB),
+            ("file-chunk-bytes", self.file_chunk_bytes, 1, 64 * MIB),
+            ("file-cache-bytes", self.static_cache_bytes, 0, TIB),
+            ("file-cache-max-file", self.static_cache_max_file, 0, GIB),
+            ("output-low-water", self.output_low_water, 0, GIB),
+        ];
+        for (name, value, min, max) in bytes {
+            check_bytes(name, value, min, max, "")?;
+        }
+        let counts: [(&'static str, usize, usize, usize, &str); 4] = [
+            ("blocking-threads", self.blocking_threads, 1, 1024, "threads"),
+            ("blocking-queue", self.blocking_queue, 1, 1 << 20, "jobs"),
+            (
+                "max-connections-per-worker",
+                self.max_connections_per_worker,
+                1,
+                1 << 24,
+                "connections",
+            ),
+            ("workers", self.workers, 0, 1024, "threads (0: one per CPU)"),
+        ];
+        for (name, value, min, max, unit) in counts {
+            check_count(name, value, min, max, unit, "")?;
+        }
+        let every = format!(
+            " (the server checks timeouts every {}ms)",
+            self.timer_granularity.as_millis()
+        );
+        let timeouts: [(&'static str, Duration, Duration, &str); 8] = [
+            ("header-timeout", self.header_read_timeout, MIN_TIMEOUT, &every),
+            ("body-read-timeout", self.body_read_timeout, MIN_TIMEOUT, &every),
+            ("keepalive-timeout", self.keep_alive_timeout, MIN_TIMEOUT, &every),
+            ("write-timeout", self.write_timeout, MIN_TIMEOUT, &every),
+            ("linger-timeout", self.linger_timeout, Duration::ZERO, ""),
+            ("shutdown-grace", self.shutdown_grace, Duration::ZERO, ""),
+            ("file-cache-ttl", self.static_cache_ttl, Duration::ZERO, ""),
+            (
+                "timer-granularity",
+                self.timer_granularity,
+                Duration::from_millis(1),
+                "",
+            ),
+        ];
+        for (name, value, min, advice) in timeouts {
+            let max = if name == "timer-granularity" {
+                Duration::from_secs(1)
+            } else {
+                MAX_TIMEOUT
+            };
+            check_duration(name, value, min, max, advice)?;
         }
         Ok(())
     }
@@ -232,5 +423,102 @@ mod tests {
             c.validate(),
             Err(ConfigError::Zero("timer_granularity (ms)"))
         );
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key_and_the_range() {
+        let cases: [(ServerConfig, &str); 6] = [
+            (
+                ServerConfig {
+                    max_connections_per_worker: (1 << 24) + 1,
+                    ..Default::default()
+                },
+                "max-connections-per-worker 16777217: use 1..=16777216 connections",
+            ),
+            (
+                ServerConfig {
+                    blocking_threads: 2000,
+                    ..Default::default()
+                },
+                "blocking-threads 2000: use 1..=1024 threads",
+            ),
+            (
+                ServerConfig {
+                    static_cache_ttl: Duration::from_secs(3601),
+                    ..Default::default()
+                },
+                "file-cache-ttl 3601s: use 0s..=3600s",
+            ),
+            (
+                ServerConfig {
+                    write_timeout: Duration::from_millis(50),
+                    ..Default::default()
+                },
+                "write-timeout 50ms: use 100ms..=3600s (the server checks timeouts every 100ms)",
+            ),
+            (
+                ServerConfig {
+                    max_header_bytes: 100,
+                    ..Default::default()
+                },
+                "max-header-bytes 100: use 256..=1048576 bytes (256 to 1M)",
+            ),
+            (
+                ServerConfig {
+                    timer_granularity: Duration::from_secs(2),
+                    ..Default::default()
+                },
+                "timer-granularity 2s: use 1ms..=1s",
+            ),
+        ];
+        for (c, want) in cases {
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.setting(), want.split(' ').next().expect("key"));
+        }
+        assert_eq!(ConfigError::Zero("blocking_threads").setting(), "blocking-threads");
+        let edges = ServerConfig {
+            max_connections_per_worker: 1 << 24,
+            static_cache_bytes: 0,
+            static_cache_ttl: Duration::ZERO,
+            header_read_timeout: MIN_TIMEOUT,
+            keep_alive_timeout: MAX_TIMEOUT,
+            ..Default::default()
+        };
+        assert_eq!(edges.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_http_table_reads_every_key() {
+        let c: ServerConfig = toml::from_str(
+            r#"
+            max-connections-per-worker = 100000
+            blocking_threads = 8
+            blocking-queue = 100
+            file-cache-bytes = "256M"
+            file_cache_ttl = "250ms"
+            file-cache-max-file = "4M"
+            header-timeout = "2s"
+            keepalive_timeout = 60
+            body-read-timeout = "5s"
+            max-body-bytes = "1G"
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(c.max_connections_per_worker, 100_000);
+        assert_eq!((c.blocking_threads, c.blocking_queue), (8, 100));
+        assert_eq!(c.static_cache_bytes, 256 << 20);
+        assert_eq!(c.static_cache_ttl, Duration::from_millis(250));
+        assert_eq!(c.static_cache_max_file, 4 << 20);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_body_bytes, 1 << 30);
+        // Keys not given keep their defaults; unknown keys and the program's own fields
+        // are refused.
+        assert_eq!(c.write_timeout, DEFAULT_WRITE_TIMEOUT);
+        for bad in ["root = \"/srv\"", "body-timeout = \"1s\"", "static-cache-bytes = 1"] {
+            assert!(toml::from_str::<ServerConfig>(bad).is_err(), "{bad}");
+        }
     }
 }
