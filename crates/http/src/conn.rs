@@ -598,6 +598,18 @@ impl HttpConnection {
     /// Answers `err` with its status and `Connection: close`, then stops reading requests.
     fn fail(&mut self, ctx: &mut HttpWorker, err: RequestError, now: Instant) {
         tracing::debug!(conn = self.id, error = %err, "request refused");
+        if let Some(limit) = err.limit() {
+            ctx.metrics.limit_refusal();
+            if ctx.limit_log.ready(now) {
+                tracing::info!(
+                    limit,
+                    error = %err,
+                    status = err.status(),
+                    "a request exceeded an [http] limit and was refused (counted in \
+                     boomerang_http_limit_refusals_total)"
+                );
+            }
+        }
         let status = err.status();
         self.start_output(now);
         let body = crate::response::status_line(status)

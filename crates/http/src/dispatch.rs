@@ -166,7 +166,7 @@ pub(crate) fn dispatch(
                 }) {
                     Ok(()) => Next::Wait(pending),
                     Err(_) => {
-                        ctx.metrics.blocking_rejected();
+                        ctx.pool_full(now);
                         simple(
                             out,
                             ctx,
@@ -257,7 +257,7 @@ pub(crate) fn dispatch(
                     head_only,
                 }),
                 Err(_) => {
-                    ctx.metrics.blocking_rejected();
+                    ctx.pool_full(now);
                     simple(
                         out,
                         ctx,

@@ -93,4 +93,19 @@ impl RequestError {
             | RequestError::InvalidChunkFraming => 400,
         }
     }
+
+    /// The `[http]` setting whose limit this request exceeded, if it is one
+    /// (`max-header-bytes`, …): such refusals are counted in
+    /// `boomerang_http_limit_refusals_total` and logged at most once a second per worker.
+    pub fn limit(self) -> Option<&'static str> {
+        match self {
+            RequestError::HeadersTooLarge => Some("max-header-bytes"),
+            RequestError::TooManyHeaders => Some("max-headers"),
+            RequestError::UriTooLong => Some("max-uri-bytes"),
+            RequestError::BodyTooLarge => Some("max-body-bytes"),
+            RequestError::ChunkExtensionsTooLarge => Some("max-chunk-ext-bytes"),
+            RequestError::TrailersTooLarge => Some("max-trailer-bytes"),
+            _ => None,
+        }
+    }
 }

@@ -19,6 +19,7 @@ use crate::blocking::BlockingPool;
 use crate::config::ServerConfig;
 use crate::conn::HttpConnection;
 use crate::driver::{pump, ByteStream, Readiness};
+use crate::metrics::LogLimiter;
 use crate::router::Router;
 use crate::worker::{HttpService, HttpWorker};
 
@@ -168,6 +169,8 @@ struct Slab {
     generations: Vec<u32>,
     free: Vec<usize>,
     live: usize,
+    /// Rate limit of the "connection limit reached" warning.
+    limit_log: LogLimiter,
 }
 
 impl Slab {
@@ -226,6 +229,7 @@ fn worker_loop(
         generations: Vec::new(),
         free: Vec::new(),
         live: 0,
+        limit_log: LogLimiter::default(),
     };
     let mut buf = vec![0u8; READ_BUFFER_BYTES];
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
@@ -320,7 +324,15 @@ fn accept_all(
         match listener.accept() {
             Ok((stream, _peer)) => {
                 if slab.live >= max {
-                    tracing::warn!("connection limit reached; refusing a connection");
+                    ctx.metrics.connection_refused();
+                    if slab.limit_log.ready(now) {
+                        tracing::warn!(
+                            limit = max,
+                            "HTTP connection limit of this worker reached: new connections are \
+                             closed (max-connections-per-worker; counted in \
+                             boomerang_http_connections_refused_total)"
+                        );
+                    }
                     continue;
                 }
                 let _ = stream.set_nodelay(true);

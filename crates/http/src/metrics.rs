@@ -34,6 +34,7 @@ pub struct WorkerMetrics {
     timeouts: AtomicU64,
     blocking_rejected: AtomicU64,
     connections_refused: AtomicU64,
+    limit_refusals: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
 
@@ -56,6 +57,7 @@ impl WorkerMetrics {
             timeouts: AtomicU64::new(0),
             blocking_rejected: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            limit_refusals: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         }
     }
@@ -101,6 +103,12 @@ impl WorkerMetrics {
     /// Connections refused at the per-worker limit.
     pub fn connections_refused(&self) -> u64 {
         self.connections_refused.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused because they exceeded an `[http]` limit (see
+    /// `RequestError::limit`).
+    pub fn limit_refusals(&self) -> u64 {
+        self.limit_refusals.load(Ordering::Relaxed)
     }
 
     /// A copy of the merged latency histogram (microseconds).
@@ -179,6 +187,11 @@ impl MetricsRecorder {
         add(&self.shared.connections_refused, 1);
     }
 
+    /// Counts a request refused because it exceeded an `[http]` limit.
+    pub fn limit_refusal(&mut self) {
+        add(&self.shared.limit_refusals, 1);
+    }
+
     /// Merges the local histogram into the shared one (call about once per tick).
     pub fn flush(&mut self) {
         if self.local.is_empty() {
@@ -193,6 +206,45 @@ impl MetricsRecorder {
         let _ = shared.add(&self.local);
         drop(shared);
         self.local.reset();
+    }
+}
+
+/// How often a limit being hit is logged, at most, by one worker (each hit is counted).
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Lets a repeated log line through at most once per interval (the caller counts every
+/// occurrence in its metrics; the log only says that it happens).
+#[derive(Debug, Clone, Copy)]
+pub struct LogLimiter {
+    interval: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl LogLimiter {
+    /// A limiter letting one line through per `interval`.
+    pub const fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: None,
+        }
+    }
+
+    /// Whether a line may be logged at `now` (and if so, starts a new interval).
+    pub fn ready(&mut self, now: std::time::Instant) -> bool {
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < self.interval)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
+impl Default for LogLimiter {
+    fn default() -> Self {
+        Self::new(LIMIT_LOG_INTERVAL)
     }
 }
 
@@ -255,7 +307,7 @@ impl MetricsRegistry {
                 "boomerang_http_responses_total{{code=\"{label}\"}} {total}"
             );
         }
-        let counters: [(&str, &str, Getter); 7] = [
+        let counters: [(&str, &str, Getter); 8] = [
             (
                 "boomerang_http_received_bytes_total",
                 "Bytes received from HTTP peers.",
@@ -288,8 +340,14 @@ impl MetricsRegistry {
             ),
             (
                 "boomerang_http_connections_refused_total",
-                "Connections reset because the worker held max_connections_per_worker.",
+                "Connections reset because the worker held max-connections-per-worker.",
                 WorkerMetrics::connections_refused,
+            ),
+            (
+                "boomerang_http_limit_refusals_total",
+                "Requests refused for exceeding max-header-bytes, max-headers, max-uri-bytes, \
+                 max-body-bytes, max-chunk-ext-bytes or max-trailer-bytes.",
+                WorkerMetrics::limit_refusals,
             ),
         ];
         for (name, help, get) in counters {
@@ -323,6 +381,16 @@ impl MetricsRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_limiter_lets_one_line_through_per_interval() {
+        let t0 = std::time::Instant::now();
+        let mut l = LogLimiter::new(Duration::from_secs(1));
+        assert!(l.ready(t0));
+        assert!(!l.ready(t0 + Duration::from_millis(999)));
+        assert!(l.ready(t0 + Duration::from_secs(1)));
+        assert!(!l.ready(t0 + Duration::from_millis(1500)));
+    }
 
     #[test]
     fn counts_and_renders() {

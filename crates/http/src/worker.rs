@@ -15,7 +15,7 @@ use crossbeam_channel::Sender;
 use crate::blocking::{BlockingPool, Completion, CompletionQueue, Job};
 use crate::config::ServerConfig;
 use crate::file_cache::FileCache;
-use crate::metrics::{MetricsRecorder, MetricsRegistry};
+use crate::metrics::{LogLimiter, MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
 use crate::router::Router;
 
@@ -94,6 +94,10 @@ pub struct HttpWorker {
     /// Input/output buffers given back by idle connections, for the next request of any
     /// connection of this worker (at most [`SPARE_BUFFERS_PER_WORKER`]).
     spare_buffers: Vec<Vec<u8>>,
+    /// Rate limit of the "blocking pool full" warning.
+    pub(crate) pool_full_log: LogLimiter,
+    /// Rate limit of the "request over a limit" notice.
+    pub(crate) limit_log: LogLimiter,
 }
 
 /// Most idle-connection buffers a worker keeps for reuse (1 MiB of 1 KiB buffers).
@@ -117,6 +121,8 @@ impl HttpWorker {
             completions: Arc::new(CompletionQueue::new(waker)),
             scratch: String::new(),
             spare_buffers: Vec::new(),
+            pool_full_log: LogLimiter::default(),
+            limit_log: LogLimiter::default(),
         }
     }
 
@@ -162,6 +168,21 @@ impl HttpWorker {
     /// The metrics recorder (the transport counts its own events, e.g. refused accepts).
     pub fn metrics(&mut self) -> &mut MetricsRecorder {
         &mut self.metrics
+    }
+
+    /// Counts a job the full blocking pool refused and says so in the log, at most once a
+    /// second.
+    pub(crate) fn pool_full(&mut self, now: std::time::Instant) {
+        self.metrics.blocking_rejected();
+        if self.pool_full_log.ready(now) {
+            let c = self.service.config();
+            tracing::warn!(
+                threads = c.blocking_threads,
+                queue = c.blocking_queue,
+                "blocking pool full: a request was answered 503 (blocking-threads, \
+                 blocking-queue; counted in boomerang_http_blocking_rejected_total)"
+            );
+        }
     }
 
     pub(crate) fn submit(
