@@ -79,7 +79,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     for (unit, per) in [("s", 1_000_000_000u128), ("ms", 1_000_000), ("us", 1_000)] {
-        if nanos % per == 0 {
+        if nanos.is_multiple_of(per) {
             return format!("{}{unit}", nanos / per);
         }
     }
@@ -114,7 +114,7 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
 /// a plain number.
 pub fn format_bytes(n: usize) -> String {
     for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
-        if n != 0 && n % (1 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }
