@@ -1,16 +1,19 @@
 //! The command line (`serve`, `demo`, `load`), parsed with clap's derive API.
 //!
-//! Every `serve` flag has a field of the same name in the TOML file given by `--config`
-//! (see [`crate::config`]; the TCP and HTTP tuning flags live in its `[tcp]` and `[http]`
-//! tables); a flag on the command line wins over the file.
+//! Every `serve` flag has a key of the same name in the TOML file given by `--config`
+//! (see [`crate::config`]; the TCP and HTTP flags live in its `[tcp]` and `[http]` tables:
+//! each field's `serde` name is its place in the file, e.g. `tcp.snd-buf`); a flag on the
+//! command line wins over the file. The flags' docs give the common settings; the range and
+//! the full doc of each are on the owning crate's config type (`ServerConfig`, `TcpConfig`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use boomerang_settings::{parse_bytes, parse_duration};
 use boomerang_stack::tcp::config::CongestionAlgorithm;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// boomerang: a web server that brings its own network stack (AF_XDP + userspace IPv4/TCP).
 #[derive(Parser, Debug)]
@@ -38,7 +41,7 @@ pub enum Command {
 }
 
 /// How the XDP program is attached (`auto` tries native, then generic).
-#[derive(ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(ValueEnum, Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpMode {
     /// Native (driver) mode, falling back to generic (SKB) mode.
@@ -51,7 +54,7 @@ pub enum XdpMode {
 }
 
 /// How the AF_XDP socket binds (`auto` tries zero-copy, then copy).
-#[derive(ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(ValueEnum, Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BindMode {
     /// Zero-copy, falling back to copy mode.
@@ -63,8 +66,10 @@ pub enum BindMode {
     Zerocopy,
 }
 
-/// `boomerang serve …`
-#[derive(Args, Debug, Default, Clone)]
+/// `boomerang serve …`; serialized (only the flags given), it is the table of the TOML file
+/// the flags stand for, laid over the file (`config/layers.rs`).
+#[derive(Args, Serialize, Debug, Default, Clone)]
+#[serde(rename_all = "kebab-case")]
 pub struct ServeArgs {
     /// Network interface the userspace stack takes over (through AF_XDP).
     #[arg(long, value_name = "IF")]
@@ -95,34 +100,70 @@ pub struct ServeArgs {
     pub pcap: Option<PathBuf>,
     /// Read settings from a TOML file (same names as the flags; flags win).
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Serve on kernel sockets (mio) instead of AF_XDP; needs `--listen`.
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub kernel: bool,
     /// Address to listen on with `--kernel`, e.g. 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
     /// Congestion control of the userspace TCP: cubic, newreno or bbr [default: cubic].
     #[arg(long, value_name = "ALGORITHM", help_heading = "TCP (AF_XDP only)")]
+    #[serde(rename = "tcp.congestion")]
     pub congestion: Option<CongestionAlgorithm>,
     /// Maximum send buffer per connection, in bytes or with K/M/G (KiB/MiB/GiB)
     /// [default: 4M].
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, help_heading = "TCP (AF_XDP only)")]
+    #[serde(rename = "tcp.snd-buf")]
     pub snd_buf: Option<usize>,
     /// Maximum receive buffer (largest advertised window) per connection, in bytes or with
     /// K/M/G [default: 256K].
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, help_heading = "TCP (AF_XDP only)")]
+    #[serde(rename = "tcp.rcv-buf")]
     pub rcv_buf: Option<usize>,
     /// Initial congestion window in segments (RFC 6928) [default: 10].
     #[arg(long, value_name = "SEGMENTS", help_heading = "TCP (AF_XDP only)")]
+    #[serde(rename = "tcp.initial-cwnd")]
     pub initial_cwnd: Option<u32>,
     /// Time a client may take to send a complete request head (`10s`, `500ms`)
     /// [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP")]
+    #[serde(
+        rename = "http.header-timeout",
+        serialize_with = "boomerang_settings::opt_duration::serialize"
+    )]
     pub header_timeout: Option<Duration>,
     /// Time an idle keep-alive connection waits for its next request [default: 15s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP")]
+    #[serde(
+        rename = "http.keepalive-timeout",
+        serialize_with = "boomerang_settings::opt_duration::serialize"
+    )]
     pub keepalive_timeout: Option<Duration>,
+    /// Most connections one shard (AF_XDP) or worker (--kernel) keeps open; more are reset
+    /// and counted in boomerang_http_connections_refused_total [default: 16384].
+    #[arg(long, value_name = "N", help_heading = "HTTP")]
+    #[serde(rename = "http.max-connections-per-worker")]
+    pub max_connections_per_worker: Option<usize>,
+    /// Threads reading static files (and running blocking handlers) [default: 2].
+    #[arg(long, value_name = "N", help_heading = "HTTP")]
+    #[serde(rename = "http.blocking-threads")]
+    pub blocking_threads: Option<usize>,
+    /// Memory for small static files kept in memory, in bytes or with K/M/G; 0 turns the
+    /// file cache off [default: 64M].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, help_heading = "HTTP")]
+    #[serde(rename = "http.file-cache-bytes")]
+    pub file_cache_bytes: Option<usize>,
+    /// Time a cached file is served before the disk is looked at again; 0 turns the file
+    /// cache off [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP")]
+    #[serde(
+        rename = "http.file-cache-ttl",
+        serialize_with = "boomerang_settings::opt_duration::serialize"
+    )]
+    pub file_cache_ttl: Option<Duration>,
 }
 
 /// `boomerang demo …`
@@ -176,53 +217,6 @@ pub struct LoadArgs {
     /// Next hop of the AF_XDP client towards the server.
     #[arg(long, value_name = "A.B.C.D")]
     pub gateway: Option<Ipv4Addr>,
-}
-
-/// Parses `250ms`, `10s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 10s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("unknown unit in `{s}` (use ms, s, m or h)")),
-    };
-    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
-        return Err(format!("`{s}` is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Parses a byte count: `262144`, or with a binary suffix `256K`/`256KiB`, `4M`/`4MiB`,
-/// `1G`/`1GiB` (case does not matter; every suffix is a power of 1024).
-pub fn parse_bytes(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a byte count (try 262144, 256K or 4M)"))?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "unknown unit in `{s}` (use K, M or G for KiB, MiB or GiB, or plain bytes)"
-            ))
-        }
-    };
-    n.checked_mul(multiplier)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
 #[cfg(test)]
@@ -290,6 +284,39 @@ mod tests {
         assert_eq!(a.initial_cwnd, Some(32));
         assert_eq!(a.header_timeout, Some(Duration::from_millis(2500)));
         assert_eq!(a.keepalive_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn limit_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "boomerang",
+            "serve",
+            "--max-connections-per-worker",
+            "1000000",
+            "--blocking-threads",
+            "8",
+            "--file-cache-bytes",
+            "256M",
+            "--file-cache-ttl",
+            "250ms",
+        ])
+        .expect("parses");
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.max_connections_per_worker, Some(1_000_000));
+        assert_eq!(a.blocking_threads, Some(8));
+        assert_eq!(a.file_cache_bytes, Some(256 << 20));
+        assert_eq!(a.file_cache_ttl, Some(Duration::from_millis(250)));
+        for (flag, value) in [
+            ("--max-connections-per-worker", "-1"),
+            ("--blocking-threads", "many"),
+            ("--file-cache-bytes", "4T"),
+            ("--file-cache-ttl", "soon"),
+        ] {
+            let r = Cli::try_parse_from(["boomerang", "serve", flag, value]);
+            assert!(r.is_err(), "{flag} {value}");
+        }
     }
 
     #[test]

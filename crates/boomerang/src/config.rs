@@ -2,22 +2,24 @@
 //! (`--config FILE`, same names as the flags, flags win), checked and resolved into
 //! [`ServeSettings`] with errors that say what to change.
 //!
-//! The TCP tuning (`[tcp]`, AF_XDP only) and HTTP timeouts (`[http]`) are tables of their
-//! own in the file, merged and checked in `config/tuning.rs`.
+//! Each setting has one source, the config type of the crate that owns it, which holds its
+//! default, range, check and doc: the `[http]` table is `boomerang_http::ServerConfig`, the
+//! `[tcp]` table `boomerang_stack::TcpConfig` and the `[limits]` table
+//! `boomerang_stack::Limits`. This module only layers the flags over the file
+//! (`config/layers.rs`: flags and file become one TOML table, read once into those types)
+//! and checks what belongs to the command itself (interface, addresses, modes).
 
-mod tuning;
+mod layers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use boomerang_http::ServerConfig;
+use boomerang_stack::{Limits, TcpConfig};
 use boomerang_wire::Ipv4Cidr;
 use serde::Deserialize;
 
 use crate::cli::{BindMode, ServeArgs, XdpMode};
-pub use tuning::{
-    HttpFileConfig, HttpTimeouts, TcpFileConfig, TcpTuning, MAX_HTTP_TIMEOUT, MAX_INITIAL_CWND,
-    MAX_TCP_BUF, MIN_HTTP_TIMEOUT, MIN_TCP_BUF,
-};
 
 /// Port served when neither `--port` nor the file sets one.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -45,12 +47,13 @@ pub enum ConfigError {
         /// What toml said.
         message: String,
     },
-    /// A required setting is missing or the combination makes no sense.
+    /// A required setting is missing, out of range, or the combination makes no sense.
     #[error("{0}")]
     Invalid(String),
 }
 
-/// The TOML configuration file: every field is optional and named like its flag.
+/// Everything `serve` can be told, flags and file layered: the command's own settings
+/// (each named like its flag) and the tables of the crates that own the rest.
 ///
 /// ```toml
 /// iface = "eth1"
@@ -64,57 +67,65 @@ pub enum ConfigError {
 /// pcap = "/tmp/boomerang.pcap"
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
-/// [tcp]                   # AF_XDP only
+/// [tcp]                   # AF_XDP only: boomerang_stack::TcpConfig
 /// congestion = "cubic"    # cubic, newreno or bbr
 /// snd-buf = "4M"          # bytes, or a string with K/M/G
 /// rcv-buf = 262144
 /// initial-cwnd = 10
 ///
-/// [http]
+/// [http]                  # boomerang_http::ServerConfig
 /// header-timeout = "10s"
 /// keepalive-timeout = "15s"
+/// max-connections-per-worker = 16384
+///
+/// [limits]                # AF_XDP only: boomerang_stack::Limits
+/// max-connections = 262144
 /// ```
 ///
-/// The keys of `[tcp]` and `[http]` may also be spelled with underscores (`snd_buf`).
+/// The keys of the tables may also be spelled with underscores (`snd_buf`).
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Layered {
+    iface: Option<String>,
+    addr: Option<String>,
+    gateway: Option<Ipv4Addr>,
+    port: Option<u16>,
+    queues: Option<usize>,
+    root: Option<PathBuf>,
+    xdp_mode: Option<XdpMode>,
+    bind_mode: Option<BindMode>,
+    pcap: Option<PathBuf>,
+    kernel: Option<bool>,
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    tcp: TcpConfig,
+    #[serde(default)]
+    http: ServerConfig,
+    #[serde(default)]
+    limits: Limits,
+}
+
+/// The TOML configuration file, checked: every key is optional and named like its flag;
+/// the tables `[tcp]`, `[http]` and `[limits]` are those of the owning crates (see the
+/// module doc and docs/operations.md).
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct FileConfig {
-    /// See `--iface`.
-    pub iface: Option<String>,
-    /// See `--addr`.
-    pub addr: Option<String>,
-    /// See `--gateway`.
-    pub gateway: Option<Ipv4Addr>,
-    /// See `--port`.
-    pub port: Option<u16>,
-    /// See `--queues`.
-    pub queues: Option<usize>,
-    /// See `--root`.
-    pub root: Option<PathBuf>,
-    /// See `--xdp-mode`.
-    pub xdp_mode: Option<XdpMode>,
-    /// See `--bind-mode`.
-    pub bind_mode: Option<BindMode>,
-    /// See `--pcap`.
-    pub pcap: Option<PathBuf>,
-    /// See `--kernel`.
-    pub kernel: Option<bool>,
-    /// See `--listen`.
-    pub listen: Option<SocketAddr>,
-    /// The `[tcp]` table.
-    #[serde(default)]
-    pub tcp: TcpFileConfig,
-    /// The `[http]` table.
-    #[serde(default)]
-    pub http: HttpFileConfig,
+    /// The file's table, keys of the sub-tables in kebab-case.
+    table: toml::Table,
 }
 
 impl FileConfig {
-    /// Parses TOML text (`path` only labels errors).
+    /// Parses TOML text (`path` only labels errors). Unknown keys, wrong types and bad units
+    /// are errors here, with the line they are on.
     pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
+        };
+        toml::from_str::<Layered>(text).map_err(parse_error)?;
+        let table = toml::from_str::<toml::Table>(text).map_err(parse_error)?;
+        Ok(FileConfig {
+            table: layers::kebab_case_tables(table),
         })
     }
 
@@ -158,8 +169,8 @@ pub struct KernelSettings {
     pub listen: SocketAddr,
     /// Static file root.
     pub root: Option<PathBuf>,
-    /// HTTP timeouts.
-    pub http: HttpTimeouts,
+    /// The HTTP server's settings (`[http]`), checked; `root` is set from `root` above.
+    pub http: ServerConfig,
 }
 
 /// `serve --iface …`: the HTTP server on the userspace stack over AF_XDP.
@@ -183,10 +194,12 @@ pub struct XdpSettings {
     pub bind_mode: BindMode,
     /// Capture file.
     pub pcap: Option<PathBuf>,
-    /// The userspace stack's TCP tuning.
-    pub tcp: TcpTuning,
-    /// HTTP timeouts.
-    pub http: HttpTimeouts,
+    /// The userspace stack's TCP settings (`[tcp]`), checked.
+    pub tcp: TcpConfig,
+    /// The userspace stack's link- and network-layer limits (`[limits]`), checked.
+    pub limits: Limits,
+    /// The HTTP server's settings (`[http]`), checked; `root` is set from `root` above.
+    pub http: ServerConfig,
 }
 
 /// What `serve` runs, after merging flags and file and checking them.
@@ -210,7 +223,8 @@ impl ServeSettings {
 
     /// Merges flags over an already parsed file and checks the result.
     pub fn merge(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, ConfigError> {
-        let root = args.root.clone().or_else(|| file.root.clone());
+        let (table, l) = layers::flags_over_file(args, &file.table)?;
+        let root = l.root.clone();
         if let Some(r) = &root {
             if !r.is_dir() {
                 return Err(ConfigError::Invalid(format!(
@@ -219,19 +233,23 @@ impl ServeSettings {
                 )));
             }
         }
-        let http = HttpTimeouts::merge(args, &file.http)?;
-        let kernel = args.kernel || file.kernel.unwrap_or(false);
+        let http = ServerConfig {
+            root: root.clone(),
+            ..l.http
+        };
+        http.validate().map_err(|e| layers::http_error(&e))?;
+        let kernel = l.kernel.unwrap_or(false);
         if kernel {
-            let listen = args.listen.or(file.listen).ok_or_else(|| {
+            let listen = l.listen.ok_or_else(|| {
                 ConfigError::Invalid(
                     "serve --kernel needs --listen ADDR:PORT, e.g. --listen 0.0.0.0:8080".into(),
                 )
             })?;
             for (set, name) in [
-                (args.iface.is_some() || file.iface.is_some(), "--iface"),
-                (args.addr.is_some() || file.addr.is_some(), "--addr"),
-                (args.pcap.is_some() || file.pcap.is_some(), "--pcap"),
-                (args.queues.is_some() || file.queues.is_some(), "--queues"),
+                (l.iface.is_some(), "--iface"),
+                (l.addr.is_some(), "--addr"),
+                (l.pcap.is_some(), "--pcap"),
+                (l.queues.is_some(), "--queues"),
             ] {
                 if set {
                     return Err(ConfigError::Invalid(format!(
@@ -239,48 +257,42 @@ impl ServeSettings {
                     )));
                 }
             }
-            let t = &file.tcp;
-            for (set, name) in [
-                (
-                    args.congestion.is_some() || t.congestion.is_some(),
-                    "--congestion",
-                ),
-                (args.snd_buf.is_some() || t.snd_buf.is_some(), "--snd-buf"),
-                (args.rcv_buf.is_some() || t.rcv_buf.is_some(), "--rcv-buf"),
-                (
-                    args.initial_cwnd.is_some() || t.initial_cwnd.is_some(),
-                    "--initial-cwnd",
-                ),
-            ] {
-                if set {
-                    return Err(ConfigError::Invalid(format!(
-                        "{name} tunes the userspace TCP of the AF_XDP server; with --kernel the \
-                         kernel's TCP serves (sysctl net.ipv4.tcp_*): drop it, or drop --kernel"
-                    )));
-                }
+            if let Some(name) = layers::first_key(&table, "tcp") {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} tunes the userspace TCP of the AF_XDP server; with --kernel the \
+                     kernel's TCP serves (sysctl net.ipv4.tcp_*): drop it, or drop --kernel"
+                )));
+            }
+            if let Some(name) = layers::first_key(&table, "limits") {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} limits the userspace stack of the AF_XDP server; with --kernel the \
+                     kernel's stack serves (sysctl net.*): drop it, or drop --kernel"
+                )));
             }
             return Ok(ServeSettings::Kernel(KernelSettings { listen, root, http }));
         }
-        if args.listen.is_some() || file.listen.is_some() {
+        if l.listen.is_some() {
             return Err(ConfigError::Invalid(
                 "--listen is for kernel sockets: add --kernel, or use --iface/--addr/--port for AF_XDP"
                     .into(),
             ));
         }
+        if http.workers != 0 {
+            return Err(ConfigError::Invalid(
+                "[http] workers sets the threads of the kernel-socket server (--kernel); the \
+                 AF_XDP server runs one shard per queue (--queues): drop it"
+                    .into(),
+            ));
+        }
         let need = "serve needs --iface IF and --addr A.B.C.D/N (the userspace stack takes over \
                     that interface), or --kernel --listen ADDR:PORT to serve on kernel sockets";
-        let iface = args
-            .iface
-            .clone()
-            .or_else(|| file.iface.clone())
-            .ok_or_else(|| ConfigError::Invalid(need.into()))?;
+        let iface = l.iface.ok_or_else(|| ConfigError::Invalid(need.into()))?;
         let addr = parse_host_cidr(
-            args.addr
+            l.addr
                 .as_deref()
-                .or(file.addr.as_deref())
                 .ok_or_else(|| ConfigError::Invalid(need.into()))?,
         )?;
-        let gateway = args.gateway.or(file.gateway);
+        let gateway = l.gateway;
         if let Some(g) = gateway {
             if !addr.contains(g) || g == addr.address {
                 return Err(ConfigError::Invalid(format!(
@@ -288,19 +300,25 @@ impl ServeSettings {
                 )));
             }
         }
-        let queues = args.queues.or(file.queues).unwrap_or(DEFAULT_QUEUES);
+        let queues = l.queues.unwrap_or(DEFAULT_QUEUES);
         if queues == 0 || queues > MAX_QUEUES {
             return Err(ConfigError::Invalid(format!(
                 "--queues {queues}: use 1..={MAX_QUEUES} (at most the NIC's combined channels, see `ethtool -l {iface}`)"
             )));
         }
-        let port = args.port.or(file.port).unwrap_or(DEFAULT_PORT);
+        let port = l.port.unwrap_or(DEFAULT_PORT);
         if port == 0 {
             return Err(ConfigError::Invalid(
                 "--port 0: pick a port 1..=65535".into(),
             ));
         }
-        let tcp = TcpTuning::merge(args, &file.tcp)?;
+        let mut tcp = l.tcp;
+        tcp.validate()
+            .map_err(|e| layers::out_of_range("tcp", &e))?;
+        tcp.ooo_bytes_cover_rcv_buf();
+        l.limits
+            .validate()
+            .map_err(|e| layers::out_of_range("limits", &e))?;
         Ok(ServeSettings::Xdp(XdpSettings {
             iface,
             addr,
@@ -308,10 +326,11 @@ impl ServeSettings {
             port,
             queues,
             root,
-            xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
-            bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
-            pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
+            xdp_mode: l.xdp_mode.unwrap_or_default(),
+            bind_mode: l.bind_mode.unwrap_or_default(),
+            pcap: l.pcap,
             tcp,
+            limits: l.limits,
             http,
         }))
     }

@@ -97,6 +97,49 @@ pub struct ShardSnapshot {
     pub device: DeviceSnapshot,
 }
 
+/// The stack's counters of limits hit, with the `[limits]` (or `[tcp]`) key that sets each.
+pub const STACK_LIMITS: [(&str, fn(&ShardStats) -> u64); 7] = [
+    ("max-connections", |s| s.tcp_drop_table_full),
+    ("max-syn-backlog", |s| s.tcp_drop_listen_overflow),
+    ("max-time-wait", |s| s.tcp_time_wait_evicted),
+    ("arp-cache-max", |s| s.arp_drop_cache_full),
+    ("arp-pending-per-hop / arp-pending-total", |s| {
+        s.arp_drop_pending_full
+    }),
+    ("reassembly-max-*", |s| s.frag_drop_limit),
+    ("tx-queue-max", |s| s.tx_drop_queue_full),
+];
+
+/// Logs, at most once a second, each stack limit that was hit since the last look (the
+/// counters themselves are in `/metrics`).
+#[derive(Debug, Default)]
+pub struct LimitWatch {
+    seen: [u64; STACK_LIMITS.len()],
+    log: boomerang_http::metrics::LogLimiter,
+}
+
+impl LimitWatch {
+    /// Compares the shards' counters with the last look and logs the limits that grew.
+    pub fn check(&mut self, metrics: &MetricsState, now: std::time::Instant) {
+        if !self.log.ready(now) {
+            return;
+        }
+        let shards = metrics.shard_snapshots();
+        for ((setting, get), seen) in STACK_LIMITS.iter().zip(self.seen.iter_mut()) {
+            let total: u64 = shards.iter().map(|s| get(&s.stats)).sum();
+            if total > *seen {
+                tracing::warn!(
+                    limit = setting,
+                    hits = total - *seen,
+                    total,
+                    "a limit of the userspace stack was hit ([limits] {setting}; see /metrics)"
+                );
+            }
+            *seen = total;
+        }
+    }
+}
+
 /// Everything `/metrics` renders besides the HTTP counters.
 #[derive(Debug)]
 pub struct MetricsState {
@@ -217,7 +260,7 @@ impl MetricsState {
             }
         }
         type StatGet = fn(&ShardStats) -> u64;
-        let stack: [(&str, &str, StatGet); 33] = [
+        let stack: [(&str, &str, StatGet); 36] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -250,6 +293,9 @@ impl MetricsState {
             ("tcp_retransmit_timeouts_total", "Retransmission timer expirations (RFC 6298).", |s| s.tcp_retransmit_timeouts),
             ("tcp_fast_retransmits_total", "Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, RFC 6675).", |s| s.tcp_fast_retransmits),
             ("tcp_recovery_undos_total", "Fast recoveries undone: D-SACKs showed every retransmission needless (RFC 2883, RFC 3708).", |s| s.tcp_recovery_undos),
+            ("arp_cache_full_total", "Mappings not learned because the ARP cache was full (arp-cache-max).", |s| s.arp_drop_cache_full),
+            ("arp_pending_dropped_total", "Packets dropped because the queue for unresolved next hops was full.", |s| s.arp_drop_pending_full),
+            ("icmp_rate_limited_total", "ICMP errors not sent because of the rate limit (icmp-errors-per-sec).", |s| s.icmp_rate_limited),
             ("tx_dropped_total", "Frames the stack dropped before transmission (queue full, buffer too small).", |s| s.tx_drop_queue_full + s.tx_drop_buffer_too_small),
         ];
         for (name, help, get) in stack {

@@ -80,7 +80,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// sizes as an integer or a string such as `"4M"`, durations as a string such as `"10s"`
 /// or `"250ms"` or whole seconds. [`ServerConfig::validate`] checks every field against
 /// the range its doc gives.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServerConfig {
     /// Largest request head (request line + header fields + CRLFs) accepted; more → 431.
@@ -344,7 +344,13 @@ impl ServerConfig {
             check_bytes(name, value, min, max, "")?;
         }
         let counts: [(&'static str, usize, usize, usize, &str); 4] = [
-            ("blocking-threads", self.blocking_threads, 1, 1024, "threads"),
+            (
+                "blocking-threads",
+                self.blocking_threads,
+                1,
+                1024,
+                "threads",
+            ),
             ("blocking-queue", self.blocking_queue, 1, 1 << 20, "jobs"),
             (
                 "max-connections-per-worker",
@@ -363,9 +369,24 @@ impl ServerConfig {
             self.timer_granularity.as_millis()
         );
         let timeouts: [(&'static str, Duration, Duration, &str); 8] = [
-            ("header-timeout", self.header_read_timeout, MIN_TIMEOUT, &every),
-            ("body-read-timeout", self.body_read_timeout, MIN_TIMEOUT, &every),
-            ("keepalive-timeout", self.keep_alive_timeout, MIN_TIMEOUT, &every),
+            (
+                "header-timeout",
+                self.header_read_timeout,
+                MIN_TIMEOUT,
+                &every,
+            ),
+            (
+                "body-read-timeout",
+                self.body_read_timeout,
+                MIN_TIMEOUT,
+                &every,
+            ),
+            (
+                "keepalive-timeout",
+                self.keep_alive_timeout,
+                MIN_TIMEOUT,
+                &every,
+            ),
             ("write-timeout", self.write_timeout, MIN_TIMEOUT, &every),
             ("linger-timeout", self.linger_timeout, Duration::ZERO, ""),
             ("shutdown-grace", self.shutdown_grace, Duration::ZERO, ""),
@@ -476,7 +497,10 @@ mod tests {
             assert_eq!(e.to_string(), want);
             assert_eq!(e.setting(), want.split(' ').next().expect("key"));
         }
-        assert_eq!(ConfigError::Zero("blocking_threads").setting(), "blocking-threads");
+        assert_eq!(
+            ConfigError::Zero("blocking_threads").setting(),
+            "blocking-threads"
+        );
         let edges = ServerConfig {
             max_connections_per_worker: 1 << 24,
             static_cache_bytes: 0,
@@ -517,7 +541,11 @@ mod tests {
         // Keys not given keep their defaults; unknown keys and the program's own fields
         // are refused.
         assert_eq!(c.write_timeout, DEFAULT_WRITE_TIMEOUT);
-        for bad in ["root = \"/srv\"", "body-timeout = \"1s\"", "static-cache-bytes = 1"] {
+        for bad in [
+            "root = \"/srv\"",
+            "body-timeout = \"1s\"",
+            "static-cache-bytes = 1",
+        ] {
             assert!(toml::from_str::<ServerConfig>(bad).is_err(), "{bad}");
         }
     }

@@ -388,7 +388,9 @@ mod tests {
             e.to_string(),
             "snd-buf 1024: use 4096..=1073741824 bytes (4K to 1G); more"
         );
-        assert!(e.message("--snd-buf").starts_with("--snd-buf 1024: use 4096"));
+        assert!(e
+            .message("--snd-buf")
+            .starts_with("--snd-buf 1024: use 4096"));
         let e = check_count("initial-cwnd", 0u32, 1, 1000, "segments", "").unwrap_err();
         assert_eq!(e.to_string(), "initial-cwnd 0: use 1..=1000 segments");
         let e = check_duration(

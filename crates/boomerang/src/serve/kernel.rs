@@ -5,18 +5,14 @@ use std::io;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use boomerang_http::{KernelServer, ServerConfig};
+use boomerang_http::KernelServer;
 
 use crate::config::KernelSettings;
 
 /// Binds and serves until `stop` is set; in-flight requests get the http crate's shutdown
 /// grace period.
 pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
-    let mut config = ServerConfig {
-        root: k.root.clone(),
-        ..ServerConfig::default()
-    };
-    k.http.apply(&mut config);
+    let config = k.http.clone();
     // The http crate binds with SO_REUSEPORT (one listener per worker), which would silently
     // share the port with another server of ours: probe with a plain bind first.
     drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);

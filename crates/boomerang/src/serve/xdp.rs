@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use boomerang_http::{BlockingPool, HttpService, Router, ServerConfig};
+use boomerang_http::{BlockingPool, HttpService, Router};
 use boomerang_nic::packet_socket::PacketSocket;
 use boomerang_nic::pcap::PcapWriter;
 use boomerang_nic::xsk::{self, XdpConfig, XdpSetup, XskError};
@@ -127,7 +127,8 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
     stack.isn_secret = crate::os::isn_secret()?;
-    s.tcp.apply(&mut stack.tcp);
+    stack.tcp = s.tcp.clone();
+    stack.limits = s.limits.clone();
     tracing::info!(
         congestion = %stack.tcp.congestion,
         snd_buf = stack.tcp.snd_buf,
@@ -142,11 +143,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut router = Router::with_builtin_routes();
     let source = metrics.clone();
     router.set_metrics_source(Arc::new(move |out: &mut String| source.render(out)));
-    let mut config = ServerConfig {
-        root: s.root.clone(),
-        ..ServerConfig::default()
-    };
-    s.http.apply(&mut config);
+    let config = s.http.clone();
     let service = HttpService::new(config, router)
         .context("cannot set up the HTTP service (is --root readable?)")?;
     let pool = BlockingPool::new(
@@ -195,6 +192,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
         }
         let mut announced = false;
         let mut next_counters = Instant::now();
+        let mut limit_watch = crate::metrics::LimitWatch::default();
         loop {
             if handles.iter().all(|h| h.is_finished()) {
                 break;
@@ -217,6 +215,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
                     }
                 }
             }
+            limit_watch.check(&metrics, Instant::now());
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut first_err = None;

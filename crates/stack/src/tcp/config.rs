@@ -1,6 +1,9 @@
-//! TCP configuration: every limit and timer of a connection, as named, overridable defaults.
+//! TCP configuration: every limit and timer of a connection, as named, overridable defaults;
+//! [`TcpConfig`] is also the `[tcp]` table of the configuration file.
 
 use std::time::Duration;
+
+use boomerang_settings::OutOfRange;
 
 /// Default MSS we announce and assume for ourselves: Ethernet MTU 1500 − 20 (IPv4) − 20 (TCP).
 pub const DEFAULT_MSS: u16 = 1460;
@@ -54,6 +57,15 @@ pub const DEFAULT_MAX_PERSIST: Duration = Duration::from_secs(60);
 pub const DEFAULT_SWS_OVERRIDE: Duration = Duration::from_millis(200);
 /// Largest window-scale shift allowed (RFC 7323 §2.3).
 pub const MAX_WINDOW_SCALE: u8 = 14;
+/// Smallest `snd-buf` / `rcv-buf` (and their initial sizes) a configuration may set: below a
+/// few segments a connection cannot keep anything in flight.
+pub const MIN_BUF: usize = 4 * 1024;
+/// Largest `snd-buf` / `rcv-buf`: the largest window TCP can advertise is 65535 << 14,
+/// about 1 GiB (RFC 7323 §2.3).
+pub const MAX_BUF: usize = 1024 * 1024 * 1024;
+/// Largest `initial-cwnd` in segments (RFC 6928 recommends 10; more floods a path before
+/// any feedback).
+pub const MAX_INITIAL_CWND: u32 = 1000;
 
 /// Which congestion controller a connection uses (RFC 5681 family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,6 +97,20 @@ impl std::fmt::Display for CongestionAlgorithm {
     }
 }
 
+impl serde::Serialize for CongestionAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CongestionAlgorithm {
+    /// Reads a name as [`std::str::FromStr`] does (`cubic`, `newreno`/`reno`, `bbr`, any case).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An unknown congestion-control name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown congestion control {0:?} (expected cubic, newreno/reno or bbr)")]
@@ -103,67 +129,115 @@ impl std::str::FromStr for CongestionAlgorithm {
 }
 
 /// Per-connection TCP parameters. `Default` gives Linux-like values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// This is also the `[tcp]` table of `boomerang serve --config FILE`: the fields whose doc
+/// names a key are read under it (kebab-case; the same with underscores works too; sizes
+/// as an integer or a string such as `"4M"`, durations as a string such as `"200ms"`),
+/// and [`TcpConfig::validate`] checks them against the range given there. The other fields
+/// are set by the program only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TcpConfig {
-    /// Largest MSS we announce (further bounded by the MTU the shard reports).
+    /// Largest MSS we announce (further bounded by the MTU the shard reports). Key `mss`,
+    /// default [`DEFAULT_MSS`], 536..=65495 bytes.
     pub mss: u16,
-    /// Maximum receive buffer (bytes): bounds the advertised window and auto-tuning.
+    /// Maximum receive buffer (bytes): bounds the advertised window and auto-tuning. Key
+    /// `rcv-buf`, default [`DEFAULT_RCV_BUF`], [`MIN_BUF`]..=[`MAX_BUF`].
+    #[serde(alias = "rcv_buf", with = "boomerang_settings::bytes")]
     pub rcv_buf: usize,
     /// Initial receive buffer (bytes, capped at `rcv_buf`): the window a connection starts
     /// with; auto-tuning grows it when the application drains it fast (see `Tcb::recv`).
-    /// Set it to `rcv_buf` to disable auto-tuning.
+    /// Set it to `rcv_buf` to disable auto-tuning. Key `rcv-buf-initial`, default
+    /// [`DEFAULT_RCV_BUF_INITIAL`], [`MIN_BUF`]..=[`MAX_BUF`].
+    #[serde(alias = "rcv_buf_initial", with = "boomerang_settings::bytes")]
     pub rcv_buf_initial: usize,
     /// Maximum send buffer (bytes): `send` never accepts more than this unacknowledged +
-    /// unsent; send-buffer auto-sizing grows a connection's buffer up to it.
+    /// unsent; send-buffer auto-sizing grows a connection's buffer up to it. Key `snd-buf`,
+    /// default [`DEFAULT_SND_BUF`], [`MIN_BUF`]..=[`MAX_BUF`].
+    #[serde(alias = "snd_buf", with = "boomerang_settings::bytes")]
     pub snd_buf: usize,
     /// Initial send buffer (bytes, capped at `snd_buf`). Set it to `snd_buf` to disable
-    /// auto-sizing.
+    /// auto-sizing. Key `snd-buf-initial`, default [`DEFAULT_SND_BUF_INITIAL`],
+    /// [`MIN_BUF`]..=[`MAX_BUF`].
+    #[serde(alias = "snd_buf_initial", with = "boomerang_settings::bytes")]
     pub snd_buf_initial: usize,
-    /// Maximum number of disjoint out-of-order ranges kept for reassembly.
+    /// Maximum number of disjoint out-of-order ranges kept for reassembly (a segment past
+    /// them is dropped and sent again by the peer). Key `max-ooo-segments`, default
+    /// [`DEFAULT_MAX_OOO_SEGMENTS`], 1..=4096.
+    #[serde(alias = "max_ooo_segments")]
     pub max_ooo_segments: usize,
-    /// Maximum out-of-order bytes kept beyond `RCV.NXT`.
+    /// Maximum out-of-order bytes kept beyond `RCV.NXT`. Not a key of its own: a
+    /// configuration read from a file raises it to `rcv-buf` ([`TcpConfig::ooo_bytes_cover_rcv_buf`]).
+    #[serde(skip)]
     pub max_ooo_bytes: usize,
-    /// TIME-WAIT duration (2×MSL).
+    /// TIME-WAIT duration (2×MSL). Key `time-wait`, default [`DEFAULT_TIME_WAIT`],
+    /// 1s..=600s.
+    #[serde(alias = "time_wait", with = "boomerang_settings::duration")]
     pub time_wait: Duration,
-    /// Delayed-ACK bound; `Duration::ZERO` acknowledges every segment immediately.
+    /// Delayed-ACK bound; `Duration::ZERO` acknowledges every segment immediately. Key
+    /// `delayed-ack`, default [`DEFAULT_DELAYED_ACK`], 0s..=499ms (RFC 9293 §3.8.6.3: under
+    /// 0.5 s).
+    #[serde(alias = "delayed_ack", with = "boomerang_settings::duration")]
     pub delayed_ack: Duration,
     /// Lower bound of the RTO.
+    #[serde(skip)]
     pub min_rto: Duration,
     /// Upper bound of the RTO.
+    #[serde(skip)]
     pub max_rto: Duration,
     /// RTO before any RTT sample.
+    #[serde(skip)]
     pub initial_rto: Duration,
     /// How long a closed (orphaned) connection may wait in FIN-WAIT-2 for the peer's FIN.
+    #[serde(skip)]
     pub fin_wait_2_timeout: Duration,
     /// Minimum interval between ACKs answering invalid segments without data (challenge ACKs).
+    #[serde(skip)]
     pub invalid_ack_ratelimit: Duration,
     /// Idle time before keep-alive probes start; `None` disables keep-alive (the default).
+    #[serde(skip)]
     pub keepalive: Option<Duration>,
     /// Interval between keep-alive probes.
+    #[serde(skip)]
     pub keepalive_interval: Duration,
     /// Unanswered keep-alive probes before the connection is dropped.
+    #[serde(skip)]
     pub keepalive_probes: u32,
-    /// SYN / SYN-ACK retransmissions before giving up.
+    /// SYN / SYN-ACK retransmissions before giving up. Key `max-syn-retries`, default
+    /// [`DEFAULT_MAX_SYN_RETRIES`], 1..=20.
+    #[serde(alias = "max_syn_retries")]
     pub max_syn_retries: u32,
-    /// Data retransmissions (consecutive RTOs) before giving up.
+    /// Data retransmissions (consecutive RTOs) before giving up. Key `max-retries`,
+    /// default [`DEFAULT_MAX_RETRIES`], 1..=30.
+    #[serde(alias = "max_retries")]
     pub max_retries: u32,
-    /// Initial congestion window in segments.
+    /// Initial congestion window in segments (RFC 6928). Key `initial-cwnd`, default
+    /// [`DEFAULT_INITIAL_CWND_SEGMENTS`], 1..=[`MAX_INITIAL_CWND`].
+    #[serde(rename = "initial-cwnd", alias = "initial_cwnd")]
     pub initial_cwnd_segments: u32,
     /// Smallest persist-timer interval.
+    #[serde(skip)]
     pub min_persist: Duration,
     /// Largest persist-timer interval.
+    #[serde(skip)]
     pub max_persist: Duration,
     /// Sender-side SWS avoidance override timeout.
+    #[serde(skip)]
     pub sws_override: Duration,
     /// Nagle's algorithm (RFC 9293 §3.7.4); off by default (server responses are written whole).
+    #[serde(skip)]
     pub nagle: bool,
     /// Offer/accept window scaling (RFC 7323 §2).
+    #[serde(skip)]
     pub window_scaling: bool,
     /// Offer/accept timestamps (RFC 7323 §3).
+    #[serde(skip)]
     pub timestamps: bool,
     /// Offer/accept SACK (RFC 2018); we then generate SACK blocks as a receiver.
+    #[serde(skip)]
     pub sack: bool,
-    /// Congestion controller.
+    /// Congestion controller. Key `congestion`: `cubic` (default), `newreno` (`reno`) or
+    /// `bbr`.
     pub congestion: CongestionAlgorithm,
 }
 
@@ -211,6 +285,74 @@ impl TcpConfig {
     /// The send buffer a connection starts with: `snd_buf_initial`, at most `snd_buf`.
     pub fn snd_buf_start(&self) -> usize {
         self.snd_buf_initial.min(self.snd_buf)
+    }
+
+    /// Checks the settings a configuration file may set against the ranges their docs give.
+    pub fn validate(&self) -> Result<(), OutOfRange> {
+        use boomerang_settings::{check_bytes, check_count, check_duration};
+        check_bytes(
+            "snd-buf",
+            self.snd_buf,
+            MIN_BUF,
+            MAX_BUF,
+            "; for full speed give at least 2 × bandwidth × RTT",
+        )?;
+        check_bytes(
+            "rcv-buf",
+            self.rcv_buf,
+            MIN_BUF,
+            MAX_BUF,
+            "; TCP cannot advertise a window above 1 GiB (RFC 7323 §2.3)",
+        )?;
+        check_count(
+            "initial-cwnd",
+            self.initial_cwnd_segments,
+            1,
+            MAX_INITIAL_CWND,
+            "segments",
+            &format!(" (RFC 6928 recommends {DEFAULT_INITIAL_CWND_SEGMENTS})"),
+        )?;
+        check_bytes(
+            "snd-buf-initial",
+            self.snd_buf_initial,
+            MIN_BUF,
+            MAX_BUF,
+            "",
+        )?;
+        check_bytes(
+            "rcv-buf-initial",
+            self.rcv_buf_initial,
+            MIN_BUF,
+            MAX_BUF,
+            "",
+        )?;
+        check_count("mss", self.mss, 536, 65495, "bytes", "")?;
+        check_count("max-ooo-segments", self.max_ooo_segments, 1, 4096, "", "")?;
+        check_count("max-syn-retries", self.max_syn_retries, 1, 20, "", "")?;
+        check_count("max-retries", self.max_retries, 1, 30, "", "")?;
+        check_duration(
+            "time-wait",
+            self.time_wait,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            "",
+        )?;
+        check_duration(
+            "delayed-ack",
+            self.delayed_ack,
+            Duration::ZERO,
+            Duration::from_millis(499),
+            " (RFC 9293 §3.8.6.3: under 0.5 s)",
+        )
+    }
+
+    /// Raises `max_ooo_bytes` to `rcv_buf` when that is larger. Out-of-order data lies
+    /// inside the window we advertise, so it is already bounded by the receive buffer: a
+    /// larger buffer may hold as much out of order (a peer filling a long lossy path must
+    /// not see its segments past a hole dropped). A configuration read from a file gets
+    /// this after its `rcv-buf` is set.
+    pub fn ooo_bytes_cover_rcv_buf(&mut self) {
+        self.max_ooo_bytes = self.max_ooo_bytes.max(self.rcv_buf);
     }
 
     /// The window-scale shift we announce: the smallest shift that lets `rcv_buf` be advertised.
