@@ -203,6 +203,9 @@ pub struct XdpSettings {
 }
 
 /// What `serve` runs, after merging flags and file and checking them.
+// Built once at startup and never moved around: the size of the AF_XDP variant (it carries
+// the stack's and the HTTP server's whole configuration) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServeSettings {
     /// Kernel sockets.

@@ -97,8 +97,11 @@ pub struct ShardSnapshot {
     pub device: DeviceSnapshot,
 }
 
+/// Reads one counter of a shard.
+type StatGet = fn(&ShardStats) -> u64;
+
 /// The stack's counters of limits hit, with the `[limits]` (or `[tcp]`) key that sets each.
-pub const STACK_LIMITS: [(&str, fn(&ShardStats) -> u64); 7] = [
+pub const STACK_LIMITS: [(&str, StatGet); 7] = [
     ("max-connections", |s| s.tcp_drop_table_full),
     ("max-syn-backlog", |s| s.tcp_drop_listen_overflow),
     ("max-time-wait", |s| s.tcp_time_wait_evicted),
@@ -259,7 +262,6 @@ impl MetricsState {
                 );
             }
         }
-        type StatGet = fn(&ShardStats) -> u64;
         let stack: [(&str, &str, StatGet); 36] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
