@@ -155,7 +155,8 @@ pub struct ServerConfig {
     #[serde(with = "boomerang_settings::bytes", alias = "file_chunk_bytes")]
     pub file_chunk_bytes: usize,
     /// Bytes of small static files kept in memory, all workers together; 0 turns the cache
-    /// off (every static request then goes to the blocking pool). Key `file-cache-bytes`,
+    /// off (every static request then goes to the blocking pool). A file that does not fit
+    /// is counted in `boomerang_http_file_cache_full_total` and served through the pool. Key `file-cache-bytes`,
     /// default [`DEFAULT_STATIC_CACHE_BYTES`], 0..=1 TiB.
     #[serde(
         rename = "file-cache-bytes",
@@ -172,7 +173,8 @@ pub struct ServerConfig {
     )]
     pub static_cache_max_file: usize,
     /// Time a cached file is served without looking at the disk again (a change on disk is
-    /// seen after at most this long); 0 turns the cache off. Key `file-cache-ttl`, default
+    /// seen at most twice this long later: after expiry one request reloads the file while
+    /// the others are still answered from the old copy); 0 turns the cache off. Key `file-cache-ttl`, default
     /// [`DEFAULT_STATIC_CACHE_TTL`], 0..=[`MAX_TIMEOUT`].
     #[serde(
         rename = "file-cache-ttl",

@@ -136,6 +136,9 @@ pub(crate) fn dispatch(
             let mut text = std::mem::take(&mut ctx.scratch);
             text.clear();
             service.metrics().render_prometheus(&mut text);
+            if let Some(cache) = service.file_cache() {
+                cache.render_prometheus(&mut text);
+            }
             if let Some(src) = service.router().metrics_source() {
                 src.render_prometheus(&mut text);
             }

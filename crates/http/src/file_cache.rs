@@ -7,12 +7,14 @@
 //! answered inline from the expired copy (for at most another `ttl`): a hot file never
 //! sends a burst of requests to the pool at once. A file changed on disk is seen at most
 //! `2 × ttl` later; one that disappeared is dropped by the reload that finds it gone.
-//! Total bytes are bounded; when full, new files are simply not cached. [`FileInfo`]
+//! Total bytes are bounded; when full, new files are simply not cached (counted in
+//! `boomerang_http_file_cache_full_total`, logged at most once a second). [`FileInfo`]
 //! (length, validators, type) lives here because the cache keeps it; the static-file code
 //! computes it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,6 +76,8 @@ struct Inner {
     map: HashMap<Vec<u8>, Arc<CachedFile>>,
     /// Sum of the bodies in `map`.
     bytes: usize,
+    /// Rate limit of the "cache full" warning.
+    full_log: crate::metrics::LogLimiter,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,8 @@ pub(crate) struct FileCache {
     max_bytes: usize,
     max_file: u64,
     ttl: Duration,
+    /// Files not cached because the byte budget was used up.
+    full: AtomicU64,
 }
 
 impl FileCache {
@@ -91,6 +97,7 @@ impl FileCache {
             max_bytes,
             max_file: max_file as u64,
             ttl,
+            full: AtomicU64::new(0),
         }
     }
 
@@ -143,8 +150,44 @@ impl FileCache {
         if inner.bytes.saturating_add(file.body.len()) <= self.max_bytes {
             inner.bytes += file.body.len();
             inner.map.insert(key, Arc::clone(&file));
+        } else {
+            self.full.fetch_add(1, Ordering::Relaxed);
+            if inner.full_log.ready(file.loaded) {
+                tracing::warn!(
+                    cached_bytes = inner.bytes,
+                    limit = self.max_bytes,
+                    file_bytes = file.body.len(),
+                    "file cache full: a file is served through the blocking pool instead \
+                     (file-cache-bytes; counted in boomerang_http_file_cache_full_total)"
+                );
+            }
         }
         file
+    }
+
+    /// Files not cached because the cache was full.
+    pub(crate) fn full_refusals(&self) -> u64 {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    /// Appends the cache's counters as Prometheus text to `out`.
+    pub(crate) fn render_prometheus(&self, out: &mut String) {
+        let bytes = self
+            .inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bytes;
+        let _ = writeln!(
+            out,
+            "# HELP boomerang_http_file_cache_bytes Bytes of files held by the file cache.\n\
+             # TYPE boomerang_http_file_cache_bytes gauge\n\
+             boomerang_http_file_cache_bytes {bytes}\n\
+             # HELP boomerang_http_file_cache_full_total Files not cached because \
+             file-cache-bytes was used up.\n\
+             # TYPE boomerang_http_file_cache_full_total counter\n\
+             boomerang_http_file_cache_full_total {}",
+            self.full_refusals()
+        );
     }
 }
 
@@ -193,6 +236,27 @@ mod tests {
         );
         let f = c.get(b"/a", Instant::now()).expect("fresh");
         assert_eq!(f.body, b"xyz");
+    }
+
+    #[test]
+    fn a_full_cache_counts_the_files_it_cannot_hold() {
+        let c = FileCache::new(4, 4, Duration::from_secs(60));
+        let info = || FileInfo::new(3, None, "text/plain");
+        c.insert(b"/a".to_vec(), info(), b"abc".to_vec());
+        assert_eq!(c.full_refusals(), 0);
+        c.insert(b"/b".to_vec(), info(), b"xyz".to_vec());
+        assert_eq!(c.full_refusals(), 1);
+        assert!(c.get(b"/b", Instant::now()).is_none());
+        let mut text = String::new();
+        c.render_prometheus(&mut text);
+        assert!(
+            text.contains("boomerang_http_file_cache_full_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("boomerang_http_file_cache_bytes 3\n"),
+            "{text}"
+        );
     }
 
     #[test]
