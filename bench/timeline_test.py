@@ -151,6 +151,21 @@ def build(path):
     b.client_ack(7_100, upto=rest_at)  # the first segment arrived, the second was lost
     b.server_resend(207_100, rest_at, bc[first_len:])
     b.client_ack(207_150)
+
+    # conn C: keep-alive requests every 400 µs keep the server busy while /b waits (so that
+    # wait is the server's think-time), then one request answered 3 ms late while nothing
+    # else moves anywhere: a stall.
+    c = Conn(cap, 40003, ciss=9, siss=99)
+    c.handshake(800)
+    hp, bp = response(b"Hello, World!")
+    for k in range(18):
+        t = 1_000 + 400 * k
+        c.client_send(t, request("/plaintext"))
+        c.server_send(t + 20, hp + bp)
+        c.client_ack(t + 60)
+    c.client_send(300_000, request("/plaintext"))
+    c.server_send(303_000, hp + bp)
+    c.client_ack(303_040)
     cap.write(path)
     return {"a_last_out_us": last_out, "a_last_ack_us": last_ack}
 
@@ -198,8 +213,10 @@ class TimelineTest(unittest.TestCase):
         cls.dir.cleanup()
 
     def test_requests_split_by_heads_and_framing(self):
-        self.assertEqual(sorted(self.blocks), [(40001, 1), (40001, 2), (40002, 1),
-                                               (40002, 2), (40002, 3)], self.out)
+        self.assertEqual(sorted(k for k in self.blocks if k[0] != 40003),
+                         [(40001, 1), (40001, 2), (40002, 1), (40002, 2), (40002, 3)],
+                         self.out)
+        self.assertEqual(len([k for k in self.blocks if k[0] == 40003]), 19)
         self.assertIn("GET /64k.bin -> 200, head 101 B + body 65536 B",
                       self.blocks[(40001, 1)][0])
         self.assertIn("GET /plaintext -> 200", self.blocks[(40001, 2)][0])
@@ -252,8 +269,19 @@ class TimelineTest(unittest.TestCase):
         self.assertEqual(len(gaps), 1, b)
         self.assertIn("gap 200.0 ms at 7.100 ms [retransmit]", gaps[0])
 
+    def test_stall_when_nothing_moves(self):
+        b = self.blocks[(40003, 19)]
+        self.assertAlmostEqual(at(b, "first byte out"), 303.0, places=3)
+        gaps = [line for line in b if "! gap" in line]
+        self.assertEqual(len(gaps), 1, b)
+        self.assertIn("gap 3.0 ms at 300.000 ms [stall]: no frame on any connection for 3.0 "
+                      "of these 3.0 ms", gaps[0])
+        for k in range(1, 19):
+            self.assertFalse([x for x in self.blocks[(40003, k)] if "! gap" in x])
+
     def test_summary_counts_causes(self):
-        self.assertIn("summary: 2 connections, 5 requests (5 acknowledged in full)", self.out)
+        self.assertIn("summary: 3 connections, 24 requests (24 acknowledged in full)",
+                      self.out)
         rows = {}
         for line in self.out.splitlines():
             m = re.match(r"  (\S+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", line)
@@ -261,11 +289,12 @@ class TimelineTest(unittest.TestCase):
                 rows[m.group(1)] = (int(m.group(2)), int(m.group(3)), float(m.group(4)))
         # /a's response went out at once, but the client acknowledged it only with /b's
         self.assertEqual(rows, {"think": (1, 1, 5.0), "ack-wait": (1, 1, 42.0),
-                                "retransmit": (1, 1, 200.0), "final-ack": (1, 1, 5.0)},
+                                "retransmit": (1, 1, 200.0), "final-ack": (1, 1, 5.0),
+                                "stall": (1, 1, 3.0)},
                          self.out)
-        self.assertIn("requests with gaps > 1 ms: 4 of 5", self.out)
+        self.assertIn("requests with gaps > 1 ms: 5 of 24", self.out)
         m = re.search(r"request in -> first byte out\s+(\d+)\s+([\d.]+)", self.out)
-        self.assertEqual(m.group(1), "5")
+        self.assertEqual(m.group(1), "24")
 
     def test_client_port_selects_one_connection(self):
         got = blocks(run(self.pcap, "--client-port", "40002"))
