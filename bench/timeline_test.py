@@ -28,7 +28,7 @@ class Capture:
     """Frames of a made-up run, written as a nanosecond pcap."""
 
     def __init__(self):
-        self.frames = []  # (time in µs from T0, bytes)
+        self.frames = []  # (time in µs from T0, sent by the server, bytes)
 
     def tcp(self, us, from_server, cport, seq, ack, flags, payload=b"", opts=b"", win=502):
         src, dst = (SERVER_IP, CLIENT_IP) if from_server else (CLIENT_IP, SERVER_IP)
@@ -39,12 +39,16 @@ class Capture:
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0,
                          src, dst) + tcp
         eth = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
-        self.frames.append((us, eth + ip))
+        self.frames.append((us, from_server, eth + ip))
 
-    def write(self, path):
+    def write(self, path, shift_in=0, shift_out=0):
+        """Writes the capture; `shift_in`/`shift_out` (µs) move the client's / the server's
+        frames in time, as a capture point nearer the client would see them."""
+        moved = [(us + (shift_out if srv else shift_in), frame)
+                 for us, srv, frame in self.frames]
         with open(path, "wb") as f:
             f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
-            for us, frame in sorted(self.frames, key=lambda x: x[0]):
+            for us, frame in sorted(moved, key=lambda x: x[0]):
                 ns = int(round(us * 1000))
                 sec, nsec = divmod(ns, 1_000_000_000)
                 f.write(struct.pack("<IIII", int(T0) + sec, nsec, len(frame), len(frame)))
@@ -98,7 +102,7 @@ def response(body, extra=""):
             f"{extra}\r\n").encode(), body
 
 
-def build(path):
+def build(path, peer_path):
     cap = Capture()
     # conn A: a 64 KiB file whose head goes out alone and waits 42 ms for the delayed ACK,
     # then a keep-alive /plaintext request, then the client closes.
@@ -167,6 +171,9 @@ def build(path):
     c.server_send(303_000, hp + bp)
     c.client_ack(303_040)
     cap.write(path)
+    # the client side sees its own frames 10 µs earlier and the server's 15 µs later (small
+    # enough that every ACK still follows the data it acknowledges)
+    cap.write(peer_path, shift_in=-10, shift_out=15)
     return {"a_last_out_us": last_out, "a_last_ack_us": last_ack}
 
 
@@ -204,7 +211,8 @@ class TimelineTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory(prefix="bmrtl-")
         cls.pcap = os.path.join(cls.dir.name, "run.pcap")
-        cls.facts = build(cls.pcap)
+        cls.peer = os.path.join(cls.dir.name, "client.pcap")
+        cls.facts = build(cls.pcap, cls.peer)
         cls.out = run(cls.pcap, "--all")
         cls.blocks = blocks(cls.out)
 
@@ -295,6 +303,19 @@ class TimelineTest(unittest.TestCase):
         self.assertIn("requests with gaps > 1 ms: 5 of 24", self.out)
         m = re.search(r"request in -> first byte out\s+(\d+)\s+([\d.]+)", self.out)
         self.assertEqual(m.group(1), "24")
+
+    def test_peer_capture_gives_one_way_delays(self):
+        out = run(self.pcap, "--peer-pcap", self.peer, "--client-port", "40001")
+        got = blocks(out)
+        self.assertIn("  path between the captures (ms, one way): SYN 0.010, SYN-ACK 0.015, "
+                      "request in 0.010, first byte out 0.015, last byte out 0.015, "
+                      "last ACK 0.010", got[(40001, 1)])
+        self.assertIn("  path between the captures (ms, one way): request in 0.010, "
+                      "first byte out 0.015, last byte out 0.015, last ACK 0.010",
+                      got[(40001, 2)])
+        m = re.search(r"\n    first byte out\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+([\d.]+)",
+                      out)
+        self.assertEqual((m.group(1), m.group(2), m.group(3)), ("24", "0.015", "0.015"), out)
 
     def test_client_port_selects_one_connection(self):
         got = blocks(run(self.pcap, "--client-port", "40002"))
