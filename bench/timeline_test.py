@@ -30,7 +30,10 @@ class Capture:
     def __init__(self):
         self.frames = []  # (time in µs from T0, sent by the server, bytes)
 
-    def tcp(self, us, from_server, cport, seq, ack, flags, payload=b"", opts=b"", win=502):
+    def tcp(self, us, from_server, cport, seq, ack, flags, payload=b"", opts=b"", win=502,
+            ts=None):
+        if ts is not None:  # NOP NOP TS
+            opts += b"\x01\x01" + struct.pack("!BBII", 8, 10, *ts)
         src, dst = (SERVER_IP, CLIENT_IP) if from_server else (CLIENT_IP, SERVER_IP)
         sport, dport = (PORT, cport) if from_server else (cport, PORT)
         off = (20 + len(opts)) // 4
@@ -170,6 +173,14 @@ def build(path, peer_path):
     c.client_send(300_000, request("/plaintext"))
     c.server_send(303_000, hp + bp)
     c.client_ack(303_040)
+    # conn D: a SYN on ports whose older connection the server still holds in TIME-WAIT and
+    # refuses to reuse (TSval below the old TS.Recent): a plain ACK for the old connection,
+    # the client's RST, the SYN again after 1 s, the same answer.
+    for k in range(2):
+        t = 400_000 + 1_000_000 * k
+        cap.tcp(t, False, 40004, 123_456, 0, SYN, ts=(1000, 0))
+        cap.tcp(t + 50, True, 40004, 777, 100, ACK, ts=(5555, 2000))
+        cap.tcp(t + 100, False, 40004, 100, 0, RST)
     cap.write(path)
     # the client side sees its own frames 10 µs earlier and the server's 15 µs later (small
     # enough that every ACK still follows the data it acknowledges)
@@ -287,8 +298,23 @@ class TimelineTest(unittest.TestCase):
         for k in range(1, 19):
             self.assertFalse([x for x in self.blocks[(40003, k)] if "! gap" in x])
 
+    def test_refused_syn(self):
+        self.assertIn("handshakes: 4 SYNs, 3 answered by a SYN-ACK, 1 with the SYN "
+                      "retransmitted, 1 answered by a plain ACK (an older connection on the "
+                      "same ports still held them), 1 never established", self.out)
+        self.assertIn("resets: 1 by the client", self.out)
+        lines = run(self.pcap, "--stuck", "5").splitlines()
+        at_ = lines.index("conn 4 198.18.1.1:40004: no SYN-ACK (2 SYNs)")
+        self.assertEqual(lines[at_ + 1:at_ + 4], [
+            "     400.000 ms  client SYN      seq 123456 ack 0 TSval 1000 TSecr 0",
+            "     400.050 ms  server ACK      seq 777 ack 100 TSval 5555 TSecr 2000",
+            "     400.100 ms  client RST      seq 100 ack 0",
+        ])
+        self.assertEqual(lines[at_ + 4], "    1400.000 ms  client SYN      seq 123456 ack 0 "
+                                         "TSval 1000 TSecr 0")
+
     def test_summary_counts_causes(self):
-        self.assertIn("summary: 3 connections, 24 requests (24 acknowledged in full)",
+        self.assertIn("summary: 4 connections, 24 requests (24 acknowledged in full)",
                       self.out)
         rows = {}
         for line in self.out.splitlines():

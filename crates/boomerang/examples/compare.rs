@@ -46,6 +46,9 @@ struct Args {
     /// Only the tests whose label contains this text (e.g. `close`, `64 KiB`).
     #[arg(long)]
     only: Option<String>,
+    /// Use this many connections in every test instead of each test's own count.
+    #[arg(long)]
+    connections: Option<usize>,
     /// The AF_XDP server writes every frame it receives and sends to this pcap file
     /// (`serve --pcap`; each server run overwrites it).
     #[arg(long)]
@@ -61,10 +64,10 @@ struct Args {
 }
 
 /// One column of the table: (label, path, connections, Connection: close).
-type Test = (&'static str, &'static str, usize, bool);
+type Test = (String, &'static str, usize, bool);
 
 /// (label, path, connections, Connection: close)
-const TESTS: [Test; 5] = [
+const TESTS: [(&str, &str, usize, bool); 5] = [
     ("plaintext keep-alive c64", "/plaintext", 64, false),
     ("plaintext keep-alive c256", "/plaintext", 256, false),
     ("plaintext Connection: close c64", "/plaintext", 64, true),
@@ -153,7 +156,14 @@ fn main() -> anyhow::Result<()> {
     let tests: Vec<Test> = TESTS
         .iter()
         .filter(|t| args.only.as_ref().is_none_or(|o| t.0.contains(o.as_str())))
-        .copied()
+        .map(|&(label, path, c, close)| match args.connections {
+            // every label ends in " c<connections>"
+            Some(n) => {
+                let base = label.rsplit_once(' ').map_or(label, |(b, _)| b);
+                (format!("{base} c{n}"), path, n, close)
+            }
+            None => (label.to_string(), path, c, close),
+        })
         .collect();
     if tests.is_empty() {
         bail!("--only {:?} matches no test", args.only);
@@ -347,7 +357,8 @@ fn measure(
     }
     let scratch = TempDir::new("cmpw")?;
     let mut rows = Vec::new();
-    for &(label, path, connections, close) in run.tests {
+    for (label, path, connections, close) in run.tests {
+        let (path, connections, close) = (*path, *connections, *close);
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
