@@ -24,7 +24,7 @@ fn compile(src: &std::path::Path, out: &std::path::Path) {
     println!("cargo:rerun-if-changed={}", src.display());
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".to_string());
-    // Debian/Ubuntu keep <asm/types.h> under the multiarch directory (DESIGN.md §3).
+    // Debian/Ubuntu keep <asm/types.h> under the multiarch directory (docs/operations.md).
     let multiarch = format!("-I/usr/include/{arch}-linux-gnu");
     let result = Command::new(&clang)
         .args([

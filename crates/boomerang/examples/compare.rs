@@ -1,14 +1,20 @@
-//! The side-by-side comparison behind `bench/compare` (DESIGN.md §6): in the same
+//! The side-by-side comparison behind `bench/compare` (docs/benchmarks.md): in the same
 //! client – router – server namespaces, with the server pinned to one CPU and the load to
 //! another, it measures boomerang on AF_XDP, boomerang `--kernel` and nginx (1 worker,
 //! configured here, started inside the server namespace, stopped by PID) with the same wrk
 //! arguments, prints a table with ratios to nginx and writes a CSV for the chart.
 //!
-//! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
+//! With `--rounds N` the whole sweep runs N times, the servers' order rotating every round,
+//! and each cell reports the median over the rounds; the "× nginx" ratio is the median of
+//! the per-round ratios (each measured minutes apart at most), so a machine whose background
+//! load drifts during the sweep skews the ratio far less than a single pass does.
+//!
+//! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--rounds 1] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
 //!
 //! For packet timelines (`bench/timeline`): `--only TEXT` keeps the tests whose label contains
-//! TEXT, `--pcap FILE` has the AF_XDP server record every frame it receives and sends, and
-//! `--client-pcap FILE` runs tcpdump on the client namespace's interface during the loads.
+//! TEXT, `--connections N` overrides their connection counts, `--pcap FILE` has the AF_XDP
+//! server record every frame it receives and sends, and `--client-pcap FILE` runs tcpdump
+//! beside the client during the loads.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +49,9 @@ struct Args {
     /// Only these servers (comma separated: xdp,kernel,nginx).
     #[arg(long, default_value = "xdp,kernel,nginx")]
     servers: String,
+    /// Sweeps to run, the servers' order rotating each round; cells are medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Only the tests whose label contains this text (e.g. `close`, `64 KiB`).
     #[arg(long)]
     only: Option<String>,
@@ -65,6 +74,9 @@ struct Args {
 
 /// One column of the table: (label, path, connections, Connection: close).
 type Test = (String, &'static str, usize, bool);
+
+/// One cell's measurements, one per round.
+type Rounds = Vec<LoadResult>;
 
 /// (label, path, connections, Connection: close)
 const TESTS: [(&str, &str, usize, bool); 5] = [
@@ -183,34 +195,51 @@ fn main() -> anyhow::Result<()> {
         pin.client,
         fmt_duration(args.duration)
     );
-    // results[server][tool][test]
-    let mut results: Vec<(Server, Tool, Vec<LoadResult>)> = Vec::new();
+    // results[(server, tool)][test][round]
+    let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
     for &server in &servers {
         for &tool in &tools {
-            if stop.load(Ordering::Relaxed) {
-                bail!("interrupted");
-            }
-            let run = Run {
-                exe: &exe,
-                site: &site,
-                pin,
-                duration: args.duration,
-                tests: &tests,
-                captures: &captures,
-                ns_tag: &args.ns_tag,
-            };
-            let rows = measure(server, tool, &run, &stop)
-                .with_context(|| format!("measuring {}", server.label()))?;
-            results.push((server, tool, rows));
+            results.push((server, tool, vec![Vec::new(); tests.len()]));
         }
     }
-    let table = render(&results, &tests);
+    let rounds = args.rounds.max(1);
+    for round in 0..rounds {
+        if rounds > 1 {
+            println!("round {} of {rounds}", round + 1);
+        }
+        let mut order = servers.clone();
+        order.rotate_left(round % servers.len().max(1));
+        for &server in &order {
+            for &tool in &tools {
+                if stop.load(Ordering::Relaxed) {
+                    bail!("interrupted");
+                }
+                let run = Run {
+                    exe: &exe,
+                    site: &site,
+                    pin,
+                    duration: args.duration,
+                    tests: &tests,
+                    captures: &captures,
+                    ns_tag: &args.ns_tag,
+                };
+                let rows = measure(server, tool, &run, &stop)
+                    .with_context(|| format!("measuring {}", server.label()))?;
+                if let Some(cell) = results.iter_mut().find(|r| r.0 == server && r.1 == tool) {
+                    for (per_test, r) in cell.2.iter_mut().zip(rows) {
+                        per_test.push(r);
+                    }
+                }
+            }
+        }
+    }
+    let table = render(&results, rounds, &tests);
     println!("\n{table}");
     std::fs::write(&args.markdown, &table)?;
     let mut csv =
         String::from("server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec\n");
-    for (server, wrk, rows) in &results {
-        for ((label, ..), r) in tests.iter().zip(rows) {
+    for (server, wrk, cells) in &results {
+        for ((label, ..), r) in tests.iter().zip(cells.iter().filter_map(|c| median(c))) {
             let _ = writeln!(
                 csv,
                 "{},{},{},{:.0},{},{},{},{},{},{:.0}",
@@ -391,7 +420,32 @@ fn measure(
     Ok(rows)
 }
 
-fn render(results: &[(Server, Tool, Vec<LoadResult>)], tests: &[Test]) -> String {
+/// The median of `xs` (the upper one of an even count); `None` when empty.
+fn median_f64(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied()
+}
+
+/// The round whose request rate is the median of a cell (its latencies go with it).
+fn median(cell: &Rounds) -> Option<&LoadResult> {
+    let rate = median_f64(cell.iter().map(|r| r.rps).collect())?;
+    cell.iter().find(|r| r.rps == rate)
+}
+
+/// The median over rounds of `ours / nginx`, paired round by round, with the range.
+fn paired_ratio(ours: &Rounds, nginx: &Rounds) -> Option<(f64, f64, f64)> {
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(nginx)
+        .filter(|(_, n)| n.rps > 0.0)
+        .map(|(o, n)| o.rps / n.rps)
+        .collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    median_f64(ratios).map(|m| (m, lo, hi))
+}
+
+fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize, tests: &[Test]) -> String {
     let mut out = String::new();
     let mut tools: Vec<Tool> = Vec::new();
     for r in results {
@@ -400,16 +454,23 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)], tests: &[Test]) -> String
         }
     }
     for tool in tools {
-        let group: Vec<&(Server, Tool, Vec<LoadResult>)> =
+        let group: Vec<&(Server, Tool, Vec<Rounds>)> =
             results.iter().filter(|r| r.1 == tool).collect();
         let nginx = group.iter().find(|r| r.0 == Server::Nginx);
         let _ = writeln!(
             out,
-            "Load generator: {}\n",
+            "Load generator: {}{}\n",
             match tool {
                 Tool::Wrk => "wrk (1 thread)",
                 Tool::Builtin => "boomerang load on kernel sockets (1 thread)",
                 Tool::StackClient => "boomerang load on its own stack over AF_XDP (1 thread)",
+            },
+            if rounds > 1 {
+                format!(
+                    "; medians of {rounds} rounds, × nginx = median of per-round ratios (range)"
+                )
+            } else {
+                String::new()
             }
         );
         let mut header = String::from("| test |");
@@ -425,16 +486,25 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)], tests: &[Test]) -> String
         let _ = writeln!(out, "{header}\n{sep}");
         for (i, (label, ..)) in tests.iter().enumerate() {
             let _ = write!(out, "| {label} |");
-            for (s, _, rows) in &group {
-                let Some(r) = rows.get(i) else { continue };
+            for (s, _, cells) in &group {
+                let Some(r) = cells.get(i).and_then(median) else {
+                    continue;
+                };
                 let _ = write!(out, " {:.0} | {} |", r.rps, fmt_duration(r.p99));
-                if let Some((_, _, nrows)) = nginx {
+                if let Some((_, _, ncells)) = nginx {
                     if *s != Server::Nginx {
-                        match nrows.get(i) {
-                            Some(n) if n.rps > 0.0 => {
-                                let _ = write!(out, " {:.2} |", r.rps / n.rps);
+                        let ratio = cells
+                            .get(i)
+                            .zip(ncells.get(i))
+                            .and_then(|(o, n)| paired_ratio(o, n));
+                        match ratio {
+                            Some((m, lo, hi)) if rounds > 1 => {
+                                let _ = write!(out, " {m:.2} ({lo:.2}–{hi:.2}) |");
                             }
-                            _ => out.push_str(" - |"),
+                            Some((m, ..)) => {
+                                let _ = write!(out, " {m:.2} |");
+                            }
+                            None => out.push_str(" - |"),
                         }
                     }
                 }
@@ -443,7 +513,7 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)], tests: &[Test]) -> String
         }
         let errors: u64 = group
             .iter()
-            .flat_map(|g| g.2.iter())
+            .flat_map(|g| g.2.iter().flatten())
             .map(|r| r.errors)
             .sum();
         let _ = writeln!(out, "\nErrors over all runs: {errors}\n");

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §5), parsed with clap's derive API.
+//! The command line (`serve`, `demo`, `load`), parsed with clap's derive API.
 //!
 //! Every `serve` flag has a field of the same name in the TOML file given by `--config`
 //! (see [`crate::config`]; the TCP and HTTP tuning flags live in its `[tcp]` and `[http]`

@@ -7,11 +7,10 @@
 
 mod tuning;
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
+use boomerang_wire::Ipv4Cidr;
 use serde::Deserialize;
 
 use crate::cli::{BindMode, ServeArgs, XdpMode};
@@ -129,54 +128,27 @@ impl FileConfig {
     }
 }
 
-/// An IPv4 address with its prefix length, `A.B.C.D/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddrPrefix {
-    /// The address.
-    pub addr: Ipv4Addr,
-    /// The prefix length, 0..=32.
-    pub prefix: u8,
-}
-
-impl AddrPrefix {
-    /// Whether `other` is inside this prefix.
-    pub fn contains(&self, other: Ipv4Addr) -> bool {
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix))
-        };
-        u32::from(self.addr) & mask == u32::from(other) & mask
+/// Parses the stack's own address with its prefix length, `A.B.C.D/N` (`--addr`): a unicast
+/// host address and a prefix of 1..=32, with a message that shows the expected form.
+pub fn parse_host_cidr(s: &str) -> Result<Ipv4Cidr, ConfigError> {
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "`{s}` is not an IPv4 address with prefix; write it like 198.19.2.1/24"
+        ))
+    };
+    let (a, p) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+    let prefix: u8 = p.trim().parse().map_err(|_| bad())?;
+    if prefix == 0 {
+        return Err(bad());
     }
-}
-
-impl FromStr for AddrPrefix {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            ConfigError::Invalid(format!(
-                "`{s}` is not an IPv4 address with prefix; write it like 198.19.2.1/24"
-            ))
-        };
-        let (a, p) = s.split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
-        let prefix: u8 = p.trim().parse().map_err(|_| bad())?;
-        if prefix > 32 || prefix == 0 {
-            return Err(bad());
-        }
-        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-            return Err(ConfigError::Invalid(format!(
-                "{addr} cannot be a host address; pick a unicast address"
-            )));
-        }
-        Ok(AddrPrefix { addr, prefix })
+    let cidr = Ipv4Cidr::new(addr, prefix).map_err(|_| bad())?;
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        return Err(ConfigError::Invalid(format!(
+            "{addr} cannot be a host address; pick a unicast address"
+        )));
     }
-}
-
-impl fmt::Display for AddrPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
+    Ok(cidr)
 }
 
 /// `serve --kernel`: the HTTP server on kernel sockets.
@@ -196,7 +168,7 @@ pub struct XdpSettings {
     /// The interface taken over.
     pub iface: String,
     /// The stack's address and prefix.
-    pub addr: AddrPrefix,
+    pub addr: Ipv4Cidr,
     /// Next hop outside the prefix.
     pub gateway: Option<Ipv4Addr>,
     /// Listening TCP port.
@@ -302,15 +274,15 @@ impl ServeSettings {
             .clone()
             .or_else(|| file.iface.clone())
             .ok_or_else(|| ConfigError::Invalid(need.into()))?;
-        let addr: AddrPrefix = args
-            .addr
-            .as_deref()
-            .or(file.addr.as_deref())
-            .ok_or_else(|| ConfigError::Invalid(need.into()))?
-            .parse()?;
+        let addr = parse_host_cidr(
+            args.addr
+                .as_deref()
+                .or(file.addr.as_deref())
+                .ok_or_else(|| ConfigError::Invalid(need.into()))?,
+        )?;
         let gateway = args.gateway.or(file.gateway);
         if let Some(g) = gateway {
-            if !addr.contains(g) || g == addr.addr {
+            if !addr.contains(g) || g == addr.address {
                 return Err(ConfigError::Invalid(format!(
                     "gateway {g} is not a neighbour inside {addr}; pick an address on that link"
                 )));
@@ -432,7 +404,7 @@ mod tests {
 
     #[test]
     fn addr_prefix_parses_and_contains() {
-        let a: AddrPrefix = "198.19.2.1/24".parse().expect("ok");
+        let a = parse_host_cidr("198.19.2.1/24").expect("ok");
         assert!(a.contains(Ipv4Addr::new(198, 19, 2, 254)));
         assert!(!a.contains(Ipv4Addr::new(198, 19, 3, 1)));
         for bad in [
@@ -442,7 +414,7 @@ mod tests {
             "0.0.0.0/8",
             "198.19.2.1/0",
         ] {
-            assert!(bad.parse::<AddrPrefix>().is_err(), "{bad}");
+            assert!(parse_host_cidr(bad).is_err(), "{bad}");
         }
     }
 }

@@ -32,17 +32,6 @@ pub const FILE_64K: usize = 64 * 1024;
 /// Bytes of the large static file (`/1m.bin`).
 pub const FILE_1M: usize = 1024 * 1024;
 
-/// The CPUs this process may run on (`sched_getaffinity`), in order.
-pub fn allowed_cpus() -> Vec<usize> {
-    let mut ids: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    ids.sort_unstable();
-    ids
-}
-
 /// Where the server and the load generator run: different CPUs when there are two or more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pinning {
@@ -55,7 +44,7 @@ pub struct Pinning {
 impl Pinning {
     /// First allowed CPU for the server, last for the client.
     pub fn from_allowed() -> Pinning {
-        let cpus = allowed_cpus();
+        let cpus = crate::os::allowed_cpus();
         Pinning {
             server: cpus.first().copied().unwrap_or(0),
             client: cpus.last().copied().unwrap_or(0),
@@ -543,9 +532,9 @@ pub fn run_stack_client(
 ) -> anyhow::Result<LoadResult> {
     let sc = load::StackClient {
         iface: "veth0".into(),
-        addr: crate::config::AddrPrefix {
-            addr: STACK_CLIENT_ADDR,
-            prefix: Routed::PREFIX,
+        addr: boomerang_wire::Ipv4Cidr {
+            address: STACK_CLIENT_ADDR,
+            prefix_len: Routed::PREFIX,
         },
         gateway: Some(Routed::ROUTER_CLIENT_ADDR),
     };

@@ -12,6 +12,7 @@ pub mod harness;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod os;
 pub mod preflight;
 pub mod serve;
 pub mod signals;

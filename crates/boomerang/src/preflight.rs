@@ -74,11 +74,11 @@ pub fn check_xdp(s: &XdpSettings) -> anyhow::Result<()> {
         );
     }
     let kernel = kernel_ipv4_addrs(&s.iface);
-    if kernel.contains(&s.addr.addr) {
+    if kernel.contains(&s.addr.address) {
         bail!(
             "the kernel already uses {} on {}: both would answer (the kernel with RSTs). \
              Give the stack its own address, or remove the kernel's: `ip addr del {} dev {}`",
-            s.addr.addr,
+            s.addr.address,
             s.iface,
             s.addr,
             s.iface

@@ -1,5 +1,6 @@
 //! End to end: the `boomerang` binary serving on AF_XDP inside a server namespace, the Linux
-//! kernel as the client in another namespace behind a router namespace (DESIGN.md §4).
+//! kernel as the client in another namespace behind a router namespace (the test topology of
+//! docs/operations.md, "Platform facts the code relies on").
 //! Needs root; skipped (with a message) otherwise. Every test builds its own namespaces,
 //! bounded in time and count, torn down by guards even when it fails.
 
@@ -587,9 +588,9 @@ fn af_xdp_load_client_against_af_xdp_server() {
             pin: Vec::new(),
             stack: Some(boomerang::load::StackClient {
                 iface: "veth0".into(),
-                addr: boomerang::config::AddrPrefix {
-                    addr: harness::STACK_CLIENT_ADDR,
-                    prefix: Routed::PREFIX,
+                addr: boomerang_wire::Ipv4Cidr {
+                    address: harness::STACK_CLIENT_ADDR,
+                    prefix_len: Routed::PREFIX,
                 },
                 gateway: Some(Routed::ROUTER_CLIENT_ADDR),
             }),

@@ -1,4 +1,4 @@
-//! TCP core II against the Linux kernel (issue 7): the `boomerang` binary serving on AF_XDP in
+//! TCP core II against the Linux kernel: the `boomerang` binary serving on AF_XDP in
 //! a server namespace, Linux clients (curl, python3 sockets and raw sockets) in a client
 //! namespace behind a router namespace. Needs root; skipped (with a message) otherwise. Every
 //! test builds its own namespaces (`bmr…`, addresses in 198.18.0.0/15), bounded in time and
@@ -21,12 +21,12 @@ const FLOOD_SECS: f64 = 3.0;
 /// The stack's default SYN backlog per listener (`boomerang_stack::config::MAX_SYN_BACKLOG`).
 const SYN_BACKLOG: u64 = 1024;
 
-/// Bytes of the download through the impairment forwarder (issue 7: 100 MB);
+/// Bytes of the download through the impairment forwarder (100 MB);
 /// `BOOMERANG_IMPAIRED_MIB` overrides it, `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
 /// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` / `_REORDER` the path,
 /// for measurements (the assertion then compares those).
 const IMPAIRED_DOWNLOAD: usize = 100 << 20;
-/// Smallest accepted ratio of boomerang's to the kernel's throughput (issue 7).
+/// Smallest accepted ratio of boomerang's to the kernel's throughput (docs/benchmarks.md).
 const IMPAIRED_MIN_RATIO: f64 = 0.8;
 /// One-way delay netsim adds in each direction (20 ms RTT).
 const IMPAIRED_DELAY: &str = "10ms";

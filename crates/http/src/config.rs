@@ -11,6 +11,9 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 /// Most header fields in one request head; more → 431.
 pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Upper bound on header slots on the stack (the parser's array); [`ServerConfig::max_headers`]
+/// may not exceed it.
+pub const MAX_HEADER_SLOTS: usize = 128;
 /// Largest request body accepted (Content-Length or decoded chunked); more → 413
 /// (RFC 9110 §15.5.14).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -183,9 +186,9 @@ impl ServerConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Zero(name));
         }
-        if self.max_headers > crate::request::MAX_HEADER_SLOTS {
+        if self.max_headers > MAX_HEADER_SLOTS {
             return Err(ConfigError::TooManyHeaderSlots {
-                max: crate::request::MAX_HEADER_SLOTS,
+                max: MAX_HEADER_SLOTS,
             });
         }
         if self.output_low_water > self.output_high_water {

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
-use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next};
+use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next, Pending};
 use crate::error::RequestError;
 use crate::file_cache::CachedFile;
 use crate::request::{parse_head, BodyKind, RequestHead};
@@ -34,6 +34,8 @@ pub const OUTPUT_BUFFER_INITIAL: usize = 1024;
 /// An empty buffer larger than this is shrunk back to its initial size, so one large
 /// response or upload does not pin memory for the rest of a keep-alive connection.
 pub const BUFFER_SHRINK_ABOVE: usize = 64 * 1024;
+/// Largest idle-connection buffer kept by the worker for reuse (larger ones are freed).
+pub const SPARE_BUFFER_MAX: usize = 4 * 1024;
 
 /// What the transport must do with the socket now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,14 +79,6 @@ impl Seg {
             Seg::Shared { range, .. } => range.start = (range.start + n).min(range.end),
         }
     }
-}
-
-/// The pending response of a request waiting for the blocking pool.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending {
-    pub(crate) keep_alive: bool,
-    pub(crate) http10: bool,
-    pub(crate) head_only: bool,
 }
 
 #[derive(Debug)]
@@ -156,9 +150,11 @@ impl HttpConnection {
             input_limit,
             high_water,
             id,
-            input: Vec::with_capacity(INPUT_BUFFER_INITIAL),
+            // Buffers are taken when the first bytes arrive and given back to the worker
+            // whenever the connection goes idle: an idle keep-alive connection holds none.
+            input: Vec::new(),
             in_start: 0,
-            output: Vec::with_capacity(OUTPUT_BUFFER_INITIAL),
+            output: Vec::new(),
             out_start: 0,
             segs: VecDeque::new(),
             segs_len: 0,
@@ -196,8 +192,33 @@ impl HttpConnection {
             }
             _ => {}
         }
+        self.take_buffers(ctx);
         self.input.extend_from_slice(data);
         self.process(ctx, now);
+        self.release_buffers_if_idle(ctx);
+    }
+
+    /// Makes sure the input and output buffers exist (from the worker's spares).
+    fn take_buffers(&mut self, ctx: &mut HttpWorker) {
+        if self.input.capacity() == 0 {
+            self.input = ctx.take_buffer(INPUT_BUFFER_INITIAL);
+        }
+        if self.output.capacity() == 0 {
+            self.output = ctx.take_buffer(OUTPUT_BUFFER_INITIAL);
+        }
+    }
+
+    /// Between requests with nothing unread or unsent, the buffers go back to the worker.
+    fn release_buffers_if_idle(&mut self, ctx: &mut HttpWorker) {
+        if matches!(self.phase, Phase::Idle { .. })
+            && self.in_start == self.input.len()
+            && self.pending_len() == 0
+        {
+            ctx.give_buffer(std::mem::take(&mut self.input), SPARE_BUFFER_MAX);
+            ctx.give_buffer(std::mem::take(&mut self.output), SPARE_BUFFER_MAX);
+            self.in_start = 0;
+            self.out_start = 0;
+        }
     }
 
     /// The peer closed its write side (read returned 0). Complete requests already
@@ -321,6 +342,7 @@ impl HttpConnection {
         }
         self.maybe_request_chunk(ctx, now);
         self.process(ctx, now);
+        self.release_buffers_if_idle(ctx);
     }
 
     /// Queues `file.body[range]` after everything written so far, without copying it.
@@ -436,6 +458,7 @@ impl HttpConnection {
 
     /// Delivers a finished blocking job for this connection.
     pub fn on_completion(&mut self, ctx: &mut HttpWorker, completion: Completion, now: Instant) {
+        self.take_buffers(ctx);
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
         match (phase, completion.result) {
             (Phase::Waiting(p), WorkResult::Static(r)) => {

@@ -7,13 +7,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::blocking::{Job, Work};
-use crate::conn::Pending;
+use crate::config::MAX_HEADER_SLOTS;
 use crate::file_cache::CachedFile;
-use crate::request::{BodyKind, Method, RequestHead, Version, MAX_HEADER_SLOTS};
+use crate::request::{BodyKind, Method, RequestHead, Version};
 use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
 use crate::router::{Request, Response, Route, PLAINTEXT_BODY};
 use crate::static_files::{cache_key, content_range, plan, Conditions, Plan, StaticRequest};
 use crate::worker::HttpWorker;
+
+/// The pending response of a request waiting for the blocking pool: how to frame the
+/// answer once the job completes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub(crate) keep_alive: bool,
+    pub(crate) http10: bool,
+    pub(crate) head_only: bool,
+}
 
 /// Outcome of dispatching one complete request.
 pub(crate) enum Next {
@@ -29,7 +38,6 @@ pub(crate) enum Next {
     Wait(Pending),
 }
 
-/// Routes one complete request and writes its response (or submits a job).
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnInfo {
@@ -41,6 +49,7 @@ pub(crate) struct ConnInfo {
     pub now: Instant,
 }
 
+/// Routes one complete request and writes its response (or submits a job).
 pub(crate) fn dispatch(
     out: &mut Vec<u8>,
     ctx: &mut HttpWorker,

@@ -16,21 +16,38 @@ pub const MAX_WRITE_SLICES: usize = 8;
 pub trait ByteStream {
     /// Reads into `buf`: `Ok(0)` is end of stream, `WouldBlock` means no data now.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-    /// Writes from `data`: `WouldBlock` (or a short count) means the send buffer is full.
+    /// Writes from `data`: `WouldBlock` (or `Ok(0)`) means the send buffer is full.
     fn write(&mut self, data: &[u8]) -> io::Result<usize>;
-    /// Writes from several buffers in order (gathering write); the default writes the
-    /// first non-empty one.
+    /// Writes from several buffers in order (gathering write); returns the total taken.
+    /// The default writes the slices one after another and stops at the first short write,
+    /// so a response head and its body enter the send buffer in one call.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match bufs.iter().find(|b| !b.is_empty()) {
-            Some(b) => self.write(b),
-            None => Ok(0),
+        let mut total = 0;
+        for b in bufs.iter().filter(|b| !b.is_empty()) {
+            match self.write(b) {
+                Ok(n) => {
+                    total += n;
+                    if n < b.len() {
+                        break;
+                    }
+                }
+                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
         }
+        Ok(total)
     }
     /// Shuts down the write side (sends FIN once all written data is sent).
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Whether a read shorter than the buffer proves the stream is drained until the next
     /// readable event (true for edge-triggered epoll); `false` reads until `WouldBlock`.
     fn short_read_drains(&self) -> bool {
+        false
+    }
+    /// Whether a gathering write that took fewer bytes than offered proves the send buffer
+    /// full until the next writable event (true for kernel sockets); `false` makes [`pump`]
+    /// write again until the stream returns `WouldBlock` or takes nothing.
+    fn short_write_fills(&self) -> bool {
         false
     }
 }
@@ -90,7 +107,10 @@ pub fn pump<S: ByteStream>(
             match result {
                 Ok(n) => {
                     conn.consume_output(ctx, n, now);
-                    if n < len {
+                    // A short count is not a full buffer unless the transport says so: only
+                    // `WouldBlock` or nothing taken stops the writing (a head sent alone would
+                    // otherwise wait for the peer's ACK before the body goes out).
+                    if n == 0 || (n < len && stream.short_write_fills()) {
                         ready.writable = false;
                     }
                 }

@@ -385,6 +385,10 @@ impl ByteStream for MioStream<'_> {
     fn short_read_drains(&self) -> bool {
         true
     }
+
+    fn short_write_fills(&self) -> bool {
+        true
+    }
 }
 
 /// Runs [`pump`] for slot `idx` and removes the slot when the connection is over.

@@ -13,14 +13,17 @@
 //!   [`ByteStream`], or by hand (see the [`conn`] module docs for the contract).
 //!
 //! # Driving it from another transport (e.g. the userspace stack)
-//! On accept create `HttpConnection::new(&mut worker, id, now)` with an `id` unique among
-//! the worker's live connections. On every readiness event set the [`Readiness`] flags and
-//! call [`pump`]; when it returns `false` close the socket and drop the connection. After
-//! the waker fired, take each [`Completion`] from [`HttpWorker::pop_completion`], hand it
-//! to the connection named by [`Completion::conn_id`] (`on_completion`, then `pump`), or
-//! drop it if that connection is gone. When [`HttpConnection::poll_timeout`] has passed,
-//! call `on_timeout` and `pump`. Call [`HttpWorker::refresh_date`] once per loop turn and
-//! [`HttpWorker::tick`] about every 100 ms.
+//! On accept create `HttpConnection::new(&mut worker, id, now)` with an `id` the worker
+//! never reuses while a completion for an earlier connection may still arrive (both
+//! transports use a slot index plus a generation). On every readiness event set the
+//! [`Readiness`] flags and call [`pump`]; when it returns `false` close the socket and drop
+//! the connection. After the waker fired, take each [`Completion`] from
+//! [`HttpWorker::pop_completion`], hand it to the connection named by
+//! [`Completion::conn_id`] (`on_completion`, then `pump`), or drop it if that connection is
+//! gone. When [`HttpConnection::poll_timeout`] has passed, call `on_timeout` and `pump`.
+//! Call [`HttpWorker::tick`] once per timer tick (about every 100 ms) and
+//! [`HttpWorker::refresh_date`] at least as often (the `Date` header has a one-second
+//! resolution: the stack's shard loop refreshes it once per tick, not per loop turn).
 //!
 //! ```
 //! use std::io;

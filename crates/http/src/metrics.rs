@@ -33,6 +33,7 @@ pub struct WorkerMetrics {
     connections_closed: AtomicU64,
     timeouts: AtomicU64,
     blocking_rejected: AtomicU64,
+    connections_refused: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
 
@@ -54,6 +55,7 @@ impl WorkerMetrics {
             connections_closed: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             blocking_rejected: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         }
     }
@@ -94,6 +96,11 @@ impl WorkerMetrics {
     /// Jobs refused because the blocking pool's queue was full.
     pub fn blocking_rejected(&self) -> u64 {
         self.blocking_rejected.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused at the per-worker limit.
+    pub fn connections_refused(&self) -> u64 {
+        self.connections_refused.load(Ordering::Relaxed)
     }
 
     /// A copy of the merged latency histogram (microseconds).
@@ -165,6 +172,11 @@ impl MetricsRecorder {
     /// Counts a job refused by the full blocking pool.
     pub fn blocking_rejected(&mut self) {
         add(&self.shared.blocking_rejected, 1);
+    }
+
+    /// Counts a connection refused (reset) because the worker held its maximum.
+    pub fn connection_refused(&mut self) {
+        add(&self.shared.connections_refused, 1);
     }
 
     /// Merges the local histogram into the shared one (call about once per tick).
@@ -243,7 +255,7 @@ impl MetricsRegistry {
                 "boomerang_http_responses_total{{code=\"{label}\"}} {total}"
             );
         }
-        let counters: [(&str, &str, Getter); 6] = [
+        let counters: [(&str, &str, Getter); 7] = [
             (
                 "boomerang_http_received_bytes_total",
                 "Bytes received from HTTP peers.",
@@ -273,6 +285,11 @@ impl MetricsRegistry {
                 "boomerang_http_blocking_rejected_total",
                 "Jobs refused by the full blocking pool (503).",
                 WorkerMetrics::blocking_rejected,
+            ),
+            (
+                "boomerang_http_connections_refused_total",
+                "Connections reset because the worker held max_connections_per_worker.",
+                WorkerMetrics::connections_refused,
             ),
         ];
         for (name, help, get) in counters {

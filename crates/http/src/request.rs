@@ -7,11 +7,8 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, MAX_HEADER_SLOTS};
 use crate::error::RequestError;
-
-/// Upper bound on header slots on the stack; [`ServerConfig::max_headers`] is clamped to it.
-pub const MAX_HEADER_SLOTS: usize = 128;
 
 /// Request methods (RFC 9110 §9); any other token is answered with 501.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

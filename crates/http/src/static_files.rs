@@ -9,9 +9,11 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use percent_encoding::percent_decode;
+
+use crate::file_cache::FileInfo;
 
 /// A static-file request as handed to the blocking pool.
 #[derive(Debug, Clone)]
@@ -119,14 +121,6 @@ pub fn normalize_target(target: &[u8]) -> Option<(Vec<String>, bool)> {
     Some((segments, trailing_slash))
 }
 
-/// The entity tag of a file: length and modification time (RFC 9110 §8.8.3).
-fn etag_for(len: u64, modified: Option<SystemTime>) -> String {
-    let nanos = modified
-        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("\"{len:x}-{nanos:x}\"")
-}
-
 /// RFC 9110 §13.1.2: weak comparison of `If-None-Match` against `etag`.
 fn none_match_hits(value: &[u8], etag: &str) -> bool {
     let value = crate::request::trim(value);
@@ -204,8 +198,20 @@ fn io_response(e: &io::Error) -> StaticResponse {
     }
 }
 
-/// Serves one static-file request (blocking: opens, stats and reads the file).
+/// Serves one static-file request (blocking: opens, stats and reads the file); a cached copy
+/// of a file this request did not reload into the cache (gone, changed into a directory, now
+/// too large) is dropped, so an expired entry never outlives its file.
 pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
+    let mut cached = false;
+    let response = serve_file(req, &mut cached);
+    if let (Some(cache), false) = (req.cache.as_ref(), cached) {
+        cache.remove(cache_key(&req.target));
+    }
+    response
+}
+
+/// [`serve`] without the cache clean-up; sets `cached` when the file went into the cache.
+fn serve_file(req: &StaticRequest, cached: &mut bool) -> StaticResponse {
     let Some((segments, trailing_slash)) = normalize_target(&req.target) else {
         return StaticResponse::error(400, "Bad Request\n");
     };
@@ -265,6 +271,7 @@ pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
             if body.len() as u64 == info.len {
                 let key = cache_key(&req.target).to_vec();
                 let file = cache.insert(key, info, body);
+                *cached = true;
                 return from_memory(&file.info, &file.body, &conditions, req.head_only);
             }
         }
@@ -395,37 +402,6 @@ pub(crate) fn cache_key(target: &[u8]) -> &[u8] {
         .position(|&b| b == b'?' || b == b'#')
         .unwrap_or(target.len());
     target.get(..end).unwrap_or_default()
-}
-
-/// A file's length, validators and type.
-#[derive(Debug, Clone)]
-pub(crate) struct FileInfo {
-    pub len: u64,
-    pub etag: String,
-    pub last_modified: Option<String>,
-    pub modified: Option<SystemTime>,
-    pub content_type: &'static str,
-}
-
-impl FileInfo {
-    fn new(len: u64, modified: Option<SystemTime>, content_type: &'static str) -> Self {
-        Self {
-            len,
-            etag: etag_for(len, modified),
-            last_modified: modified.map(httpdate::fmt_http_date),
-            modified,
-            content_type,
-        }
-    }
-
-    fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut h = vec![("ETag", self.etag.clone())];
-        if let Some(lm) = &self.last_modified {
-            h.push(("Last-Modified", lm.clone()));
-        }
-        h.push(("Accept-Ranges", "bytes".into()));
-        h
-    }
 }
 
 /// The conditional and range fields of a request (raw values).

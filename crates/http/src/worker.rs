@@ -91,7 +91,13 @@ pub struct HttpWorker {
     completions: Arc<CompletionQueue>,
     /// Reused buffer for `/metrics` text.
     pub(crate) scratch: String,
+    /// Input/output buffers given back by idle connections, for the next request of any
+    /// connection of this worker (at most [`SPARE_BUFFERS_PER_WORKER`]).
+    spare_buffers: Vec<Vec<u8>>,
 }
+
+/// Most idle-connection buffers a worker keeps for reuse (1 MiB of 1 KiB buffers).
+pub const SPARE_BUFFERS_PER_WORKER: usize = 1024;
 
 impl HttpWorker {
     /// A worker context. `waker` is called (from a pool thread) when completions are
@@ -110,6 +116,25 @@ impl HttpWorker {
             jobs: pool.sender(),
             completions: Arc::new(CompletionQueue::new(waker)),
             scratch: String::new(),
+            spare_buffers: Vec::new(),
+        }
+    }
+
+    /// An empty connection buffer: a spare one, or a new one of `capacity` bytes.
+    pub(crate) fn take_buffer(&mut self, capacity: usize) -> Vec<u8> {
+        self.spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    /// Keeps an idle connection's buffer for reuse (small ones only, while there is room).
+    pub(crate) fn give_buffer(&mut self, mut buf: Vec<u8>, max_capacity: usize) {
+        if buf.capacity() > 0
+            && buf.capacity() <= max_capacity
+            && self.spare_buffers.len() < SPARE_BUFFERS_PER_WORKER
+        {
+            buf.clear();
+            self.spare_buffers.push(buf);
         }
     }
 
@@ -118,8 +143,8 @@ impl HttpWorker {
         &self.service
     }
 
-    /// Refreshes the cached `Date` (cheap when the second has not changed); call once per
-    /// loop turn with the wall clock.
+    /// Refreshes the cached `Date` (cheap when the second has not changed); call with the
+    /// wall clock at least once per timer tick (about every 100 ms).
     pub fn refresh_date(&mut self, now: SystemTime) {
         self.date.refresh(now);
     }

@@ -234,7 +234,7 @@ impl Drop for Netns {
 ///
 /// `queues` sets `numrxqueues`/`numtxqueues` on both ends (multi-queue tests). Transmit
 /// checksum offload is turned off on both ends so that frames crossing into an AF_XDP socket
-/// carry complete checksums (DESIGN.md §3).
+/// carry complete checksums (docs/operations.md, "Checksums on veth").
 pub fn veth_pair(a: &Netns, a_if: &str, b: &Netns, b_if: &str, queues: u32) -> io::Result<()> {
     let q = queues.max(1).to_string();
     run_cmd(

@@ -1,6 +1,7 @@
 //! Receive-side scaling awareness for active opens: the Toeplitz hash a NIC computes over an
 //! incoming segment's addresses and ports, so `connect` can pick a local port whose *return*
-//! traffic lands on the opening shard's RX queue (DESIGN.md §7 "flows on the wrong core").
+//! traffic lands on the opening shard's RX queue; otherwise the NIC delivers the replies to
+//! another shard, which does not know the connection (docs/operations.md, "RSS").
 //!
 //! Input order is the Microsoft RSS specification's: source address, destination address,
 //! source port, destination port, all in network byte order — for a segment we receive,

@@ -126,7 +126,7 @@ impl LoadOptions {
         let stack = match (&a.iface, &a.addr) {
             (Some(iface), Some(addr)) => Some(StackClient {
                 iface: iface.clone(),
-                addr: addr.parse()?,
+                addr: crate::config::parse_host_cidr(addr)?,
                 gateway: a.gateway,
             }),
             (None, None) => None,

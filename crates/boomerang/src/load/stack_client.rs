@@ -23,7 +23,6 @@ use mio::{Events, Interest, Poll, Token};
 use super::response::ResponseReader;
 use super::worker::WorkerConfig;
 use super::{ErrorCounts, Report, Shared as Progress};
-use crate::config::AddrPrefix;
 
 /// Frames received per loop turn.
 const RX_BUDGET: usize = 64;
@@ -42,7 +41,7 @@ pub struct StackClient {
     /// Interface to take over (queue 0) with an XDP program and an AF_XDP socket.
     pub iface: String,
     /// The client stack's own address (not the kernel's).
-    pub addr: AddrPrefix,
+    pub addr: Ipv4Cidr,
     /// Next hop towards the server when it is outside the prefix.
     pub gateway: Option<Ipv4Addr>,
 }
@@ -268,7 +267,7 @@ pub(crate) fn run(
         }
     }
     let mut xcfg = XdpConfig::new(&sc.iface);
-    xcfg.addrs = vec![sc.addr.addr];
+    xcfg.addrs = vec![sc.addr.address];
     let mut setup = XdpSetup::open(&xcfg)
         .with_context(|| format!("cannot open AF_XDP on {} for the load client", sc.iface))?;
     let mut dev = setup
@@ -276,12 +275,10 @@ pub(crate) fn run(
         .pop()
         .context("the AF_XDP setup opened no queue")?;
     let mtu = (setup.mtu() as usize).min(dev.max_frame_len().saturating_sub(14));
-    let cidr = Ipv4Cidr::new(sc.addr.addr, sc.addr.prefix)
-        .map_err(|e| anyhow::anyhow!("bad --addr {}: {e}", sc.addr))?;
-    let mut stack = StackConfig::new(EthernetAddress(setup.mac()), cidr);
+    let mut stack = StackConfig::new(EthernetAddress(setup.mac()), sc.addr);
     stack.gateway = sc.gateway;
     stack.mtu = mtu;
-    stack.isn_secret = crate::serve::xdp::isn_secret()?;
+    stack.isn_secret = crate::os::isn_secret()?;
     let now = Instant::now();
     let mut shard = Shard::new(Shared::new(stack), 0, now);
     shard.announce(now);

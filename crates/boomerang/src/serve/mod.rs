@@ -3,6 +3,7 @@
 
 pub mod kernel;
 pub mod shard_loop;
+pub mod sim;
 pub mod xdp;
 
 use std::sync::atomic::AtomicBool;

@@ -1,4 +1,4 @@
-//! One shard thread: the run-to-completion loop of DESIGN.md §2 for one queue.
+//! One shard thread: the run-to-completion loop for one queue (docs/architecture.md).
 //!
 //! Each turn: device → `Shard::receive` → timers → socket events drive the
 //! [`HttpConnection`]s (accept, read, parse, respond, write, close) → blocking-pool
@@ -20,6 +20,7 @@ use anyhow::Context;
 use boomerang_http::{
     pump, BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness,
 };
+use boomerang_nic::Device;
 use boomerang_stack::{ConnId, ListenerId, Shard, Shared, SocketError, SocketEvent};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,6 +40,8 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long the stack gets after the last HTTP connection ended during shutdown to send
 /// its last FINs and ACKs.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
+/// Shortest interval between two log lines about the connection limit.
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Accept queue length of the listener.
 pub const LISTEN_BACKLOG: usize = 1024;
 /// Size of the receive scratch buffer.
@@ -75,6 +78,8 @@ struct StackStream<'a> {
     conn: ConnId,
 }
 
+/// The `io::Error` for a socket error: a bare kind (no allocation) for the ones the driver
+/// tells apart, the stack's error boxed inside for the rest.
 fn to_io(e: SocketError) -> io::Error {
     let kind = match e {
         SocketError::WouldBlock => io::ErrorKind::WouldBlock,
@@ -82,9 +87,9 @@ fn to_io(e: SocketError) -> io::Error {
         SocketError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
         SocketError::TimedOut => io::ErrorKind::TimedOut,
         SocketError::Closing => io::ErrorKind::BrokenPipe,
-        _ => io::ErrorKind::Other,
+        _ => return io::Error::other(e),
     };
-    io::Error::new(kind, e)
+    io::Error::from(kind)
 }
 
 impl ByteStream for StackStream<'_> {
@@ -168,16 +173,126 @@ impl Slots {
     }
 }
 
-struct Loop<'a> {
+/// The server side of one shard without its device, clock or epoll: the state a loop turn
+/// works on. [`run`] drives it on a real device; [`super::sim::SimPair`] drives it on the
+/// in-memory link with a virtual clock (tests, allocation and instruction counts).
+pub struct ServerShard {
     shard: Shard,
     http: HttpWorker,
     slots: Slots,
     buf: Vec<u8>,
     listener: Option<ListenerId>,
-    params: ShardParams<'a>,
+    max_connections: usize,
+    /// When the connection limit was last logged (at most once per [`LIMIT_LOG_INTERVAL`]).
+    limit_logged: Option<Instant>,
+    granularity: Duration,
+    next_tick: Instant,
 }
 
-impl Loop<'_> {
+/// What one loop turn did; any non-zero part means the loop keeps spinning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TurnWork {
+    /// Frames taken from the device.
+    pub received: usize,
+    /// Socket events handled (accepts, readable, writable, closed).
+    pub events: usize,
+    /// Whether blocking-pool completions were delivered.
+    pub completed: bool,
+    /// Frames written to the device.
+    pub sent: usize,
+    /// Whether the device ran out of transmit buffers with frames left.
+    pub tx_blocked: bool,
+}
+
+impl TurnWork {
+    /// Whether the turn did anything (the loop keeps spinning while it does).
+    pub fn any(&self) -> bool {
+        self.received > 0 || self.sent > 0 || self.events > 0 || self.completed || self.tx_blocked
+    }
+}
+
+impl ServerShard {
+    /// A shard listening on `port`, its HTTP worker, and no connections yet.
+    pub fn new(
+        shard: Shard,
+        http: HttpWorker,
+        service: &HttpService,
+        port: u16,
+        now: Instant,
+    ) -> anyhow::Result<ServerShard> {
+        let mut shard = shard;
+        shard.announce(now);
+        let listener = shard
+            .listen(port, LISTEN_BACKLOG)
+            .map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
+        let granularity = service.config().timer_granularity;
+        Ok(ServerShard {
+            shard,
+            http,
+            slots: Slots::default(),
+            buf: vec![0; READ_BUFFER_BYTES],
+            listener: Some(listener),
+            max_connections: service.config().max_connections_per_worker,
+            limit_logged: None,
+            granularity,
+            next_tick: now + granularity,
+        })
+    }
+
+    /// One turn: device → `Shard::receive` → stack timers → socket events (the HTTP side
+    /// reads, answers and writes in place) → blocking-pool completions → HTTP timers →
+    /// `Shard::poll_transmit` → device transmit and flush. A response written while handling
+    /// a request leaves in the same turn as far as the windows allow.
+    pub fn turn<D: Device>(&mut self, dev: &mut D, now: Instant) -> TurnWork {
+        let shard = &mut self.shard;
+        let received = dev.receive(now, RX_BUDGET, &mut |frame: &[u8]| {
+            shard.receive(frame, now)
+        });
+        if self.shard.poll_timeout().is_some_and(|t| t <= now) {
+            self.shard.on_timeout(now);
+        }
+        let mut events = 0;
+        while let Some(ev) = self.shard.poll_event() {
+            events += 1;
+            self.on_event(ev, now);
+        }
+        let completed = self.completions(now);
+        if now >= self.next_tick {
+            self.next_tick = now + self.granularity;
+            // The Date header has a one-second resolution: refreshing it once per timer tick
+            // (not per loop turn) saves a clock read on the hot path.
+            self.http.refresh_date(SystemTime::now());
+            self.http_tick(now);
+        }
+        let (sent, tx_blocked) = transmit(dev, &mut self.shard, now);
+        dev.flush(now);
+        TurnWork {
+            received,
+            events,
+            completed,
+            sent,
+            tx_blocked,
+        }
+    }
+
+    /// HTTP connections open on this shard.
+    pub fn http_connections(&self) -> usize {
+        self.slots.live
+    }
+
+    /// The stack shard (counters, tables).
+    pub fn stack(&self) -> &Shard {
+        &self.shard
+    }
+
+    /// The earliest instant a turn has timer work to do (stack timers, HTTP tick).
+    pub fn next_deadline(&self) -> Instant {
+        match self.shard.poll_timeout() {
+            Some(t) => t.min(self.next_tick),
+            None => self.next_tick,
+        }
+    }
+
     /// Pumps bytes for `c`; releases the connection when the HTTP side is done.
     fn drive(&mut self, c: ConnId, now: Instant) {
         let Some(slot) = self.slots.get_mut(c) else {
@@ -227,10 +342,26 @@ impl Loop<'_> {
     }
 
     fn accept_all(&mut self, l: ListenerId, now: Instant) {
-        let max = self.params.service.config().max_connections_per_worker;
+        let max = self.max_connections;
         while let Some(c) = self.shard.accept(l) {
-            if self.slots.live >= max || self.listener.is_none() {
-                tracing::debug!("connection limit reached or stopping; resetting a connection");
+            if self.listener.is_none() {
+                self.shard.abort(c);
+                continue;
+            }
+            if self.slots.live >= max {
+                self.http.metrics().connection_refused();
+                if self
+                    .limit_logged
+                    .is_none_or(|t| now.saturating_duration_since(t) >= LIMIT_LOG_INTERVAL)
+                {
+                    self.limit_logged = Some(now);
+                    tracing::warn!(
+                        limit = max,
+                        "HTTP connection limit of this shard reached: new connections are reset \
+                         (max_connections_per_worker; counted in \
+                         boomerang_http_connections_refused_total)"
+                    );
+                }
                 self.shard.abort(c);
                 continue;
             }
@@ -300,7 +431,7 @@ impl Loop<'_> {
 
 /// Writes up to [`TX_BUDGET`] frames; returns how many, and whether the device ran out of
 /// transmit buffers while the stack still had frames.
-fn transmit<D: DeviceStats>(dev: &mut D, shard: &mut Shard, now: Instant) -> (usize, bool) {
+fn transmit<D: Device>(dev: &mut D, shard: &mut Shard, now: Instant) -> (usize, bool) {
     let mut sent = 0;
     while sent < TX_BUDGET {
         let mut len = 0;
@@ -342,66 +473,32 @@ pub fn run<D: DeviceStats>(mut dev: D, fd: RawFd, params: ShardParams<'_>) -> an
         SystemTime::now(),
     );
     let now = Instant::now();
-    let mut shard = Shard::new(params.shared.clone(), params.index, now);
-    shard.announce(now);
-    let listener = shard
-        .listen(params.port, LISTEN_BACKLOG)
-        .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e}", params.port))?;
+    let shard = Shard::new(params.shared.clone(), params.index, now);
+    let mut lp = ServerShard::new(shard, http, params.service, params.port, now)?;
     params.listening.store(true, Ordering::Release);
-    let granularity = params.service.config().timer_granularity;
     let grace = params.service.config().shutdown_grace;
-    let mut lp = Loop {
-        shard,
-        http,
-        slots: Slots::default(),
-        buf: vec![0; READ_BUFFER_BYTES],
-        listener: Some(listener),
-        params,
-    };
     let mut events = Events::with_capacity(64);
     let mut last_work = now;
-    let mut next_tick = now + granularity;
     let mut next_publish = now;
     let mut stopping: Option<Instant> = None;
     let mut drained_at: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let shard = &mut lp.shard;
-        let received = dev.receive(now, RX_BUDGET, &mut |frame: &[u8]| {
-            shard.receive(frame, now)
-        });
-        if lp.shard.poll_timeout().is_some_and(|t| t <= now) {
-            lp.shard.on_timeout(now);
-        }
-        let mut events_seen = 0;
-        while let Some(ev) = lp.shard.poll_event() {
-            events_seen += 1;
-            lp.on_event(ev, now);
-        }
-        let completed = lp.completions(now);
-        if now >= next_tick {
-            next_tick = now + granularity;
-            // The Date header has a one-second resolution: refreshing it once per timer tick
-            // (not per loop turn) saves a clock read on the hot path.
-            lp.http.refresh_date(SystemTime::now());
-            lp.http_tick(now);
-        }
-        if stopping.is_none() && lp.params.stop.load(Ordering::Relaxed) {
+        if stopping.is_none() && params.stop.load(Ordering::Relaxed) {
             tracing::info!(
-                shard = lp.params.index,
+                shard = params.index,
                 connections = lp.slots.live,
                 "stopping: no new connections, finishing the open ones"
             );
             stopping = Some(now + grace);
             lp.begin_shutdown(now);
         }
-        let (sent, tx_blocked) = transmit(&mut dev, &mut lp.shard, now);
-        dev.flush(now);
+        let work = lp.turn(&mut dev, now);
         if now >= next_publish {
             next_publish = now + PUBLISH_INTERVAL;
-            lp.params
+            params
                 .metrics
-                .publish_shard(lp.params.index, lp.snapshot(&dev));
+                .publish_shard(params.index, lp.snapshot(&dev));
         }
         if let Some(deadline) = stopping {
             let active = lp.shard.connection_count() - lp.shard.time_wait_count();
@@ -416,30 +513,25 @@ pub fn run<D: DeviceStats>(mut dev: D, fd: RawFd, params: ShardParams<'_>) -> an
             if drained || now >= deadline + SHUTDOWN_DRAIN {
                 if lp.slots.live > 0 {
                     tracing::warn!(
-                        shard = lp.params.index,
+                        shard = params.index,
                         left = lp.slots.live,
                         "shutdown grace over; dropping connections"
                     );
                 }
-                lp.params
+                params
                     .metrics
-                    .publish_shard(lp.params.index, lp.snapshot(&dev));
+                    .publish_shard(params.index, lp.snapshot(&dev));
                 return Ok(());
             }
         }
-        let worked = received > 0 || sent > 0 || events_seen > 0 || completed || tx_blocked;
-        if worked {
+        if work.any() {
             last_work = now;
             continue;
         }
         if now.duration_since(last_work) < SPIN_AFTER_WORK {
             continue;
         }
-        let mut wake_at = now + MAX_SLEEP;
-        if let Some(t) = lp.shard.poll_timeout() {
-            wake_at = wake_at.min(t);
-        }
-        wake_at = wake_at.min(next_tick);
+        let wake_at = (now + MAX_SLEEP).min(lp.next_deadline());
         let timeout = wake_at.saturating_duration_since(now);
         if timeout.is_zero() {
             continue;
@@ -451,3 +543,6 @@ pub fn run<D: DeviceStats>(mut dev: D, fd: RawFd, params: ShardParams<'_>) -> an
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

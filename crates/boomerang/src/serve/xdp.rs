@@ -19,7 +19,7 @@ use boomerang_nic::packet_socket::PacketSocket;
 use boomerang_nic::pcap::PcapWriter;
 use boomerang_nic::xsk::{self, XdpConfig, XdpSetup, XskError};
 use boomerang_stack::{Shared, StackConfig};
-use boomerang_wire::{EthernetAddress, Ipv4Cidr};
+use boomerang_wire::EthernetAddress;
 
 use super::shard_loop::{self, ShardParams};
 use crate::cli::{BindMode, XdpMode};
@@ -52,7 +52,7 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
         XdpMode::Native => xsk::XdpMode::Native,
         XdpMode::Generic => xsk::XdpMode::Generic,
     };
-    cfg.addrs = vec![s.addr.addr];
+    cfg.addrs = vec![s.addr.address];
     match XdpSetup::open(&cfg) {
         Ok(mut setup) => {
             if s.bind_mode == BindMode::Auto && setup.bind_mode() != xsk::BindMode::ZeroCopy {
@@ -94,16 +94,6 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
     }
 }
 
-/// 16 random bytes for the RFC 6528 ISN hash key.
-pub fn isn_secret() -> anyhow::Result<[u8; 16]> {
-    use std::io::Read;
-    let mut key = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .context("cannot read /dev/urandom for the TCP ISN secret")?;
-    Ok(key)
-}
-
 /// Serves until `stop` is set and every shard has finished.
 pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     crate::preflight::check_xdp(s)?;
@@ -133,12 +123,10 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
         Devices::Packet(p) => boomerang_nic::Device::max_frame_len(p),
     };
     let ip_mtu = mtu.min(max_frame.saturating_sub(xsk::ETHERNET_HEADER_LEN));
-    let cidr = Ipv4Cidr::new(s.addr.addr, s.addr.prefix)
-        .map_err(|e| anyhow::anyhow!("bad --addr {}: {e}", s.addr))?;
-    let mut stack = StackConfig::new(EthernetAddress(mac), cidr);
+    let mut stack = StackConfig::new(EthernetAddress(mac), s.addr);
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
-    stack.isn_secret = isn_secret()?;
+    stack.isn_secret = crate::os::isn_secret()?;
     s.tcp.apply(&mut stack.tcp);
     tracing::info!(
         congestion = %stack.tcp.congestion,
@@ -167,7 +155,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     )
     .context("cannot start the blocking pool")?;
 
-    let cpus = crate::harness::allowed_cpus();
+    let cpus = crate::os::allowed_cpus();
     tracing::info!(
         iface = %s.iface, addr = %s.addr, gateway = ?s.gateway, port = s.port,
         queues = s.queues, device = kind, bind_mode = %bind, xdp_mode = %mode,
@@ -219,7 +207,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
             }
             if !announced && listening.iter().all(|l| l.load(Ordering::Acquire)) {
                 announced = true;
-                tracing::info!("ready: http://{}:{}/", s.addr.addr, s.port);
+                tracing::info!("ready: http://{}:{}/", s.addr.address, s.port);
             }
             if let Some(setup) = &setup {
                 if Instant::now() >= next_counters {

@@ -39,7 +39,7 @@ pub const DEFAULT_FRAME_SIZE: u32 = 4096;
 pub const DEFAULT_FRAME_COUNT: u32 = 4096;
 /// Default entries per ring.
 pub const DEFAULT_RING_SIZE: u32 = 2048;
-/// Largest UMEM we agree to register (pinning costs ~3 s per GiB; DESIGN.md §3).
+/// Largest UMEM we agree to register (pinning costs ~3 s per GiB; docs/operations.md).
 pub const MAX_UMEM_BYTES: u64 = 1 << 30;
 
 /// How sockets bind: zero-copy (the NIC DMAs into the UMEM) or copy (the kernel copies).
@@ -394,7 +394,7 @@ pub fn rx_queue_count(ifname: &str) -> Result<u32> {
 }
 
 /// Tries to lift RLIMIT_MEMLOCK (UMEM pages are pinned); failure is fine for root, whose
-/// CAP_IPC_LOCK makes the limit irrelevant (DESIGN.md §3).
+/// CAP_IPC_LOCK makes the limit irrelevant (docs/operations.md).
 fn raise_memlock() {
     let r = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,

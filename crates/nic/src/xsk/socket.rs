@@ -166,7 +166,7 @@ impl XskSocket {
         sock.bind_mode = match umem {
             UmemSource::Shared { fd: shared, mode } => {
                 // Later sockets of a shared UMEM bind with XDP_SHARED_UMEM only (adding
-                // XDP_COPY or XDP_USE_NEED_WAKEUP gives EINVAL; DESIGN.md §3).
+                // XDP_COPY or XDP_USE_NEED_WAKEUP gives EINVAL; docs/operations.md).
                 sock.bind(ifindex, queue, libc::XDP_SHARED_UMEM, shared as u32)
                     .map_err(|e| XskError::os("binding the AF_XDP socket (shared UMEM)", e))?;
                 mode

@@ -47,7 +47,7 @@ impl Topology {
         veth_pair(&client, "veth0", &mid, "va", queues).expect("veth a");
         veth_pair(&mid, "vb", &server, "veth0", queues).expect("veth b");
         for ns in [&client, &server] {
-            // Keep each flow on one queue even after a retransmission timeout (DESIGN.md §3).
+            // Keep each flow on one queue even after a retransmission timeout (docs/operations.md).
             ns.sysctl("net.core.txrehash", "0").ok();
         }
         add_addr(&client, "veth0", CLIENT, 24).expect("client addr");

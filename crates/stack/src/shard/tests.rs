@@ -885,7 +885,7 @@ fn half_open_gauge_and_rst_counters() {
     assert_eq!(s.stats().tcp_rst_accepted, 2);
 }
 
-/// Write coalescing with Nagle off (issue 7): what the application writes between two
+/// Write coalescing with Nagle off: what the application writes between two
 /// transmit passes leaves in as few segments as possible — a response written as head, then
 /// body in pieces, goes out as one segment when it fits one MSS, and as full-sized segments
 /// plus one remainder when it does not. Nothing leaves before the transmit pass.

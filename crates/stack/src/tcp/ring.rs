@@ -8,6 +8,45 @@
 /// Smallest allocation made when a ring first receives data.
 pub const MIN_RING_ALLOC: usize = 2048;
 
+/// Most released [`MIN_RING_ALLOC`]-byte buffers a thread keeps for reuse (8 MiB).
+///
+/// An idle connection gives its ring storage back, so that it costs only its structs; a
+/// keep-alive connection does that after every request. The spares make the next request's
+/// rings (on any connection of the same shard thread) cost no allocation.
+pub const SPARE_RINGS_PER_THREAD: usize = 4096;
+
+thread_local! {
+    static SPARE_RINGS: std::cell::RefCell<Vec<Vec<u8>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A zeroed buffer of `len` bytes, from the thread's spares when `len` is the minimum.
+fn take_storage(len: usize) -> Vec<u8> {
+    if len == MIN_RING_ALLOC {
+        if let Some(b) = SPARE_RINGS.with(|s| s.borrow_mut().pop()) {
+            return b;
+        }
+    }
+    vec![0u8; len]
+}
+
+/// Gives `storage` back: minimum-sized buffers go to the thread's spares while there is room.
+fn give_storage(storage: Vec<u8>) {
+    if storage.len() == MIN_RING_ALLOC {
+        SPARE_RINGS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_RINGS_PER_THREAD {
+                s.push(storage);
+            }
+        });
+    }
+}
+
+/// Spare ring buffers held by this thread (for tests and metrics).
+pub fn spare_rings() -> usize {
+    SPARE_RINGS.with(|s| s.borrow().len())
+}
+
 /// A growable ring of bytes (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct Ring {
@@ -68,14 +107,14 @@ impl Ring {
             .unwrap_or(self.max)
             .max(self.storage.len() * 2)
             .min(self.max);
-        let mut storage = vec![0u8; target];
+        let mut storage = take_storage(target);
         let old = self.storage.len();
         if old > 0 {
             let first = old - self.head;
             storage[..first].copy_from_slice(&self.storage[self.head..]);
             storage[first..old].copy_from_slice(&self.storage[..self.head]);
         }
-        self.storage = storage;
+        give_storage(std::mem::replace(&mut self.storage, storage));
         self.head = 0;
     }
 
@@ -146,7 +185,7 @@ impl Ring {
     /// Frees the storage if nothing is held (the caller guarantees no out-of-order bytes).
     pub fn release_if_empty(&mut self) {
         if self.len == 0 && !self.storage.is_empty() {
-            self.storage = Vec::new();
+            give_storage(std::mem::take(&mut self.storage));
             self.head = 0;
         }
     }

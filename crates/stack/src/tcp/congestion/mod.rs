@@ -1,8 +1,9 @@
 //! Congestion control behind one small trait (RFC 5681 family), quinn `congestion/` style.
 //!
 //! The connection detects loss (duplicate ACKs, partial ACKs, RTO) and keeps the recovery
-//! point; a [`Controller`] only turns those events into a congestion window. New algorithms
-//! (CUBIC, RFC 9438) are another file implementing the trait plus a variant of [`Congestion`].
+//! point; a [`Controller`] only turns those events into a congestion window. Each algorithm
+//! is one file implementing the trait plus a variant of [`Congestion`]: CUBIC (RFC 9438, the
+//! default), NewReno (RFC 5681 + RFC 6582) and BBR v1 (model-based, paced).
 
 mod bbr;
 mod cubic;
@@ -65,13 +66,12 @@ pub trait Controller {
     }
 }
 
-/// Initial window (RFC 6928 / RFC 5681 §3.1).
+/// Initial window: `segments` full-sized segments, as Linux's `initcwnd` (RFC 6928's ten
+/// segments by default). RFC 6928 also caps the window at 14,600 bytes for larger MSSs; like
+/// Linux we do not, so a configured window is the window sent (`--initial-cwnd 64` sends 64
+/// segments in the first round trip).
 pub fn initial_window(segments: u32, mss: usize) -> usize {
-    let segments = segments.max(1) as usize;
-    segments
-        .saturating_mul(mss)
-        .min(mss.saturating_mul(2).max(14_600))
-        .max(mss)
+    (segments.max(1) as usize).saturating_mul(mss)
 }
 
 /// The controller of one connection: an enum, so a connection costs no allocation.
