@@ -10,6 +10,11 @@
 //! load drifts during the sweep skews the ratio far less than a single pass does.
 //!
 //! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--rounds 1] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
+//!
+//! For packet timelines (`bench/timeline`): `--only TEXT` keeps the tests whose label contains
+//! TEXT, `--connections N` overrides their connection counts, `--pcap FILE` has the AF_XDP
+//! server record every frame it receives and sends, and `--client-pcap FILE` runs tcpdump
+//! beside the client during the loads.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,7 +52,28 @@ struct Args {
     /// Sweeps to run, the servers' order rotating each round; cells are medians.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Only the tests whose label contains this text (e.g. `close`, `64 KiB`).
+    #[arg(long)]
+    only: Option<String>,
+    /// Use this many connections in every test instead of each test's own count.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// The AF_XDP server writes every frame it receives and sends to this pcap file
+    /// (`serve --pcap`; each server run overwrites it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Capture the client side with tcpdump into this file (each server run overwrites it):
+    /// on the router's client-facing interface `vc`, which also sees the AF_XDP load client's
+    /// frames (AF_XDP sockets bypass the taps of the client's own interface).
+    #[arg(long)]
+    client_pcap: Option<PathBuf>,
+    /// Namespace names start with `bmr` + this tag (lets parallel runs tell theirs apart).
+    #[arg(long, default_value = "cmp")]
+    ns_tag: String,
 }
+
+/// One column of the table: (label, path, connections, Connection: close).
+type Test = (String, &'static str, usize, bool);
 
 /// One cell's measurements, one per round.
 type Rounds = Vec<LoadResult>;
@@ -139,6 +165,25 @@ fn main() -> anyhow::Result<()> {
             o => Err(anyhow::anyhow!("unknown server {o}")),
         })
         .collect::<anyhow::Result<_>>()?;
+    let tests: Vec<Test> = TESTS
+        .iter()
+        .filter(|t| args.only.as_ref().is_none_or(|o| t.0.contains(o.as_str())))
+        .map(|&(label, path, c, close)| match args.connections {
+            // every label ends in " c<connections>"
+            Some(n) => {
+                let base = label.rsplit_once(' ').map_or(label, |(b, _)| b);
+                (format!("{base} c{n}"), path, n, close)
+            }
+            None => (label.to_string(), path, c, close),
+        })
+        .collect();
+    if tests.is_empty() {
+        bail!("--only {:?} matches no test", args.only);
+    }
+    let captures = Captures {
+        server: args.pcap.clone(),
+        client: args.client_pcap.clone(),
+    };
     let stop = boomerang::signals::cleanup_flag()?;
     let exe = boomerang_bin()?;
     let pin = Pinning::from_allowed();
@@ -154,7 +199,7 @@ fn main() -> anyhow::Result<()> {
     let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
     for &server in &servers {
         for &tool in &tools {
-            results.push((server, tool, vec![Vec::new(); TESTS.len()]));
+            results.push((server, tool, vec![Vec::new(); tests.len()]));
         }
     }
     let rounds = args.rounds.max(1);
@@ -169,7 +214,16 @@ fn main() -> anyhow::Result<()> {
                 if stop.load(Ordering::Relaxed) {
                     bail!("interrupted");
                 }
-                let rows = measure(server, tool, &exe, &site, pin, args.duration, &stop)
+                let run = Run {
+                    exe: &exe,
+                    site: &site,
+                    pin,
+                    duration: args.duration,
+                    tests: &tests,
+                    captures: &captures,
+                    ns_tag: &args.ns_tag,
+                };
+                let rows = measure(server, tool, &run, &stop)
                     .with_context(|| format!("measuring {}", server.label()))?;
                 if let Some(cell) = results.iter_mut().find(|r| r.0 == server && r.1 == tool) {
                     for (per_test, r) in cell.2.iter_mut().zip(rows) {
@@ -179,13 +233,13 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let table = render(&results, rounds);
+    let table = render(&results, rounds, &tests);
     println!("\n{table}");
     std::fs::write(&args.markdown, &table)?;
     let mut csv =
         String::from("server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec\n");
     for (server, wrk, cells) in &results {
-        for ((label, ..), r) in TESTS.iter().zip(cells.iter().filter_map(|c| median(c))) {
+        for ((label, ..), r) in tests.iter().zip(cells.iter().filter_map(|c| median(c))) {
             let _ = writeln!(
                 csv,
                 "{},{},{},{:.0},{},{},{},{},{},{:.0}",
@@ -228,27 +282,54 @@ fn boomerang_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// Where the packet captures go (none by default).
+struct Captures {
+    server: Option<PathBuf>,
+    client: Option<PathBuf>,
+}
+
+/// What every server run shares.
+struct Run<'a> {
+    exe: &'a Path,
+    site: &'a TempDir,
+    pin: Pinning,
+    duration: Duration,
+    tests: &'a [Test],
+    captures: &'a Captures,
+    ns_tag: &'a str,
+}
+
 fn measure(
     server: Server,
     tool: Tool,
-    exe: &Path,
-    site: &TempDir,
-    pin: Pinning,
-    duration: Duration,
+    run: &Run,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<LoadResult>> {
-    let topo = Topology::new("cmp", server != Server::Xdp)?;
+    let Run {
+        exe,
+        site,
+        pin,
+        duration,
+        ..
+    } = *run;
+    let topo = Topology::new(run.ns_tag, server != Server::Xdp)?;
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
     let mut proc = match server {
-        Server::Xdp => ServerProcess::spawn(
-            &topo.ns.server,
-            server.label(),
-            Some(pin.server),
-            exe,
-            &harness::xdp_serve_args(site.path()),
-            &log,
-        )?,
+        Server::Xdp => {
+            let mut serve_args = harness::xdp_serve_args(site.path());
+            if let Some(p) = &run.captures.server {
+                serve_args.extend(["--pcap".into(), p.to_string_lossy().into_owned()]);
+            }
+            ServerProcess::spawn(
+                &topo.ns.server,
+                server.label(),
+                Some(pin.server),
+                exe,
+                &serve_args,
+                &log,
+            )?
+        }
         Server::Kernel => ServerProcess::spawn(
             &topo.ns.server,
             server.label(),
@@ -275,9 +356,38 @@ fn measure(
         }
     };
     proc.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    // tcpdump next to the client, stopped by PID when its guard drops (after the loads)
+    let tcpdump = match &run.captures.client {
+        Some(p) => Some(ServerProcess::spawn(
+            &topo.ns.router,
+            "tcpdump",
+            None,
+            Path::new("tcpdump"),
+            &[
+                "-i".into(),
+                "vc".into(),
+                "-n".into(),
+                "-s".into(),
+                "512".into(),
+                "-B".into(),
+                "65536".into(),
+                "-w".into(),
+                p.to_string_lossy().into_owned(),
+                "tcp".into(),
+                "port".into(),
+                harness::PORT.to_string(),
+            ],
+            &site.path().join("tcpdump.log"),
+        )?),
+        None => None,
+    };
+    if tcpdump.is_some() {
+        std::thread::sleep(Duration::from_millis(500)); // let tcpdump open the interface
+    }
     let scratch = TempDir::new("cmpw")?;
     let mut rows = Vec::new();
-    for (label, path, connections, close) in TESTS {
+    for (label, path, connections, close) in run.tests {
+        let (path, connections, close) = (*path, *connections, *close);
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
@@ -304,6 +414,7 @@ fn measure(
         eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
         rows.push(r);
     }
+    drop(tcpdump);
     let _ = proc.stop(harness::STOP_TIMEOUT);
     drop(nginx_dir);
     Ok(rows)
@@ -334,7 +445,7 @@ fn paired_ratio(ours: &Rounds, nginx: &Rounds) -> Option<(f64, f64, f64)> {
     median_f64(ratios).map(|m| (m, lo, hi))
 }
 
-fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize) -> String {
+fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize, tests: &[Test]) -> String {
     let mut out = String::new();
     let mut tools: Vec<Tool> = Vec::new();
     for r in results {
@@ -373,7 +484,7 @@ fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize) -> String {
             }
         }
         let _ = writeln!(out, "{header}\n{sep}");
-        for (i, (label, ..)) in TESTS.iter().enumerate() {
+        for (i, (label, ..)) in tests.iter().enumerate() {
             let _ = write!(out, "| {label} |");
             for (s, _, cells) in &group {
                 let Some(r) = cells.get(i).and_then(median) else {
