@@ -15,9 +15,8 @@ pub mod frames;
 /// How long a started example may take to attach its program and print its ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The path of a built example of this package (`<target>/<profile>/examples/<name>`).
-///
-/// scripts/test builds the examples before the tests; this refuses clearly when one is missing.
+/// The path of an example of this package (`<target>/<profile>/examples/<name>`), built on
+/// first use with this test binary's profile.
 pub fn example(name: &str) -> PathBuf {
     boomerang_nic::netns::built_example(name).unwrap_or_else(|e| panic!("{e}"))
 }
