@@ -36,9 +36,19 @@ struct Args {
     /// Where to write the results as a Markdown table.
     #[arg(long, default_value = "/tmp/boomerang-compare.md")]
     markdown: PathBuf,
-    /// Only these servers (comma separated: xdp,kernel,nginx).
+    /// Only these servers (comma separated: xdp,kernel,nginx; xdp-alt is boomerang on
+    /// AF_XDP with `--alt-args`, for an A/B in the same run).
     #[arg(long, default_value = "xdp,kernel,nginx")]
     servers: String,
+    /// MTU of every veth of the topology, for every server alike (9000: jumbo frames).
+    #[arg(long, default_value_t = 1500)]
+    mtu: u32,
+    /// Extra arguments for `boomerang serve` on AF_XDP (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    xdp_args: String,
+    /// Extra arguments for the `xdp-alt` server (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    alt_args: String,
 }
 
 /// (label, path, connections, Connection: close)
@@ -53,6 +63,7 @@ const TESTS: [(&str, &str, usize, bool); 5] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Xdp,
+    XdpAlt,
     Kernel,
     Nginx,
 }
@@ -61,6 +72,7 @@ impl Server {
     fn label(self) -> &'static str {
         match self {
             Server::Xdp => "boomerang AF_XDP",
+            Server::XdpAlt => "boomerang AF_XDP (alt)",
             Server::Kernel => "boomerang --kernel",
             Server::Nginx => "nginx",
         }
@@ -123,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(|s| match s.trim() {
             "xdp" => Ok(Server::Xdp),
+            "xdp-alt" => Ok(Server::XdpAlt),
             "kernel" => Ok(Server::Kernel),
             "nginx" => Ok(Server::Nginx),
             o => Err(anyhow::anyhow!("unknown server {o}")),
@@ -134,10 +147,11 @@ fn main() -> anyhow::Result<()> {
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
     println!(
-        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread",
+        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}",
         pin.server,
         pin.client,
-        fmt_duration(args.duration)
+        fmt_duration(args.duration),
+        args.mtu
     );
     // results[server][tool][test]
     let mut results: Vec<(Server, Tool, Vec<LoadResult>)> = Vec::new();
@@ -146,7 +160,7 @@ fn main() -> anyhow::Result<()> {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
-            let rows = measure(server, tool, &exe, &site, pin, args.duration, &stop)
+            let rows = measure(server, tool, &exe, &site, pin, &args, &stop)
                 .with_context(|| format!("measuring {}", server.label()))?;
             results.push((server, tool, rows));
         }
@@ -206,21 +220,35 @@ fn measure(
     exe: &Path,
     site: &TempDir,
     pin: Pinning,
-    duration: Duration,
+    args: &Args,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<LoadResult>> {
-    let topo = Topology::new("cmp", server != Server::Xdp)?;
+    let duration = args.duration;
+    let xdp = matches!(server, Server::Xdp | Server::XdpAlt);
+    let topo = Topology::new("cmp", !xdp)?;
+    if args.mtu != 1500 {
+        topo.set_mtu(args.mtu)?;
+    }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
     let mut proc = match server {
-        Server::Xdp => ServerProcess::spawn(
-            &topo.ns.server,
-            server.label(),
-            Some(pin.server),
-            exe,
-            &harness::xdp_serve_args(site.path()),
-            &log,
-        )?,
+        Server::Xdp | Server::XdpAlt => {
+            let extra = if server == Server::Xdp {
+                &args.xdp_args
+            } else {
+                &args.alt_args
+            };
+            let mut a = harness::xdp_serve_args(site.path());
+            a.extend(extra.split_whitespace().map(String::from));
+            ServerProcess::spawn(
+                &topo.ns.server,
+                server.label(),
+                Some(pin.server),
+                exe,
+                &a,
+                &log,
+            )?
+        }
         Server::Kernel => ServerProcess::spawn(
             &topo.ns.server,
             server.label(),

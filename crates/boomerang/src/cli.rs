@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// AF_XDP bind mode [default: auto].
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
+    /// Frames one copy-mode AF_XDP `sendto` may transmit (Linux 6.17+; 32 is the kernel's
+    /// default) [default: the TX ring size, 2048].
+    #[arg(long, value_name = "FRAMES")]
+    pub tx_budget: Option<u32>,
     /// Write every frame the stack receives and sends to this pcap file (tshark reads it).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,

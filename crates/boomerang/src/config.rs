@@ -63,6 +63,7 @@ pub enum ConfigError {
 /// xdp-mode = "auto"
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
+/// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
 /// [tcp]                   # AF_XDP only
@@ -96,6 +97,8 @@ pub struct FileConfig {
     pub xdp_mode: Option<XdpMode>,
     /// See `--bind-mode`.
     pub bind_mode: Option<BindMode>,
+    /// See `--tx-budget`.
+    pub tx_budget: Option<u32>,
     /// See `--pcap`.
     pub pcap: Option<PathBuf>,
     /// See `--kernel`.
@@ -209,6 +212,8 @@ pub struct XdpSettings {
     pub xdp_mode: XdpMode,
     /// AF_XDP bind mode.
     pub bind_mode: BindMode,
+    /// Frames per copy-mode `sendto` (`None`: the TX ring size).
+    pub tx_budget: Option<u32>,
     /// Capture file.
     pub pcap: Option<PathBuf>,
     /// The userspace stack's TCP tuning.
@@ -329,6 +334,15 @@ impl ServeSettings {
             ));
         }
         let tcp = TcpTuning::merge(args, &file.tcp)?;
+        let tx_budget = args.tx_budget.or(file.tx_budget);
+        if let Some(b) = tx_budget {
+            if !(32..=boomerang_nic::xsk::DEFAULT_RING_SIZE).contains(&b) {
+                return Err(ConfigError::Invalid(format!(
+                    "--tx-budget {b}: use 32..={} (32 is the kernel's default)",
+                    boomerang_nic::xsk::DEFAULT_RING_SIZE
+                )));
+            }
+        }
         Ok(ServeSettings::Xdp(XdpSettings {
             iface,
             addr,
@@ -338,6 +352,7 @@ impl ServeSettings {
             root,
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
             bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
+            tx_budget,
             pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
             tcp,
             http,
@@ -364,6 +379,7 @@ mod tests {
             queues = 2
             xdp-mode = "generic"
             bind-mode = "copy"
+            tx-budget = 64
             pcap = "/tmp/x.pcap"
             "#,
         );
@@ -376,6 +392,7 @@ mod tests {
             queues: Some(2),
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
+            tx_budget: Some(64),
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()
         };

@@ -53,6 +53,7 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
         XdpMode::Generic => xsk::XdpMode::Generic,
     };
     cfg.addrs = vec![s.addr.addr];
+    cfg.tx_budget = s.tx_budget;
     match XdpSetup::open(&cfg) {
         Ok(mut setup) => {
             if s.bind_mode == BindMode::Auto && setup.bind_mode() != xsk::BindMode::ZeroCopy {
@@ -149,6 +150,9 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     );
     let mut metrics = MetricsState::new(s.queues, kind, &bind, &mode);
     metrics.congestion = stack.tcp.congestion.name();
+    if let Devices::Xdp { setup, .. } = &devices {
+        metrics.tx_budget = Some(setup.tx_batch());
+    }
     let metrics = Arc::new(metrics);
     let shared = Shared::new(stack);
     let mut router = Router::with_builtin_routes();

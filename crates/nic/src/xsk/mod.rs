@@ -25,11 +25,11 @@ pub use program::{XdpCounters, XdpProgram, DEFAULT_MAX_QUEUES, MAX_ADDRS};
 pub use queue::{
     QueueCounters, RxFrame, TxFrame, XskQueue, XskStatistics, DEFAULT_BATCH, XDP_PACKET_HEADROOM,
 };
-pub use socket::{BIND_BUSY_RETRIES, BIND_BUSY_WAIT};
+pub use socket::{TxBatch, BIND_BUSY_RETRIES, BIND_BUSY_WAIT, KERNEL_TX_BUDGET};
 use umem::UmemArea;
 
 use queue::{Chunks, PoolConfig};
-use socket::{RingSizes, UmemSource, XskSocket};
+use socket::{RingSizes, TxTuning, UmemSource, XskSocket};
 
 /// Length of an Ethernet header (no VLAN tag), for frame-size arithmetic.
 pub const ETHERNET_HEADER_LEN: usize = 14;
@@ -123,6 +123,14 @@ pub struct XdpConfig {
     /// Redirect every frame to the sockets, not only ours (an L2 forwarder such as netsim).
     /// The host then gets nothing from this interface except frames on queues without a socket.
     pub redirect_all: bool,
+    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+):
+    /// `None` asks for the TX ring size; [`KERNEL_TX_BUDGET`] (32) keeps the kernel's
+    /// default. Older kernels keep 32 whatever is asked (logged once).
+    pub tx_budget: Option<u32>,
+    /// The socket's send buffer in bytes, which every copy-mode frame in flight is charged
+    /// to: `None` asks for `ring_size × frame_size` (the kernel doubles it), `Some(0)` keeps
+    /// `net.core.wmem_default`.
+    pub send_buffer: Option<u32>,
 }
 
 impl XdpConfig {
@@ -142,6 +150,18 @@ impl XdpConfig {
             tx_reserve: None,
             addrs: Vec::new(),
             redirect_all: false,
+            tx_budget: None,
+            send_buffer: None,
+        }
+    }
+
+    /// The transmit tuning this configuration asks for.
+    fn tx_tuning(&self) -> TxTuning {
+        TxTuning {
+            budget: self.tx_budget.unwrap_or(self.ring_size),
+            send_buffer: self
+                .send_buffer
+                .unwrap_or_else(|| self.ring_size.saturating_mul(self.frame_size)),
         }
     }
 
@@ -189,6 +209,14 @@ impl XdpConfig {
                 "UMEM of {total} bytes exceeds MAX_UMEM_BYTES ({MAX_UMEM_BYTES})"
             ));
         }
+        if let Some(b) = self.tx_budget {
+            if !(KERNEL_TX_BUDGET..=self.ring_size).contains(&b) {
+                return bad(format!(
+                    "TX budget {b} (from {KERNEL_TX_BUDGET} to the ring size, {})",
+                    self.ring_size
+                ));
+            }
+        }
         if self.tx_reserve.is_some_and(|r| r >= self.frame_count) {
             return bad("tx_reserve must be below frame_count".into());
         }
@@ -211,6 +239,7 @@ pub struct XdpSetup {
     mac: [u8; 6],
     mtu: u32,
     rx_queues: u32,
+    tx_batch: TxBatch,
 }
 
 impl XdpSetup {
@@ -272,7 +301,15 @@ impl XdpSetup {
                     headroom: cfg.headroom,
                 },
             };
-            let sock = XskSocket::open(&cfg.ifname, ifindex, q, source, sizes, cfg.bind_mode)?;
+            let sock = XskSocket::open(
+                &cfg.ifname,
+                ifindex,
+                q,
+                source,
+                sizes,
+                cfg.bind_mode,
+                cfg.tx_tuning(),
+            )?;
             bind_mode = sock.bind_mode;
             let chunks = Chunks {
                 first,
@@ -304,6 +341,15 @@ impl XdpSetup {
             q.set_xdp_mode(xdp_mode);
         }
         let huge = shared.as_ref().map(|a| a.huge_pages());
+        let tx_batch = queues[0].tx_batch();
+        let tuning = cfg.tx_tuning();
+        if tuning.budget != KERNEL_TX_BUDGET && !tx_batch.budget_set {
+            tracing::info!(
+                ifname = %cfg.ifname,
+                asked = tuning.budget,
+                "the kernel has no XDP_MAX_TX_SKB_BUDGET (Linux 6.17+): copy mode sends at most 32 frames per sendto"
+            );
+        }
         tracing::info!(
             ifname = %cfg.ifname,
             queues = ?cfg.queues,
@@ -314,6 +360,8 @@ impl XdpSetup {
             huge_pages = ?huge,
             frame_size = cfg.frame_size,
             frame_count = cfg.frame_count,
+            tx_budget = tx_batch.budget,
+            send_buffer = tx_batch.send_buffer,
             "AF_XDP sockets open, XDP program attached"
         );
         if mtu as usize + ETHERNET_HEADER_LEN
@@ -333,7 +381,13 @@ impl XdpSetup {
             mac,
             mtu,
             rx_queues,
+            tx_batch,
         })
+    }
+
+    /// The copy-mode transmit batch of the first queue (all queues are set up alike).
+    pub fn tx_batch(&self) -> TxBatch {
+        self.tx_batch
     }
 
     /// Takes the opened queues (in configuration order), to move each to its own thread.
@@ -440,6 +494,11 @@ mod tests {
         assert!(bad(&|c| c.ring_size = 100));
         assert!(bad(&|c| c.frame_count = 10));
         assert!(bad(&|c| c.tx_reserve = Some(c.frame_count)));
+        assert!(bad(&|c| c.tx_budget = Some(16)));
+        assert!(bad(&|c| c.tx_budget = Some(c.ring_size * 2)));
+        let mut c = XdpConfig::new("eth0");
+        c.tx_budget = Some(c.ring_size);
+        assert!(c.validate().is_ok());
         assert!(bad(&|c| {
             c.frame_count = 1 << 20;
             c.queues = vec![0, 1];

@@ -212,6 +212,11 @@ impl XskQueue {
         self.xdp_mode = mode;
     }
 
+    /// The copy-mode transmit batch the kernel accepted for this socket.
+    pub fn tx_batch(&self) -> super::TxBatch {
+        self.sock.tx_batch
+    }
+
     /// The interface's MTU when the queue was opened.
     pub fn mtu(&self) -> u32 {
         self.mtu

@@ -30,6 +30,33 @@ pub struct RingSizes {
     pub tx: u32,
 }
 
+/// The kernel's copy-mode transmit budget per `sendto` when nobody raises it.
+pub const KERNEL_TX_BUDGET: u32 = 32;
+
+/// Copy-mode transmit tuning asked for when a socket opens.
+#[derive(Debug, Clone, Copy)]
+pub struct TxTuning {
+    /// Frames per `sendto` (`XDP_MAX_TX_SKB_BUDGET`); [`KERNEL_TX_BUDGET`] leaves it alone.
+    pub budget: u32,
+    /// Send buffer in bytes (`SO_SNDBUFFORCE`, else `SO_SNDBUF`; the kernel doubles it);
+    /// 0 leaves the default (`net.core.wmem_default`).
+    pub send_buffer: u32,
+}
+
+/// The copy-mode transmit batch a socket got: what the kernel accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxBatch {
+    /// Frames one `sendto` transmits at most (32 where the kernel has no
+    /// `XDP_MAX_TX_SKB_BUDGET`).
+    pub budget: u32,
+    /// Whether the kernel accepted `XDP_MAX_TX_SKB_BUDGET` (`false`: not asked, or a
+    /// kernel before 6.17).
+    pub budget_set: bool,
+    /// The socket's send buffer in bytes as the kernel reports it (`SO_SNDBUF`): every
+    /// frame in flight is charged to it as one skb.
+    pub send_buffer: u32,
+}
+
 /// An AF_XDP socket with its rings.
 #[derive(Debug)]
 pub struct XskSocket {
@@ -40,6 +67,8 @@ pub struct XskSocket {
     fd: OwnedFd,
     /// The bind mode the kernel accepted.
     pub bind_mode: BindMode,
+    /// The copy-mode transmit batch the kernel accepted.
+    pub tx_batch: TxBatch,
 }
 
 /// How this socket gets its UMEM.
@@ -62,6 +91,45 @@ pub enum UmemSource<'a> {
     },
 }
 
+/// Applies `tuning` to socket `fd` (whose TX ring is sized): a budget the kernel does not
+/// know (ENOPROTOOPT before Linux 6.17; EINVAL) or refuses (EACCES: out of range) leaves
+/// the default, and so does a send buffer that cannot be set. Never fails.
+fn tune_tx(fd: RawFd, tuning: TxTuning) -> TxBatch {
+    let mut batch = TxBatch {
+        budget: KERNEL_TX_BUDGET,
+        budget_set: false,
+        send_buffer: 0,
+    };
+    if tuning.budget != KERNEL_TX_BUDGET {
+        match sys::setsockopt_raw(
+            fd,
+            libc::SOL_XDP,
+            sys::XDP_MAX_TX_SKB_BUDGET,
+            &tuning.budget,
+        ) {
+            Ok(()) => {
+                batch.budget = tuning.budget;
+                batch.budget_set = true;
+            }
+            Err(e) => {
+                tracing::debug!(budget = tuning.budget, error = %e, "XDP_MAX_TX_SKB_BUDGET not accepted")
+            }
+        }
+    }
+    if tuning.send_buffer > 0 {
+        let v = libc::c_int::try_from(tuning.send_buffer).unwrap_or(libc::c_int::MAX);
+        let forced = sys::setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &v);
+        if let Err(e) = forced {
+            tracing::debug!(error = %e, "SO_SNDBUFFORCE refused (not CAP_NET_ADMIN?); trying SO_SNDBUF");
+            if let Err(e) = sys::setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &v) {
+                tracing::debug!(error = %e, "SO_SNDBUF refused; keeping the default");
+            }
+        }
+    }
+    batch.send_buffer = sys::send_buffer(fd).unwrap_or(0);
+    batch
+}
+
 impl XskSocket {
     /// Creates the socket, sets up its UMEM and rings, and binds it to `queue` of `ifindex`.
     pub fn open(
@@ -71,6 +139,7 @@ impl XskSocket {
         umem: UmemSource<'_>,
         sizes: RingSizes,
         bind_mode: BindMode,
+        tuning: TxTuning,
     ) -> Result<XskSocket> {
         // SAFETY: plain socket(2) call; the result is checked.
         let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -111,6 +180,7 @@ impl XskSocket {
         )?;
         sys::setsockopt(f, libc::XDP_RX_RING, &sizes.rx, "sizing the RX ring")?;
         sys::setsockopt(f, libc::XDP_TX_RING, &sizes.tx, "sizing the TX ring")?;
+        let tx_batch = tune_tx(f, tuning);
 
         let (off, len) = sys::getsockopt::<libc::xdp_mmap_offsets>(
             f,
@@ -162,6 +232,7 @@ impl XskSocket {
             tx,
             fd,
             bind_mode: BindMode::Copy,
+            tx_batch,
         };
         sock.bind_mode = match umem {
             UmemSource::Shared { fd: shared, mode } => {
