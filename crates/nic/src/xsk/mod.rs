@@ -131,6 +131,11 @@ pub struct XdpConfig {
     /// to: `None` asks for `ring_size × frame_size` (the kernel doubles it), `Some(0)` keeps
     /// `net.core.wmem_default`.
     pub send_buffer: Option<u32>,
+    /// Frames larger than a chunk (the interface's MTU, up to jumbo frames) through
+    /// multi-buffer AF_XDP (`XDP_USE_SG`, Linux 6.6+) and a frags-aware XDP program: used only
+    /// when the MTU does not fit in one chunk; refused by the kernel → one chunk per frame
+    /// (logged). Default on.
+    pub multi_buffer: bool,
 }
 
 impl XdpConfig {
@@ -152,6 +157,7 @@ impl XdpConfig {
             redirect_all: false,
             tx_budget: None,
             send_buffer: None,
+            multi_buffer: true,
         }
     }
 
@@ -260,7 +266,9 @@ impl XdpSetup {
         raise_memlock();
 
         let max_q = cfg.queues.iter().copied().max().unwrap_or(0) + 1;
-        let mut program = XdpProgram::load(ifindex, max_q.max(rx_queues))?;
+        let one_chunk = (cfg.frame_size - XDP_PACKET_HEADROOM - cfg.headroom) as usize;
+        let want_sg = cfg.multi_buffer && mtu as usize + ETHERNET_HEADER_LEN > one_chunk;
+        let mut program = XdpProgram::load(ifindex, max_q.max(rx_queues), want_sg)?;
 
         let sizes = RingSizes {
             fill: cfg.ring_size,
@@ -294,6 +302,7 @@ impl XdpSetup {
                 (Some(_), Some(q0)) => UmemSource::Shared {
                     fd: std::os::fd::AsRawFd::as_raw_fd(q0),
                     mode: q0.bind_mode(),
+                    multi_buffer: q0.multi_buffer(),
                 },
                 _ => UmemSource::Register {
                     area: &area,
@@ -309,6 +318,7 @@ impl XdpSetup {
                 sizes,
                 cfg.bind_mode,
                 cfg.tx_tuning(),
+                want_sg,
             )?;
             bind_mode = sock.bind_mode;
             let chunks = Chunks {
@@ -342,6 +352,7 @@ impl XdpSetup {
         }
         let huge = shared.as_ref().map(|a| a.huge_pages());
         let tx_batch = queues[0].tx_batch();
+        let multi_buffer = queues[0].multi_buffer();
         let tuning = cfg.tx_tuning();
         if tuning.budget != KERNEL_TX_BUDGET && !tx_batch.budget_set {
             tracing::info!(
@@ -360,13 +371,12 @@ impl XdpSetup {
             huge_pages = ?huge,
             frame_size = cfg.frame_size,
             frame_count = cfg.frame_count,
+            multi_buffer,
             tx_budget = tx_batch.budget,
             send_buffer = tx_batch.send_buffer,
             "AF_XDP sockets open, XDP program attached"
         );
-        if mtu as usize + ETHERNET_HEADER_LEN
-            > (cfg.frame_size - XDP_PACKET_HEADROOM - cfg.headroom) as usize
-        {
+        if !multi_buffer && mtu as usize + ETHERNET_HEADER_LEN > one_chunk {
             tracing::warn!(
                 ifname = %cfg.ifname, mtu, frame_size = cfg.frame_size,
                 "the MTU does not fit in a frame: larger frames will be dropped by the kernel"

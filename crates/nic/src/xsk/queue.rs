@@ -29,6 +29,13 @@ pub const XDP_PACKET_HEADROOM: u32 = 256;
 /// Descriptors moved per ring access at most (one batch).
 pub const DEFAULT_BATCH: usize = 64;
 
+/// Largest frame a multi-buffer queue carries (an IPv4 packet of 65,535 bytes with its
+/// Ethernet header); the kernel also bounds a frame to 18 buffers (`MAX_SKB_FRAGS` + 1).
+pub const MAX_MULTI_BUFFER_FRAME: usize = 65_535 + 14;
+
+/// Buffers per frame the kernel accepts at most on TX (`MAX_SKB_FRAGS` + 1).
+const MAX_BUFFERS_PER_FRAME: usize = 18;
+
 /// A received frame: a chunk of the UMEM that the kernel filled and handed to us.
 #[derive(Debug)]
 #[must_use = "give a received frame back with XskQueue::release (or reuse it with XskQueue::reply_in_place)"]
@@ -36,9 +43,16 @@ pub struct RxFrame {
     addr: u64,
     len: u32,
     tag: u32,
+    more: bool,
 }
 
 impl RxFrame {
+    /// Whether the frame continues in the next received buffer (`XDP_PKT_CONTD`: a
+    /// multi-buffer frame, whose last buffer has this `false`).
+    pub fn continues(&self) -> bool {
+        self.more
+    }
+
     /// The frame's length in bytes.
     pub fn len(&self) -> usize {
         self.len as usize
@@ -78,12 +92,18 @@ pub struct XskStatistics {
 /// Counters kept by the queue itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueCounters {
-    /// Frames received.
+    /// Buffers received (one per frame, more for multi-buffer frames).
     pub rx_frames: u64,
     /// Frames submitted for transmission.
     pub tx_frames: u64,
-    /// TX completions reaped.
+    /// TX completions reaped (one per buffer: a multi-buffer frame completes several).
     pub tx_completed: u64,
+    /// Multi-buffer frames received (spanning two or more chunks).
+    pub rx_multi_buffer: u64,
+    /// Multi-buffer frames transmitted.
+    pub tx_multi_buffer: u64,
+    /// Received multi-buffer frames dropped (larger than [`MAX_MULTI_BUFFER_FRAME`]).
+    pub rx_oversize: u64,
     /// `sendto` wakeups issued (TX `need_wakeup`).
     pub tx_wakeups: u64,
     /// `recvfrom` wakeups issued (fill `need_wakeup`).
@@ -136,6 +156,12 @@ pub struct XskQueue {
     mac: [u8; 6],
     mtu: u32,
     xdp_mode: XdpMode,
+    /// A multi-buffer frame being gathered across receive calls (its buffers so far).
+    rx_gather: Vec<u8>,
+    /// Whether `rx_gather` holds the start of a frame whose last buffer has not come yet.
+    rx_gathering: bool,
+    /// Where a frame larger than one chunk is written before being split into chunks.
+    tx_scratch: Vec<u8>,
 }
 
 impl XskQueue {
@@ -178,6 +204,9 @@ impl XskQueue {
             mac,
             mtu,
             xdp_mode,
+            rx_gather: Vec::new(),
+            rx_gathering: false,
+            tx_scratch: Vec::new(),
         };
         q.refill();
         Ok(q)
@@ -215,6 +244,11 @@ impl XskQueue {
     /// The copy-mode transmit batch the kernel accepted for this socket.
     pub fn tx_batch(&self) -> super::TxBatch {
         self.sock.tx_batch
+    }
+
+    /// Whether the socket is bound for multi-buffer frames (`XDP_USE_SG`).
+    pub fn multi_buffer(&self) -> bool {
+        self.sock.multi_buffer
     }
 
     /// The interface's MTU when the queue was opened.
@@ -325,6 +359,7 @@ impl XskQueue {
                 addr: d.addr,
                 len: d.len,
                 tag: self.tag,
+                more: d.options & libc::XDP_PKT_CONTD != 0,
             });
             added += 1;
         }
@@ -508,6 +543,66 @@ impl XskQueue {
         }
     }
 
+    /// [`Device::transmit`] for frames that may exceed one chunk: `f` writes into a scratch
+    /// buffer of `max` bytes, and the frame is copied into as many chunks as it needs, sent
+    /// as one descriptor per chunk, all but the last with `XDP_PKT_CONTD`. Returns `false`
+    /// (without calling `f`) unless chunks and ring slots for a frame of `max` bytes are free.
+    fn transmit_multi_buffer(
+        &mut self,
+        _now: Instant,
+        max: usize,
+        cap: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
+        let need = max.div_ceil(cap) as u32;
+        if (self.free.len() as u32) < need || self.tx_slots() < need {
+            self.complete();
+            if (self.free.len() as u32) < need && self.sock.tx.unsubmitted() > 0 {
+                self.flush_tx();
+                self.complete();
+            }
+            if (self.free.len() as u32) < need || self.tx_slots() < need {
+                return false;
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.tx_scratch);
+        scratch.resize(max, 0);
+        let len = f(&mut scratch[..max]);
+        if len > 0 && len <= max {
+            let pieces = len.div_ceil(cap);
+            for (i, piece) in scratch[..len].chunks(cap).enumerate() {
+                let Some(chunk) = self.free.pop() else { break };
+                let addr = chunk + u64::from(self.chunks.headroom);
+                // SAFETY: the chunk was just taken from the free pool (no ring and no handle
+                // holds it); `piece.len() <= cap` keeps the write inside it.
+                if let Some(dst) = unsafe { self.area.slice_mut(addr, piece.len()) } {
+                    dst.copy_from_slice(piece);
+                }
+                let desc = libc::xdp_desc {
+                    addr,
+                    len: piece.len() as u32,
+                    options: if i + 1 < pieces {
+                        libc::XDP_PKT_CONTD
+                    } else {
+                        0
+                    },
+                };
+                if !self.sock.tx.push(desc) {
+                    // Cannot happen (slots were checked); keep the chunk rather than lose it.
+                    self.free.push(chunk);
+                    break;
+                }
+            }
+            self.counters.tx_frames += 1;
+            self.counters.tx_multi_buffer += u64::from(pieces > 1);
+            if self.sock.tx.unsubmitted() as usize >= self.pool.batch {
+                self.flush_tx();
+            }
+        }
+        self.tx_scratch = scratch;
+        true
+    }
+
     /// Frames published to the TX ring that the kernel has not taken yet.
     pub fn tx_pending(&self) -> u32 {
         self.sock.tx.outstanding()
@@ -560,8 +655,33 @@ impl Device for XskQueue {
             let want = (budget - total).min(self.pool.batch);
             let n = self.recv(want, &mut batch);
             for fr in batch.drain(..) {
-                f(self.frame(&fr));
+                if !fr.more && !self.rx_gathering {
+                    f(self.frame(&fr));
+                    self.release(fr);
+                    continue;
+                }
+                // A multi-buffer frame: its buffers are gathered in order (the kernel
+                // publishes them together, but a batch may end between two of them).
+                if self.rx_gather.len() + fr.len() <= MAX_MULTI_BUFFER_FRAME {
+                    let mut gather = std::mem::take(&mut self.rx_gather);
+                    gather.extend_from_slice(self.frame(&fr));
+                    self.rx_gather = gather;
+                } else {
+                    self.rx_gather.clear();
+                    self.rx_gather.push(0);
+                    self.rx_gather.resize(MAX_MULTI_BUFFER_FRAME + 1, 0);
+                }
+                self.rx_gathering = fr.more;
                 self.release(fr);
+                if !self.rx_gathering {
+                    if self.rx_gather.len() <= MAX_MULTI_BUFFER_FRAME {
+                        self.counters.rx_multi_buffer += 1;
+                        f(&self.rx_gather);
+                    } else {
+                        self.counters.rx_oversize += 1;
+                    }
+                    self.rx_gather.clear();
+                }
             }
             total += n;
             if n < want {
@@ -572,11 +692,15 @@ impl Device for XskQueue {
         total
     }
 
-    fn transmit(&mut self, _now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+    fn transmit(&mut self, now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let max = self.max_frame_len();
+        let cap = self.tx_capacity();
+        if max > cap {
+            return self.transmit_multi_buffer(now, max, cap, f);
+        }
         let Some(mut tx) = self.alloc_tx() else {
             return false;
         };
-        let max = self.max_frame_len();
         let buf = self.tx_buffer(&mut tx);
         let cap = buf.len().min(max);
         let len = f(&mut buf[..cap]);
@@ -598,6 +722,11 @@ impl Device for XskQueue {
 
     fn max_frame_len(&self) -> usize {
         let l2 = self.mtu as usize + crate::xsk::ETHERNET_HEADER_LEN;
+        if self.sock.multi_buffer {
+            return l2
+                .min(MAX_MULTI_BUFFER_FRAME)
+                .min(MAX_BUFFERS_PER_FRAME * self.rx_capacity().min(self.tx_capacity()));
+        }
         l2.min(self.rx_capacity()).min(self.tx_capacity())
     }
 

@@ -69,6 +69,8 @@ pub struct XskSocket {
     pub bind_mode: BindMode,
     /// The copy-mode transmit batch the kernel accepted.
     pub tx_batch: TxBatch,
+    /// Whether the socket is bound with `XDP_USE_SG` (frames may span several chunks).
+    pub multi_buffer: bool,
 }
 
 /// How this socket gets its UMEM.
@@ -88,6 +90,8 @@ pub enum UmemSource<'a> {
         fd: RawFd,
         /// The bind mode of that socket.
         mode: BindMode,
+        /// Whether that socket is bound with `XDP_USE_SG` (sharing sockets inherit it).
+        multi_buffer: bool,
     },
 }
 
@@ -140,6 +144,7 @@ impl XskSocket {
         sizes: RingSizes,
         bind_mode: BindMode,
         tuning: TxTuning,
+        multi_buffer: bool,
     ) -> Result<XskSocket> {
         // SAFETY: plain socket(2) call; the result is checked.
         let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -233,16 +238,49 @@ impl XskSocket {
             fd,
             bind_mode: BindMode::Copy,
             tx_batch,
+            multi_buffer: false,
         };
-        sock.bind_mode = match umem {
-            UmemSource::Shared { fd: shared, mode } => {
+        (sock.bind_mode, sock.multi_buffer) = match umem {
+            UmemSource::Shared {
+                fd: shared,
+                mode,
+                multi_buffer,
+            } => {
                 // Later sockets of a shared UMEM bind with XDP_SHARED_UMEM only (adding
-                // XDP_COPY or XDP_USE_NEED_WAKEUP gives EINVAL; DESIGN.md §3).
+                // XDP_COPY, XDP_USE_NEED_WAKEUP or XDP_USE_SG gives EINVAL; DESIGN.md §3).
                 sock.bind(ifindex, queue, libc::XDP_SHARED_UMEM, shared as u32)
                     .map_err(|e| XskError::os("binding the AF_XDP socket (shared UMEM)", e))?;
-                mode
+                (mode, multi_buffer)
             }
-            UmemSource::Register { .. } => sock.bind_auto(ifname, ifindex, queue, bind_mode)?,
+            UmemSource::Register { .. } if multi_buffer => {
+                match sock.bind_auto(ifname, ifindex, queue, bind_mode, libc::XDP_USE_SG) {
+                    Ok(m) => (m, true),
+                    Err(XskError::ZeroCopyUnsupported(_)) if bind_mode == BindMode::ZeroCopy => {
+                        tracing::warn!(
+                            ifname,
+                            queue,
+                            "zero-copy multi-buffer AF_XDP refused; frames stay within one chunk"
+                        );
+                        (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+                    }
+                    Err(XskError::Os { error, .. })
+                        if matches!(
+                            error.raw_os_error(),
+                            Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)
+                        ) =>
+                    {
+                        tracing::warn!(
+                            ifname, queue, %error,
+                            "multi-buffer AF_XDP (XDP_USE_SG, Linux 6.6+) refused; frames stay within one chunk"
+                        );
+                        (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            UmemSource::Register { .. } => {
+                (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+            }
         };
         Ok(sock)
     }
@@ -253,8 +291,9 @@ impl XskSocket {
         ifindex: u32,
         queue: u32,
         mode: BindMode,
+        extra: u16,
     ) -> Result<BindMode> {
-        let wake = libc::XDP_USE_NEED_WAKEUP;
+        let wake = libc::XDP_USE_NEED_WAKEUP | extra;
         if matches!(mode, BindMode::Auto | BindMode::ZeroCopy) {
             match self.bind(ifindex, queue, wake | libc::XDP_ZEROCOPY, 0) {
                 Ok(()) => return Ok(BindMode::ZeroCopy),
