@@ -20,6 +20,8 @@ const CLIENT_PORT: u16 = 40001;
 /// Payload sizes: one chunk, two chunks, the largest datagram at MTU 9000.
 const SIZES: [usize; 4] = [1000, 5000, 8000, MTU as usize - 28];
 const DEADLINE: Duration = Duration::from_secs(10);
+/// Small frames sent after the echoes: three times the TX ring.
+const SMALL: usize = 3 * 128;
 
 fn payload(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| (j * 31 + i * 7) as u8).collect()
@@ -95,8 +97,34 @@ fn jumbo_frames_cross_several_chunks_both_ways() {
                 assert!(sent, "no room to transmit");
             }
             q.flush(Instant::now());
+            // Then small frames, three times the ring: each needs room for a jumbo frame
+            // (three chunks and three ring slots) and must find it as the kernel catches up.
+            let mut small = 0;
             let start = Instant::now();
-            while q.frames_in_use() > 0 && q.tx_pending() > 0 && start.elapsed() < DEADLINE {
+            while small < SMALL && start.elapsed() < DEADLINE {
+                let sent = q.transmit(Instant::now(), &mut |buf| {
+                    let p = (small as u64).to_be_bytes();
+                    udp_frame(
+                        buf,
+                        mac,
+                        client_mac,
+                        Pair::SERVER_ADDR,
+                        Pair::CLIENT_ADDR,
+                        PORT,
+                        CLIENT_PORT,
+                        &p,
+                    )
+                });
+                if sent {
+                    small += 1;
+                } else {
+                    q.flush(Instant::now());
+                }
+            }
+            assert_eq!(small, SMALL, "transmit stalled");
+            q.flush(Instant::now());
+            let start = Instant::now();
+            while q.tx_pending() > 0 && start.elapsed() < DEADLINE {
                 q.flush(Instant::now());
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -112,6 +140,19 @@ fn jumbo_frames_cross_several_chunks_both_ways() {
         .client
         .spawn_thread(|| -> std::io::Result<Vec<Vec<u8>>> {
             let sock = UdpSocket::bind(SocketAddrV4::new(Pair::CLIENT_ADDR, CLIENT_PORT))?;
+            // Room for every small datagram even if this thread is descheduled for a while.
+            let size: libc::c_int = 8 << 20;
+            // SAFETY: setsockopt reads one c_int from a live local for the socket's own fd.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
             sock.set_read_timeout(Some(Duration::from_millis(500)))?;
             for (i, &len) in SIZES.iter().enumerate() {
                 sock.send_to(&payload(i, len), SocketAddrV4::new(Pair::SERVER_ADDR, PORT))?;
@@ -119,7 +160,7 @@ fn jumbo_frames_cross_several_chunks_both_ways() {
             let mut out = Vec::new();
             let mut buf = vec![0u8; 65536];
             let start = Instant::now();
-            while out.len() < SIZES.len() && start.elapsed() < DEADLINE {
+            while out.len() < SIZES.len() + SMALL && start.elapsed() < DEADLINE {
                 if let Ok((n, _)) = sock.recv_from(&mut buf) {
                     out.push(buf[..n].to_vec());
                 }
@@ -144,8 +185,11 @@ fn jumbo_frames_cross_several_chunks_both_ways() {
     // Three of the four frames need more than one 3,840-byte receive buffer.
     assert_eq!(counters.rx_multi_buffer, 3, "{counters:?}");
     assert_eq!(counters.tx_multi_buffer, 3, "{counters:?}");
-    assert_eq!(echoes.len(), SIZES.len(), "{counters:?}");
+    assert_eq!(echoes.len(), SIZES.len() + SMALL, "{counters:?}");
     for (e, w) in echoes.iter().zip(&want) {
         assert!(e == w, "echo of {} bytes differs", w.len());
+    }
+    for (i, e) in echoes[SIZES.len()..].iter().enumerate() {
+        assert_eq!(e[..], (i as u64).to_be_bytes(), "small frame {i}");
     }
 }

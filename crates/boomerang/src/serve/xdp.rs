@@ -141,11 +141,14 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     stack.mtu = ip_mtu;
     stack.isn_secret = isn_secret()?;
     s.tcp.apply(&mut stack.tcp);
+    // The MSS we announce follows the MTU (jumbo frames: 8,960 at MTU 9000).
+    stack.tcp.mss = u16::try_from(ip_mtu.saturating_sub(40)).unwrap_or(u16::MAX);
     tracing::info!(
         congestion = %stack.tcp.congestion,
         snd_buf = stack.tcp.snd_buf,
         rcv_buf = stack.tcp.rcv_buf,
         initial_cwnd = stack.tcp.initial_cwnd_segments,
+        mss = stack.tcp.mss,
         "TCP tuning"
     );
     let mut metrics = MetricsState::new(s.queues, kind, &bind, &mode);

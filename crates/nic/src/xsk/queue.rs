@@ -422,9 +422,15 @@ impl XskQueue {
     }
 
     fn tx_slots(&mut self) -> u32 {
+        self.tx_slots_for(1)
+    }
+
+    /// Free TX ring slots beyond those reserved by allocated frames, refreshing the cached
+    /// consumer index unless `wanted` are known to be free.
+    fn tx_slots_for(&mut self, wanted: u32) -> u32 {
         self.sock
             .tx
-            .free(self.tx_allocated + 1)
+            .free(self.tx_allocated + wanted)
             .saturating_sub(self.tx_allocated)
     }
 
@@ -555,13 +561,13 @@ impl XskQueue {
         f: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> bool {
         let need = max.div_ceil(cap) as u32;
-        if (self.free.len() as u32) < need || self.tx_slots() < need {
+        if (self.free.len() as u32) < need || self.tx_slots_for(need) < need {
             self.complete();
             if (self.free.len() as u32) < need && self.sock.tx.unsubmitted() > 0 {
                 self.flush_tx();
                 self.complete();
             }
-            if (self.free.len() as u32) < need || self.tx_slots() < need {
+            if (self.free.len() as u32) < need || self.tx_slots_for(need) < need {
                 return false;
             }
         }
