@@ -64,6 +64,8 @@ pub enum ConfigError {
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
 /// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
+/// multi-buffer = true     # frames over one chunk when the MTU needs it
+/// checksum-offload = false  # TCP checksums completed by the kernel/NIC (Linux 6.8+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
 /// [tcp]                   # AF_XDP only
@@ -99,6 +101,10 @@ pub struct FileConfig {
     pub bind_mode: Option<BindMode>,
     /// See `--tx-budget`.
     pub tx_budget: Option<u32>,
+    /// `false` is `--no-multi-buffer`.
+    pub multi_buffer: Option<bool>,
+    /// See `--checksum-offload`.
+    pub checksum_offload: Option<bool>,
     /// See `--pcap`.
     pub pcap: Option<PathBuf>,
     /// See `--kernel`.
@@ -214,6 +220,10 @@ pub struct XdpSettings {
     pub bind_mode: BindMode,
     /// Frames per copy-mode `sendto` (`None`: the TX ring size).
     pub tx_budget: Option<u32>,
+    /// Multi-buffer AF_XDP when the MTU needs it (frames over one chunk).
+    pub multi_buffer: bool,
+    /// TCP checksum offload through AF_XDP TX metadata.
+    pub checksum_offload: bool,
     /// Capture file.
     pub pcap: Option<PathBuf>,
     /// The userspace stack's TCP tuning.
@@ -353,6 +363,8 @@ impl ServeSettings {
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
             bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
             tx_budget,
+            multi_buffer: !args.no_multi_buffer && file.multi_buffer.unwrap_or(true),
+            checksum_offload: args.checksum_offload || file.checksum_offload.unwrap_or(false),
             pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
             tcp,
             http,
@@ -380,6 +392,8 @@ mod tests {
             xdp-mode = "generic"
             bind-mode = "copy"
             tx-budget = 64
+            multi-buffer = false
+            checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
         );
@@ -393,6 +407,8 @@ mod tests {
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
             tx_budget: Some(64),
+            no_multi_buffer: true,
+            checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()
         };

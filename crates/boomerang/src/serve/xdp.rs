@@ -54,6 +54,8 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
     };
     cfg.addrs = vec![s.addr.addr];
     cfg.tx_budget = s.tx_budget;
+    cfg.multi_buffer = s.multi_buffer;
+    cfg.tx_checksum_offload = s.checksum_offload;
     match XdpSetup::open(&cfg) {
         Ok(mut setup) => {
             if s.bind_mode == BindMode::Auto && setup.bind_mode() != xsk::BindMode::ZeroCopy {
@@ -140,6 +142,11 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
     stack.isn_secret = isn_secret()?;
+    if let Devices::Xdp { setup, .. } = &devices {
+        if setup.tx_checksum_offload() {
+            stack.checksum.tcp_tx = boomerang_stack::Checksum::Offload;
+        }
+    }
     s.tcp.apply(&mut stack.tcp);
     // The MSS we announce follows the MTU (jumbo frames: 8,960 at MTU 9000).
     stack.tcp.mss = u16::try_from(ip_mtu.saturating_sub(40)).unwrap_or(u16::MAX);

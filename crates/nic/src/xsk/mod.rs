@@ -136,6 +136,11 @@ pub struct XdpConfig {
     /// when the MTU does not fit in one chunk; refused by the kernel → one chunk per frame
     /// (logged). Default on.
     pub multi_buffer: bool,
+    /// TCP checksum offload through AF_XDP TX metadata (Linux 6.8+): every IPv4 TCP frame
+    /// sent asks the kernel (copy mode) or the NIC (zero-copy) to complete its checksum, so
+    /// the stack must store only the pseudo-header sum in it. Refused by the kernel → off
+    /// (logged; see [`XdpSetup::tx_checksum_offload`]). Default off.
+    pub tx_checksum_offload: bool,
 }
 
 impl XdpConfig {
@@ -158,6 +163,7 @@ impl XdpConfig {
             tx_budget: None,
             send_buffer: None,
             multi_buffer: true,
+            tx_checksum_offload: false,
         }
     }
 
@@ -246,6 +252,7 @@ pub struct XdpSetup {
     mtu: u32,
     rx_queues: u32,
     tx_batch: TxBatch,
+    tx_checksum_offload: bool,
 }
 
 impl XdpSetup {
@@ -303,11 +310,13 @@ impl XdpSetup {
                     fd: std::os::fd::AsRawFd::as_raw_fd(q0),
                     mode: q0.bind_mode(),
                     multi_buffer: q0.multi_buffer(),
+                    tx_metadata_len: q0.tx_metadata_len(),
                 },
                 _ => UmemSource::Register {
                     area: &area,
                     frame_size: cfg.frame_size,
                     headroom: cfg.headroom,
+                    tx_metadata: cfg.tx_checksum_offload,
                 },
             };
             let sock = XskSocket::open(
@@ -353,6 +362,13 @@ impl XdpSetup {
         let huge = shared.as_ref().map(|a| a.huge_pages());
         let tx_batch = queues[0].tx_batch();
         let multi_buffer = queues[0].multi_buffer();
+        let tx_checksum_offload = queues[0].tx_checksum_offload();
+        if cfg.tx_checksum_offload && !tx_checksum_offload {
+            tracing::warn!(
+                ifname = %cfg.ifname,
+                "the kernel refused AF_XDP TX metadata (Linux 6.8+): TCP checksums stay in software"
+            );
+        }
         let tuning = cfg.tx_tuning();
         if tuning.budget != KERNEL_TX_BUDGET && !tx_batch.budget_set {
             tracing::info!(
@@ -372,6 +388,7 @@ impl XdpSetup {
             frame_size = cfg.frame_size,
             frame_count = cfg.frame_count,
             multi_buffer,
+            tx_checksum_offload,
             tx_budget = tx_batch.budget,
             send_buffer = tx_batch.send_buffer,
             "AF_XDP sockets open, XDP program attached"
@@ -392,7 +409,14 @@ impl XdpSetup {
             mtu,
             rx_queues,
             tx_batch,
+            tx_checksum_offload,
         })
+    }
+
+    /// Whether the queues ask for TCP checksum offload on every IPv4 TCP frame they send
+    /// (the stack must then store only the pseudo-header sum).
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.tx_checksum_offload
     }
 
     /// The copy-mode transmit batch of the first queue (all queues are set up alike).

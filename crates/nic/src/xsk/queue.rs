@@ -33,6 +33,10 @@ pub const DEFAULT_BATCH: usize = 64;
 /// Ethernet header); the kernel also bounds a frame to 18 buffers (`MAX_SKB_FRAGS` + 1).
 pub const MAX_MULTI_BUFFER_FRAME: usize = 65_535 + 14;
 
+/// Bytes of a frame read to decide on a checksum request (Ethernet + the longest IPv4
+/// header + the TCP header's fixed part).
+const CHECKSUM_PROBE: usize = 14 + 60 + 20;
+
 /// Buffers per frame the kernel accepts at most on TX (`MAX_SKB_FRAGS` + 1).
 const MAX_BUFFERS_PER_FRAME: usize = 18;
 
@@ -246,6 +250,66 @@ impl XskQueue {
         self.sock.tx_batch
     }
 
+    /// Bytes from a chunk's start to where a transmitted frame starts: the user headroom and
+    /// the TX metadata.
+    fn tx_offset(&self) -> u64 {
+        u64::from(self.chunks.headroom) + u64::from(self.sock.tx_metadata_len)
+    }
+
+    /// Bytes of TX metadata before every transmitted frame (0: none).
+    pub fn tx_metadata_len(&self) -> u32 {
+        self.sock.tx_metadata_len
+    }
+
+    /// Whether every IPv4 TCP frame sent asks for checksum offload (TX metadata): its
+    /// checksum field must then hold only the pseudo-header sum.
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.sock.tx_metadata_len > 0
+    }
+
+    /// For an IPv4 TCP `frame` (not a fragment) about to be sent from `addr`, writes the
+    /// checksum request into the metadata before it and returns `XDP_TX_METADATA` for the
+    /// descriptor; 0 (no request) for anything else or without TX metadata.
+    fn request_checksum(&mut self, addr: u64, frame: &[u8]) -> u32 {
+        let meta_len = self.sock.tx_metadata_len;
+        if meta_len == 0 || frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+            return 0;
+        }
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let fragment = u16::from_be_bytes([frame[20], frame[21]]) & 0x3fff != 0;
+        if frame[23] != 6 || ihl < 20 || fragment || frame.len() < 14 + ihl + 20 {
+            return 0;
+        }
+        let meta = libc::xsk_tx_metadata {
+            flags: u64::from(libc::XDP_TXMD_FLAGS_CHECKSUM),
+            xsk_tx_metadata_union: libc::__c_anonymous_xsk_tx_metadata_union {
+                request: libc::xsk_tx_metadata_request {
+                    csum_start: (14 + ihl) as u16,
+                    csum_offset: 16,
+                },
+            },
+        };
+        let at = addr - u64::from(meta_len);
+        // SAFETY: the metadata lies in the same chunk as the frame (frames start
+        // `tx_offset` bytes into their chunk), which this queue owns and has not handed
+        // to the kernel yet; `meta_len` is the size of `xsk_tx_metadata`.
+        match unsafe { self.area.slice_mut(at, meta_len as usize) } {
+            Some(dst) => {
+                // SAFETY: `xsk_tx_metadata` is a plain C struct of integers, read as bytes.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        (&meta as *const libc::xsk_tx_metadata).cast::<u8>(),
+                        std::mem::size_of::<libc::xsk_tx_metadata>(),
+                    )
+                };
+                let n = dst.len().min(bytes.len());
+                dst[..n].copy_from_slice(&bytes[..n]);
+                libc::XDP_TX_METADATA
+            }
+            None => 0,
+        }
+    }
+
     /// Whether the socket is bound for multi-buffer frames (`XDP_USE_SG`).
     pub fn multi_buffer(&self) -> bool {
         self.sock.multi_buffer
@@ -311,7 +375,7 @@ impl XskQueue {
 
     /// Largest frame a transmit chunk can hold.
     pub fn tx_capacity(&self) -> usize {
-        self.chunks.size.saturating_sub(self.chunks.headroom) as usize
+        self.chunks.size.saturating_sub(self.tx_offset() as u32) as usize
     }
 
     /// Puts free chunks into the fill ring (keeping the TX reserve), one publish per batch.
@@ -477,7 +541,7 @@ impl XskQueue {
         let chunk = self.free.pop()?;
         self.tx_allocated += 1;
         Some(TxFrame {
-            addr: chunk + u64::from(self.chunks.headroom),
+            addr: chunk + self.tx_offset(),
             tag: self.tag,
         })
     }
@@ -501,10 +565,19 @@ impl XskQueue {
             self.cancel(f);
             return false;
         }
+        let options = if self.sock.tx_metadata_len > 0 {
+            let mut probe = [0u8; CHECKSUM_PROBE];
+            let buf = self.tx_buffer(&mut f);
+            let n = CHECKSUM_PROBE.min(len).min(buf.len());
+            probe[..n].copy_from_slice(&buf[..n]);
+            self.request_checksum(f.addr, &probe[..n])
+        } else {
+            0
+        };
         let desc = libc::xdp_desc {
             addr: f.addr,
             len: len as u32,
-            options: 0,
+            options,
         };
         self.tx_allocated = self.tx_allocated.saturating_sub(1);
         if !self.sock.tx.push(desc) {
@@ -578,7 +651,7 @@ impl XskQueue {
             let pieces = len.div_ceil(cap);
             for (i, piece) in scratch[..len].chunks(cap).enumerate() {
                 let Some(chunk) = self.free.pop() else { break };
-                let addr = chunk + u64::from(self.chunks.headroom);
+                let addr = chunk + self.tx_offset();
                 // SAFETY: the chunk was just taken from the free pool (no ring and no handle
                 // holds it); `piece.len() <= cap` keeps the write inside it.
                 if let Some(dst) = unsafe { self.area.slice_mut(addr, piece.len()) } {

@@ -71,7 +71,13 @@ pub struct XskSocket {
     pub tx_batch: TxBatch,
     /// Whether the socket is bound with `XDP_USE_SG` (frames may span several chunks).
     pub multi_buffer: bool,
+    /// Bytes of TX metadata (`struct xsk_tx_metadata`) before every transmitted frame; 0
+    /// when the UMEM has none.
+    pub tx_metadata_len: u32,
 }
+
+/// Size of `struct xsk_tx_metadata` (Linux 6.8+).
+pub const TX_METADATA_LEN: u32 = std::mem::size_of::<libc::xsk_tx_metadata>() as u32;
 
 /// How this socket gets its UMEM.
 pub enum UmemSource<'a> {
@@ -83,6 +89,8 @@ pub enum UmemSource<'a> {
         frame_size: u32,
         /// Headroom the kernel leaves before received data (in addition to its own).
         headroom: u32,
+        /// Ask for TX metadata (checksum offload requests) before every transmitted frame.
+        tx_metadata: bool,
     },
     /// Share the UMEM registered by the socket `fd` (same bind mode, own fill/completion).
     Shared {
@@ -92,6 +100,8 @@ pub enum UmemSource<'a> {
         mode: BindMode,
         /// Whether that socket is bound with `XDP_USE_SG` (sharing sockets inherit it).
         multi_buffer: bool,
+        /// That UMEM's TX metadata length.
+        tx_metadata_len: u32,
     },
 }
 
@@ -155,13 +165,15 @@ impl XskSocket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let f = fd.as_raw_fd();
 
+        let mut tx_metadata_len = 0;
         if let UmemSource::Register {
             area,
             frame_size,
             headroom,
+            tx_metadata,
         } = umem
         {
-            let reg = libc::xdp_umem_reg {
+            let mut reg = libc::xdp_umem_reg {
                 addr: area.as_ptr() as u64,
                 len: area.len() as u64,
                 chunk_size: frame_size,
@@ -169,7 +181,32 @@ impl XskSocket {
                 flags: 0,
                 tx_metadata_len: 0,
             };
-            sys::setsockopt(f, libc::XDP_UMEM_REG, &reg, "registering the UMEM")?;
+            if tx_metadata {
+                // Linux 6.11+ wants the flag; 6.8–6.10 refuse it (EINVAL) but honour the
+                // length alone; older kernels have neither (frames go without metadata).
+                for flags in [libc::XDP_UMEM_TX_METADATA_LEN, 0] {
+                    reg.flags = flags;
+                    reg.tx_metadata_len = TX_METADATA_LEN;
+                    match sys::setsockopt_raw(f, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg) {
+                        Ok(()) => {
+                            tx_metadata_len = TX_METADATA_LEN;
+                            break;
+                        }
+                        Err(e) => tracing::debug!(flags, error = %e, "UMEM with TX metadata refused"),
+                    }
+                }
+            }
+            if tx_metadata_len == 0 {
+                reg.flags = 0;
+                reg.tx_metadata_len = 0;
+                sys::setsockopt(f, libc::XDP_UMEM_REG, &reg, "registering the UMEM")?;
+            }
+        }
+        if let UmemSource::Shared {
+            tx_metadata_len: l, ..
+        } = umem
+        {
+            tx_metadata_len = l;
         }
         sys::setsockopt(
             f,
@@ -239,12 +276,14 @@ impl XskSocket {
             bind_mode: BindMode::Copy,
             tx_batch,
             multi_buffer: false,
+            tx_metadata_len,
         };
         (sock.bind_mode, sock.multi_buffer) = match umem {
             UmemSource::Shared {
                 fd: shared,
                 mode,
                 multi_buffer,
+                ..
             } => {
                 // Later sockets of a shared UMEM bind with XDP_SHARED_UMEM only (adding
                 // XDP_COPY, XDP_USE_NEED_WAKEUP or XDP_USE_SG gives EINVAL; DESIGN.md §3).
