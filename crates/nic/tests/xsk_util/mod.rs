@@ -133,3 +133,12 @@ pub fn xdp_gone_within(ns: &Netns, ifname: &str, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+pub fn parse_mac(s: &str) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (d, p) in m.iter_mut().zip(s.split(':')) {
+        *d = u8::from_str_radix(p, 16).expect("hex");
+    }
+    m
+}
