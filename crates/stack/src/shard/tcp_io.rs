@@ -615,12 +615,7 @@ impl Shard {
 
 /// Stores the TCP checksum: in full, or only the pseudo-header sum when the device
 /// completes it ([`Checksum::Offload`]).
-fn finish_checksum(
-    packet: &mut TcpPacket<&mut [u8]>,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    how: Checksum,
-) {
+fn finish_checksum(packet: &mut TcpPacket<&mut [u8]>, src: Ipv4Addr, dst: Ipv4Addr, how: Checksum) {
     match how {
         Checksum::Software => packet.fill_checksum(src, dst),
         Checksum::Offload => {
