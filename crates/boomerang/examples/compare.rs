@@ -4,7 +4,17 @@
 //! configured here, started inside the server namespace, stopped by PID) with the same wrk
 //! arguments, prints a table with ratios to nginx and writes a CSV for the chart.
 //!
-//! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
+//! With `--rounds N` the whole sweep runs N times, the servers' order rotating every round,
+//! and each cell reports the median over the rounds; the "× nginx" ratio is the median of
+//! the per-round ratios (each measured minutes apart at most), so a machine whose background
+//! load drifts during the sweep skews the ratio far less than a single pass does.
+//!
+//! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--rounds 1] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
+//!
+//! For packet timelines (`bench/timeline`): `--only TEXT` keeps the tests whose label contains
+//! TEXT, `--connections N` overrides their connection counts, `--pcap FILE` has the AF_XDP
+//! server record every frame it receives and sends, and `--client-pcap FILE` runs tcpdump
+//! beside the client during the loads.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,10 +46,47 @@ struct Args {
     /// Where to write the results as a Markdown table.
     #[arg(long, default_value = "/tmp/boomerang-compare.md")]
     markdown: PathBuf,
-    /// Only these servers (comma separated: xdp,kernel,nginx).
+    /// Only these servers (comma separated: xdp,kernel,nginx; xdp-alt is boomerang on
+    /// AF_XDP with `--alt-args`, for an A/B in the same run).
     #[arg(long, default_value = "xdp,kernel,nginx")]
     servers: String,
+    /// MTU of every veth of the topology, for every server alike (9000: jumbo frames).
+    #[arg(long, default_value_t = 1500)]
+    mtu: u32,
+    /// Extra arguments for `boomerang serve` on AF_XDP (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    xdp_args: String,
+    /// Extra arguments for the `xdp-alt` server (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    alt_args: String,
+    /// Sweeps to run, the servers' order rotating each round; cells are medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Only the tests whose label contains this text (e.g. `close`, `64 KiB`).
+    #[arg(long)]
+    only: Option<String>,
+    /// Use this many connections in every test instead of each test's own count.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// The AF_XDP server writes every frame it receives and sends to this pcap file
+    /// (`serve --pcap`; each server run overwrites it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Capture the client side with tcpdump into this file (each server run overwrites it):
+    /// on the router's client-facing interface `vc`, which also sees the AF_XDP load client's
+    /// frames (AF_XDP sockets bypass the taps of the client's own interface).
+    #[arg(long)]
+    client_pcap: Option<PathBuf>,
+    /// Namespace names start with `bmr` + this tag (lets parallel runs tell theirs apart).
+    #[arg(long, default_value = "cmp")]
+    ns_tag: String,
 }
+
+/// One column of the table: (label, path, connections, Connection: close).
+type Test = (String, &'static str, usize, bool);
+
+/// One cell's measurements, one per round.
+type Rounds = Vec<LoadResult>;
 
 /// (label, path, connections, Connection: close)
 const TESTS: [(&str, &str, usize, bool); 5] = [
@@ -53,6 +100,7 @@ const TESTS: [(&str, &str, usize, bool); 5] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Xdp,
+    XdpAlt,
     Kernel,
     Nginx,
 }
@@ -61,6 +109,7 @@ impl Server {
     fn label(self) -> &'static str {
         match self {
             Server::Xdp => "boomerang AF_XDP",
+            Server::XdpAlt => "boomerang AF_XDP (alt)",
             Server::Kernel => "boomerang --kernel",
             Server::Nginx => "nginx",
         }
@@ -123,41 +172,91 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(|s| match s.trim() {
             "xdp" => Ok(Server::Xdp),
+            "xdp-alt" => Ok(Server::XdpAlt),
             "kernel" => Ok(Server::Kernel),
             "nginx" => Ok(Server::Nginx),
             o => Err(anyhow::anyhow!("unknown server {o}")),
         })
         .collect::<anyhow::Result<_>>()?;
+    let tests: Vec<Test> = TESTS
+        .iter()
+        .filter(|t| args.only.as_ref().is_none_or(|o| t.0.contains(o.as_str())))
+        .map(|&(label, path, c, close)| match args.connections {
+            // every label ends in " c<connections>"
+            Some(n) => {
+                let base = label.rsplit_once(' ').map_or(label, |(b, _)| b);
+                (format!("{base} c{n}"), path, n, close)
+            }
+            None => (label.to_string(), path, c, close),
+        })
+        .collect();
+    if tests.is_empty() {
+        bail!("--only {:?} matches no test", args.only);
+    }
+    let captures = Captures {
+        server: args.pcap.clone(),
+        client: args.client_pcap.clone(),
+    };
     let stop = boomerang::signals::cleanup_flag()?;
     let exe = boomerang_bin()?;
     let pin = Pinning::from_allowed();
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
     println!(
-        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread",
+        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}",
         pin.server,
         pin.client,
-        fmt_duration(args.duration)
+        fmt_duration(args.duration),
+        args.mtu
     );
-    // results[server][tool][test]
-    let mut results: Vec<(Server, Tool, Vec<LoadResult>)> = Vec::new();
+    // results[(server, tool)][test][round]
+    let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
     for &server in &servers {
         for &tool in &tools {
-            if stop.load(Ordering::Relaxed) {
-                bail!("interrupted");
-            }
-            let rows = measure(server, tool, &exe, &site, pin, args.duration, &stop)
-                .with_context(|| format!("measuring {}", server.label()))?;
-            results.push((server, tool, rows));
+            results.push((server, tool, vec![Vec::new(); tests.len()]));
         }
     }
-    let table = render(&results);
+    let rounds = args.rounds.max(1);
+    for round in 0..rounds {
+        if rounds > 1 {
+            println!("round {} of {rounds}", round + 1);
+        }
+        let mut order = servers.clone();
+        order.rotate_left(round % servers.len().max(1));
+        for &server in &order {
+            for &tool in &tools {
+                if stop.load(Ordering::Relaxed) {
+                    bail!("interrupted");
+                }
+                let run = Run {
+                    exe: &exe,
+                    site: &site,
+                    pin,
+                    duration: args.duration,
+                    tests: &tests,
+                    captures: &captures,
+                    ns_tag: &args.ns_tag,
+                    mtu: args.mtu,
+                    xdp_args: &args.xdp_args,
+                    alt_args: &args.alt_args,
+                };
+                let rows = measure(server, tool, &run, &stop)
+                    .with_context(|| format!("measuring {}", server.label()))?;
+                if let Some(cell) = results.iter_mut().find(|r| r.0 == server && r.1 == tool) {
+                    for (per_test, r) in cell.2.iter_mut().zip(rows) {
+                        per_test.push(r);
+                    }
+                }
+            }
+        }
+    }
+    let table = render(&results, rounds, &tests);
     println!("\n{table}");
     std::fs::write(&args.markdown, &table)?;
     let mut csv =
         String::from("server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec\n");
-    for (server, wrk, rows) in &results {
-        for ((label, ..), r) in TESTS.iter().zip(rows) {
+    for (server, wrk, cells) in &results {
+        for ((label, ..), r) in tests.iter().zip(cells.iter().filter_map(|c| median(c))) {
             let _ = writeln!(
                 csv,
                 "{},{},{},{:.0},{},{},{},{},{},{:.0}",
@@ -200,27 +299,67 @@ fn boomerang_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// Where the packet captures go (none by default).
+struct Captures {
+    server: Option<PathBuf>,
+    client: Option<PathBuf>,
+}
+
+/// What every server run shares.
+struct Run<'a> {
+    exe: &'a Path,
+    site: &'a TempDir,
+    pin: Pinning,
+    duration: Duration,
+    tests: &'a [Test],
+    captures: &'a Captures,
+    ns_tag: &'a str,
+    mtu: u32,
+    xdp_args: &'a str,
+    alt_args: &'a str,
+}
+
 fn measure(
     server: Server,
     tool: Tool,
-    exe: &Path,
-    site: &TempDir,
-    pin: Pinning,
-    duration: Duration,
+    run: &Run,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<LoadResult>> {
-    let topo = Topology::new("cmp", server != Server::Xdp)?;
+    let Run {
+        exe,
+        site,
+        pin,
+        duration,
+        ..
+    } = *run;
+    let xdp = matches!(server, Server::Xdp | Server::XdpAlt);
+    let topo = Topology::new(run.ns_tag, !xdp)?;
+    if run.mtu != 1500 {
+        topo.set_mtu(run.mtu)?;
+    }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
     let mut proc = match server {
-        Server::Xdp => ServerProcess::spawn(
-            &topo.ns.server,
-            server.label(),
-            Some(pin.server),
-            exe,
-            &harness::xdp_serve_args(site.path()),
-            &log,
-        )?,
+        Server::Xdp | Server::XdpAlt => {
+            let mut serve_args = harness::xdp_serve_args(site.path());
+            let extra = if server == Server::Xdp {
+                run.xdp_args
+            } else {
+                run.alt_args
+            };
+            serve_args.extend(extra.split_whitespace().map(String::from));
+            if let Some(p) = &run.captures.server {
+                serve_args.extend(["--pcap".into(), p.to_string_lossy().into_owned()]);
+            }
+            ServerProcess::spawn(
+                &topo.ns.server,
+                server.label(),
+                Some(pin.server),
+                exe,
+                &serve_args,
+                &log,
+            )?
+        }
         Server::Kernel => ServerProcess::spawn(
             &topo.ns.server,
             server.label(),
@@ -247,9 +386,38 @@ fn measure(
         }
     };
     proc.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    // tcpdump next to the client, stopped by PID when its guard drops (after the loads)
+    let tcpdump = match &run.captures.client {
+        Some(p) => Some(ServerProcess::spawn(
+            &topo.ns.router,
+            "tcpdump",
+            None,
+            Path::new("tcpdump"),
+            &[
+                "-i".into(),
+                "vc".into(),
+                "-n".into(),
+                "-s".into(),
+                "512".into(),
+                "-B".into(),
+                "65536".into(),
+                "-w".into(),
+                p.to_string_lossy().into_owned(),
+                "tcp".into(),
+                "port".into(),
+                harness::PORT.to_string(),
+            ],
+            &site.path().join("tcpdump.log"),
+        )?),
+        None => None,
+    };
+    if tcpdump.is_some() {
+        std::thread::sleep(Duration::from_millis(500)); // let tcpdump open the interface
+    }
     let scratch = TempDir::new("cmpw")?;
     let mut rows = Vec::new();
-    for (label, path, connections, close) in TESTS {
+    for (label, path, connections, close) in run.tests {
+        let (path, connections, close) = (*path, *connections, *close);
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
@@ -276,12 +444,38 @@ fn measure(
         eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
         rows.push(r);
     }
+    drop(tcpdump);
     let _ = proc.stop(harness::STOP_TIMEOUT);
     drop(nginx_dir);
     Ok(rows)
 }
 
-fn render(results: &[(Server, Tool, Vec<LoadResult>)]) -> String {
+/// The median of `xs` (the upper one of an even count); `None` when empty.
+fn median_f64(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied()
+}
+
+/// The round whose request rate is the median of a cell (its latencies go with it).
+fn median(cell: &Rounds) -> Option<&LoadResult> {
+    let rate = median_f64(cell.iter().map(|r| r.rps).collect())?;
+    cell.iter().find(|r| r.rps == rate)
+}
+
+/// The median over rounds of `ours / nginx`, paired round by round, with the range.
+fn paired_ratio(ours: &Rounds, nginx: &Rounds) -> Option<(f64, f64, f64)> {
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(nginx)
+        .filter(|(_, n)| n.rps > 0.0)
+        .map(|(o, n)| o.rps / n.rps)
+        .collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    median_f64(ratios).map(|m| (m, lo, hi))
+}
+
+fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize, tests: &[Test]) -> String {
     let mut out = String::new();
     let mut tools: Vec<Tool> = Vec::new();
     for r in results {
@@ -290,16 +484,23 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)]) -> String {
         }
     }
     for tool in tools {
-        let group: Vec<&(Server, Tool, Vec<LoadResult>)> =
+        let group: Vec<&(Server, Tool, Vec<Rounds>)> =
             results.iter().filter(|r| r.1 == tool).collect();
         let nginx = group.iter().find(|r| r.0 == Server::Nginx);
         let _ = writeln!(
             out,
-            "Load generator: {}\n",
+            "Load generator: {}{}\n",
             match tool {
                 Tool::Wrk => "wrk (1 thread)",
                 Tool::Builtin => "boomerang load on kernel sockets (1 thread)",
                 Tool::StackClient => "boomerang load on its own stack over AF_XDP (1 thread)",
+            },
+            if rounds > 1 {
+                format!(
+                    "; medians of {rounds} rounds, × nginx = median of per-round ratios (range)"
+                )
+            } else {
+                String::new()
             }
         );
         let mut header = String::from("| test |");
@@ -313,18 +514,27 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)]) -> String {
             }
         }
         let _ = writeln!(out, "{header}\n{sep}");
-        for (i, (label, ..)) in TESTS.iter().enumerate() {
+        for (i, (label, ..)) in tests.iter().enumerate() {
             let _ = write!(out, "| {label} |");
-            for (s, _, rows) in &group {
-                let Some(r) = rows.get(i) else { continue };
+            for (s, _, cells) in &group {
+                let Some(r) = cells.get(i).and_then(median) else {
+                    continue;
+                };
                 let _ = write!(out, " {:.0} | {} |", r.rps, fmt_duration(r.p99));
-                if let Some((_, _, nrows)) = nginx {
+                if let Some((_, _, ncells)) = nginx {
                     if *s != Server::Nginx {
-                        match nrows.get(i) {
-                            Some(n) if n.rps > 0.0 => {
-                                let _ = write!(out, " {:.2} |", r.rps / n.rps);
+                        let ratio = cells
+                            .get(i)
+                            .zip(ncells.get(i))
+                            .and_then(|(o, n)| paired_ratio(o, n));
+                        match ratio {
+                            Some((m, lo, hi)) if rounds > 1 => {
+                                let _ = write!(out, " {m:.2} ({lo:.2}–{hi:.2}) |");
                             }
-                            _ => out.push_str(" - |"),
+                            Some((m, ..)) => {
+                                let _ = write!(out, " {m:.2} |");
+                            }
+                            None => out.push_str(" - |"),
                         }
                     }
                 }
@@ -333,7 +543,7 @@ fn render(results: &[(Server, Tool, Vec<LoadResult>)]) -> String {
         }
         let errors: u64 = group
             .iter()
-            .flat_map(|g| g.2.iter())
+            .flat_map(|g| g.2.iter().flatten())
             .map(|r| r.errors)
             .sum();
         let _ = writeln!(out, "\nErrors over all runs: {errors}\n");

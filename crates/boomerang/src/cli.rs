@@ -95,6 +95,24 @@ pub struct ServeArgs {
     /// AF_XDP bind mode [default: auto].
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
+    /// Frames one copy-mode AF_XDP `sendto` may transmit (Linux 6.17+; 32 is the kernel's
+    /// default) [default: the TX ring size, 2048].
+    #[arg(long, value_name = "FRAMES")]
+    pub tx_budget: Option<u32>,
+    /// Keep every frame within one UMEM chunk (no multi-buffer AF_XDP even when the MTU
+    /// needs it: the stack then uses at most a chunk's worth of MTU, 3,826 bytes).
+    #[arg(long)]
+    #[serde(
+        rename = "multi-buffer",
+        serialize_with = "serialize_negated",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub no_multi_buffer: bool,
+    /// Let the kernel (copy mode) or the NIC (zero-copy) complete TCP checksums, through
+    /// AF_XDP TX metadata (Linux 6.8+; refused → software, logged).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub checksum_offload: bool,
     /// Write every frame the stack receives and sends to this pcap file (tshark reads it).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -164,6 +182,11 @@ pub struct ServeArgs {
         serialize_with = "boomerang_settings::opt_duration::serialize"
     )]
     pub file_cache_ttl: Option<Duration>,
+}
+
+/// Writes a `--no-…` flag as its key's value (`--no-multi-buffer` is `multi-buffer = false`).
+fn serialize_negated<S: serde::Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(!v)
 }
 
 /// `boomerang demo …`

@@ -65,6 +65,9 @@ pub enum ConfigError {
 /// xdp-mode = "auto"
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
+/// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
+/// multi-buffer = true     # frames over one chunk when the MTU needs it
+/// checksum-offload = false  # TCP checksums completed by the kernel/NIC (Linux 6.8+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
 /// [tcp]                   # AF_XDP only: boomerang_stack::TcpConfig
@@ -94,6 +97,9 @@ struct Layered {
     root: Option<PathBuf>,
     xdp_mode: Option<XdpMode>,
     bind_mode: Option<BindMode>,
+    tx_budget: Option<u32>,
+    multi_buffer: Option<bool>,
+    checksum_offload: Option<bool>,
     pcap: Option<PathBuf>,
     kernel: Option<bool>,
     listen: Option<SocketAddr>,
@@ -192,6 +198,12 @@ pub struct XdpSettings {
     pub xdp_mode: XdpMode,
     /// AF_XDP bind mode.
     pub bind_mode: BindMode,
+    /// Frames per copy-mode `sendto` (`None`: the TX ring size).
+    pub tx_budget: Option<u32>,
+    /// Multi-buffer AF_XDP when the MTU needs it (frames over one chunk).
+    pub multi_buffer: bool,
+    /// TCP checksum offload through AF_XDP TX metadata.
+    pub checksum_offload: bool,
     /// Capture file.
     pub pcap: Option<PathBuf>,
     /// The userspace stack's TCP settings (`[tcp]`), checked.
@@ -322,6 +334,15 @@ impl ServeSettings {
         l.limits
             .validate()
             .map_err(|e| layers::out_of_range("limits", &e))?;
+        let tx_budget = l.tx_budget;
+        if let Some(b) = tx_budget {
+            if !(32..=boomerang_nic::xsk::DEFAULT_RING_SIZE).contains(&b) {
+                return Err(ConfigError::Invalid(format!(
+                    "--tx-budget {b}: use 32..={} (32 is the kernel's default)",
+                    boomerang_nic::xsk::DEFAULT_RING_SIZE
+                )));
+            }
+        }
         Ok(ServeSettings::Xdp(XdpSettings {
             iface,
             addr,
@@ -331,6 +352,9 @@ impl ServeSettings {
             root,
             xdp_mode: l.xdp_mode.unwrap_or_default(),
             bind_mode: l.bind_mode.unwrap_or_default(),
+            tx_budget,
+            multi_buffer: l.multi_buffer.unwrap_or(true),
+            checksum_offload: l.checksum_offload.unwrap_or(false),
             pcap: l.pcap,
             tcp,
             limits: l.limits,
@@ -358,6 +382,9 @@ mod tests {
             queues = 2
             xdp-mode = "generic"
             bind-mode = "copy"
+            tx-budget = 64
+            multi-buffer = false
+            checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
         );
@@ -370,6 +397,9 @@ mod tests {
             queues: Some(2),
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
+            tx_budget: Some(64),
+            no_multi_buffer: true,
+            checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()
         };

@@ -138,8 +138,8 @@ impl std::str::FromStr for CongestionAlgorithm {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TcpConfig {
-    /// Largest MSS we announce (further bounded by the MTU the shard reports). Key `mss`,
-    /// default [`DEFAULT_MSS`], 536..=65495 bytes.
+    /// Largest MSS we announce (further bounded by the MTU the shard reports).
+    #[serde(skip)]
     pub mss: u16,
     /// Maximum receive buffer (bytes): bounds the advertised window and auto-tuning. Key
     /// `rcv-buf`, default [`DEFAULT_RCV_BUF`], [`MIN_BUF`]..=[`MAX_BUF`].
@@ -326,7 +326,6 @@ impl TcpConfig {
             MAX_BUF,
             "",
         )?;
-        check_count("mss", self.mss, 536, 65495, "bytes", "")?;
         check_count("max-ooo-segments", self.max_ooo_segments, 1, 4096, "", "")?;
         check_count("max-syn-retries", self.max_syn_retries, 1, 20, "", "")?;
         check_count("max-retries", self.max_retries, 1, 30, "", "")?;
