@@ -22,7 +22,11 @@ pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
         root = ?k.root,
         header_timeout = ?k.http.header_read_timeout,
         keepalive_timeout = ?k.http.keep_alive_timeout,
-        workers = std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers = match k.http.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
+        max_connections_per_worker = k.http.max_connections_per_worker,
         "serving HTTP on kernel sockets (--kernel)"
     );
     server
