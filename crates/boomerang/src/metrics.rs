@@ -383,6 +383,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stack_limits_are_looked_at_once_a_second() {
+        let m = MetricsState::new(2, "af_xdp", "copy", "native");
+        let publish = |table_full: u64| {
+            let mut s = ShardSnapshot::default();
+            s.stats.tcp_drop_table_full = table_full;
+            m.publish_shard(1, s);
+        };
+        let t0 = std::time::Instant::now();
+        let mut w = LimitWatch::default();
+        publish(5);
+        w.check(&m, t0);
+        assert_eq!(w.seen[0], 5);
+        publish(7);
+        w.check(&m, t0 + std::time::Duration::from_millis(500));
+        assert_eq!(w.seen[0], 5, "not looked at within the second");
+        w.check(&m, t0 + std::time::Duration::from_secs(1));
+        assert_eq!(w.seen[0], 7);
+        assert_eq!(STACK_LIMITS[0].0, "max-connections");
+    }
+
+    #[test]
     fn renders_prometheus_text() {
         let mut m = MetricsState::new(2, "af_xdp", "copy", "native");
         m.congestion = "bbr";
