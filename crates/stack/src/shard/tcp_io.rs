@@ -192,6 +192,7 @@ impl Shard {
         listener.half_open += 1;
         let iss = self.isn.isn(&tuple, now);
         let mut tcb = Tcb::listen_syn(&self.config.tcp, tuple, syn, iss, now);
+        tcb.start_ts_clock(self.isn.ts_clock(&tuple, now), now);
         let path_mtu = self.path_mtu_for(*tuple.remote.ip(), now);
         if path_mtu < self.config.mtu {
             tcb.set_path_mtu(path_mtu);

@@ -930,3 +930,42 @@ fn writes_between_transmits_coalesce_into_full_segments() {
         .collect();
     assert_eq!(lens, [1460, 1460, 1080]);
 }
+
+/// A new connection on the ports of an earlier one continues that tuple's timestamp clock
+/// (RFC 7323 §5.4), whatever the gap: with the clock derived from the ISS it ran backwards for
+/// gaps between 1.05 s and 2.10 s (mod 2.10 s), and the peer's TIME-WAIT refused the new SYN.
+#[test]
+fn a_new_incarnation_continues_the_tuples_timestamp_clock() {
+    let (mut s, t0) = shard();
+    learn_peer(&mut s, t0);
+    s.listen(80, 8).expect("listen");
+    let syn_ts = |seq: u32, tsval: u32| TcpRepr {
+        timestamp: Some((tsval, 0)),
+        ..syn(seq)
+    };
+    s.receive(&tcp_frame(40000, 80, &syn_ts(1000, 7)), t0);
+    let out = drain(&mut s, t0);
+    let synack = parse_tcp(&out[0]);
+    let first = synack.timestamp.expect("timestamps").0;
+    let rst = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(synack.seq_number + 1),
+        timestamp: Some((8, first)),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40000, 80, &rst), t0);
+    drain(&mut s, t0);
+    let later = t0 + Duration::from_millis(3326);
+    s.receive(&tcp_frame(40000, 80, &syn_ts(9000, 9)), later);
+    let out = drain(&mut s, later);
+    let synack2 = parse_tcp(&out[0]);
+    assert_eq!(
+        synack2.control,
+        TcpControl::Syn,
+        "a new connection answers the SYN"
+    );
+    assert_eq!(synack2.ack_number, Some(boomerang_wire::SeqNumber(9001)));
+    let second = synack2.timestamp.expect("timestamps").0;
+    assert_eq!(second.wrapping_sub(first), 3326);
+}

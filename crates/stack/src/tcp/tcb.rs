@@ -531,6 +531,13 @@ impl Tcb {
         usize::from(self.snd_mss).saturating_sub(opts).max(1)
     }
 
+    /// Sets our timestamp clock so that it reads `tsval` now (the shard's per-4-tuple clock,
+    /// `IsnGenerator::ts_clock`); a later `ts_now` advances from there in milliseconds.
+    pub(crate) fn start_ts_clock(&mut self, tsval: u32, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
+        self.ts_offset = tsval.wrapping_sub(ms);
+    }
+
     /// The current RFC 7323 timestamp clock (milliseconds, per-connection offset).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
         let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
