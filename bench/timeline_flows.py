@@ -321,7 +321,7 @@ class Conn:
 
     def __init__(self, analyzer, client, server, number):
         self.an = analyzer
-        self.client = client  # (ip, port)
+        self.client = client  # (IPv4 address bytes, port)
         self.server = server
         self.number = number
         self.t_syn = self.t_synack = self.t_est = None
@@ -557,7 +557,7 @@ class Conn:
         return self.events[i - self.ev_base]
 
     def label(self):
-        return f"{self.client[0]}:{self.client[1]}"
+        return f"{ip_str(self.client[0])}:{self.client[1]}"
 
 
 class Analyzer:
@@ -582,8 +582,8 @@ class Analyzer:
             if self.t_prev is not None and t - self.t_prev > self.gap_s / 2:
                 self.quiet.append((self.t_prev, t))
             self.t_prev = t
-            src = (ip_str(ip.src), tcp.sport)
-            dst = (ip_str(ip.dst), tcp.dport)
+            src = (ip.src, tcp.sport)
+            dst = (ip.dst, tcp.dport)
             if self.port is None:
                 if tcp.flags & SYN and not tcp.flags & ACK:
                     self.port = tcp.dport
