@@ -628,13 +628,12 @@ class Analyzer:
 
     # -- gap analysis ---------------------------------------------------------------------
     def analyze(self, r):
-        """Flags silences longer than the threshold between request in and last ACK."""
+        """Flags silences longer than the threshold between request in and last ACK (for a
+        response not acknowledged in full: up to the connection's last packet so far)."""
         c = r.conn
-        if r.i_first is None:
-            return
-        end = r.i_ack if r.i_ack is not None else r.i_last
+        end = r.i_ack
         if end is None:
-            return
+            end = c.ev_base + len(c.events) - 1
         mss = c.mss or 1460
         prev = c.ev(r.i_in)
         for i in range(r.i_in + 1, end + 1):
