@@ -46,9 +46,19 @@ struct Args {
     /// Where to write the results as a Markdown table.
     #[arg(long, default_value = "/tmp/boomerang-compare.md")]
     markdown: PathBuf,
-    /// Only these servers (comma separated: xdp,kernel,nginx).
+    /// Only these servers (comma separated: xdp,kernel,nginx; xdp-alt is boomerang on
+    /// AF_XDP with `--alt-args`, for an A/B in the same run).
     #[arg(long, default_value = "xdp,kernel,nginx")]
     servers: String,
+    /// MTU of every veth of the topology, for every server alike (9000: jumbo frames).
+    #[arg(long, default_value_t = 1500)]
+    mtu: u32,
+    /// Extra arguments for `boomerang serve` on AF_XDP (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    xdp_args: String,
+    /// Extra arguments for the `xdp-alt` server (whitespace separated).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    alt_args: String,
     /// Sweeps to run, the servers' order rotating each round; cells are medians.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -90,6 +100,7 @@ const TESTS: [(&str, &str, usize, bool); 5] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Xdp,
+    XdpAlt,
     Kernel,
     Nginx,
 }
@@ -98,6 +109,7 @@ impl Server {
     fn label(self) -> &'static str {
         match self {
             Server::Xdp => "boomerang AF_XDP",
+            Server::XdpAlt => "boomerang AF_XDP (alt)",
             Server::Kernel => "boomerang --kernel",
             Server::Nginx => "nginx",
         }
@@ -160,6 +172,7 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(|s| match s.trim() {
             "xdp" => Ok(Server::Xdp),
+            "xdp-alt" => Ok(Server::XdpAlt),
             "kernel" => Ok(Server::Kernel),
             "nginx" => Ok(Server::Nginx),
             o => Err(anyhow::anyhow!("unknown server {o}")),
@@ -190,10 +203,11 @@ fn main() -> anyhow::Result<()> {
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
     println!(
-        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread",
+        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}",
         pin.server,
         pin.client,
-        fmt_duration(args.duration)
+        fmt_duration(args.duration),
+        args.mtu
     );
     // results[(server, tool)][test][round]
     let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
@@ -222,6 +236,9 @@ fn main() -> anyhow::Result<()> {
                     tests: &tests,
                     captures: &captures,
                     ns_tag: &args.ns_tag,
+                    mtu: args.mtu,
+                    xdp_args: &args.xdp_args,
+                    alt_args: &args.alt_args,
                 };
                 let rows = measure(server, tool, &run, &stop)
                     .with_context(|| format!("measuring {}", server.label()))?;
@@ -297,6 +314,9 @@ struct Run<'a> {
     tests: &'a [Test],
     captures: &'a Captures,
     ns_tag: &'a str,
+    mtu: u32,
+    xdp_args: &'a str,
+    alt_args: &'a str,
 }
 
 fn measure(
@@ -312,12 +332,22 @@ fn measure(
         duration,
         ..
     } = *run;
-    let topo = Topology::new(run.ns_tag, server != Server::Xdp)?;
+    let xdp = matches!(server, Server::Xdp | Server::XdpAlt);
+    let topo = Topology::new(run.ns_tag, !xdp)?;
+    if run.mtu != 1500 {
+        topo.set_mtu(run.mtu)?;
+    }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
     let mut proc = match server {
-        Server::Xdp => {
+        Server::Xdp | Server::XdpAlt => {
             let mut serve_args = harness::xdp_serve_args(site.path());
+            let extra = if server == Server::Xdp {
+                run.xdp_args
+            } else {
+                run.alt_args
+            };
+            serve_args.extend(extra.split_whitespace().map(String::from));
             if let Some(p) = &run.captures.server {
                 serve_args.extend(["--pcap".into(), p.to_string_lossy().into_owned()]);
             }

@@ -90,6 +90,18 @@ pub struct ServeArgs {
     /// AF_XDP bind mode [default: auto].
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
+    /// Frames one copy-mode AF_XDP `sendto` may transmit (Linux 6.17+; 32 is the kernel's
+    /// default) [default: the TX ring size, 2048].
+    #[arg(long, value_name = "FRAMES")]
+    pub tx_budget: Option<u32>,
+    /// Keep every frame within one UMEM chunk (no multi-buffer AF_XDP even when the MTU
+    /// needs it: the stack then uses at most a chunk's worth of MTU, 3,826 bytes).
+    #[arg(long)]
+    pub no_multi_buffer: bool,
+    /// Let the kernel (copy mode) or the NIC (zero-copy) complete TCP checksums, through
+    /// AF_XDP TX metadata (Linux 6.8+; refused → software, logged).
+    #[arg(long)]
+    pub checksum_offload: bool,
     /// Write every frame the stack receives and sends to this pcap file (tshark reads it).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,

@@ -62,6 +62,9 @@ pub enum ConfigError {
 /// xdp-mode = "auto"
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
+/// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
+/// multi-buffer = true     # frames over one chunk when the MTU needs it
+/// checksum-offload = false  # TCP checksums completed by the kernel/NIC (Linux 6.8+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
 /// [tcp]                   # AF_XDP only
@@ -95,6 +98,12 @@ pub struct FileConfig {
     pub xdp_mode: Option<XdpMode>,
     /// See `--bind-mode`.
     pub bind_mode: Option<BindMode>,
+    /// See `--tx-budget`.
+    pub tx_budget: Option<u32>,
+    /// `false` is `--no-multi-buffer`.
+    pub multi_buffer: Option<bool>,
+    /// See `--checksum-offload`.
+    pub checksum_offload: Option<bool>,
     /// See `--pcap`.
     pub pcap: Option<PathBuf>,
     /// See `--kernel`.
@@ -181,6 +190,12 @@ pub struct XdpSettings {
     pub xdp_mode: XdpMode,
     /// AF_XDP bind mode.
     pub bind_mode: BindMode,
+    /// Frames per copy-mode `sendto` (`None`: the TX ring size).
+    pub tx_budget: Option<u32>,
+    /// Multi-buffer AF_XDP when the MTU needs it (frames over one chunk).
+    pub multi_buffer: bool,
+    /// TCP checksum offload through AF_XDP TX metadata.
+    pub checksum_offload: bool,
     /// Capture file.
     pub pcap: Option<PathBuf>,
     /// The userspace stack's TCP tuning.
@@ -301,6 +316,15 @@ impl ServeSettings {
             ));
         }
         let tcp = TcpTuning::merge(args, &file.tcp)?;
+        let tx_budget = args.tx_budget.or(file.tx_budget);
+        if let Some(b) = tx_budget {
+            if !(32..=boomerang_nic::xsk::DEFAULT_RING_SIZE).contains(&b) {
+                return Err(ConfigError::Invalid(format!(
+                    "--tx-budget {b}: use 32..={} (32 is the kernel's default)",
+                    boomerang_nic::xsk::DEFAULT_RING_SIZE
+                )));
+            }
+        }
         Ok(ServeSettings::Xdp(XdpSettings {
             iface,
             addr,
@@ -310,6 +334,9 @@ impl ServeSettings {
             root,
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
             bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
+            tx_budget,
+            multi_buffer: !args.no_multi_buffer && file.multi_buffer.unwrap_or(true),
+            checksum_offload: args.checksum_offload || file.checksum_offload.unwrap_or(false),
             pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
             tcp,
             http,
@@ -336,6 +363,9 @@ mod tests {
             queues = 2
             xdp-mode = "generic"
             bind-mode = "copy"
+            tx-budget = 64
+            multi-buffer = false
+            checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
         );
@@ -348,6 +378,9 @@ mod tests {
             queues: Some(2),
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
+            tx_budget: Some(64),
+            no_multi_buffer: true,
+            checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()
         };

@@ -134,6 +134,22 @@ impl Topology {
         Ok(Topology { ns, kernel_addr })
     }
 
+    /// Sets the MTU of every veth of the topology (both ends of both links), so that every
+    /// server measured on it sees the same links (e.g. 9000 for jumbo frames).
+    pub fn set_mtu(&self, mtu: u32) -> anyhow::Result<()> {
+        let m = mtu.to_string();
+        for (ns, ifname) in [
+            (&self.ns.client, "veth0"),
+            (&self.ns.router, "vc"),
+            (&self.ns.router, "vs"),
+            (&self.ns.server, "veth0"),
+        ] {
+            ns.ip(&["link", "set", "dev", ifname, "mtu", &m])
+                .with_context(|| format!("cannot set MTU {mtu} on {ifname}"))?;
+        }
+        Ok(())
+    }
+
     /// The server's address and the harness port.
     pub fn server_addr(&self) -> SocketAddr {
         SocketAddr::from((Routed::SERVER_ADDR, PORT))

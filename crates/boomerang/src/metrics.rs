@@ -110,6 +110,8 @@ pub struct MetricsState {
     pub xdp_mode: String,
     /// The TCP congestion control (`"cubic"`, `"newreno"`, `"bbr"`; `"-"` when unknown).
     pub congestion: &'static str,
+    /// The AF_XDP copy-mode transmit batch (frames per `sendto`, send buffer), if on AF_XDP.
+    pub tx_budget: Option<boomerang_nic::xsk::TxBatch>,
 }
 
 impl MetricsState {
@@ -124,6 +126,7 @@ impl MetricsState {
             bind_mode: bind_mode.to_string(),
             xdp_mode: xdp_mode.to_string(),
             congestion: "-",
+            tx_budget: None,
         }
     }
 
@@ -159,6 +162,13 @@ impl MetricsState {
             shards.len(),
             self.congestion
         );
+        if let Some(b) = self.tx_budget {
+            let _ = writeln!(
+                out,
+                "# HELP boomerang_xdp_tx_budget Frames one copy-mode AF_XDP sendto may transmit.\n# TYPE boomerang_xdp_tx_budget gauge\nboomerang_xdp_tx_budget {}\n# HELP boomerang_xdp_send_buffer_bytes The AF_XDP socket's send buffer (SO_SNDBUF).\n# TYPE boomerang_xdp_send_buffer_bytes gauge\nboomerang_xdp_send_buffer_bytes {}",
+                b.budget, b.send_buffer
+            );
+        }
         type DevGet = fn(&DeviceSnapshot) -> u64;
         let device: [(&str, &str, DevGet); 9] = [
             ("rx_packets_total", "Frames received by the queue.", |d| {
@@ -328,6 +338,11 @@ mod tests {
     fn renders_prometheus_text() {
         let mut m = MetricsState::new(2, "af_xdp", "copy", "native");
         m.congestion = "bbr";
+        m.tx_budget = Some(boomerang_nic::xsk::TxBatch {
+            budget: 2048,
+            budget_set: true,
+            send_buffer: 1 << 24,
+        });
         let mut s = ShardSnapshot::default();
         s.stats.tcp_rx = 7;
         s.stats.tcp_rst_received = 4;
@@ -350,6 +365,8 @@ mod tests {
         );
         assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
         assert!(out.contains("queues=\"2\",congestion=\"bbr\"} 1"), "{out}");
+        assert!(out.contains("\nboomerang_xdp_tx_budget 2048\n"), "{out}");
+        assert!(out.contains("\nboomerang_xdp_send_buffer_bytes 16777216\n"));
         assert!(out.contains("boomerang_stack_tcp_resets_received_total{queue=\"1\"} 4"));
         assert!(out.contains("boomerang_stack_tcp_challenge_acks_total{queue=\"1\"} 2"));
         assert!(out.contains("boomerang_stack_tcp_syn_received{queue=\"1\"} 9"));

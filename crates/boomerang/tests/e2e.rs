@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use boomerang::harness::{self, LoadSpec, ServerProcess, TempDir, Topology};
 use boomerang::load::Progress;
+use boomerang_nic::need_root;
 use boomerang_nic::netns::{is_root, Netns, Pair, Routed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
@@ -92,15 +93,6 @@ fn raw_exchange(ns: &Netns, addr: SocketAddr, bytes: &'static [u8]) -> String {
         String::from_utf8_lossy(&out).into_owned()
     })
     .expect("enter")
-}
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root (network namespaces, XDP)");
-            return;
-        }
-    };
 }
 
 #[test]

@@ -10,22 +10,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use boomerang::harness::{self, ServerProcess, TempDir, Topology};
-use boomerang_nic::netns::{is_root, Netns};
+use boomerang_nic::need_root;
+use boomerang_nic::netns::Netns;
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 
 /// The header-read timeout `serve` uses (boomerang_http's default; the CLI and the TOML
 /// file cannot change it).
 const HEADER_READ_TIMEOUT: Duration = boomerang_http::config::DEFAULT_HEADER_READ_TIMEOUT;
-
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root (network namespaces, XDP)");
-            return;
-        }
-    };
-}
 
 /// A server on AF_XDP in its own topology, serving a temporary directory.
 struct Running {

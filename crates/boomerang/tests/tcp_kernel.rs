@@ -10,7 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use boomerang::harness::{self, ServerProcess, TempDir, Topology};
-use boomerang_nic::netns::{add_addr, disable_ipv6, is_root, run_cmd, veth_pair, Netns, Routed};
+use boomerang_nic::netns::{add_addr, disable_ipv6, run_cmd, veth_pair, Netns, Routed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 
@@ -129,10 +129,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Skips the test without root; otherwise holds [`SERIAL`] until the test ends.
 macro_rules! need_root {
     () => {
-        if !is_root() {
-            eprintln!("skipped: needs root (network namespaces, XDP)");
-            return;
-        }
+        boomerang_nic::need_root!();
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     };
 }
@@ -432,7 +429,8 @@ fn spoofed_syn_flood_does_not_stop_legitimate_requests() {
     );
 }
 
-/// The netsim example, built next to the test binaries (scripts/test builds every example).
+/// The netsim example (crates/nic/examples/netsim.rs), built on first use with this test
+/// binary's profile and target directory.
 fn netsim_path() -> PathBuf {
     boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }

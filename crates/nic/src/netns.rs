@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -62,28 +63,143 @@ pub fn run_cmd<S: AsRef<OsStr>>(program: &str, args: &[S]) -> io::Result<String>
     check(out, &what)
 }
 
-/// The path of an example built by cargo next to the running test binary
-/// (`<target>/<profile>/examples/<name>`), e.g. the `netsim` forwarder or the `responder`.
+/// Whether the network tests can run here: root with `CAP_NET_ADMIN` (namespaces, veth pairs,
+/// XDP programs). When they cannot, prints one `<test>: skipped: needs root (CAP_NET_ADMIN)`
+/// line straight to stderr (past the test harness's output capture, so every skipped test
+/// shows) and returns `false`; the caller then returns early. See [`need_root!`](crate::need_root).
+pub fn network_tests_can_run() -> bool {
+    if is_root() && has_net_admin() {
+        return true;
+    }
+    let thread = std::thread::current();
+    let line = match thread.name() {
+        Some(test) if test != "main" => format!("{test}: skipped: needs root (CAP_NET_ADMIN)\n"),
+        _ => "skipped: needs root (CAP_NET_ADMIN)\n".to_string(),
+    };
+    // One write of the whole line, so that parallel tests' lines do not interleave.
+    let _ = io::Write::write_all(&mut io::stderr().lock(), line.as_bytes());
+    false
+}
+
+/// Whether `CAP_NET_ADMIN` (capability 12) is in this process's effective set.
+fn has_net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+/// Returns from the enclosing test, after one `skipped: needs root (CAP_NET_ADMIN)` line, when
+/// the process is not root with `CAP_NET_ADMIN` (see [`netns::network_tests_can_run`]). Every
+/// test that creates namespaces, veth pairs, packet sockets or XDP programs opens with it.
 ///
-/// `scripts/test` builds every example before the tests; a missing one is a clear error.
+/// [`netns::network_tests_can_run`]: crate::netns::network_tests_can_run
+#[macro_export]
+macro_rules! need_root {
+    () => {
+        if !$crate::netns::network_tests_can_run() {
+            return;
+        }
+    };
+}
+
+/// The path of an example of this package (`boomerang-nic`), e.g. the `netsim` forwarder or
+/// the `responder`, built for the running test binary: same target directory and profile
+/// (`<target>/<profile>/examples/<name>`).
+///
+/// The first call for a name in a process runs `cargo build --example <name>` with that
+/// profile (cargo's own lock serialises it against other cargo processes; a mutex here
+/// serialises the tests of this process), so a plain `cargo test` needs no earlier build step
+/// and never runs a stale example. Later calls return the path at once.
 pub fn built_example(name: &str) -> io::Result<std::path::PathBuf> {
+    static BUILT: Mutex<Vec<(String, std::path::PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return Ok(path.clone());
+    }
+    let path = build_example(name)?;
+    built.push((name.to_string(), path.clone()));
+    Ok(path)
+}
+
+fn build_example(name: &str) -> io::Result<std::path::PathBuf> {
+    use std::path::Path;
+
     let exe = std::env::current_exe()?;
-    // <target>/<profile>/deps/<test-binary>: the profile directory is the parent's parent.
+    // <target>[/<triple>]/<profile>/deps/<test-binary>: the profile directory is the
+    // parent's parent.
     let profile_dir = exe
         .parent()
-        .and_then(|deps| deps.parent())
-        .ok_or_else(|| io::Error::other("test binary outside <target>/<profile>/deps"))?;
+        .filter(|deps| deps.file_name() == Some(OsStr::new("deps")))
+        .and_then(Path::parent)
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{} is not in <target>/<profile>/deps: cannot tell where to build example {name}",
+                exe.display()
+            ))
+        })?;
+    let profile_name = profile_dir
+        .file_name()
+        .and_then(OsStr::to_str)
+        .ok_or_else(|| io::Error::other("profile directory name is not UTF-8"))?;
+    let profile = match profile_name {
+        "debug" => "dev",
+        other => other,
+    };
+    let parent = profile_dir
+        .parent()
+        .ok_or_else(|| io::Error::other("profile directory has no parent"))?;
+    // Cargo marks the target directory's root with CACHEDIR.TAG; one level further up means
+    // a `--target <triple>` build.
+    let (target_dir, triple) = match parent.parent() {
+        Some(root)
+            if !parent.join("CACHEDIR.TAG").exists() && root.join("CACHEDIR.TAG").exists() =>
+        {
+            (root, parent.file_name().and_then(OsStr::to_str))
+        }
+        _ => (parent, None),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["--example", name, "--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        .stdin(Stdio::null());
+    if let Some(triple) = triple {
+        cmd.args(["--target", triple]);
+    }
+    let shown = format!("{cmd:?}");
+    let _ = io::Write::write_all(
+        &mut io::stderr().lock(),
+        format!("building test helper: {shown}\n").as_bytes(),
+    );
+    let out = cmd
+        .output()
+        .map_err(|e| io::Error::other(format!("cannot run {shown}: {e}")))?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{shown} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     let path = profile_dir.join("examples").join(name);
     if path.exists() {
         Ok(path)
     } else {
         Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!(
-                "{} is not built: run `cargo build --profile ci -p boomerang-nic --examples` \
-                 first (scripts/test does)",
-                path.display()
-            ),
+            format!("{shown} succeeded but {} does not exist", path.display()),
         ))
     }
 }
@@ -403,10 +519,7 @@ mod tests {
 
     #[test]
     fn pair_pings_and_is_torn_down() {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        crate::need_root!();
         let pair = Pair::new("nt", 1, true).expect("pair");
         let name = pair.client.name().to_string();
         pair.client

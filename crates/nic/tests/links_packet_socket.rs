@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{is_root, Pair};
+use boomerang_nic::netns::Pair;
 use boomerang_nic::packet_socket::{PacketSocket, PacketSocketConfig};
 use boomerang_nic::Device;
 
@@ -35,10 +35,7 @@ fn arp(
 
 #[test]
 fn arp_request_gets_the_kernels_reply() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     // The server's kernel has no address: only our frames speak for 198.18.0.2.
     let pair = Pair::new("lps", 1, false).expect("namespaces");
     let client_mac = pair
@@ -121,10 +118,7 @@ fn arp_request_gets_the_kernels_reply() {
 
 #[test]
 fn kernel_traffic_is_received() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("lpr", 1, false).expect("namespaces");
     let handle = pair
         .server
@@ -164,10 +158,7 @@ fn kernel_traffic_is_received() {
 
 #[test]
 fn promiscuous_mode_lasts_as_long_as_the_socket() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("lpp", 1, false).expect("namespaces");
     let promiscuity = |pair: &Pair| -> String {
         let out = pair
@@ -205,10 +196,7 @@ fn promiscuous_mode_lasts_as_long_as_the_socket() {
 
 #[test]
 fn frames_longer_than_max_frame_len_are_counted_not_delivered() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("lpo", 1, false).expect("namespaces");
     pair.client
         .ip(&["link", "set", Pair::IFNAME, "mtu", "9000"])
@@ -255,10 +243,7 @@ fn frames_longer_than_max_frame_len_are_counted_not_delivered() {
 
 #[test]
 fn kernel_drops_accumulate_across_reads() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("lpk", 1, false).expect("namespaces");
     let (step_tx, step) = std::sync::mpsc::channel::<()>();
     let (seen_tx, seen) = std::sync::mpsc::channel::<u64>();

@@ -5,7 +5,7 @@ mod netsim_util;
 use std::process::Command;
 
 use boomerang_nic::netns::Netns;
-use netsim_util::{can_run, netsim_path};
+use netsim_util::netsim_path;
 
 fn netsim_fails(args: &[&str]) -> String {
     let out = Command::new(netsim_path())
@@ -30,9 +30,7 @@ fn bad_values_are_rejected_before_opening_anything() {
 
 #[test]
 fn missing_interface_is_named() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let ns = Netns::new("ncl").expect("namespace");
     let out = ns
         .command(netsim_path().to_str().expect("path"))

@@ -7,7 +7,7 @@
 
 mod netsim_util;
 
-use netsim_util::{can_run, ping, tcp_transfer, Topology};
+use netsim_util::{ping, tcp_transfer, Topology};
 
 /// Allowance for the forwarder's and the kernels' scheduling on top of a configured delay.
 const SLACK_MS: f64 = 5.0;
@@ -20,9 +20,7 @@ fn median(v: &[f64]) -> f64 {
 
 #[test]
 fn delay_shows_up_in_ping_rtt() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nmd");
     let sim = topo.netsim(&["--delay", "20ms", "--realtime"]);
     ping(&topo, 1, "0.2"); // ARP resolution, not measured
@@ -38,9 +36,7 @@ fn delay_shows_up_in_ping_rtt() {
 
 #[test]
 fn jitter_spreads_rtt_within_its_bounds_one_direction_only() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nmj");
     // Only A→B (client → server) is delayed: RTT in 10 ms ± 4 ms.
     let sim = topo.netsim(&[
@@ -75,9 +71,7 @@ fn jitter_spreads_rtt_within_its_bounds_one_direction_only() {
 
 #[test]
 fn loss_matches_the_setting_and_the_counters() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nml");
     topo.static_neighbours();
     let sim = topo.netsim(&["--a2b-loss", "20%", "--seed", "22"]);
@@ -104,9 +98,7 @@ fn loss_matches_the_setting_and_the_counters() {
 
 #[test]
 fn duplication_shows_up_as_duplicate_replies() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nmu");
     topo.static_neighbours();
     let sim = topo.netsim(&["--a2b-dup", "10%", "--seed", "23"]);
@@ -126,9 +118,7 @@ fn duplication_shows_up_as_duplicate_replies() {
 
 #[test]
 fn rate_limit_caps_tcp_goodput() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nmr");
     let sim = topo.netsim(&["--rate", "20mbit"]);
     let bytes = 2 * 1024 * 1024;

@@ -5,7 +5,7 @@ mod netsim_util;
 
 use std::process::Command;
 
-use netsim_util::{can_run, ping, Topology};
+use netsim_util::{ping, Topology};
 
 fn count(path: &std::path::Path, filter: &str) -> usize {
     let out = Command::new("tshark")
@@ -41,9 +41,7 @@ impl Drop for TempDir {
 
 #[test]
 fn captures_show_ingress_and_impaired_egress() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     if Command::new("tshark").arg("--version").output().is_err() {
         eprintln!("skipped: tshark not installed");
         return;

@@ -3,7 +3,7 @@
 
 mod netsim_util;
 
-use netsim_util::{can_run, tcp_transfer, DirStats, Topology};
+use netsim_util::{tcp_transfer, DirStats, Topology};
 
 /// Bytes sent per transfer.
 const TRANSFER_BYTES: usize = 4 * 1024 * 1024;
@@ -37,18 +37,16 @@ macro_rules! both_paths {
 
             #[test]
             fn xdp() {
-                if can_run() {
-                    let (a2b, b2a) = transfer_under(concat!($tag, "x"), "xdp", $args, $bytes);
-                    ($check)(a2b, b2a);
-                }
+                boomerang_nic::need_root!();
+                let (a2b, b2a) = transfer_under(concat!($tag, "x"), "xdp", $args, $bytes);
+                ($check)(a2b, b2a);
             }
 
             #[test]
             fn packet() {
-                if can_run() {
-                    let (a2b, b2a) = transfer_under(concat!($tag, "p"), "packet", $args, $bytes);
-                    ($check)(a2b, b2a);
-                }
+                boomerang_nic::need_root!();
+                let (a2b, b2a) = transfer_under(concat!($tag, "p"), "packet", $args, $bytes);
+                ($check)(a2b, b2a);
             }
         }
     };

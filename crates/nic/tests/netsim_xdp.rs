@@ -3,13 +3,11 @@
 
 mod netsim_util;
 
-use netsim_util::{can_run, ping, tcp_transfer, Topology};
+use netsim_util::{ping, tcp_transfer, Topology};
 
 #[test]
 fn auto_io_is_xdp_and_forwards_arp_and_delays() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nxd");
     // No static neighbours: the ARP exchange must cross the forwarder too.
     let sim = topo.netsim(&["--delay", "10ms", "--realtime"]);
@@ -32,9 +30,7 @@ fn auto_io_is_xdp_and_forwards_arp_and_delays() {
 
 #[test]
 fn auto_io_falls_back_to_packet_sockets_when_xdp_is_taken() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::new("nxf");
     let first = topo.netsim(&["--io", "xdp"]);
     assert!(first.ready.contains("io=xdp"), "{}", first.ready);
@@ -50,9 +46,7 @@ fn auto_io_falls_back_to_packet_sockets_when_xdp_is_taken() {
 
 #[test]
 fn every_queue_of_a_multiqueue_interface_is_forwarded() {
-    if !can_run() {
-        return;
-    }
+    boomerang_nic::need_root!();
     let topo = Topology::with_queues("nxq", 4);
     let sim = topo.netsim(&["--io", "xdp"]);
     assert!(sim.ready.contains("queues=4/4"), "{}", sim.ready);

@@ -5,7 +5,7 @@ mod xsk_util;
 use std::process::Stdio;
 use std::time::Duration;
 
-use boomerang_nic::netns::{is_root, Pair};
+use boomerang_nic::netns::Pair;
 use boomerang_nic::xsk::{BindMode, XdpConfig, XdpMode, XdpSetup, XskError};
 
 /// Opens `cfg` inside the server namespace and returns the error (or "ok").
@@ -17,10 +17,7 @@ fn open_err(pair: &Pair, cfg: XdpConfig) -> Option<XskError> {
 
 #[test]
 fn configuration_errors_are_typed_and_clear() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xe", 2, false).expect("namespaces");
 
     let e = open_err(&pair, XdpConfig::new("bmrnosuch0")).expect("missing interface");
@@ -69,10 +66,7 @@ fn configuration_errors_are_typed_and_clear() {
 
 #[test]
 fn a_second_program_on_the_same_interface_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xb", 2, false).expect("namespaces");
     let r = pair
         .server
@@ -100,10 +94,7 @@ fn a_second_program_on_the_same_interface_is_refused() {
 
 #[test]
 fn without_root_the_error_says_so() {
-    if !is_root() {
-        eprintln!("skipped: needs root (to drop privileges in a child)");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xn", 1, false).expect("namespaces");
     // A copy `nobody` can execute wherever the target directory lives (e.g. under /root).
     let dir = std::env::temp_dir().join(boomerang_nic::netns::unique_name("xn"));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{is_root, Pair};
+use boomerang_nic::netns::Pair;
 use boomerang_nic::xsk::{XdpConfig, XdpSetup};
 use boomerang_nic::Device;
 
@@ -159,18 +159,12 @@ fn flows_spread_over_queues(shared_umem: bool) {
 
 #[test]
 fn flows_spread_over_four_queues_with_separate_umems() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     flows_spread_over_queues(false);
 }
 
 #[test]
 fn flows_spread_over_four_queues_with_shared_umem() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     flows_spread_over_queues(true);
 }

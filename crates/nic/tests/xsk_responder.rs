@@ -6,7 +6,7 @@ mod xsk_util;
 
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{add_addr, is_root, Pair};
+use boomerang_nic::netns::{add_addr, Pair};
 use xsk_util::{example, has_xdp, mac_of, Proc};
 
 fn responder(pair: &Pair, extra: &[&str]) -> Proc {
@@ -28,10 +28,7 @@ fn ping(pair: &Pair, addr: &str) -> std::io::Result<String> {
 
 #[test]
 fn ping_and_arping_get_answers_and_peer_learns_our_mac() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xp", 1, false).expect("namespaces");
     let mut proc = responder(&pair, &[]);
     assert!(proc.ready.contains("bind=Copy"), "{}", proc.ready);
@@ -61,10 +58,7 @@ fn ping_and_arping_get_answers_and_peer_learns_our_mac() {
 
 #[test]
 fn traffic_for_other_addresses_still_reaches_the_kernel() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xk", 1, false).expect("namespaces");
     // The server's kernel owns a second address on the same interface.
     let kernel_addr = "198.18.0.3";
@@ -98,10 +92,7 @@ fn traffic_for_other_addresses_still_reaches_the_kernel() {
 
 #[test]
 fn sigkill_detaches_the_program_and_the_kernel_gets_traffic_again() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xz", 1, false).expect("namespaces");
     let mut proc = responder(&pair, &[]);
     let server = Pair::SERVER_ADDR.to_string();
@@ -129,10 +120,7 @@ fn sigkill_detaches_the_program_and_the_kernel_gets_traffic_again() {
 
 #[test]
 fn generic_xdp_mode_also_answers() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xg", 1, false).expect("namespaces");
     let mut proc = responder(&pair, &["--xdp-mode", "generic", "--frame-size", "2048"]);
     assert!(proc.ready.contains("xdp=Generic"), "{}", proc.ready);
@@ -144,10 +132,7 @@ fn generic_xdp_mode_also_answers() {
 
 #[test]
 fn four_queue_responder_with_shared_umem_answers_every_ping() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xq", 4, false).expect("namespaces");
     let mut proc = responder(&pair, &["--queues", "4", "--shared-umem"]);
     assert!(proc.ready.contains("queues=4"), "{}", proc.ready);

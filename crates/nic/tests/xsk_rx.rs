@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{is_root, Pair};
+use boomerang_nic::netns::Pair;
 use boomerang_nic::xsk::{BindMode, XdpConfig, XdpCounters, XdpMode, XdpSetup};
 use boomerang_nic::Device;
 
@@ -37,10 +37,7 @@ fn is_icmp_echo_to(f: &[u8], dst: Ipv4Addr) -> bool {
 
 #[test]
 fn receives_arp_and_icmp_from_kernel_peer() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xr", 1, false).expect("namespaces");
     let (ready_tx, ready_rx) = mpsc::channel();
     let server = pair
@@ -170,10 +167,7 @@ fn receives_arp_and_icmp_from_kernel_peer() {
 
 #[test]
 fn redirect_all_mode_takes_frames_for_any_address() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     // An address nobody claims: only the redirect-everything mode brings it to the socket.
     let other = Ipv4Addr::new(198, 18, 0, 77);
     let pair = Pair::new("xa", 1, false).expect("namespaces");
@@ -234,10 +228,7 @@ fn redirect_all_mode_takes_frames_for_any_address() {
 
 #[test]
 fn queues_can_be_reopened_right_after_close() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xo", 2, false).expect("namespaces");
     let r = pair
         .server

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{is_root, Pair};
+use boomerang_nic::netns::Pair;
 use boomerang_nic::xsk::{QueueCounters, XdpConfig, XdpSetup};
 use xsk_util::frames::udp_frame;
 
@@ -29,10 +29,7 @@ fn parse_mac(s: &str) -> [u8; 6] {
 
 #[test]
 fn transmitted_frames_reach_the_kernel_and_chunks_are_recycled() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("xt", 1, false).expect("namespaces");
     let client_mac = parse_mac(&xsk_util::mac_of(&pair.client, Pair::IFNAME));
 

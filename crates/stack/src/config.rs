@@ -171,6 +171,27 @@ pub struct StackConfig {
     /// The NIC's RSS hash, when known: `connect` then picks local ports whose return traffic
     /// lands on the opening shard's RX queue (queue number = shard id). `None`: any port.
     pub rss: Option<crate::rss::RssSteering>,
+    /// Which checksums the device completes on transmit.
+    pub checksum: ChecksumCapabilities,
+}
+
+/// Who computes a checksum of transmitted packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Checksum {
+    /// The stack computes it in full.
+    #[default]
+    Software,
+    /// The device completes it: the stack stores only the pseudo-header sum in the field
+    /// (the device sums from the TCP header to the end of the packet and stores the
+    /// complement there, as for Linux's `CHECKSUM_PARTIAL`).
+    Offload,
+}
+
+/// The device's transmit checksum capabilities, per protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChecksumCapabilities {
+    /// TCP segments (every one the stack sends: data, ACKs, SYNs, RSTs).
+    pub tcp_tx: Checksum,
 }
 
 impl StackConfig {
@@ -185,6 +206,7 @@ impl StackConfig {
             tcp: TcpConfig::default(),
             limits: Limits::default(),
             rss: None,
+            checksum: ChecksumCapabilities::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod stats;
 pub mod tcp;
 pub mod timer;
 
-pub use config::{Limits, StackConfig};
+pub use config::{Checksum, ChecksumCapabilities, Limits, StackConfig};
 pub use rss::RssSteering;
 pub use shard::Shard;
 pub use shared::Shared;

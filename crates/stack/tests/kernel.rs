@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use boomerang_nic::netns::{is_root, Netns, Pair, Routed};
+use boomerang_nic::netns::{Netns, Pair, Routed};
 use boomerang_nic::packet_socket::PacketSocket;
 use boomerang_nic::xsk::{XdpConfig, XdpSetup};
 use boomerang_nic::Device;
@@ -254,10 +254,7 @@ fn echo_client(ns: &Netns, server: Ipv4Addr, bytes: usize) {
 
 #[test]
 fn kernel_client_ping_arp_rst_and_20mb_echo() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("stk", 1, false).expect("namespaces");
     let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
     let server = Server::start(&pair.server, Pair::IFNAME, addr, None, Io::Packet);
@@ -308,10 +305,7 @@ fn kernel_client_ping_arp_rst_and_20mb_echo() {
 
 #[test]
 fn kernel_client_20mb_through_lossy_router() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let net = Routed::new("stl", 1, false).expect("namespaces");
     // 2% loss on everything the router forwards, both directions.
     for args in [
@@ -355,10 +349,7 @@ fn kernel_client_20mb_through_lossy_router() {
 
 #[test]
 fn kernel_client_20mb_over_af_xdp() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("stx", 1, false).expect("namespaces");
     let addr = Ipv4Cidr::new(Pair::SERVER_ADDR, Pair::PREFIX).expect("cidr");
     let server = Server::start(&pair.server, Pair::IFNAME, addr, None, Io::Xdp);
@@ -383,8 +374,8 @@ fn kernel_client_20mb_over_af_xdp() {
     assert_eq!(stats.tcp_drop_checksum, 0);
 }
 
-/// The impairment forwarder (crates/nic/examples/netsim.rs), built next to this test binary
-/// by `scripts/test` (`cargo build --profile ci --workspace --examples`).
+/// The impairment forwarder (crates/nic/examples/netsim.rs), built on first use with this
+/// test binary's profile and target directory.
 fn netsim_path() -> std::path::PathBuf {
     boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
@@ -403,10 +394,7 @@ impl Drop for Netsim {
 fn kernel_client_20mb_through_netsim_with_reordering_delay_and_loss() {
     use std::io::{BufRead, BufReader};
 
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    boomerang_nic::need_root!();
     // client (kernel, 198.18.0.1) – mid (netsim, L2) – server (our shard, 198.18.0.2).
     let client = Netns::new("stnc").expect("client ns");
     let mid = Netns::new("stnm").expect("mid ns");

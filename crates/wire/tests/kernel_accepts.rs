@@ -80,10 +80,7 @@ fn frame(
 
 #[test]
 fn kernel_answers_frames_emitted_by_wire() {
-    if !netns::is_root() {
-        eprintln!("skipped: needs root to create network namespaces");
-        return;
-    }
+    boomerang_nic::need_root!();
     let pair = Pair::new("wk", 1, false).expect("namespace pair");
     let ours = Pair::SERVER_ADDR;
     let kernel = Pair::CLIENT_ADDR;

@@ -53,6 +53,9 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
         XdpMode::Generic => xsk::XdpMode::Generic,
     };
     cfg.addrs = vec![s.addr.address];
+    cfg.tx_budget = s.tx_budget;
+    cfg.multi_buffer = s.multi_buffer;
+    cfg.tx_checksum_offload = s.checksum_offload;
     match XdpSetup::open(&cfg) {
         Ok(mut setup) => {
             if s.bind_mode == BindMode::Auto && setup.bind_mode() != xsk::BindMode::ZeroCopy {
@@ -127,16 +130,27 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     stack.gateway = s.gateway;
     stack.mtu = ip_mtu;
     stack.isn_secret = crate::os::isn_secret()?;
+    if let Devices::Xdp { setup, .. } = &devices {
+        if setup.tx_checksum_offload() {
+            stack.checksum.tcp_tx = boomerang_stack::Checksum::Offload;
+        }
+    }
     s.tcp.apply(&mut stack.tcp);
+    // The MSS we announce follows the MTU (jumbo frames: 8,960 at MTU 9000).
+    stack.tcp.mss = u16::try_from(ip_mtu.saturating_sub(40)).unwrap_or(u16::MAX);
     tracing::info!(
         congestion = %stack.tcp.congestion,
         snd_buf = stack.tcp.snd_buf,
         rcv_buf = stack.tcp.rcv_buf,
         initial_cwnd = stack.tcp.initial_cwnd_segments,
+        mss = stack.tcp.mss,
         "TCP tuning"
     );
     let mut metrics = MetricsState::new(s.queues, kind, &bind, &mode);
     metrics.congestion = stack.tcp.congestion.name();
+    if let Devices::Xdp { setup, .. } = &devices {
+        metrics.tx_budget = Some(setup.tx_batch());
+    }
     let metrics = Arc::new(metrics);
     let shared = Shared::new(stack);
     let mut router = Router::with_builtin_routes();

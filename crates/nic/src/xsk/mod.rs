@@ -25,11 +25,11 @@ pub use program::{XdpCounters, XdpProgram, DEFAULT_MAX_QUEUES, MAX_ADDRS};
 pub use queue::{
     QueueCounters, RxFrame, TxFrame, XskQueue, XskStatistics, DEFAULT_BATCH, XDP_PACKET_HEADROOM,
 };
-pub use socket::{BIND_BUSY_RETRIES, BIND_BUSY_WAIT};
+pub use socket::{TxBatch, BIND_BUSY_RETRIES, BIND_BUSY_WAIT, KERNEL_TX_BUDGET};
 use umem::UmemArea;
 
 use queue::{Chunks, PoolConfig};
-use socket::{RingSizes, UmemSource, XskSocket};
+use socket::{RingSizes, TxTuning, UmemSource, XskSocket};
 
 /// Length of an Ethernet header (no VLAN tag), for frame-size arithmetic.
 pub const ETHERNET_HEADER_LEN: usize = 14;
@@ -123,6 +123,24 @@ pub struct XdpConfig {
     /// Redirect every frame to the sockets, not only ours (an L2 forwarder such as netsim).
     /// The host then gets nothing from this interface except frames on queues without a socket.
     pub redirect_all: bool,
+    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+):
+    /// `None` asks for the TX ring size; [`KERNEL_TX_BUDGET`] (32) keeps the kernel's
+    /// default. Older kernels keep 32 whatever is asked (logged once).
+    pub tx_budget: Option<u32>,
+    /// The socket's send buffer in bytes, which every copy-mode frame in flight is charged
+    /// to: `None` asks for `ring_size × frame_size` (the kernel doubles it), `Some(0)` keeps
+    /// `net.core.wmem_default`.
+    pub send_buffer: Option<u32>,
+    /// Frames larger than a chunk (the interface's MTU, up to jumbo frames) through
+    /// multi-buffer AF_XDP (`XDP_USE_SG`, Linux 6.6+) and a frags-aware XDP program: used only
+    /// when the MTU does not fit in one chunk; refused by the kernel → one chunk per frame
+    /// (logged). Default on.
+    pub multi_buffer: bool,
+    /// TCP checksum offload through AF_XDP TX metadata (Linux 6.8+): every IPv4 TCP frame
+    /// sent asks the kernel (copy mode) or the NIC (zero-copy) to complete its checksum, so
+    /// the stack must store only the pseudo-header sum in it. Refused by the kernel → off
+    /// (logged; see [`XdpSetup::tx_checksum_offload`]). Default off.
+    pub tx_checksum_offload: bool,
 }
 
 impl XdpConfig {
@@ -142,6 +160,20 @@ impl XdpConfig {
             tx_reserve: None,
             addrs: Vec::new(),
             redirect_all: false,
+            tx_budget: None,
+            send_buffer: None,
+            multi_buffer: true,
+            tx_checksum_offload: false,
+        }
+    }
+
+    /// The transmit tuning this configuration asks for.
+    fn tx_tuning(&self) -> TxTuning {
+        TxTuning {
+            budget: self.tx_budget.unwrap_or(self.ring_size),
+            send_buffer: self
+                .send_buffer
+                .unwrap_or_else(|| self.ring_size.saturating_mul(self.frame_size)),
         }
     }
 
@@ -189,6 +221,14 @@ impl XdpConfig {
                 "UMEM of {total} bytes exceeds MAX_UMEM_BYTES ({MAX_UMEM_BYTES})"
             ));
         }
+        if let Some(b) = self.tx_budget {
+            if !(KERNEL_TX_BUDGET..=self.ring_size).contains(&b) {
+                return bad(format!(
+                    "TX budget {b} (from {KERNEL_TX_BUDGET} to the ring size, {})",
+                    self.ring_size
+                ));
+            }
+        }
         if self.tx_reserve.is_some_and(|r| r >= self.frame_count) {
             return bad("tx_reserve must be below frame_count".into());
         }
@@ -211,6 +251,8 @@ pub struct XdpSetup {
     mac: [u8; 6],
     mtu: u32,
     rx_queues: u32,
+    tx_batch: TxBatch,
+    tx_checksum_offload: bool,
 }
 
 impl XdpSetup {
@@ -231,7 +273,9 @@ impl XdpSetup {
         raise_memlock();
 
         let max_q = cfg.queues.iter().copied().max().unwrap_or(0) + 1;
-        let mut program = XdpProgram::load(ifindex, max_q.max(rx_queues))?;
+        let one_chunk = (cfg.frame_size - XDP_PACKET_HEADROOM - cfg.headroom) as usize;
+        let want_sg = cfg.multi_buffer && mtu as usize + ETHERNET_HEADER_LEN > one_chunk;
+        let mut program = XdpProgram::load(ifindex, max_q.max(rx_queues), want_sg)?;
 
         let sizes = RingSizes {
             fill: cfg.ring_size,
@@ -265,14 +309,26 @@ impl XdpSetup {
                 (Some(_), Some(q0)) => UmemSource::Shared {
                     fd: std::os::fd::AsRawFd::as_raw_fd(q0),
                     mode: q0.bind_mode(),
+                    multi_buffer: q0.multi_buffer(),
+                    tx_metadata_len: q0.tx_metadata_len(),
                 },
                 _ => UmemSource::Register {
                     area: &area,
                     frame_size: cfg.frame_size,
                     headroom: cfg.headroom,
+                    tx_metadata: cfg.tx_checksum_offload,
                 },
             };
-            let sock = XskSocket::open(&cfg.ifname, ifindex, q, source, sizes, cfg.bind_mode)?;
+            let sock = XskSocket::open(
+                &cfg.ifname,
+                ifindex,
+                q,
+                source,
+                sizes,
+                cfg.bind_mode,
+                cfg.tx_tuning(),
+                want_sg,
+            )?;
             bind_mode = sock.bind_mode;
             let chunks = Chunks {
                 first,
@@ -304,6 +360,23 @@ impl XdpSetup {
             q.set_xdp_mode(xdp_mode);
         }
         let huge = shared.as_ref().map(|a| a.huge_pages());
+        let tx_batch = queues[0].tx_batch();
+        let multi_buffer = queues[0].multi_buffer();
+        let tx_checksum_offload = queues[0].tx_checksum_offload();
+        if cfg.tx_checksum_offload && !tx_checksum_offload {
+            tracing::warn!(
+                ifname = %cfg.ifname,
+                "the kernel refused AF_XDP TX metadata (Linux 6.8+): TCP checksums stay in software"
+            );
+        }
+        let tuning = cfg.tx_tuning();
+        if tuning.budget != KERNEL_TX_BUDGET && !tx_batch.budget_set {
+            tracing::info!(
+                ifname = %cfg.ifname,
+                asked = tuning.budget,
+                "the kernel has no XDP_MAX_TX_SKB_BUDGET (Linux 6.17+): copy mode sends at most 32 frames per sendto"
+            );
+        }
         tracing::info!(
             ifname = %cfg.ifname,
             queues = ?cfg.queues,
@@ -314,11 +387,13 @@ impl XdpSetup {
             huge_pages = ?huge,
             frame_size = cfg.frame_size,
             frame_count = cfg.frame_count,
+            multi_buffer,
+            tx_checksum_offload,
+            tx_budget = tx_batch.budget,
+            send_buffer = tx_batch.send_buffer,
             "AF_XDP sockets open, XDP program attached"
         );
-        if mtu as usize + ETHERNET_HEADER_LEN
-            > (cfg.frame_size - XDP_PACKET_HEADROOM - cfg.headroom) as usize
-        {
+        if !multi_buffer && mtu as usize + ETHERNET_HEADER_LEN > one_chunk {
             tracing::warn!(
                 ifname = %cfg.ifname, mtu, frame_size = cfg.frame_size,
                 "the MTU does not fit in a frame: larger frames will be dropped by the kernel"
@@ -333,7 +408,20 @@ impl XdpSetup {
             mac,
             mtu,
             rx_queues,
+            tx_batch,
+            tx_checksum_offload,
         })
+    }
+
+    /// Whether the queues ask for TCP checksum offload on every IPv4 TCP frame they send
+    /// (the stack must then store only the pseudo-header sum).
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.tx_checksum_offload
+    }
+
+    /// The copy-mode transmit batch of the first queue (all queues are set up alike).
+    pub fn tx_batch(&self) -> TxBatch {
+        self.tx_batch
     }
 
     /// Takes the opened queues (in configuration order), to move each to its own thread.
@@ -440,6 +528,11 @@ mod tests {
         assert!(bad(&|c| c.ring_size = 100));
         assert!(bad(&|c| c.frame_count = 10));
         assert!(bad(&|c| c.tx_reserve = Some(c.frame_count)));
+        assert!(bad(&|c| c.tx_budget = Some(16)));
+        assert!(bad(&|c| c.tx_budget = Some(c.ring_size * 2)));
+        let mut c = XdpConfig::new("eth0");
+        c.tx_budget = Some(c.ring_size);
+        assert!(c.validate().is_ok());
         assert!(bad(&|c| {
             c.frame_count = 1 << 20;
             c.queues = vec![0, 1];

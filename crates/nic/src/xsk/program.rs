@@ -35,6 +35,9 @@ const CONFIG: &str = "boomerang_config";
 /// `REDIRECT_ALL` in the C program's flags word.
 const FLAG_REDIRECT_ALL: u32 = 1;
 
+/// `BPF_F_XDP_HAS_FRAGS` from `<linux/bpf.h>`.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
 /// Packet counters of the XDP program, summed over CPUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct XdpCounters {
@@ -96,12 +99,23 @@ fn route_libbpf_logs() {
 
 impl XdpProgram {
     /// Opens and loads the program (not attached yet), with room for `queues` sockets.
-    pub fn load(ifindex: u32, queues: u32) -> Result<XdpProgram> {
+    /// `frags` marks it as handling multi-buffer frames (`BPF_F_XDP_HAS_FRAGS`, what
+    /// `SEC("xdp.frags")` declares; Linux 5.18+): it then attaches at MTUs larger than a page
+    /// and sees frames that span several buffers (it reads only the first 34 bytes).
+    pub fn load(ifindex: u32, queues: u32, frags: bool) -> Result<XdpProgram> {
         route_libbpf_logs();
         let mut builder = ObjectBuilder::default();
         let mut open = builder
             .open_memory(&OBJECT.0)
             .map_err(bpf_err("opening the embedded object"))?;
+        if frags {
+            for mut p in open.progs_mut() {
+                if p.name() == PROG {
+                    // The section `xdp` sets no program flags, so this is all of them.
+                    p.set_flags(BPF_F_XDP_HAS_FRAGS);
+                }
+            }
+        }
         let want = queues.max(DEFAULT_MAX_QUEUES);
         for mut m in open.maps_mut() {
             if m.name() == XSKS {

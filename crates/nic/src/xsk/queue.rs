@@ -29,6 +29,17 @@ pub const XDP_PACKET_HEADROOM: u32 = 256;
 /// Descriptors moved per ring access at most (one batch).
 pub const DEFAULT_BATCH: usize = 64;
 
+/// Largest frame a multi-buffer queue carries (an IPv4 packet of 65,535 bytes with its
+/// Ethernet header); the kernel also bounds a frame to 18 buffers (`MAX_SKB_FRAGS` + 1).
+pub const MAX_MULTI_BUFFER_FRAME: usize = 65_535 + 14;
+
+/// Bytes of a frame read to decide on a checksum request (Ethernet + the longest IPv4
+/// header + the TCP header's fixed part).
+const CHECKSUM_PROBE: usize = 14 + 60 + 20;
+
+/// Buffers per frame the kernel accepts at most on TX (`MAX_SKB_FRAGS` + 1).
+const MAX_BUFFERS_PER_FRAME: usize = 18;
+
 /// A received frame: a chunk of the UMEM that the kernel filled and handed to us.
 #[derive(Debug)]
 #[must_use = "give a received frame back with XskQueue::release (or reuse it with XskQueue::reply_in_place)"]
@@ -36,9 +47,16 @@ pub struct RxFrame {
     addr: u64,
     len: u32,
     tag: u32,
+    more: bool,
 }
 
 impl RxFrame {
+    /// Whether the frame continues in the next received buffer (`XDP_PKT_CONTD`: a
+    /// multi-buffer frame, whose last buffer has this `false`).
+    pub fn continues(&self) -> bool {
+        self.more
+    }
+
     /// The frame's length in bytes.
     pub fn len(&self) -> usize {
         self.len as usize
@@ -78,12 +96,18 @@ pub struct XskStatistics {
 /// Counters kept by the queue itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueCounters {
-    /// Frames received.
+    /// Buffers received (one per frame, more for multi-buffer frames).
     pub rx_frames: u64,
     /// Frames submitted for transmission.
     pub tx_frames: u64,
-    /// TX completions reaped.
+    /// TX completions reaped (one per buffer: a multi-buffer frame completes several).
     pub tx_completed: u64,
+    /// Multi-buffer frames received (spanning two or more chunks).
+    pub rx_multi_buffer: u64,
+    /// Multi-buffer frames transmitted.
+    pub tx_multi_buffer: u64,
+    /// Received multi-buffer frames dropped (larger than [`MAX_MULTI_BUFFER_FRAME`]).
+    pub rx_oversize: u64,
     /// `sendto` wakeups issued (TX `need_wakeup`).
     pub tx_wakeups: u64,
     /// `recvfrom` wakeups issued (fill `need_wakeup`).
@@ -136,6 +160,12 @@ pub struct XskQueue {
     mac: [u8; 6],
     mtu: u32,
     xdp_mode: XdpMode,
+    /// A multi-buffer frame being gathered across receive calls (its buffers so far).
+    rx_gather: Vec<u8>,
+    /// Whether `rx_gather` holds the start of a frame whose last buffer has not come yet.
+    rx_gathering: bool,
+    /// Where a frame larger than one chunk is written before being split into chunks.
+    tx_scratch: Vec<u8>,
 }
 
 impl XskQueue {
@@ -178,6 +208,9 @@ impl XskQueue {
             mac,
             mtu,
             xdp_mode,
+            rx_gather: Vec::new(),
+            rx_gathering: false,
+            tx_scratch: Vec::new(),
         };
         q.refill();
         Ok(q)
@@ -210,6 +243,76 @@ impl XskQueue {
 
     pub(crate) fn set_xdp_mode(&mut self, mode: XdpMode) {
         self.xdp_mode = mode;
+    }
+
+    /// The copy-mode transmit batch the kernel accepted for this socket.
+    pub fn tx_batch(&self) -> super::TxBatch {
+        self.sock.tx_batch
+    }
+
+    /// Bytes from a chunk's start to where a transmitted frame starts: the user headroom and
+    /// the TX metadata.
+    fn tx_offset(&self) -> u64 {
+        u64::from(self.chunks.headroom) + u64::from(self.sock.tx_metadata_len)
+    }
+
+    /// Bytes of TX metadata before every transmitted frame (0: none).
+    pub fn tx_metadata_len(&self) -> u32 {
+        self.sock.tx_metadata_len
+    }
+
+    /// Whether every IPv4 TCP frame sent asks for checksum offload (TX metadata): its
+    /// checksum field must then hold only the pseudo-header sum.
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.sock.tx_metadata_len > 0
+    }
+
+    /// For an IPv4 TCP `frame` (not a fragment) about to be sent from `addr`, writes the
+    /// checksum request into the metadata before it and returns `XDP_TX_METADATA` for the
+    /// descriptor; 0 (no request) for anything else or without TX metadata.
+    fn request_checksum(&mut self, addr: u64, frame: &[u8]) -> u32 {
+        let meta_len = self.sock.tx_metadata_len;
+        if meta_len == 0 || frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+            return 0;
+        }
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let fragment = u16::from_be_bytes([frame[20], frame[21]]) & 0x3fff != 0;
+        if frame[23] != 6 || ihl < 20 || fragment || frame.len() < 14 + ihl + 20 {
+            return 0;
+        }
+        let meta = libc::xsk_tx_metadata {
+            flags: u64::from(libc::XDP_TXMD_FLAGS_CHECKSUM),
+            xsk_tx_metadata_union: libc::__c_anonymous_xsk_tx_metadata_union {
+                request: libc::xsk_tx_metadata_request {
+                    csum_start: (14 + ihl) as u16,
+                    csum_offset: 16,
+                },
+            },
+        };
+        let at = addr - u64::from(meta_len);
+        // SAFETY: the metadata lies in the same chunk as the frame (frames start
+        // `tx_offset` bytes into their chunk), which this queue owns and has not handed
+        // to the kernel yet; `meta_len` is the size of `xsk_tx_metadata`.
+        match unsafe { self.area.slice_mut(at, meta_len as usize) } {
+            Some(dst) => {
+                // SAFETY: `xsk_tx_metadata` is a plain C struct of integers, read as bytes.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        (&meta as *const libc::xsk_tx_metadata).cast::<u8>(),
+                        std::mem::size_of::<libc::xsk_tx_metadata>(),
+                    )
+                };
+                let n = dst.len().min(bytes.len());
+                dst[..n].copy_from_slice(&bytes[..n]);
+                libc::XDP_TX_METADATA
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether the socket is bound for multi-buffer frames (`XDP_USE_SG`).
+    pub fn multi_buffer(&self) -> bool {
+        self.sock.multi_buffer
     }
 
     /// The interface's MTU when the queue was opened.
@@ -272,7 +375,7 @@ impl XskQueue {
 
     /// Largest frame a transmit chunk can hold.
     pub fn tx_capacity(&self) -> usize {
-        self.chunks.size.saturating_sub(self.chunks.headroom) as usize
+        self.chunks.size.saturating_sub(self.tx_offset() as u32) as usize
     }
 
     /// Puts free chunks into the fill ring (keeping the TX reserve), one publish per batch.
@@ -320,6 +423,7 @@ impl XskQueue {
                 addr: d.addr,
                 len: d.len,
                 tag: self.tag,
+                more: d.options & libc::XDP_PKT_CONTD != 0,
             });
             added += 1;
         }
@@ -382,9 +486,15 @@ impl XskQueue {
     }
 
     fn tx_slots(&mut self) -> u32 {
+        self.tx_slots_for(1)
+    }
+
+    /// Free TX ring slots beyond those reserved by allocated frames, refreshing the cached
+    /// consumer index unless `wanted` are known to be free.
+    fn tx_slots_for(&mut self, wanted: u32) -> u32 {
         self.sock
             .tx
-            .free(self.tx_allocated + 1)
+            .free(self.tx_allocated + wanted)
             .saturating_sub(self.tx_allocated)
     }
 
@@ -431,7 +541,7 @@ impl XskQueue {
         let chunk = self.free.pop()?;
         self.tx_allocated += 1;
         Some(TxFrame {
-            addr: chunk + u64::from(self.chunks.headroom),
+            addr: chunk + self.tx_offset(),
             tag: self.tag,
         })
     }
@@ -455,10 +565,19 @@ impl XskQueue {
             self.cancel(f);
             return false;
         }
+        let options = if self.sock.tx_metadata_len > 0 {
+            let mut probe = [0u8; CHECKSUM_PROBE];
+            let buf = self.tx_buffer(&mut f);
+            let n = CHECKSUM_PROBE.min(len).min(buf.len());
+            probe[..n].copy_from_slice(&buf[..n]);
+            self.request_checksum(f.addr, &probe[..n])
+        } else {
+            0
+        };
         let desc = libc::xdp_desc {
             addr: f.addr,
             len: len as u32,
-            options: 0,
+            options,
         };
         self.tx_allocated = self.tx_allocated.saturating_sub(1);
         if !self.sock.tx.push(desc) {
@@ -501,6 +620,66 @@ impl XskQueue {
         if let Err(e) = self.sock.kick_tx() {
             tracing::warn!(queue = self.queue_id, error = %e, "AF_XDP TX wakeup failed");
         }
+    }
+
+    /// [`Device::transmit`] for frames that may exceed one chunk: `f` writes into a scratch
+    /// buffer of `max` bytes, and the frame is copied into as many chunks as it needs, sent
+    /// as one descriptor per chunk, all but the last with `XDP_PKT_CONTD`. Returns `false`
+    /// (without calling `f`) unless chunks and ring slots for a frame of `max` bytes are free.
+    fn transmit_multi_buffer(
+        &mut self,
+        _now: Instant,
+        max: usize,
+        cap: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
+        let need = max.div_ceil(cap) as u32;
+        if (self.free.len() as u32) < need || self.tx_slots_for(need) < need {
+            self.complete();
+            if (self.free.len() as u32) < need && self.sock.tx.unsubmitted() > 0 {
+                self.flush_tx();
+                self.complete();
+            }
+            if (self.free.len() as u32) < need || self.tx_slots_for(need) < need {
+                return false;
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.tx_scratch);
+        scratch.resize(max, 0);
+        let len = f(&mut scratch[..max]);
+        if len > 0 && len <= max {
+            let pieces = len.div_ceil(cap);
+            for (i, piece) in scratch[..len].chunks(cap).enumerate() {
+                let Some(chunk) = self.free.pop() else { break };
+                let addr = chunk + self.tx_offset();
+                // SAFETY: the chunk was just taken from the free pool (no ring and no handle
+                // holds it); `piece.len() <= cap` keeps the write inside it.
+                if let Some(dst) = unsafe { self.area.slice_mut(addr, piece.len()) } {
+                    dst.copy_from_slice(piece);
+                }
+                let desc = libc::xdp_desc {
+                    addr,
+                    len: piece.len() as u32,
+                    options: if i + 1 < pieces {
+                        libc::XDP_PKT_CONTD
+                    } else {
+                        0
+                    },
+                };
+                if !self.sock.tx.push(desc) {
+                    // Cannot happen (slots were checked); keep the chunk rather than lose it.
+                    self.free.push(chunk);
+                    break;
+                }
+            }
+            self.counters.tx_frames += 1;
+            self.counters.tx_multi_buffer += u64::from(pieces > 1);
+            if self.sock.tx.unsubmitted() as usize >= self.pool.batch {
+                self.flush_tx();
+            }
+        }
+        self.tx_scratch = scratch;
+        true
     }
 
     /// Frames published to the TX ring that the kernel has not taken yet.
@@ -555,8 +734,33 @@ impl Device for XskQueue {
             let want = (budget - total).min(self.pool.batch);
             let n = self.recv(want, &mut batch);
             for fr in batch.drain(..) {
-                f(self.frame(&fr));
+                if !fr.more && !self.rx_gathering {
+                    f(self.frame(&fr));
+                    self.release(fr);
+                    continue;
+                }
+                // A multi-buffer frame: its buffers are gathered in order (the kernel
+                // publishes them together, but a batch may end between two of them).
+                if self.rx_gather.len() + fr.len() <= MAX_MULTI_BUFFER_FRAME {
+                    let mut gather = std::mem::take(&mut self.rx_gather);
+                    gather.extend_from_slice(self.frame(&fr));
+                    self.rx_gather = gather;
+                } else {
+                    self.rx_gather.clear();
+                    self.rx_gather.push(0);
+                    self.rx_gather.resize(MAX_MULTI_BUFFER_FRAME + 1, 0);
+                }
+                self.rx_gathering = fr.more;
                 self.release(fr);
+                if !self.rx_gathering {
+                    if self.rx_gather.len() <= MAX_MULTI_BUFFER_FRAME {
+                        self.counters.rx_multi_buffer += 1;
+                        f(&self.rx_gather);
+                    } else {
+                        self.counters.rx_oversize += 1;
+                    }
+                    self.rx_gather.clear();
+                }
             }
             total += n;
             if n < want {
@@ -567,11 +771,15 @@ impl Device for XskQueue {
         total
     }
 
-    fn transmit(&mut self, _now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+    fn transmit(&mut self, now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let max = self.max_frame_len();
+        let cap = self.tx_capacity();
+        if max > cap {
+            return self.transmit_multi_buffer(now, max, cap, f);
+        }
         let Some(mut tx) = self.alloc_tx() else {
             return false;
         };
-        let max = self.max_frame_len();
         let buf = self.tx_buffer(&mut tx);
         let cap = buf.len().min(max);
         let len = f(&mut buf[..cap]);
@@ -593,6 +801,11 @@ impl Device for XskQueue {
 
     fn max_frame_len(&self) -> usize {
         let l2 = self.mtu as usize + crate::xsk::ETHERNET_HEADER_LEN;
+        if self.sock.multi_buffer {
+            return l2
+                .min(MAX_MULTI_BUFFER_FRAME)
+                .min(MAX_BUFFERS_PER_FRAME * self.rx_capacity().min(self.tx_capacity()));
+        }
         l2.min(self.rx_capacity()).min(self.tx_capacity())
     }
 

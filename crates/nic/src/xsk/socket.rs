@@ -30,6 +30,33 @@ pub struct RingSizes {
     pub tx: u32,
 }
 
+/// The kernel's copy-mode transmit budget per `sendto` when nobody raises it.
+pub const KERNEL_TX_BUDGET: u32 = 32;
+
+/// Copy-mode transmit tuning asked for when a socket opens.
+#[derive(Debug, Clone, Copy)]
+pub struct TxTuning {
+    /// Frames per `sendto` (`XDP_MAX_TX_SKB_BUDGET`); [`KERNEL_TX_BUDGET`] leaves it alone.
+    pub budget: u32,
+    /// Send buffer in bytes (`SO_SNDBUFFORCE`, else `SO_SNDBUF`; the kernel doubles it);
+    /// 0 leaves the default (`net.core.wmem_default`).
+    pub send_buffer: u32,
+}
+
+/// The copy-mode transmit batch a socket got: what the kernel accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxBatch {
+    /// Frames one `sendto` transmits at most (32 where the kernel has no
+    /// `XDP_MAX_TX_SKB_BUDGET`).
+    pub budget: u32,
+    /// Whether the kernel accepted `XDP_MAX_TX_SKB_BUDGET` (`false`: not asked, or a
+    /// kernel before 6.17).
+    pub budget_set: bool,
+    /// The socket's send buffer in bytes as the kernel reports it (`SO_SNDBUF`): every
+    /// frame in flight is charged to it as one skb.
+    pub send_buffer: u32,
+}
+
 /// An AF_XDP socket with its rings.
 #[derive(Debug)]
 pub struct XskSocket {
@@ -40,7 +67,17 @@ pub struct XskSocket {
     fd: OwnedFd,
     /// The bind mode the kernel accepted.
     pub bind_mode: BindMode,
+    /// The copy-mode transmit batch the kernel accepted.
+    pub tx_batch: TxBatch,
+    /// Whether the socket is bound with `XDP_USE_SG` (frames may span several chunks).
+    pub multi_buffer: bool,
+    /// Bytes of TX metadata (`struct xsk_tx_metadata`) before every transmitted frame; 0
+    /// when the UMEM has none.
+    pub tx_metadata_len: u32,
 }
+
+/// Size of `struct xsk_tx_metadata` (Linux 6.8+).
+pub const TX_METADATA_LEN: u32 = std::mem::size_of::<libc::xsk_tx_metadata>() as u32;
 
 /// How this socket gets its UMEM.
 pub enum UmemSource<'a> {
@@ -52,6 +89,8 @@ pub enum UmemSource<'a> {
         frame_size: u32,
         /// Headroom the kernel leaves before received data (in addition to its own).
         headroom: u32,
+        /// Ask for TX metadata (checksum offload requests) before every transmitted frame.
+        tx_metadata: bool,
     },
     /// Share the UMEM registered by the socket `fd` (same bind mode, own fill/completion).
     Shared {
@@ -59,11 +98,56 @@ pub enum UmemSource<'a> {
         fd: RawFd,
         /// The bind mode of that socket.
         mode: BindMode,
+        /// Whether that socket is bound with `XDP_USE_SG` (sharing sockets inherit it).
+        multi_buffer: bool,
+        /// That UMEM's TX metadata length.
+        tx_metadata_len: u32,
     },
+}
+
+/// Applies `tuning` to socket `fd` (whose TX ring is sized): a budget the kernel does not
+/// know (ENOPROTOOPT before Linux 6.17; EINVAL) or refuses (EACCES: out of range) leaves
+/// the default, and so does a send buffer that cannot be set. Never fails.
+fn tune_tx(fd: RawFd, tuning: TxTuning) -> TxBatch {
+    let mut batch = TxBatch {
+        budget: KERNEL_TX_BUDGET,
+        budget_set: false,
+        send_buffer: 0,
+    };
+    if tuning.budget != KERNEL_TX_BUDGET {
+        match sys::setsockopt_raw(
+            fd,
+            libc::SOL_XDP,
+            sys::XDP_MAX_TX_SKB_BUDGET,
+            &tuning.budget,
+        ) {
+            Ok(()) => {
+                batch.budget = tuning.budget;
+                batch.budget_set = true;
+            }
+            Err(e) => {
+                tracing::debug!(budget = tuning.budget, error = %e, "XDP_MAX_TX_SKB_BUDGET not accepted")
+            }
+        }
+    }
+    if tuning.send_buffer > 0 {
+        let v = libc::c_int::try_from(tuning.send_buffer).unwrap_or(libc::c_int::MAX);
+        let forced = sys::setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &v);
+        if let Err(e) = forced {
+            tracing::debug!(error = %e, "SO_SNDBUFFORCE refused (not CAP_NET_ADMIN?); trying SO_SNDBUF");
+            if let Err(e) = sys::setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &v) {
+                tracing::debug!(error = %e, "SO_SNDBUF refused; keeping the default");
+            }
+        }
+    }
+    batch.send_buffer = sys::send_buffer(fd).unwrap_or(0);
+    batch
 }
 
 impl XskSocket {
     /// Creates the socket, sets up its UMEM and rings, and binds it to `queue` of `ifindex`.
+    // Each argument is one independent part of a socket's set-up, passed once by one caller.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         ifname: &str,
         ifindex: u32,
@@ -71,6 +155,8 @@ impl XskSocket {
         umem: UmemSource<'_>,
         sizes: RingSizes,
         bind_mode: BindMode,
+        tuning: TxTuning,
+        multi_buffer: bool,
     ) -> Result<XskSocket> {
         // SAFETY: plain socket(2) call; the result is checked.
         let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -81,13 +167,15 @@ impl XskSocket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let f = fd.as_raw_fd();
 
+        let mut tx_metadata_len = 0;
         if let UmemSource::Register {
             area,
             frame_size,
             headroom,
+            tx_metadata,
         } = umem
         {
-            let reg = libc::xdp_umem_reg {
+            let mut reg = libc::xdp_umem_reg {
                 addr: area.as_ptr() as u64,
                 len: area.len() as u64,
                 chunk_size: frame_size,
@@ -95,7 +183,34 @@ impl XskSocket {
                 flags: 0,
                 tx_metadata_len: 0,
             };
-            sys::setsockopt(f, libc::XDP_UMEM_REG, &reg, "registering the UMEM")?;
+            if tx_metadata {
+                // Linux 6.11+ wants the flag; 6.8–6.10 refuse it (EINVAL) but honour the
+                // length alone; older kernels have neither (frames go without metadata).
+                for flags in [libc::XDP_UMEM_TX_METADATA_LEN, 0] {
+                    reg.flags = flags;
+                    reg.tx_metadata_len = TX_METADATA_LEN;
+                    match sys::setsockopt_raw(f, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg) {
+                        Ok(()) => {
+                            tx_metadata_len = TX_METADATA_LEN;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(flags, error = %e, "UMEM with TX metadata refused")
+                        }
+                    }
+                }
+            }
+            if tx_metadata_len == 0 {
+                reg.flags = 0;
+                reg.tx_metadata_len = 0;
+                sys::setsockopt(f, libc::XDP_UMEM_REG, &reg, "registering the UMEM")?;
+            }
+        }
+        if let UmemSource::Shared {
+            tx_metadata_len: l, ..
+        } = umem
+        {
+            tx_metadata_len = l;
         }
         sys::setsockopt(
             f,
@@ -111,6 +226,7 @@ impl XskSocket {
         )?;
         sys::setsockopt(f, libc::XDP_RX_RING, &sizes.rx, "sizing the RX ring")?;
         sys::setsockopt(f, libc::XDP_TX_RING, &sizes.tx, "sizing the TX ring")?;
+        let tx_batch = tune_tx(f, tuning);
 
         let (off, len) = sys::getsockopt::<libc::xdp_mmap_offsets>(
             f,
@@ -162,16 +278,52 @@ impl XskSocket {
             tx,
             fd,
             bind_mode: BindMode::Copy,
+            tx_batch,
+            multi_buffer: false,
+            tx_metadata_len,
         };
-        sock.bind_mode = match umem {
-            UmemSource::Shared { fd: shared, mode } => {
+        (sock.bind_mode, sock.multi_buffer) = match umem {
+            UmemSource::Shared {
+                fd: shared,
+                mode,
+                multi_buffer,
+                ..
+            } => {
                 // Later sockets of a shared UMEM bind with XDP_SHARED_UMEM only (adding
-                // XDP_COPY or XDP_USE_NEED_WAKEUP gives EINVAL; docs/operations.md).
+                // XDP_COPY, XDP_USE_NEED_WAKEUP or XDP_USE_SG gives EINVAL; docs/operations.md).
                 sock.bind(ifindex, queue, libc::XDP_SHARED_UMEM, shared as u32)
                     .map_err(|e| XskError::os("binding the AF_XDP socket (shared UMEM)", e))?;
-                mode
+                (mode, multi_buffer)
             }
-            UmemSource::Register { .. } => sock.bind_auto(ifname, ifindex, queue, bind_mode)?,
+            UmemSource::Register { .. } if multi_buffer => {
+                match sock.bind_auto(ifname, ifindex, queue, bind_mode, libc::XDP_USE_SG) {
+                    Ok(m) => (m, true),
+                    Err(XskError::ZeroCopyUnsupported(_)) if bind_mode == BindMode::ZeroCopy => {
+                        tracing::warn!(
+                            ifname,
+                            queue,
+                            "zero-copy multi-buffer AF_XDP refused; frames stay within one chunk"
+                        );
+                        (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+                    }
+                    Err(XskError::Os { error, .. })
+                        if matches!(
+                            error.raw_os_error(),
+                            Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)
+                        ) =>
+                    {
+                        tracing::warn!(
+                            ifname, queue, %error,
+                            "multi-buffer AF_XDP (XDP_USE_SG, Linux 6.6+) refused; frames stay within one chunk"
+                        );
+                        (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            UmemSource::Register { .. } => {
+                (sock.bind_auto(ifname, ifindex, queue, bind_mode, 0)?, false)
+            }
         };
         Ok(sock)
     }
@@ -182,8 +334,9 @@ impl XskSocket {
         ifindex: u32,
         queue: u32,
         mode: BindMode,
+        extra: u16,
     ) -> Result<BindMode> {
-        let wake = libc::XDP_USE_NEED_WAKEUP;
+        let wake = libc::XDP_USE_NEED_WAKEUP | extra;
         if matches!(mode, BindMode::Auto | BindMode::ZeroCopy) {
             match self.bind(ifindex, queue, wake | libc::XDP_ZEROCOPY, 0) {
                 Ok(()) => return Ok(BindMode::ZeroCopy),

@@ -155,22 +155,56 @@ pub fn rx_queue_count(ifname: &str, ifindex: u32) -> Result<u32> {
     Ok(1)
 }
 
+/// `XDP_MAX_TX_SKB_BUDGET` from `<linux/if_xdp.h>` (Linux 6.17+): frames a copy-mode
+/// `sendto` transmits at most (default 32; accepted range 32 ..= TX ring size).
+pub const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+
 /// `setsockopt(fd, SOL_XDP, opt, &val)`.
 pub fn setsockopt<T>(fd: RawFd, opt: libc::c_int, val: &T, what: &'static str) -> Result<()> {
+    setsockopt_raw(fd, libc::SOL_XDP, opt, val).map_err(|e| XskError::os(what, e))
+}
+
+/// `setsockopt(fd, level, opt, &val)` with the OS error as is (for feature detection).
+pub fn setsockopt_raw<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: &T,
+) -> io::Result<()> {
     // SAFETY: `val` points to a live `T` of the size passed; the kernel only reads it.
     let rc = unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_XDP,
+            level,
             opt,
             (val as *const T).cast(),
             mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc < 0 {
-        return Err(XskError::last(what));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The socket's send buffer in bytes (`getsockopt(SOL_SOCKET, SO_SNDBUF)`).
+pub fn send_buffer(fd: RawFd) -> io::Result<u32> {
+    let mut val: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `val` is a writable c_int and `len` its size, both alive for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut val as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(val.max(0) as u32)
 }
 
 /// `getsockopt(fd, SOL_XDP, opt)` into a zeroed `T`; returns the value and the length the

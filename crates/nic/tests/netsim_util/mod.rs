@@ -140,7 +140,8 @@ impl Topology {
     }
 }
 
-/// The netsim binary, built by cargo next to the test binaries (…/<profile>/examples/).
+/// The netsim binary (…/<profile>/examples/netsim), built on first use with this test
+/// binary's profile.
 pub fn netsim_path() -> PathBuf {
     boomerang_nic::netns::built_example("netsim").unwrap_or_else(|e| panic!("{e}"))
 }
@@ -397,15 +398,5 @@ pub fn ping(topo: &Topology, count: u32, interval: &str) -> PingStats {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
         rtts_ms,
-    }
-}
-
-/// Whether the test can run (root); prints why not otherwise.
-pub fn can_run() -> bool {
-    if boomerang_nic::netns::is_root() {
-        true
-    } else {
-        eprintln!("skipped: needs root");
-        false
     }
 }

@@ -15,9 +15,8 @@ pub mod frames;
 /// How long a started example may take to attach its program and print its ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The path of a built example of this package (`<target>/<profile>/examples/<name>`).
-///
-/// scripts/test builds the examples before the tests; this refuses clearly when one is missing.
+/// The path of an example of this package (`<target>/<profile>/examples/<name>`), built on
+/// first use with this test binary's profile.
 pub fn example(name: &str) -> PathBuf {
     boomerang_nic::netns::built_example(name).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -133,4 +132,13 @@ pub fn xdp_gone_within(ns: &Netns, ifname: &str, timeout: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+pub fn parse_mac(s: &str) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (d, p) in m.iter_mut().zip(s.split(':')) {
+        *d = u8::from_str_radix(p, 16).expect("hex");
+    }
+    m
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use boomerang_wire::{EthernetAddress, IpProtocol, TcpControl, TcpPacket, TcpRepr};
 
 use super::{Conn, Shard};
+use crate::config::Checksum;
 use crate::ipv4::{self, FRAME_HEADERS};
 use crate::socket::{ConnId, FourTuple, SocketEvent};
 use crate::tcp::{self, Tcb, TcpState};
@@ -146,12 +147,9 @@ impl Shard {
         let mut frame = vec![0u8; FRAME_HEADERS + len];
         let src = *tuple.local.ip();
         let dst = *tuple.remote.ip();
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]),
-            src,
-            dst,
-            true,
-        );
+        let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
+        repr.emit(&mut packet, src, dst, false);
+        finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
         let sent = self.send_ip(frame, dst, IpProtocol::Tcp, now);
         if sent {
             self.stats.tcp_tx += 1;
@@ -462,9 +460,9 @@ impl Shard {
                         &c.tcb,
                         &seg,
                         &c.tuple,
-                        self.config.mac,
-                        mac,
+                        (self.config.mac, mac),
                         self.ip_ident.wrapping_add(1),
+                        self.config.checksum.tcp_tx,
                         buf,
                     );
                     self.ip_ident = self.ip_ident.wrapping_add(1);
@@ -516,7 +514,7 @@ impl Shard {
                 repr.emit(&mut packet, src, dst, false);
                 c.tcb
                     .write_payload(&seg, &mut packet.payload_mut()[..payload_len]);
-                packet.fill_checksum(src, dst);
+                finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
                 frames.push((frame, dst));
                 if frames.len() > 4 {
                     break;
@@ -615,15 +613,29 @@ impl Shard {
     }
 }
 
-/// Wraps one outgoing segment into Ethernet + IPv4 + TCP in `buf` with software checksums.
-/// Returns the frame length, or `None` if `buf` is too small.
+/// Stores the TCP checksum: in full, or only the pseudo-header sum when the device
+/// completes it ([`Checksum::Offload`]).
+fn finish_checksum(packet: &mut TcpPacket<&mut [u8]>, src: Ipv4Addr, dst: Ipv4Addr, how: Checksum) {
+    match how {
+        Checksum::Software => packet.fill_checksum(src, dst),
+        Checksum::Offload => {
+            let len = packet.as_ref().len() as u32;
+            let sum = boomerang_wire::checksum::pseudo_header(src, dst, 6, len);
+            packet.set_checksum(sum as u16);
+        }
+    }
+}
+
+/// Wraps one outgoing segment into Ethernet + IPv4 + TCP in `buf` (IPv4 checksum in full,
+/// TCP checksum as `checksum` says). Returns the frame length, or `None` if `buf` is too
+/// small.
 fn emit_segment(
     tcb: &Tcb,
     seg: &tcp::OutSegment,
     tuple: &FourTuple,
-    src_mac: EthernetAddress,
-    dst_mac: EthernetAddress,
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
     ident: u16,
+    checksum: Checksum,
     buf: &mut [u8],
 ) -> Option<usize> {
     let repr = seg.repr();
@@ -646,7 +658,7 @@ fn emit_segment(
     let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
     repr.emit(&mut packet, src, dst, false);
     tcb.write_payload(seg, &mut packet.payload_mut()[..payload_len]);
-    packet.fill_checksum(src, dst);
+    finish_checksum(&mut packet, src, dst, checksum);
     Some(total)
 }
 
