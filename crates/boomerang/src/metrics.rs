@@ -217,7 +217,7 @@ impl MetricsState {
             }
         }
         type StatGet = fn(&ShardStats) -> u64;
-        let stack: [(&str, &str, StatGet); 33] = [
+        let stack: [(&str, &str, StatGet); 34] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -226,6 +226,7 @@ impl MetricsState {
             ("ipv4_checksum_failures_total", "IPv4 header checksum failures.", |s| s.ipv4_drop_checksum),
             ("ipv4_dropped_total", "IPv4 packets dropped (malformed, not ours, bad source, protocol, no route).", |s| s.ipv4_drop_truncated + s.ipv4_drop_malformed + s.ipv4_drop_not_ours + s.ipv4_drop_bad_source + s.ipv4_drop_protocol + s.ipv4_drop_no_route),
             ("reassembly_drops_total", "Fragments or datagrams dropped by reassembly (overlap, limits, malformed, timeout).", |s| s.frag_drop_overlap + s.frag_drop_limit + s.frag_drop_malformed + s.frag_drop_timeout),
+            ("reassembly_evictions_total", "Incomplete datagrams evicted, least recently fed first, to make room for newer fragments when the reassembly budget was full.", |s| s.frag_evicted),
             ("icmp_echo_replies_total", "ICMP echo replies sent.", |s| s.icmp_echo_replies),
             ("tcp_segments_received_total", "TCP segments received.", |s| s.tcp_rx),
             ("tcp_segments_sent_total", "TCP segments sent.", |s| s.tcp_tx),
@@ -334,6 +335,7 @@ mod tests {
         s.stats.tcp_challenge_acks = 2;
         s.stats.tcp_half_open = 9;
         s.stats.syncookies_sent = 12;
+        s.stats.frag_evicted = 13;
         s.connections = 3;
         s.device.rx_frames = 11;
         m.publish_shard(1, s);
@@ -357,6 +359,7 @@ mod tests {
         assert!(out.contains("boomerang_stack_tcp_syncookies_sent_total{queue=\"1\"} 12"));
         assert!(out.contains("boomerang_stack_tcp_syncookies_failed_total{queue=\"0\"} 0"));
         assert!(out.contains("boomerang_stack_icmp_proto_unreachable_total{queue=\"0\"} 0"));
+        assert!(out.contains("boomerang_stack_reassembly_evictions_total{queue=\"1\"} 13"));
         assert!(out.contains("boomerang_queue_rx_packets_total{queue=\"1\"} 11"));
         assert!(out.contains("boomerang_xdp_passed_total 6"));
         assert!(out.contains("bind_mode=\"copy\""));

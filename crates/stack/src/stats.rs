@@ -77,6 +77,9 @@ pub struct ShardStats {
     pub frag_drop_malformed: u64,
     /// Datagrams discarded because they did not complete in time.
     pub frag_drop_timeout: u64,
+    /// Incomplete datagrams evicted (least recently fed first) to make room for newer fragments
+    /// when the reassembly budget was full.
+    pub frag_evicted: u64,
 
     /// ICMP messages received.
     pub icmp_rx: u64,
