@@ -145,6 +145,11 @@ impl Tcb {
         if !acceptable {
             out.dropped = Some(SegmentDrop::Unacceptable);
             if !rst {
+                // Data we already acknowledged: report it as a D-SACK (RFC 2883 §4.1).
+                let end = seq + seg.payload.len();
+                if self.sack_ok && !seg.payload.is_empty() && end.le(self.rcv_nxt) {
+                    self.dsack = Some((seq, end));
+                }
                 self.ack_invalid(seg, now);
                 if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
                     // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
@@ -733,6 +738,11 @@ impl Tcb {
         let lead = self.rcv_nxt - seq;
         if lead > 0 {
             data = data.get(lead as usize..).unwrap_or(&[]);
+            if self.sack_ok && !payload.is_empty() {
+                // Its head was a duplicate (RFC 2883 §4.1).
+                let end = (seq + payload.len()).min(self.rcv_nxt);
+                self.dsack = Some((seq, end));
+            }
         } else {
             offset = (-lead) as usize;
         }
@@ -746,7 +756,12 @@ impl Tcb {
         }
         let mut immediate = trimmed || (!payload.is_empty() && data.is_empty());
         if !data.is_empty() {
+            let nxt = self.rcv_nxt;
             let r = self.recv.insert(offset, data);
+            if let Some((s, e)) = r.duplicate.filter(|_| self.sack_ok) {
+                // Part of it was held out of order already (RFC 2883 §4.1).
+                self.dsack.get_or_insert((nxt + s, nxt + e));
+            }
             if r.advanced > 0 {
                 self.rcv_nxt += r.advanced;
                 out.readable = true;
@@ -754,7 +769,7 @@ impl Tcb {
             if r.dropped {
                 out.dropped = Some(SegmentDrop::ReassemblyFull);
             }
-            if r.out_of_order || r.filled_hole || r.dropped {
+            if r.out_of_order || r.filled_hole || r.dropped || self.dsack.is_some() {
                 immediate = true;
             } else if r.advanced > 0 {
                 self.delack_segments += 1;

@@ -81,22 +81,45 @@ impl Tcb {
         if self.ts_enabled {
             repr.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_ok && self.recv.has_out_of_order() {
-            let base = self.rcv_nxt;
-            for (slot, (s, e)) in repr
-                .sack_ranges
-                .iter_mut()
-                .zip(self.recv.sack_ranges())
-                .take(MAX_SACK_BLOCKS_SENT)
-            {
-                *slot = Some(((base + s).0, (base + e).0));
+        if self.sack_ok {
+            let mut blocks = [None; MAX_SACK_BLOCKS_SENT];
+            self.sack_blocks(&mut blocks);
+            for (slot, block) in repr.sack_ranges.iter_mut().zip(blocks) {
+                *slot = block.map(|(l, r): (SeqNumber, SeqNumber)| (l.0, r.0));
             }
+            self.dsack = None;
         }
         self.last_ack_sent = self.rcv_nxt;
         self.ack_pending = false;
         self.delack_at = None;
         self.delack_segments = 0;
         repr
+    }
+
+    /// The SACK blocks of the next ACK (RFC 2018 §4, RFC 2883 §4): a pending D-SACK first —
+    /// followed, when it lies inside data held out of order, by the block that holds it —
+    /// then the out-of-order blocks, the one that received the most recent segment first and
+    /// the rest from the most recently reported down.
+    fn sack_blocks(&self, blocks: &mut [Option<(SeqNumber, SeqNumber)>]) {
+        let base = self.rcv_nxt;
+        let mut n = 0;
+        let mut holder = None;
+        if let Some((l, r)) = self.dsack {
+            blocks[n] = Some((l, r));
+            n += 1;
+            let (from, to) = ((l - base).max(0) as usize, (r - base).max(0) as usize);
+            if l.ge(base) {
+                holder = self.recv.range_holding(from, to);
+            }
+            if let Some((s, e)) = holder {
+                blocks[n] = Some((base + s, base + e));
+                n += 1;
+            }
+        }
+        let rest = self.recv.sack_ranges().filter(|&b| Some(b) != holder);
+        for (slot, (s, e)) in blocks[n..].iter_mut().zip(rest) {
+            *slot = Some((base + s, base + e));
+        }
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) when `SND.NXT` is at the ISS (first or again).
@@ -151,8 +174,9 @@ impl Tcb {
             return None;
         }
         let fin_seq = self.fin_queued.then(|| self.send.end_seq());
-        let sack_len = if self.sack_ok && self.recv.has_out_of_order() {
-            4 + 8 * self.recv.sack_ranges().count().min(MAX_SACK_BLOCKS_SENT)
+        let blocks = usize::from(self.dsack.is_some()) + self.recv.ooo_count();
+        let sack_len = if self.sack_ok && blocks > 0 {
+            4 + 8 * blocks.min(MAX_SACK_BLOCKS_SENT)
         } else {
             0
         };

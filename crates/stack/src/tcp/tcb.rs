@@ -188,6 +188,8 @@ pub struct Tcb {
     pub(super) rcv_nxt: SeqNumber,
     /// Right edge of the window last advertised (never moved left, RFC 9293 §3.8.6).
     pub(super) rcv_adv: SeqNumber,
+    /// A duplicate the peer sent that the next ACK reports first (D-SACK, RFC 2883 §4).
+    pub(super) dsack: Option<(SeqNumber, SeqNumber)>,
     pub(super) rcv_wscale: u8,
     pub(super) rcv_mss: u16,
     /// Sequence number of the peer's FIN once seen (it may arrive before the data before it).
@@ -332,6 +334,7 @@ impl Tcb {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
+            dsack: None,
             rcv_wscale: 0,
             rcv_mss,
             rcv_fin: None,
@@ -498,6 +501,11 @@ impl Tcb {
                 self.snd_wscale = shift.min(super::config::MAX_WINDOW_SCALE);
                 self.rcv_wscale = self.cfg.rcv_wscale;
                 self.ws_enabled = true;
+                // The window is announced in units of 2^shift bytes and rounded up rather than
+                // let its right edge move left: room for that beyond the buffer.
+                let unit = 1usize << self.rcv_wscale;
+                self.recv
+                    .allow_slack(usize::from(self.rcv_mss).max(unit).next_multiple_of(unit));
             }
             _ => {
                 self.snd_wscale = 0;
@@ -811,21 +819,34 @@ impl Tcb {
     }
 
     /// The window field to send, moving `RCV.ADV` per SWS avoidance; SYNs are never scaled
-    /// (RFC 7323 §2.2). `RCV.ADV` never exceeds what the field can express.
+    /// (RFC 7323 §2.2). `RCV.ADV` never exceeds what the field can express, and never moves
+    /// left (RFC 9293 §3.8.6.2.2): with a scaled window, `RCV.ADV − RCV.NXT` is rounded up to
+    /// the next unit (as Linux `tcp_select_window` does), into the buffer's slack, rather than
+    /// down — rounding down retracts the right edge by up to a unit on every ACK for data the
+    /// user has not read yet. Only when the slack is spent (the user stopped reading while
+    /// the peer kept sending) is the window rounded down instead; `RCV.ADV` stays put then.
     pub(super) fn advertise_window(&mut self, syn: bool) -> u16 {
+        let shift = if syn { 0 } else { self.rcv_wscale };
+        let unit = 1usize << shift;
         if self.advertisable_increase() >= self.sws_threshold() || self.rcv_adv.lt(self.rcv_nxt) {
-            let shift = if syn { 0 } else { self.rcv_wscale };
             let cap = 0xffffusize << shift;
-            let right = self.rcv_nxt + self.recv.window().min(cap);
+            let wnd = self.recv.window().min(cap) / unit * unit;
+            let right = self.rcv_nxt + wnd;
             if right.gt(self.rcv_adv) || self.rcv_adv.lt(self.rcv_nxt) {
                 self.rcv_adv = right;
             }
         }
         let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
-        if syn {
-            return wnd.min(0xffff) as u16;
+        let mut units = wnd.div_ceil(unit);
+        if units * unit > self.recv.room() {
+            units = wnd / unit;
         }
-        (wnd >> self.rcv_wscale).min(0xffff) as u16
+        let units = units.min(0xffff);
+        let right = self.rcv_nxt + units * unit;
+        if right.gt(self.rcv_adv) {
+            self.rcv_adv = right;
+        }
+        units as u16
     }
 
     /// The receive window we currently promise (`RCV.WND` = `RCV.ADV − RCV.NXT`).
@@ -930,13 +951,13 @@ impl Tcb {
         );
         if self.state.is_synchronized() || self.state == TcpState::SynReceived {
             assert!(
-                self.rcv_adv.le(self.rcv_nxt + self.recv.window()),
-                "the advertised window fits in free buffer space"
+                self.rcv_adv.le(self.rcv_nxt + self.recv.room()),
+                "the advertised window fits in free buffer space (with its rounding slack)"
             );
         }
         assert!(self.send.len() <= self.send.max());
-        assert!(self.recv.len() <= self.recv.capacity());
-        assert!(self.heap_bytes() <= self.send.max() + self.recv.capacity());
+        assert!(self.recv.len() <= self.recv.capacity() + self.recv.slack());
+        assert!(self.heap_bytes() <= self.send.max() + self.recv.capacity() + self.recv.slack());
         match self.state {
             TcpState::Closed => assert_eq!(self.next_deadline(), None, "CLOSED has no timers"),
             TcpState::TimeWait => assert_eq!(self.next_deadline(), self.time_wait_at),

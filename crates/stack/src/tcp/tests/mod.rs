@@ -7,6 +7,7 @@ mod handshake;
 mod options;
 mod pacing;
 mod receive;
+mod receive_sack;
 mod retransmit;
 mod sim;
 mod transmit;
