@@ -291,7 +291,7 @@ fn sack_recovery_sends_as_the_pipe_allows() {
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 6000));
     assert_eq!(tcb.send_queue(), 0);
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     // The ACK ended recovery exactly at the recovery point (SND.MAX when it began): a loss
     // in the next flight starts a new recovery (RFC 6582 §3.2 step 2, `recover` inclusive).
     let q = payload(4000);
@@ -350,7 +350,7 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
     send!(tcb, now, sack_ack(base, 3000, &[(4000, 10_000)]));
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 10_000));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert_eq!(
         tcb.cwnd(),
         2000,
@@ -483,7 +483,7 @@ fn reneging_peer_gets_sacked_data_again_after_rto() {
     send!(tcb, now, sack_ack(base, 0, &[(2000, 3000)]));
     // The cumulative ACK stops inside SACKed data: the peer threw it away (RFC 2018 §8).
     send!(tcb, now, peer_ack(base + 2500));
-    assert!(tcb.scoreboard.is_empty());
+    assert!(tcb.rec.scoreboard.is_empty());
     let t = tcb.next_deadline().unwrap();
     tcb.on_deadline(t);
     recv!(tcb, t, data_seg(base + 2500, &p[2500..3500], false));
@@ -562,7 +562,7 @@ fn prr_spreads_the_window_reduction_over_the_recovery_round() {
     assert!(out.fast_retransmit);
     recv!(tcb, now, data_seg(base, &p[..1000], false));
     recv!(tcb, now, nothing);
-    assert_eq!((tcb.recover_fs, tcb.cc.ssthresh()), (22_000, 11_000));
+    assert_eq!((tcb.rec.recover_fs, tcb.cc.ssthresh()), (22_000, 11_000));
     let mut next = 22_000;
     for sacked_to in 5..=22usize {
         send!(tcb, now, wide(0, &[(1000, sacked_to * 1000)]));
@@ -584,8 +584,12 @@ fn prr_spreads_the_window_reduction_over_the_recovery_round() {
         recv!(tcb, now, nothing);
         if sacked_to <= 15 {
             // prr_out follows ⌈prr_delivered · ssthresh / RecoverFS⌉ to the segment.
-            let due = (tcb.prr_delivered * 11_000).div_ceil(22_000);
-            assert_eq!(tcb.prr_out, due / 1000 * 1000, "SACKed to {sacked_to}000");
+            let due = (tcb.rec.prr_delivered * 11_000).div_ceil(22_000);
+            assert_eq!(
+                tcb.rec.prr_out,
+                due / 1000 * 1000,
+                "SACKed to {sacked_to}000"
+            );
         }
     }
     assert_eq!(next, 32_000, "ten segments in recovery's first round");
@@ -603,14 +607,14 @@ fn dsack_for_every_retransmission_undoes_the_reduction() {
     send_segments(&mut tcb, now, 10_000);
     let cwnd = tcb.cwnd();
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     let rtx = tcb.poll_segment(now, MAX_PAYLOAD).expect("fast retransmit");
     assert_eq!(rtx.repr().seq_number, base);
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
     assert_eq!(tcb.cc.ssthresh(), 5_000);
     // The original arrives: everything is acknowledged (recovery over, window reduced)...
     send!(tcb, now, peer_ack(base + 10_000));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert!(tcb.cwnd() < cwnd);
     // ...then the duplicate: a D-SACK below the cumulative ACK.
     let out = send!(tcb, now, sack_ack(base, 10_000, &[(0, 1000)]));
@@ -632,7 +636,7 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     send!(tcb, now, peer_ack(base + 1000));
     send_segments(&mut tcb, now, 10_000);
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base + 1000);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
     let reduced = tcb.cc.ssthresh();
     // A duplicate of the first segment (below the recovery's start) is reported.
@@ -640,9 +644,9 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     assert!(!out.undo);
     let top = tcb.snd_max;
     send!(tcb, now, peer_ack(top));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert_eq!(tcb.cc.ssthresh(), reduced, "the reduction stands");
-    assert!(tcb.undo_cc.is_some() && tcb.undo_retrans > 0);
+    assert!(tcb.rec.undo_cc.is_some() && tcb.rec.undo_retrans > 0);
 }
 
 /// A SACK connection whose handshake measured a 40 ms RTT, past one D-SACK (a duplicate of
@@ -654,10 +658,10 @@ fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
     send_segments(&mut tcb, now, 1000);
     let now = now + ms(40);
     send!(tcb, now, peer_ack(base + 1000));
-    assert!(!tcb.reordering_seen);
+    assert!(!tcb.rec.reordering_seen);
     send!(tcb, now, sack_ack(base, 1000, &[(0, 1000)]));
-    assert!(tcb.reordering_seen, "a D-SACK shows the path reorders");
-    assert_eq!(tcb.min_rtt, Some(ms(40)));
+    assert!(tcb.rec.reordering_seen, "a D-SACK shows the path reorders");
+    assert_eq!(tcb.rec.min_rtt, Some(ms(40)));
     (tcb, now)
 }
 
@@ -670,14 +674,14 @@ fn reordering_window_spares_a_late_segment() {
     let base = LOCAL_SEQ + 1001;
     send_segments(&mut tcb, now, 5_000);
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     recv!(tcb, now, nothing);
-    assert_eq!(tcb.reo_at, Some(now + ms(10)));
+    assert_eq!(tcb.rec.reo_at, Some(now + ms(10)));
     assert_eq!(tcb.next_deadline(), Some(now + ms(10)));
     // The first segment was only late: everything is acknowledged 5 ms later.
     send!(tcb, now + ms(5), peer_ack(base + 5000));
-    assert_eq!(tcb.reo_at, None);
-    assert!(!tcb.in_recovery);
+    assert_eq!(tcb.rec.reo_at, None);
+    assert!(!tcb.rec.in_recovery);
     recv!(tcb, now + ms(5), nothing);
 }
 
@@ -694,7 +698,7 @@ fn reordering_window_then_fast_retransmit() {
     assert_eq!(t, now + ms(10));
     let out = tcb.on_deadline(t);
     assert!(out.fast_retransmit);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
 }
 
@@ -727,7 +731,7 @@ fn a_resend_overtaken_by_a_later_resend_goes_again() {
             }
         }
     }
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     assert_eq!(sent, [0, 2000], "each hole once");
     // The resend of 2000..3000 arrives (SACKed), SND.UNA stays: the resend of 0..1000,
     // sent before it, was lost.
