@@ -217,7 +217,7 @@ impl MetricsState {
             }
         }
         type StatGet = fn(&ShardStats) -> u64;
-        let stack: [(&str, &str, StatGet); 34] = [
+        let stack: [(&str, &str, StatGet); 35] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -251,6 +251,7 @@ impl MetricsState {
             ("tcp_retransmit_timeouts_total", "Retransmission timer expirations (RFC 6298).", |s| s.tcp_retransmit_timeouts),
             ("tcp_fast_retransmits_total", "Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, RFC 6675).", |s| s.tcp_fast_retransmits),
             ("tcp_recovery_undos_total", "Fast recoveries undone: D-SACKs showed every retransmission needless (RFC 2883, RFC 3708).", |s| s.tcp_recovery_undos),
+            ("tcp_rto_undos_total", "Retransmission timeouts undone: the first ACK after the timeout echoed a timestamp from before it (RFC 3522, RFC 4015).", |s| s.tcp_rto_undos),
             ("tx_dropped_total", "Frames the stack dropped before transmission (queue full, buffer too small).", |s| s.tx_drop_queue_full + s.tx_drop_buffer_too_small),
         ];
         for (name, help, get) in stack {

@@ -131,6 +131,9 @@ pub struct ShardStats {
     pub tcp_fast_retransmits: u64,
     /// Fast recoveries undone because D-SACKs showed every retransmission needless.
     pub tcp_recovery_undos: u64,
+    /// Retransmission timeouts found spurious by the timestamp of the first ACK after them
+    /// and undone (RFC 3522, RFC 4015).
+    pub tcp_rto_undos: u64,
     /// Retransmission timer expirations (RFC 6298).
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.

@@ -399,6 +399,16 @@ impl Tcb {
                 self.cc.on_rtt(srtt);
             }
         }
+        // Spurious timeout (RFC 3522 detection, RFC 4015 response): the original segments
+        // arrived, so the window comes back and go-back-N stops — what was sent before the
+        // timeout is still in flight; only new data follows.
+        if self.rec.rto_undo.is_some() {
+            if let Some(before) = self.rec.rto_spurious(seg.timestamp.map(|(_, e)| e)) {
+                self.cc = *before;
+                self.snd_nxt = self.snd_max;
+                out.rto_undo = true;
+            }
+        }
         // Karn (RFC 6298 §5 note, (5.7)): a backed-off RTO is kept until a valid sample.
         self.retries = 0;
         if self.rec.rto_recovery && ack.ge(self.rec.recover) {

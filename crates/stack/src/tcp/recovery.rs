@@ -120,6 +120,11 @@ pub struct Recovery {
     pub(super) tlp_sent: bool,
     /// The probe may send one new segment beyond the congestion window.
     pub(super) tlp_new_data: bool,
+    /// Spurious-timeout undo (Eifel, RFC 3522 detection with timestamps, RFC 4015 response;
+    /// Linux `tcp_try_undo_loss`): the controller from before the first RTO of the episode and
+    /// our TSval when it fired. The first ACK of new data decides: if it echoes an older TSval,
+    /// the original transmission arrived and the timeout was spurious.
+    pub(super) rto_undo: Option<(Box<Congestion>, u32)>,
 }
 
 impl Recovery {
@@ -151,6 +156,7 @@ impl Recovery {
             tlp_at: None,
             tlp_sent: false,
             tlp_new_data: false,
+            rto_undo: None,
         }
     }
 
@@ -347,6 +353,20 @@ impl Recovery {
         Some(before)
     }
 
+    /// The first ACK of new data after a retransmission timeout, echoing `tsecr`: if it
+    /// echoes a TSval from before the timeout's first retransmission, the original segments
+    /// reached the peer and the timeout was spurious (RFC 3522 §3.2): the controller from
+    /// before it is returned for the caller to restore. Either way the decision is made.
+    pub fn rto_spurious(&mut self, tsecr: Option<u32>) -> Option<Box<Congestion>> {
+        let (before, tsval) = self.rto_undo.take()?;
+        let tsecr = tsecr.filter(|&t| t != 0)?;
+        if (tsecr.wrapping_sub(tsval) as i32) >= 0 {
+            return None;
+        }
+        self.rto_recovery = false;
+        Some(before)
+    }
+
     /// RFC 8985 §6.2 `RACK.reo_wnd`: none (declare loss at once, RFC 6675's DupThresh) until
     /// the path has shown reordering; then a quarter of the minimum RTT, widened by a quarter
     /// for each needless recovery up to one minimum RTT, and never beyond the smoothed RTT.
@@ -411,7 +431,13 @@ impl Recovery {
     /// moot; the recovery point moves to `SND.MAX`; no undo of the last recovery (a timeout is
     /// a congestion event of its own). The scoreboard stays: go-back-N skips what the peer
     /// SACKed (RFC 6675 §5.1); it is cleared only when the peer is seen reneging.
-    pub fn on_rto(&mut self, f: Flight) {
+    ///
+    /// `undo`: the controller before this timeout and our TSval now, when timestamps allow
+    /// detecting a spurious timeout; kept from the first timeout of a series.
+    pub fn on_rto(&mut self, f: Flight, undo: Option<(Box<Congestion>, u32)>) {
+        if self.rto_undo.is_none() {
+            self.rto_undo = undo;
+        }
         self.in_recovery = false;
         self.resends.clear();
         self.lost_resends.clear();

@@ -78,6 +78,9 @@ pub struct Outcome {
     /// D-SACKs showed the last fast recovery's retransmissions needless: its window
     /// reduction was undone.
     pub undo: bool,
+    /// The first ACK after a retransmission timeout showed the timeout spurious (RFC 3522):
+    /// its window reduction was undone and go-back-N stopped (RFC 4015).
+    pub rto_undo: bool,
     /// The handshake completed now (passive open: queue for accept; active: connected).
     pub established: bool,
     /// Data, end-of-stream or an error became readable.

@@ -153,13 +153,16 @@ impl Tcb {
                     self.enter_closed(Some(TcpError::TimedOut), out);
                     return;
                 }
+                // Spurious-timeout detection needs the TSval our retransmission carries.
+                let undo = (self.ts_enabled && self.rec.rto_undo.is_none())
+                    .then(|| (Box::new(self.cc.clone()), self.ts_now(now)));
                 let mss = self.eff_snd_mss();
                 self.cc.on_rto(self.flight_size(), mss);
                 self.rtt.on_timeout();
                 self.snd_nxt = self.snd_una;
                 self.rtt_probe = None;
                 let flight = self.flight();
-                self.rec.on_rto(flight);
+                self.rec.on_rto(flight, undo);
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         }

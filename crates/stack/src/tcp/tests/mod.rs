@@ -8,6 +8,7 @@ mod options;
 mod pacing;
 mod receive;
 mod receive_sack;
+mod recovery;
 mod retransmit;
 mod sim;
 mod transmit;
