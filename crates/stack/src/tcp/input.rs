@@ -414,12 +414,14 @@ impl Tcb {
         if self.rec.rto_recovery && ack.ge(self.rec.recover) {
             self.rec.rto_recovery = false;
             self.cc.on_loss_recovered();
+            self.rec.on_recovery_exit();
         }
         let mss = self.eff_snd_mss();
         if self.rec.in_recovery {
             if ack.ge(self.rec.recover) {
                 self.rec.in_recovery = false;
                 self.cc.on_recovery_end(self.flight_size(), mss);
+                self.rec.on_recovery_exit();
             } else if self.sack_ok {
                 // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
                 // partial ACK with nothing SACKed above it is not a loss signal by itself:

@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 /// RFC 6675 §2 `DupThresh`).
 pub const DUP_THRESH: u32 = 3;
 
+/// Loss recoveries without a D-SACK after which the reordering window shrinks back to a
+/// quarter of the minimum RTT (RFC 8985 §6.2 step 4, `RACK.reo_wnd_persist`).
+pub const REO_WND_PERSIST: u8 = 16;
+
 /// Most retransmissions tracked for loss detection per connection (a hole each).
 pub const MAX_TRACKED_RESENDS: usize = 64;
 
@@ -91,9 +95,15 @@ pub struct Recovery {
     /// The peer reported a duplicate (D-SACK): the path reorders, so a hole is not declared
     /// lost at once but after a reordering window (RFC 8985 §6.2 `RACK.reo_wnd`).
     pub(super) reordering_seen: bool,
-    /// The reordering window in quarters of the minimum RTT (1..=4; grows with each needless
-    /// recovery, as RFC 8985 §6.2 step 4 does on D-SACKs).
-    pub(super) reo_wnd_quarters: u8,
+    /// The reordering window in quarters of the minimum RTT (RFC 8985 §6.2
+    /// `RACK.reo_wnd_incr`): 1, one more per round trip in which a D-SACK arrived, back to 1
+    /// after [`REO_WND_PERSIST`] recoveries without one.
+    pub(super) reo_wnd_incr: u16,
+    /// `RACK.dsack_round`: the window grew for a D-SACK; until `SND.UNA` passes this, further
+    /// D-SACKs belong to the same round trip.
+    pub(super) dsack_round: Option<SeqNumber>,
+    /// `RACK.reo_wnd_persist`: recoveries left before the window shrinks back.
+    pub(super) reo_wnd_persist: u8,
     /// The smallest RTT measured (for the reordering window).
     pub(super) min_rtt: Option<Duration>,
     /// Loss seen while the path reorders: recovery starts then if the hole is still there.
@@ -142,7 +152,9 @@ impl Recovery {
             undo_retrans: 0,
             undo_marker: iss,
             reordering_seen: false,
-            reo_wnd_quarters: 1,
+            reo_wnd_incr: 1,
+            dsack_round: None,
+            reo_wnd_persist: 0,
             min_rtt: None,
             reo_at: None,
             prr_delivered: 0,
@@ -334,8 +346,17 @@ impl Recovery {
             return None;
         }
         // A duplicate arrived: the path reorders (or duplicates) — wait a reordering window
-        // before declaring holes lost from now on (RFC 8985 §6.2 `RACK.reord`).
+        // before declaring holes lost from now on (RFC 8985 §6.2 `RACK.reord`), one step
+        // wider per round trip that brings D-SACKs.
         self.reordering_seen = true;
+        if self.dsack_round.is_some_and(|round| f.una.ge(round)) {
+            self.dsack_round = None;
+        }
+        if self.dsack_round.is_none() {
+            self.dsack_round = Some(f.max);
+            self.reo_wnd_incr = self.reo_wnd_incr.saturating_add(1);
+            self.reo_wnd_persist = REO_WND_PERSIST;
+        }
         if self.undo_cc.is_none() || self.undo_retrans == 0 || !r.gt(self.undo_marker) {
             return None;
         }
@@ -347,8 +368,6 @@ impl Recovery {
             return None;
         }
         let before = self.undo_cc.take()?;
-        // The recovery was needless: a wider window next time (up to one min RTT).
-        self.reo_wnd_quarters = (self.reo_wnd_quarters + 1).min(4);
         self.in_recovery = false;
         Some(before)
     }
@@ -368,14 +387,14 @@ impl Recovery {
     }
 
     /// RFC 8985 §6.2 `RACK.reo_wnd`: none (declare loss at once, RFC 6675's DupThresh) until
-    /// the path has shown reordering; then a quarter of the minimum RTT, widened by a quarter
-    /// for each needless recovery up to one minimum RTT, and never beyond the smoothed RTT.
+    /// the path has shown reordering; then `min_RTT / 4 · reo_wnd_incr`, never beyond the
+    /// smoothed RTT.
     pub fn reordering_window(&self, srtt: Option<Duration>) -> Option<Duration> {
         if !self.reordering_seen {
             return None;
         }
         let min_rtt = self.min_rtt?;
-        let wnd = min_rtt / 4 * u32::from(self.reo_wnd_quarters);
+        let wnd = min_rtt / 4 * u32::from(self.reo_wnd_incr);
         let wnd = srtt.map_or(wnd, |srtt| wnd.min(srtt));
         (!wnd.is_zero()).then_some(wnd)
     }
@@ -402,6 +421,15 @@ impl Recovery {
                 .saturating_add(f.mss);
             (ssthresh - pipe).min(limit)
         };
+    }
+
+    /// A loss recovery (fast or after a timeout) ended: after [`REO_WND_PERSIST`] of them
+    /// without a D-SACK the reordering window shrinks back (RFC 8985 §6.2 step 4).
+    pub fn on_recovery_exit(&mut self) {
+        self.reo_wnd_persist = self.reo_wnd_persist.saturating_sub(1);
+        if self.reo_wnd_persist == 0 {
+            self.reo_wnd_incr = 1;
+        }
     }
 
     /// A data segment of `len` bytes at `seq` left (`retransmission`: below `SND.MAX`, which
@@ -555,5 +583,63 @@ impl Tcb {
     /// Bytes sent and not yet acknowledged.
     pub(super) fn flight_size(&self) -> usize {
         (self.snd_max - self.snd_una).max(0) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn flight(una: u32, max: u32) -> Flight {
+        Flight {
+            una: SeqNumber(una),
+            max: SeqNumber(max),
+            mss: 1000,
+        }
+    }
+
+    /// A D-SACK block below the cumulative ACK `ack`.
+    fn dsack(ack: u32) -> [Option<(u32, u32)>; 4] {
+        [Some((ack - 1000, ack)), None, None, None]
+    }
+
+    /// RFC 8985 §6.2 step 4: one step per round trip that brings D-SACKs, bounded by SRTT,
+    /// back to one step after 16 recoveries without a D-SACK.
+    #[test]
+    fn reordering_window_grows_per_dsack_round_and_decays() {
+        let mut r = Recovery::new(SeqNumber(0));
+        r.min_rtt = Some(ms(40));
+        let srtt = Some(ms(100));
+        assert_eq!(r.reordering_window(srtt), None, "no reordering seen yet");
+        assert!(r
+            .on_dsack(&dsack(1000), SeqNumber(1000), flight(1000, 5000))
+            .is_none());
+        assert_eq!(r.reordering_window(srtt), Some(ms(20)));
+        // More D-SACKs in the same round trip (SND.UNA below 5000): no further step.
+        r.on_dsack(&dsack(2000), SeqNumber(2000), flight(2000, 6000));
+        r.on_dsack(&dsack(4000), SeqNumber(4000), flight(4000, 8000));
+        assert_eq!(r.reordering_window(srtt), Some(ms(20)));
+        // The next round trip's D-SACK: one more step.
+        r.on_dsack(&dsack(5000), SeqNumber(5000), flight(5000, 9000));
+        assert_eq!(r.reordering_window(srtt), Some(ms(30)));
+        assert_eq!(
+            r.reordering_window(Some(ms(25))),
+            Some(ms(25)),
+            "at most SRTT"
+        );
+        // A block that is not a D-SACK (above the ACK, alone) changes nothing.
+        let plain = [Some((9000, 10_000)), None, None, None];
+        r.on_dsack(&plain, SeqNumber(9000), flight(9000, 12_000));
+        assert_eq!(r.reordering_window(srtt), Some(ms(30)));
+        for _ in 0..REO_WND_PERSIST - 1 {
+            r.on_recovery_exit();
+        }
+        assert_eq!(r.reordering_window(srtt), Some(ms(30)));
+        r.on_recovery_exit();
+        assert_eq!(r.reordering_window(srtt), Some(ms(10)), "back to a quarter");
     }
 }

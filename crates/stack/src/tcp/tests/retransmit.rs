@@ -650,7 +650,9 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
 }
 
 /// A SACK connection whose handshake measured a 40 ms RTT, past one D-SACK (a duplicate of
-/// its first segment): the path is known to reorder. Returns it and the current instant.
+/// its first segment): the path is known to reorder, and that round trip's D-SACK widened the
+/// reordering window one step, to two quarters of the minimum RTT (RFC 8985 §6.2
+/// `reo_wnd_incr` = 2): 20 ms. Returns it and the current instant.
 fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
     let mut tcb = tcb_sack_after(t0, ms(40));
     let now = t0 + ms(40);
@@ -666,8 +668,8 @@ fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
 }
 
 /// RFC 8985 §6.2: once the path has reordered, three SACKed segments above a hole do not
-/// start recovery at once; the hole gets a reordering window (a quarter of the 40 ms minimum
-/// RTT). The late segment arrives within it: no retransmission at all.
+/// start recovery at once; the hole gets a reordering window (20 ms). The late segment
+/// arrives within it: no retransmission at all.
 #[test]
 fn reordering_window_spares_a_late_segment() {
     let (mut tcb, now) = tcb_reordering_path(Instant::now());
@@ -676,13 +678,13 @@ fn reordering_window_spares_a_late_segment() {
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     assert!(!tcb.rec.in_recovery);
     recv!(tcb, now, nothing);
-    assert_eq!(tcb.rec.reo_at, Some(now + ms(10)));
-    assert_eq!(tcb.next_deadline(), Some(now + ms(10)));
-    // The first segment was only late: everything is acknowledged 5 ms later.
-    send!(tcb, now + ms(5), peer_ack(base + 5000));
+    assert_eq!(tcb.rec.reo_at, Some(now + ms(20)));
+    assert_eq!(tcb.next_deadline(), Some(now + ms(20)));
+    // The first segment was only late: everything is acknowledged 15 ms later.
+    send!(tcb, now + ms(15), peer_ack(base + 5000));
     assert_eq!(tcb.rec.reo_at, None);
     assert!(!tcb.rec.in_recovery);
-    recv!(tcb, now + ms(5), nothing);
+    recv!(tcb, now + ms(15), nothing);
 }
 
 /// The same, but the segment is really lost: when the window passes, recovery starts with the
@@ -695,7 +697,7 @@ fn reordering_window_then_fast_retransmit() {
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     recv!(tcb, now, nothing);
     let t = tcb.next_deadline().expect("the reordering window");
-    assert_eq!(t, now + ms(10));
+    assert_eq!(t, now + ms(20));
     let out = tcb.on_deadline(t);
     assert!(out.fast_retransmit);
     assert!(tcb.rec.in_recovery);
@@ -758,7 +760,7 @@ fn on_a_reordering_path_an_overtaken_resend_waits_before_going_again() {
         );
     }
     send!(tcb, now, sack_ack(base, 0, &[(3000, 6000), (1000, 2000)]));
-    // The reordering window (10 ms) passes: recovery, the first hole goes.
+    // The reordering window (20 ms) passes: recovery, the first hole goes.
     let t1 = tcb.next_deadline().expect("reordering window");
     assert!(tcb.on_deadline(t1).fast_retransmit);
     recv!(tcb, t1, data_seg(base, &p[..1000], false));
@@ -780,8 +782,10 @@ fn on_a_reordering_path_an_overtaken_resend_waits_before_going_again() {
     // The second resend arrives first; the first may be late: not yet resent...
     send!(tcb, t1, sack_ack(base, 0, &[(1000, sacked_to)]));
     recv!(tcb, t1, nothing);
-    // ...but 50 ms (min RTT 40 + window 10) after it left, the next ACK sends it again.
-    let t2 = t1 + ms(50);
+    // ...but 60 ms (min RTT 40 + window 20) after it left, the next ACK sends it again.
+    send!(tcb, t1 + ms(59), sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, t1 + ms(59), nothing);
+    let t2 = t1 + ms(60);
     send!(tcb, t2, sack_ack(base, 0, &[(1000, sacked_to)]));
     recv!(tcb, t2, data_seg(base, &p[..1000], false));
 }
