@@ -23,7 +23,8 @@ const SYN_BACKLOG: u64 = 1024;
 
 /// Bytes of the download through the impairment forwarder (issue 7: 100 MB);
 /// `BOOMERANG_IMPAIRED_MIB` overrides it, `BOOMERANG_IMPAIRED_CC` (e.g. `cubic`) sets both
-/// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` / `_REORDER` the path,
+/// senders' congestion control and `BOOMERANG_IMPAIRED_LOSS` / `_RATE` / `_REORDER` /
+/// `_REORDER_DELAY` the path,
 /// for measurements (the assertion then compares those).
 const IMPAIRED_DOWNLOAD: usize = 100 << 20;
 /// Smallest accepted ratio of boomerang's to the kernel's throughput (issue 7).
@@ -530,6 +531,12 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     let reorder = std::env::var("BOOMERANG_IMPAIRED_REORDER").ok();
     if let Some(reorder) = &reorder {
         netsim_args.extend(["--reorder", reorder]);
+    }
+    // BOOMERANG_IMPAIRED_REORDER_DELAY: how much later a reordered frame arrives (netsim's
+    // default is 1 ms).
+    let reorder_delay = std::env::var("BOOMERANG_IMPAIRED_REORDER_DELAY").ok();
+    if let Some(delay) = &reorder_delay {
+        netsim_args.extend(["--reorder-delay", delay]);
     }
     let netsim = mid
         .spawn(netsim_path().to_str().expect("utf-8 path"), &netsim_args)

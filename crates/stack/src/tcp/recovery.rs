@@ -214,17 +214,30 @@ impl Recovery {
         if sack_ok && !self.resends.is_empty() {
             self.detect_lost_resends(f, srtt, now);
         }
-        if sack.newly_sacked
-            && !self.in_recovery
-            && may_recover
-            && f.una != f.max
-            && f.una.ge(self.recover)
-            && (self.dupacks >= DUP_THRESH || self.is_lost(f.una, f))
+        if !sack.newly_sacked
+            || self.in_recovery
+            || !may_recover
+            || f.una == f.max
+            || f.una.lt(self.recover)
         {
+            return AckVerdict::Nothing;
+        }
+        if self.dupacks >= DUP_THRESH || self.is_lost(f.una, f) {
             match self.reordering_window(srtt) {
                 Some(wnd) if self.reo_at.is_none() => self.reo_at = Some(now + wnd),
                 Some(_) => {}
                 None => return AckVerdict::EnterRecovery,
+            }
+        } else if self.reo_at.is_none() {
+            // Fewer than DupThresh segments SACKed above the hole at SND.UNA, which left
+            // before them: RACK (RFC 8985 §6.2) deems it lost once the reordering window —
+            // a quarter of the minimum RTT while the path has not shown reordering — has
+            // passed since the later data was delivered (an upper bound of RACK's deadline
+            // `xmit_ts + RACK.rtt + reo_wnd`, which needs no per-segment send time), rather
+            // than waiting for the tail loss probe (two SRTTs) or more SACKs.
+            if let Some(min_rtt) = self.min_rtt {
+                let wnd = self.reordering_window(srtt).unwrap_or(min_rtt / 4);
+                self.reo_at = Some(now + wnd);
             }
         }
         AckVerdict::Nothing

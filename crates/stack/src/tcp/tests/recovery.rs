@@ -1,8 +1,49 @@
-//! The recovery module against a Linux-like peer (timestamps, SACK, window scale): spurious
-//! retransmission timeouts detected by the echoed timestamp (RFC 3522) and undone (RFC 4015).
+//! The recovery module: a hole with fewer than DupThresh segments SACKed above it is lost a
+//! reordering window later (RFC 8985 §6.2); against a Linux-like peer (timestamps, SACK,
+//! window scale), spurious retransmission timeouts detected by the echoed timestamp
+//! (RFC 3522) and undone (RFC 4015).
 
 use super::options::{established, FULL_WND, PEER_TS};
+use super::retransmit::{sack_ack, send_segments, tcb_sack_after};
 use super::*;
+
+/// One segment SACKed above a lost first one (min RTT 40 ms, no reordering seen): RACK
+/// deems the hole lost a quarter of the minimum RTT later, long before DupThresh SACKs or the
+/// probe timeout (2 × SRTT = 80 ms) would.
+#[test]
+fn a_hole_below_one_sacked_segment_is_lost_after_a_quarter_rtt() {
+    let t0 = Instant::now();
+    let mut tcb = tcb_sack_after(t0, ms(40));
+    let now = t0 + ms(40);
+    let base = LOCAL_SEQ + 1;
+    let p = send_segments(&mut tcb, now, 3000);
+    let t = now + ms(40);
+    let out = send!(tcb, t, sack_ack(base, 0, &[(1000, 2000)]));
+    assert!(!out.fast_retransmit);
+    recv!(tcb, t, nothing);
+    assert_eq!(tcb.next_deadline(), Some(t + ms(10)));
+    let out = tcb.on_deadline(t + ms(10));
+    assert!(out.fast_retransmit);
+    recv!(tcb, t + ms(10), data_seg(base, &p[..1000], false));
+}
+
+/// The same hole, only late: it arrives within the window and nothing is resent.
+#[test]
+fn a_late_segment_within_the_quarter_rtt_is_not_resent() {
+    let t0 = Instant::now();
+    let mut tcb = tcb_sack_after(t0, ms(40));
+    let now = t0 + ms(40);
+    let base = LOCAL_SEQ + 1;
+    send_segments(&mut tcb, now, 3000);
+    let t = now + ms(40);
+    send!(tcb, t, sack_ack(base, 0, &[(1000, 2000)]));
+    send!(tcb, t + ms(5), sack_ack(base, 2000, &[]));
+    assert_eq!(tcb.rec.reo_at, None);
+    recv!(tcb, t + ms(5), nothing);
+    send!(tcb, t + ms(6), peer_ack(base + 3000));
+    assert!(!tcb.rec.in_recovery);
+    assert_eq!(tcb.next_deadline(), None);
+}
 
 /// Our data segment at `off` bytes into our stream, sent when our TS clock read `tsval`.
 fn ours(off: usize, p: &[u8], tsval: u32, last: bool) -> TcpRepr<'_> {

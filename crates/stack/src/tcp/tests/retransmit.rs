@@ -207,7 +207,7 @@ fn tcb_sack(now: Instant) -> Tcb {
 }
 
 /// As [`tcb_sack`], the handshake's ACK arriving `rtt` after our SYN-ACK left at `t0`.
-fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
+pub(super) fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
     let config = TcpConfig {
         sack: true,
         congestion: CongestionAlgorithm::NewReno,
@@ -233,7 +233,7 @@ fn three_sacks_above_a_lost_first_segment(tcb: &mut Tcb, now: Instant, base: Seq
 }
 
 /// The peer's ACK of `base + ack` with SACK blocks `[base + l, base + h)`.
-fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
+pub(super) fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
     let mut r = [None; 4];
     for (slot, (l, h)) in r.iter_mut().zip(blocks) {
         *slot = Some(((base + *l).0, (base + *h).0));
@@ -245,7 +245,7 @@ fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'
 }
 
 /// Sends `n` bytes in 1000-byte segments; returns the payload.
-fn send_segments(tcb: &mut Tcb, now: Instant, n: usize) -> Vec<u8> {
+pub(super) fn send_segments(tcb: &mut Tcb, now: Instant, n: usize) -> Vec<u8> {
     let p = payload(n);
     tcb.send(&p).unwrap();
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
@@ -449,19 +449,26 @@ fn rto_does_not_resend_sacked_data() {
     let mut tcb = tcb_sack(now);
     let p = send_segments(&mut tcb, now, 5000);
     let base = LOCAL_SEQ + 1;
-    // 1000..3000 SACKed; two DupAcks only, no recovery; the RTO fires.
+    // 1000..3000 SACKed; two DupAcks only, too few for DupThresh; the RTO fires.
     send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
     send!(tcb, now, sack_ack(base, 0, &[(1000, 3000)]));
     recv!(tcb, now, nothing);
-    // First the probe timeout (RFC 8985 §7: PTO = max(2·SRTT, 10 ms), SRTT 0 here): data
-    // sent after 0..1000 arrived and it did not, so (as RACK would) recovery starts.
+    // Data sent after 0..1000 arrived and it did not: RACK (RFC 8985 §6.2) deems it lost a
+    // reordering window (a quarter of the minimum RTT, 0 here) later — before the probe
+    // timeout (max(2·SRTT, 10 ms)) — and recovery starts.
     let t = tcb.next_deadline().unwrap();
-    assert_eq!(t, now + ms(10));
+    assert_eq!(t, now);
     let out = tcb.on_deadline(t);
     assert!(out.fast_retransmit && !out.retransmit_timeout);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
     recv!(tcb, t, nothing);
-    // No answer: one probe per ACK, then the RTO.
+    // No answer: the probe timeout resends it (in recovery the probe stands in for RACK's
+    // lost-retransmission detection), one probe per ACK, then the RTO.
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(10));
+    assert!(!tcb.on_deadline(t).retransmit_timeout);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+    recv!(tcb, t, nothing);
     let t = tcb.next_deadline().unwrap();
     assert_eq!(t, now + ms(200));
     assert!(tcb.on_deadline(t).retransmit_timeout);
