@@ -185,6 +185,7 @@ impl Recovery {
             sacked_before: self.scoreboard.sacked_between(f.una, f.max),
             ..SackReport::default()
         };
+        self.detect_reordering(ack, blocks, f);
         if ack.gt(f.una) && self.scoreboard.is_sacked(ack) {
             self.scoreboard.clear();
             report.reneged = true;
@@ -195,6 +196,38 @@ impl Recovery {
                     .add(SeqNumber(*l), SeqNumber(*r), ack.max(f.una), f.max);
         }
         report
+    }
+
+    /// RFC 8985 §6.2 step 3 (`RACK.reord`), Linux `tcp_check_sack_reordering`: data below the
+    /// highest SACKed byte that was never retransmitted is delivered (cumulatively or by a new
+    /// SACK block) — it was not lost, only overtaken: the path reorders. Seen this way, no
+    /// spurious retransmission (and its D-SACK) is needed to learn it. Bytes that may have been
+    /// retransmitted (after a timeout, or below `HighRxt` in recovery) prove nothing.
+    fn detect_reordering(&mut self, ack: SeqNumber, blocks: &[Option<(u32, u32)>], f: Flight) {
+        if self.reordering_seen || self.rto_recovery {
+            return;
+        }
+        let Some(fack) = self.scoreboard.highest() else {
+            return;
+        };
+        let resent = |from: SeqNumber, to: SeqNumber| {
+            (self.in_recovery && from.lt(self.high_rxt))
+                || self
+                    .resends
+                    .iter()
+                    .any(|r| r.start.lt(to) && from.lt(r.end))
+        };
+        let below = |from: SeqNumber, to: SeqNumber| from.lt(to.min(fack));
+        let mut reordered = ack.gt(f.una)
+            && below(f.una, ack)
+            && !self.scoreboard.is_sacked(f.una)
+            && !resent(f.una, ack.min(fack));
+        for &(l, r) in blocks.iter().flatten() {
+            let (l, r) = (SeqNumber(l).max(f.una), SeqNumber(r));
+            reordered |=
+                l.lt(r) && below(l, r) && !self.scoreboard.is_sacked(l) && !resent(l, r.min(fack));
+        }
+        self.reordering_seen = reordered;
     }
 
     /// After the cumulative ACK and the SACK blocks: lost retransmissions (SACK), then
@@ -654,5 +687,42 @@ mod tests {
         assert_eq!(r.reordering_window(srtt), Some(ms(30)));
         r.on_recovery_exit();
         assert_eq!(r.reordering_window(srtt), Some(ms(10)), "back to a quarter");
+    }
+
+    fn sack(l: u32, r: u32) -> [Option<(u32, u32)>; 4] {
+        [Some((l, r)), None, None, None]
+    }
+
+    /// RFC 8985 §6.2 step 3: a hole below SACKed data filled without a retransmission is
+    /// reordering; filled by (or overlapping) a retransmission it proves nothing.
+    #[test]
+    fn a_hole_filled_by_its_original_shows_reordering() {
+        let t = Instant::now();
+        let mut r = Recovery::new(SeqNumber(0));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 2000), flight(0, 5000));
+        assert!(
+            !r.reordering_seen,
+            "a SACK above a hole alone is not reordering"
+        );
+        r.on_ack_sacks(SeqNumber(2000), &[None; 4], flight(0, 5000));
+        assert!(r.reordering_seen);
+
+        let mut r = Recovery::new(SeqNumber(0));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 2000), flight(0, 5000));
+        r.track_resend(SeqNumber(0), SeqNumber(1000), SeqNumber(5000), t);
+        r.on_ack_sacks(SeqNumber(2000), &[None; 4], flight(0, 5000));
+        assert!(!r.reordering_seen, "the resend may have filled it");
+
+        // A new SACK block below the highest SACKed byte, never resent: reordering too.
+        let mut r = Recovery::new(SeqNumber(0));
+        r.on_ack_sacks(SeqNumber(0), &sack(3000, 4000), flight(0, 5000));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 2000), flight(0, 5000));
+        assert!(r.reordering_seen);
+        // In order, nothing is.
+        let mut r = Recovery::new(SeqNumber(0));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 2000), flight(0, 5000));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 3000), flight(0, 5000));
+        r.on_ack_sacks(SeqNumber(0), &sack(1000, 4000), flight(0, 5000));
+        assert!(!r.reordering_seen);
     }
 }
