@@ -236,6 +236,7 @@ impl Shard {
         let outcome = conn.tcb.on_segment(repr, now);
         self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
         self.stats.tcp_recovery_undos += u64::from(outcome.undo);
+        self.stats.tcp_rto_undos += u64::from(outcome.rto_undo);
         match outcome.dropped {
             Some(tcp::SegmentDrop::RstNotExact | tcp::SegmentDrop::SynInWindow) => {
                 self.stats.tcp_challenge_acks += 1;
