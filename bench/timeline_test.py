@@ -181,6 +181,15 @@ def build(path, peer_path):
         cap.tcp(t, False, 40004, 123_456, 0, SYN, ts=(1000, 0))
         cap.tcp(t + 50, True, 40004, 777, 100, ACK, ts=(5555, 2000))
         cap.tcp(t + 100, False, 40004, 100, 0, RST)
+    # conn E: a response cut short by the end of the capture (10,000 B declared, 2,000 sent),
+    # its second piece sent 9.8 ms after the client's ACK while nothing else moved
+    e = Conn(cap, 40005, ciss=5, siss=50)
+    e.handshake(499_000)
+    e.client_send(500_000, request("/cut"))
+    he, be = response(bytes(10_000))
+    e.server_send(500_100, he + be[:1000])
+    e.client_ack(500_200)
+    e.server_send(510_000, be[1000:2000])
     cap.write(path)
     # the client side sees its own frames 10 µs earlier and the server's 15 µs later (small
     # enough that every ACK still follows the data it acknowledges)
@@ -232,10 +241,11 @@ class TimelineTest(unittest.TestCase):
         cls.dir.cleanup()
 
     def test_requests_split_by_heads_and_framing(self):
-        self.assertEqual(sorted(k for k in self.blocks if k[0] != 40003),
+        self.assertEqual(sorted(k for k in self.blocks if k[0] not in (40003, 40005)),
                          [(40001, 1), (40001, 2), (40002, 1), (40002, 2), (40002, 3)],
                          self.out)
         self.assertEqual(len([k for k in self.blocks if k[0] == 40003]), 19)
+        self.assertIn((40005, 1), self.blocks)
         self.assertIn("GET /64k.bin -> 200, head 101 B + body 65536 B",
                       self.blocks[(40001, 1)][0])
         self.assertIn("GET /plaintext -> 200", self.blocks[(40001, 2)][0])
@@ -299,7 +309,7 @@ class TimelineTest(unittest.TestCase):
             self.assertFalse([x for x in self.blocks[(40003, k)] if "! gap" in x])
 
     def test_refused_syn(self):
-        self.assertIn("handshakes: 4 SYNs, 3 answered by a SYN-ACK, 1 with the SYN "
+        self.assertIn("handshakes: 5 SYNs, 4 answered by a SYN-ACK, 1 with the SYN "
                       "retransmitted, 1 answered by a plain ACK (an older connection on the "
                       "same ports still held them), 1 never established", self.out)
         self.assertIn("resets: 1 by the client", self.out)
@@ -313,8 +323,16 @@ class TimelineTest(unittest.TestCase):
         self.assertEqual(lines[at_ + 4], "    1400.000 ms  client SYN      seq 123456 ack 0 "
                                          "TSval 1000 TSecr 0")
 
+    def test_unfinished_response_is_analysed_to_the_end(self):
+        b = self.blocks[(40005, 1)]
+        self.assertIn("GET /cut -> 200, head 61 B + body 10000 B", b[0])
+        self.assertIn("  last byte out             -", b)
+        gaps = [line for line in b if "! gap" in line]
+        self.assertEqual(len(gaps), 1, b)
+        self.assertIn("gap 9.8 ms at 500.200 ms [stall]", gaps[0])
+
     def test_summary_counts_causes(self):
-        self.assertIn("summary: 4 connections, 24 requests (24 acknowledged in full)",
+        self.assertIn("summary: 5 connections, 25 requests (24 acknowledged in full)",
                       self.out)
         rows = {}
         for line in self.out.splitlines():
@@ -324,11 +342,11 @@ class TimelineTest(unittest.TestCase):
         # /a's response went out at once, but the client acknowledged it only with /b's
         self.assertEqual(rows, {"think": (1, 1, 5.0), "ack-wait": (1, 1, 42.0),
                                 "retransmit": (1, 1, 200.0), "final-ack": (1, 1, 5.0),
-                                "stall": (1, 1, 3.0)},
+                                "stall": (2, 2, 12.8)},
                          self.out)
-        self.assertIn("requests with gaps > 1 ms: 5 of 24", self.out)
+        self.assertIn("requests with gaps > 1 ms: 6 of 25", self.out)
         m = re.search(r"request in -> first byte out\s+(\d+)\s+([\d.]+)", self.out)
-        self.assertEqual(m.group(1), "24")
+        self.assertEqual(m.group(1), "25")
 
     def test_peer_capture_gives_one_way_delays(self):
         out = run(self.pcap, "--peer-pcap", self.peer, "--client-port", "40001")
@@ -341,7 +359,7 @@ class TimelineTest(unittest.TestCase):
                       got[(40001, 2)])
         m = re.search(r"\n    first byte out\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+([\d.]+)",
                       out)
-        self.assertEqual((m.group(1), m.group(2), m.group(3)), ("24", "0.015", "0.015"), out)
+        self.assertEqual((m.group(1), m.group(2), m.group(3)), ("25", "0.015", "0.015"), out)
 
     def test_client_port_selects_one_connection(self):
         got = blocks(run(self.pcap, "--client-port", "40002"))

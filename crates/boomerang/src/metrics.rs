@@ -109,7 +109,7 @@ pub const STACK_LIMITS: [(&str, StatGet); 7] = [
     ("arp-pending-per-hop / arp-pending-total", |s| {
         s.arp_drop_pending_full
     }),
-    ("reassembly-max-*", |s| s.frag_drop_limit),
+    ("reassembly-max-*", |s| s.frag_drop_limit + s.frag_evicted),
     ("tx-queue-max", |s| s.tx_drop_queue_full),
 ];
 
@@ -272,7 +272,7 @@ impl MetricsState {
                 );
             }
         }
-        let stack: [(&str, &str, StatGet); 36] = [
+        let stack: [(&str, &str, StatGet); 38] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -281,6 +281,7 @@ impl MetricsState {
             ("ipv4_checksum_failures_total", "IPv4 header checksum failures.", |s| s.ipv4_drop_checksum),
             ("ipv4_dropped_total", "IPv4 packets dropped (malformed, not ours, bad source, protocol, no route).", |s| s.ipv4_drop_truncated + s.ipv4_drop_malformed + s.ipv4_drop_not_ours + s.ipv4_drop_bad_source + s.ipv4_drop_protocol + s.ipv4_drop_no_route),
             ("reassembly_drops_total", "Fragments or datagrams dropped by reassembly (overlap, limits, malformed, timeout).", |s| s.frag_drop_overlap + s.frag_drop_limit + s.frag_drop_malformed + s.frag_drop_timeout),
+            ("reassembly_evictions_total", "Incomplete datagrams evicted, least recently fed first, to make room for newer fragments when the reassembly budget was full.", |s| s.frag_evicted),
             ("icmp_echo_replies_total", "ICMP echo replies sent.", |s| s.icmp_echo_replies),
             ("tcp_segments_received_total", "TCP segments received.", |s| s.tcp_rx),
             ("tcp_segments_sent_total", "TCP segments sent.", |s| s.tcp_tx),
@@ -305,6 +306,7 @@ impl MetricsState {
             ("tcp_retransmit_timeouts_total", "Retransmission timer expirations (RFC 6298).", |s| s.tcp_retransmit_timeouts),
             ("tcp_fast_retransmits_total", "Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, RFC 6675).", |s| s.tcp_fast_retransmits),
             ("tcp_recovery_undos_total", "Fast recoveries undone: D-SACKs showed every retransmission needless (RFC 2883, RFC 3708).", |s| s.tcp_recovery_undos),
+            ("tcp_rto_undos_total", "Retransmission timeouts undone: the first ACK after the timeout echoed a timestamp from before it (RFC 3522, RFC 4015).", |s| s.tcp_rto_undos),
             ("arp_cache_full_total", "Mappings not learned because the ARP cache was full (arp-cache-max).", |s| s.arp_drop_cache_full),
             ("arp_pending_dropped_total", "Packets dropped because the queue for unresolved next hops was full.", |s| s.arp_drop_pending_full),
             ("icmp_rate_limited_total", "ICMP errors not sent because of the rate limit (icmp-errors-per-sec).", |s| s.icmp_rate_limited),
@@ -418,6 +420,7 @@ mod tests {
         s.stats.tcp_challenge_acks = 2;
         s.stats.tcp_half_open = 9;
         s.stats.syncookies_sent = 12;
+        s.stats.frag_evicted = 13;
         s.connections = 3;
         s.device.rx_frames = 11;
         m.publish_shard(1, s);
@@ -443,6 +446,7 @@ mod tests {
         assert!(out.contains("boomerang_stack_tcp_syncookies_sent_total{queue=\"1\"} 12"));
         assert!(out.contains("boomerang_stack_tcp_syncookies_failed_total{queue=\"0\"} 0"));
         assert!(out.contains("boomerang_stack_icmp_proto_unreachable_total{queue=\"0\"} 0"));
+        assert!(out.contains("boomerang_stack_reassembly_evictions_total{queue=\"1\"} 13"));
         assert!(out.contains("boomerang_queue_rx_packets_total{queue=\"1\"} 11"));
         assert!(out.contains("boomerang_xdp_passed_total 6"));
         assert!(out.contains("bind_mode=\"copy\""));

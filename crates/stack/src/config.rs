@@ -60,11 +60,11 @@ pub struct Limits {
     #[serde(alias = "arp_pending_hops")]
     pub arp_pending_hops: usize,
     /// Datagrams being reassembled at once (RFC 791 §3.2).
-    /// Key `reassembly-max-datagrams`, default [`REASSEMBLY_MAX_DATAGRAMS`], 0..=65536; hit: `frag_drop_limit`.
+    /// Key `reassembly-max-datagrams`, default [`REASSEMBLY_MAX_DATAGRAMS`], 0..=65536; hit: `frag_evicted`.
     #[serde(alias = "reassembly_max_datagrams")]
     pub reassembly_max_datagrams: usize,
     /// Bytes of fragment data held for reassembly by one shard, all datagrams together.
-    /// Key `reassembly-max-bytes`, default [`REASSEMBLY_MAX_BYTES`], 0..=1 GiB; hit: `frag_drop_limit`.
+    /// Key `reassembly-max-bytes`, default [`REASSEMBLY_MAX_BYTES`], 0..=1 GiB; hit: `frag_evicted`, or `frag_drop_limit` for a datagram larger than this.
     #[serde(alias = "reassembly_max_bytes", with = "boomerang_settings::bytes")]
     pub reassembly_max_bytes: usize,
     /// Fragments accepted per datagram.

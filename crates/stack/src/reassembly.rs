@@ -5,6 +5,12 @@
 //! overlapping fragments (other than an exact duplicate), with inconsistent lengths, or that
 //! does not complete within `reassembly_timeout` is discarded whole (overlaps are how fragment
 //! attacks hide data from middleboxes; RFC 5722 discards them for IPv6, Linux does for IPv4).
+//!
+//! When a fragment needs room that the budget no longer has (a new datagram beyond the count
+//! limit, or bytes beyond the memory limit), the least recently fed incomplete datagram is
+//! evicted, then the next, until it fits: a flood of fragments that never complete cannot lock
+//! out a legitimate datagram that arrives after it, it only ages the flood out faster. The
+//! datagrams are kept in that order (least recently fed first), so eviction is deterministic.
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -40,7 +46,9 @@ pub enum FragOutcome {
     Complete(Vec<u8>),
     /// The fragment overlapped another: the datagram was discarded.
     Overlap,
-    /// A limit was reached: the fragment (and its datagram) was discarded.
+    /// A limit was reached even with nothing left to evict (the datagram alone needs more than
+    /// the whole budget, or has too many fragments): the fragment and its datagram were
+    /// discarded.
     Limit,
     /// Offsets or lengths are inconsistent: the fragment (and its datagram) was discarded.
     Malformed,
@@ -75,8 +83,10 @@ impl Datagram {
 /// The datagrams being reassembled by one shard.
 #[derive(Debug, Default)]
 pub struct Reassembler {
+    /// Least recently fed first.
     datagrams: Vec<Datagram>,
     bytes: usize,
+    evicted: u64,
 }
 
 impl Reassembler {
@@ -93,6 +103,12 @@ impl Reassembler {
     /// Whether no datagram is in progress.
     pub fn is_empty(&self) -> bool {
         self.datagrams.is_empty()
+    }
+
+    /// Incomplete datagrams evicted to make room for newer fragments, since the start. The
+    /// caller reads the difference around [`Reassembler::add`] to count evictions.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// The earliest reassembly deadline.
@@ -115,9 +131,16 @@ impl Reassembler {
         (before - self.datagrams.len()) as u64
     }
 
-    fn discard(&mut self, i: usize) {
-        let d = self.datagrams.swap_remove(i);
+    fn discard(&mut self, i: usize) -> Datagram {
+        let d = self.datagrams.remove(i);
         self.bytes -= d.buf.len();
+        d
+    }
+
+    /// Evicts the least recently fed datagram (the first).
+    fn evict_oldest(&mut self) {
+        self.discard(0);
+        self.evicted += 1;
     }
 
     /// Adds one fragment: `offset` in bytes, `more` = the MF flag, `data` = its payload.
@@ -140,11 +163,21 @@ impl Reassembler {
             }
             return FragOutcome::Malformed;
         }
+        // A datagram that alone needs more than the whole budget: evicting others cannot help.
+        if end > limits.reassembly_max_bytes {
+            if let Some(i) = found {
+                self.discard(i);
+            }
+            return FragOutcome::Limit;
+        }
         let i = match found {
             Some(i) => i,
             None => {
-                if self.datagrams.len() >= limits.reassembly_max_datagrams {
+                if limits.reassembly_max_datagrams == 0 {
                     return FragOutcome::Limit;
+                }
+                while self.datagrams.len() >= limits.reassembly_max_datagrams {
+                    self.evict_oldest();
                 }
                 self.datagrams.push(Datagram {
                     key,
@@ -180,10 +213,17 @@ impl Reassembler {
             return FragOutcome::Limit;
         }
         let grow = end.saturating_sub(d.buf.len());
-        if self.bytes + grow > limits.reassembly_max_bytes {
-            self.discard(i);
-            return FragOutcome::Limit;
+        // Fed now: it moves to the most recent end, so evictions below take others first.
+        let d = self.datagrams.remove(i);
+        self.datagrams.push(d);
+        while self.bytes + grow > limits.reassembly_max_bytes {
+            if self.datagrams.len() == 1 {
+                self.discard(0);
+                return FragOutcome::Limit;
+            }
+            self.evict_oldest();
         }
+        let i = self.datagrams.len() - 1;
         let d = &mut self.datagrams[i];
         if grow > 0 {
             d.buf.resize(end, 0);
@@ -196,8 +236,7 @@ impl Reassembler {
             d.total = Some(end);
         }
         if d.complete() {
-            let d = self.datagrams.swap_remove(i);
-            self.bytes -= d.buf.len();
+            let d = self.discard(i);
             let mut buf = d.buf;
             buf.truncate(end.max(d.total.unwrap_or(0)));
             return FragOutcome::Complete(buf);
@@ -285,14 +324,60 @@ mod tests {
             r.add(key(2), 0, true, &[0; 8], t, &l),
             FragOutcome::Incomplete
         );
-        assert_eq!(r.add(key(3), 0, true, &[0; 8], t, &l), FragOutcome::Limit);
-        // Memory: a far offset would need more than 100 bytes.
-        assert_eq!(r.add(key(1), 200, true, &[0; 8], t, &l), FragOutcome::Limit);
-        assert_eq!(r.len(), 1);
+        // A third datagram evicts the oldest (1) instead of being refused.
+        assert_eq!(
+            r.add(key(3), 0, true, &[0; 8], t, &l),
+            FragOutcome::Incomplete
+        );
+        assert_eq!((r.len(), r.evicted(), r.bytes()), (2, 1, 16));
+        // A far offset would need more than the whole 100-byte budget: refused, nothing evicted.
+        assert_eq!(r.add(key(2), 200, true, &[0; 8], t, &l), FragOutcome::Limit);
+        assert_eq!((r.len(), r.evicted()), (1, 1));
         assert_eq!(r.next_deadline(), Some(t + l.reassembly_timeout));
         assert_eq!(r.expire(t + Duration::from_secs(1)), 0);
         assert_eq!(r.expire(t + l.reassembly_timeout), 1);
         assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn memory_pressure_evicts_the_least_recently_fed() {
+        let mut r = Reassembler::default();
+        let l = Limits {
+            reassembly_max_bytes: 64,
+            ..Limits::default()
+        };
+        let t = Instant::now();
+        for ident in 1..=3 {
+            assert_eq!(
+                r.add(key(ident), 0, true, &[0; 16], t, &l),
+                FragOutcome::Incomplete
+            );
+        }
+        // Feeding 1 makes 2 the least recently fed.
+        assert_eq!(
+            r.add(key(1), 16, true, &[0; 8], t, &l),
+            FragOutcome::Incomplete
+        );
+        assert_eq!(r.bytes(), 56);
+        // 4 needs 16 bytes: 2 goes, 1 and 3 stay.
+        assert_eq!(
+            r.add(key(4), 0, true, &[0; 16], t, &l),
+            FragOutcome::Incomplete
+        );
+        assert_eq!((r.len(), r.evicted(), r.bytes()), (3, 1, 56));
+        assert_eq!(
+            r.add(key(1), 24, false, &[9; 4], t, &l),
+            FragOutcome::Complete([[0; 24].as_slice(), &[9; 4]].concat())
+        );
+        assert_eq!(
+            r.add(key(2), 16, false, &[0; 4], t, &l),
+            FragOutcome::Incomplete,
+            "2 starts over: its first fragment was evicted"
+        );
+        assert_eq!(
+            r.add(key(3), 16, false, &[0; 4], t, &l),
+            FragOutcome::Complete(vec![0; 20])
+        );
     }
 
     #[test]

@@ -355,14 +355,17 @@ impl Shard {
             protocol: packet.protocol,
         };
         let limits = &self.config.limits;
-        match self.reassembly.add(
+        let evicted = self.reassembly.evicted();
+        let outcome = self.reassembly.add(
             key,
             packet.frag_offset,
             packet.more_frags,
             packet.payload,
             now,
             limits,
-        ) {
+        );
+        self.stats.frag_evicted += self.reassembly.evicted() - evicted;
+        match outcome {
             FragOutcome::Incomplete | FragOutcome::Duplicate => {}
             FragOutcome::Complete(datagram) => {
                 self.stats.frag_reassembled += 1;
@@ -811,5 +814,7 @@ fn plateau_below(len: usize) -> usize {
         .unwrap_or(MIN_PATH_MTU)
 }
 
+#[cfg(test)]
+mod fragment_tests;
 #[cfg(test)]
 mod tests;

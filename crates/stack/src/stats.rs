@@ -77,6 +77,9 @@ pub struct ShardStats {
     pub frag_drop_malformed: u64,
     /// Datagrams discarded because they did not complete in time.
     pub frag_drop_timeout: u64,
+    /// Incomplete datagrams evicted (least recently fed first) to make room for newer fragments
+    /// when the reassembly budget was full.
+    pub frag_evicted: u64,
 
     /// ICMP messages received.
     pub icmp_rx: u64,
@@ -128,6 +131,9 @@ pub struct ShardStats {
     pub tcp_fast_retransmits: u64,
     /// Fast recoveries undone because D-SACKs showed every retransmission needless.
     pub tcp_recovery_undos: u64,
+    /// Retransmission timeouts found spurious by the timestamp of the first ACK after them
+    /// and undone (RFC 3522, RFC 4015).
+    pub tcp_rto_undos: u64,
     /// Retransmission timer expirations (RFC 6298).
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.

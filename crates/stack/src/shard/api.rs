@@ -126,7 +126,8 @@ impl Shard {
             .saturating_sub(40)
             .min(usize::from(self.config.tcp.mss)) as u16;
         let iss = self.isn.isn(&tuple, now);
-        let tcb = Tcb::connect(&self.config.tcp, tuple, iss, mss, now);
+        let mut tcb = Tcb::connect(&self.config.tcp, tuple, iss, mss, now);
+        tcb.start_ts_clock(self.isn.ts_clock(&tuple, now), now);
         let mut conn = Conn::new(tcb, tuple, None, path_mtu);
         conn.owned = true;
         let id = self

@@ -192,6 +192,7 @@ impl Shard {
         listener.half_open += 1;
         let iss = self.isn.isn(&tuple, now);
         let mut tcb = Tcb::listen_syn(&self.config.tcp, tuple, syn, iss, now);
+        tcb.start_ts_clock(self.isn.ts_clock(&tuple, now), now);
         let path_mtu = self.path_mtu_for(*tuple.remote.ip(), now);
         if path_mtu < self.config.mtu {
             tcb.set_path_mtu(path_mtu);
@@ -235,6 +236,7 @@ impl Shard {
         let outcome = conn.tcb.on_segment(repr, now);
         self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
         self.stats.tcp_recovery_undos += u64::from(outcome.undo);
+        self.stats.tcp_rto_undos += u64::from(outcome.rto_undo);
         match outcome.dropped {
             Some(tcp::SegmentDrop::RstNotExact | tcp::SegmentDrop::SynInWindow) => {
                 self.stats.tcp_challenge_acks += 1;

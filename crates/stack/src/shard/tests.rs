@@ -51,11 +51,14 @@ const GRE: &str = "02000000000202000000000108004500002266664000402f481fc6120001c
 000008006772657061796c6f6164";
 const PROTO_UNREACHABLE: &str = "02000000000102000000000208004500003e000140004001ae96c6120002\
 c61200010302f8cd000000004500002266664000402f481fc6120001c6120002000008006772657061796c6f6164";
-const FRAG1: &str = "02000000000202000000000108004500002c4444200040018a65c6120001c612000208007a2a\
+pub(super) const FRAG1: &str =
+    "02000000000202000000000108004500002c4444200040018a65c6120001c612000208007a2a\
 00430001000102030405060708090a0b0c0d0e0f";
-const FRAG2: &str = "02000000000202000000000108004500002c444400034001aa62c6120001c6120002101112\
+pub(super) const FRAG2: &str =
+    "02000000000202000000000108004500002c444400034001aa62c6120001c6120002101112\
 131415161718191a1b1c1d1e1f2021222324252627";
-const FRAG_REPLY: &str = "020000000001020000000002080045000044000140004001ae90c6120002c61200010000\
+pub(super) const FRAG_REPLY: &str =
+    "020000000001020000000002080045000044000140004001ae90c6120002c61200010000\
 822a00430001000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f2021222324252627";
 const OVERLAP1: &str =
     "02000000000202000000000108004500002c4445200040018a64c6120001c612000208007a2a\
@@ -63,7 +66,7 @@ const OVERLAP1: &str =
 const OVERLAP2: &str = "020000000002020000000001080045000034444500024001aa5ac6120001c612000208090a\
 0b0c0d0e0f101112131415161718191a1b1c1d1e1f2021222324252627";
 
-fn hex(s: &str) -> Vec<u8> {
+pub(super) fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     (0..s.len())
         .step_by(2)
@@ -83,11 +86,11 @@ fn shard_with(c: StackConfig) -> (Shard, Instant) {
     (Shard::new(Shared::new(c), 0, now), now)
 }
 
-fn shard() -> (Shard, Instant) {
+pub(super) fn shard() -> (Shard, Instant) {
     shard_with(config())
 }
 
-fn drain(s: &mut Shard, now: Instant) -> Vec<Vec<u8>> {
+pub(super) fn drain(s: &mut Shard, now: Instant) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; 2048];
     while let Some(n) = s.poll_transmit(now, &mut buf) {
@@ -98,7 +101,7 @@ fn drain(s: &mut Shard, now: Instant) -> Vec<Vec<u8>> {
 }
 
 /// Teaches the shard the peer's MAC the way the peer would: by asking for ours.
-fn learn_peer(s: &mut Shard, now: Instant) {
+pub(super) fn learn_peer(s: &mut Shard, now: Instant) {
     s.receive(&hex(ARP_REQ_FROM_PEER), now);
     assert_eq!(drain(s, now), vec![hex(ARP_REPLY_TO_PEER)]);
 }
@@ -247,7 +250,7 @@ fn ipv4_validation_counts_each_reason() {
     assert_eq!(drain(&mut s, now), vec![hex(ECHO_REP)]);
 }
 
-fn fix_ip_checksum(frame: &mut [u8]) {
+pub(super) fn fix_ip_checksum(frame: &mut [u8]) {
     let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
     ip.fill_checksum();
 }
@@ -929,4 +932,43 @@ fn writes_between_transmits_coalesce_into_full_segments() {
         .map(|f| parse_tcp(f).payload.len())
         .collect();
     assert_eq!(lens, [1460, 1460, 1080]);
+}
+
+/// A new connection on the ports of an earlier one continues that tuple's timestamp clock
+/// (RFC 7323 §5.4), whatever the gap: with the clock derived from the ISS it ran backwards for
+/// gaps between 1.05 s and 2.10 s (mod 2.10 s), and the peer's TIME-WAIT refused the new SYN.
+#[test]
+fn a_new_incarnation_continues_the_tuples_timestamp_clock() {
+    let (mut s, t0) = shard();
+    learn_peer(&mut s, t0);
+    s.listen(80, 8).expect("listen");
+    let syn_ts = |seq: u32, tsval: u32| TcpRepr {
+        timestamp: Some((tsval, 0)),
+        ..syn(seq)
+    };
+    s.receive(&tcp_frame(40000, 80, &syn_ts(1000, 7)), t0);
+    let out = drain(&mut s, t0);
+    let synack = parse_tcp(&out[0]);
+    let first = synack.timestamp.expect("timestamps").0;
+    let rst = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(synack.seq_number + 1),
+        timestamp: Some((8, first)),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(40000, 80, &rst), t0);
+    drain(&mut s, t0);
+    let later = t0 + Duration::from_millis(3326);
+    s.receive(&tcp_frame(40000, 80, &syn_ts(9000, 9)), later);
+    let out = drain(&mut s, later);
+    let synack2 = parse_tcp(&out[0]);
+    assert_eq!(
+        synack2.control,
+        TcpControl::Syn,
+        "a new connection answers the SYN"
+    );
+    assert_eq!(synack2.ack_number, Some(boomerang_wire::SeqNumber(9001)));
+    let second = synack2.timestamp.expect("timestamps").0;
+    assert_eq!(second.wrapping_sub(first), 3326);
 }

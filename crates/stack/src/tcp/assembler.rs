@@ -2,9 +2,19 @@
 //!
 //! In-order bytes wait in a growable ring for the user; bytes that arrive past a hole are
 //! written straight into the ring at their offset, and a short sorted list of ranges remembers
-//! which parts past the hole are filled. The number of ranges (`max_ooo_segments`) and the reach
-//! past `RCV.NXT` (`max_ooo_bytes`) are bounded; a segment that would exceed them is dropped
-//! (the peer retransmits it). Offsets in `ranges` are relative to `RCV.NXT`.
+//! which parts past the hole are filled. The reach past `RCV.NXT` (`max_ooo_bytes`) and the
+//! number of ranges are bounded; a segment that would exceed them is dropped (the peer
+//! retransmits it). The range bound grows with the buffer, so a window of full-size segments
+//! with every other one lost is kept whole: out-of-order data is held up to the window we
+//! advertised. Offsets in `ranges` are relative to `RCV.NXT`.
+//!
+//! Each range carries the time (an insertion count) it last received a segment, so SACK blocks
+//! go out as RFC 2018 §4 orders them: the block holding the most recently received segment
+//! first, then the most recently reported ones. The buffer also reports the bytes of a segment
+//! it already held, which the connection acknowledges as a D-SACK (RFC 2883).
+//!
+//! A small slack beyond the capacity takes the bytes a scaled window rounded up may let in
+//! (RFC 7323 §2.3: the window field counts units of 2^shift bytes).
 
 use super::ring::Ring;
 
@@ -19,17 +29,34 @@ pub struct Inserted {
     pub filled_hole: bool,
     /// The segment was dropped for lack of room (limits).
     pub dropped: bool,
+    /// The first part of the segment that was already held out of order, `[start, end)`
+    /// relative to `RCV.NXT` before the insert (RFC 2883 D-SACK).
+    pub duplicate: Option<(usize, usize)>,
+}
+
+/// The smallest segment the range bound plans for: the IPv4 default MSS (RFC 9293 §3.7.1).
+const MIN_PLANNED_SEGMENT: usize = 536;
+
+/// One out-of-order range `[start, end)` and when it last grew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ooo {
+    start: usize,
+    end: usize,
+    seen: u64,
 }
 
 /// Received data of one connection: the in-order part and the bounded out-of-order part.
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
     ring: Ring,
-    ranges: Vec<(usize, usize)>,
-    /// Start offset of the range holding the most recent out-of-order arrival (RFC 2018 §4).
-    recent: Option<usize>,
+    /// Sorted, disjoint, non-adjacent.
+    ranges: Vec<Ooo>,
+    /// Out-of-order insertions so far (the clock of `Ooo::seen`).
+    clock: u64,
     max_ooo_segments: usize,
     max_ooo_bytes: usize,
+    /// Bytes the ring may hold beyond the capacity (window rounding).
+    slack: usize,
 }
 
 impl RecvBuffer {
@@ -38,10 +65,26 @@ impl RecvBuffer {
         RecvBuffer {
             ring: Ring::new(max),
             ranges: Vec::new(),
-            recent: None,
+            clock: 0,
             max_ooo_segments,
             max_ooo_bytes,
+            slack: 0,
         }
+    }
+
+    /// Lets the buffer hold up to `slack` bytes beyond its capacity: what rounding a scaled
+    /// window up may admit. Never lowers it.
+    pub fn allow_slack(&mut self, slack: usize) {
+        if slack > self.slack {
+            let capacity = self.capacity();
+            self.slack = slack;
+            self.ring.raise_max(capacity + slack);
+        }
+    }
+
+    /// The slack beyond the capacity.
+    pub fn slack(&self) -> usize {
+        self.slack
     }
 
     /// In-order bytes waiting for the user.
@@ -56,17 +99,29 @@ impl RecvBuffer {
 
     /// Room beyond the in-order bytes (the most we may advertise, RFC 9293 §3.8.6).
     pub fn window(&self) -> usize {
+        self.ring.free().saturating_sub(self.slack)
+    }
+
+    /// Room beyond the in-order bytes including the slack: what can still be stored.
+    pub fn room(&self) -> usize {
         self.ring.free()
     }
 
     /// The configured maximum.
     pub fn capacity(&self) -> usize {
-        self.ring.max()
+        self.ring.max() - self.slack
     }
 
     /// Raises the capacity to `max` (receive-window auto-tuning; never lowers it).
     pub fn raise_capacity(&mut self, max: usize) {
-        self.ring.raise_max(max);
+        self.ring.raise_max(max + self.slack);
+    }
+
+    /// Most out-of-order ranges held: the configured bound, or enough for a full buffer of
+    /// minimum-size segments with every other one missing, whichever is larger.
+    fn max_ranges(&self) -> usize {
+        self.max_ooo_segments
+            .max(self.capacity() / (2 * MIN_PLANNED_SEGMENT))
     }
 
     /// Bytes of storage allocated.
@@ -79,18 +134,34 @@ impl RecvBuffer {
         !self.ranges.is_empty()
     }
 
-    /// Out-of-order ranges (relative to `RCV.NXT`), the most recently changed one first, as
-    /// RFC 2018 §4 orders SACK blocks.
+    /// Out-of-order ranges held.
+    pub fn ooo_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Out-of-order ranges (relative to `RCV.NXT`) as RFC 2018 §4 orders SACK blocks: the one
+    /// that received the most recent segment first, then the others from the most recently
+    /// received (so most recently reported as first block) down. Each step scans the ranges;
+    /// callers take the few blocks that fit in an option.
     pub fn sack_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let recent = self
-            .recent
-            .and_then(|s| self.ranges.iter().copied().find(|r| r.0 == s));
-        recent.into_iter().chain(
-            self.ranges
+        let mut below = u64::MAX;
+        std::iter::from_fn(move || {
+            let next = self
+                .ranges
                 .iter()
-                .copied()
-                .filter(move |r| Some(*r) != recent),
-        )
+                .filter(|r| r.seen < below)
+                .max_by_key(|r| r.seen)?;
+            below = next.seen;
+            Some((next.start, next.end))
+        })
+    }
+
+    /// The out-of-order range holding `[start, end)`, if one does.
+    pub fn range_holding(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        self.ranges
+            .iter()
+            .find(|r| r.start <= start && end <= r.end)
+            .map(|r| (r.start, r.end))
     }
 
     /// Stores `data` whose first byte lies `offset` bytes past `RCV.NXT` (the caller trimmed it
@@ -102,6 +173,12 @@ impl RecvBuffer {
         }
         let base = self.ring.len();
         let mut end = offset.saturating_add(data.len());
+        // Bytes already held: the first overlap with a range (ranges are sorted).
+        out.duplicate = self
+            .ranges
+            .iter()
+            .find(|r| r.start < end && offset < r.end)
+            .map(|r| (offset.max(r.start), end.min(r.end)));
         if offset > 0 {
             // Out of order: bounded reach and bounded number of ranges.
             end = end.min(self.max_ooo_bytes);
@@ -109,12 +186,11 @@ impl RecvBuffer {
                 out.dropped = true;
                 return out;
             }
-            let overlapping = self
+            let touching = self
                 .ranges
                 .iter()
-                .filter(|r| r.0 <= end && offset <= r.1)
-                .count();
-            if overlapping == 0 && self.ranges.len() >= self.max_ooo_segments {
+                .any(|r| r.start <= end && offset <= r.end);
+            if !touching && self.ranges.len() >= self.max_ranges() {
                 out.dropped = true;
                 return out;
             }
@@ -130,32 +206,34 @@ impl RecvBuffer {
         let mut stop = end;
         let had_ooo = !self.ranges.is_empty();
         self.ranges.retain(|r| {
-            if r.0 <= stop && start <= r.1 {
-                start = start.min(r.0);
-                stop = stop.max(r.1);
+            if r.start <= stop && start <= r.end {
+                start = start.min(r.start);
+                stop = stop.max(r.end);
                 false
             } else {
                 true
             }
         });
-        let pos = self.ranges.partition_point(|r| r.0 < start);
-        self.ranges.insert(pos, (start, stop));
         if start == 0 {
-            self.ranges.remove(0);
             self.ring.commit(stop);
             out.advanced = stop;
             out.filled_hole = had_ooo;
             for r in self.ranges.iter_mut() {
-                r.0 -= stop;
-                r.1 -= stop;
-            }
-            self.recent = self.recent.and_then(|s| s.checked_sub(stop));
-            if self.ranges.is_empty() {
-                self.recent = None;
+                r.start -= stop;
+                r.end -= stop;
             }
         } else {
+            self.clock += 1;
+            let pos = self.ranges.partition_point(|r| r.start < start);
+            self.ranges.insert(
+                pos,
+                Ooo {
+                    start,
+                    end: stop,
+                    seen: self.clock,
+                },
+            );
             out.out_of_order = true;
-            self.recent = Some(start);
         }
         out
     }
@@ -288,6 +366,7 @@ mod model_tests {
                 out.extend_from_slice(&buf[..n]);
                 prop_assert_eq!(&out[..], &stream[..out.len()]);
                 prop_assert!(b.ranges.len() <= 8);
+                prop_assert!(b.ranges.windows(2).all(|w| w[0].end < w[1].start));
             }
             // Then everything in order (a retransmission pass) until the stream is delivered.
             let mut guard = 0;

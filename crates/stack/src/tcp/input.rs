@@ -8,14 +8,11 @@
 //! arithmetic, and payload slices are cut with checked bounds.
 
 use super::congestion::Controller;
+use super::recovery::{AckVerdict, SackReport};
 use super::state::TcpState;
 use super::tcb::{reset_for, Outcome, SegmentDrop, Tcb, TcpError};
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
-
-/// Duplicate ACKs (or SACKed segments above a hole) that signal a loss (RFC 5681 §3.2,
-/// RFC 6675 §2 `DupThresh`).
-pub const DUP_THRESH: u32 = 3;
 
 impl Tcb {
     /// Processes one arriving segment for this connection (RFC 9293 §3.10.7).
@@ -145,6 +142,11 @@ impl Tcb {
         if !acceptable {
             out.dropped = Some(SegmentDrop::Unacceptable);
             if !rst {
+                // Data we already acknowledged: report it as a D-SACK (RFC 2883 §4.1).
+                let end = seq + seg.payload.len();
+                if self.sack_ok && !seg.payload.is_empty() && end.le(self.rcv_nxt) {
+                    self.dsack = Some((seq, end));
+                }
                 self.ack_invalid(seg, now);
                 if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
                     // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
@@ -216,31 +218,23 @@ impl Tcb {
         }
         // The peer is alive: unanswered-probe count restarts (RFC 9293 §3.8.6.1).
         self.probes_out = 0;
-        if self.sack_ok {
-            self.on_dsack(seg, ack, out);
-        }
-        let mut newly_sacked = false;
-        // For PRR's DeliveredData (RFC 6937 §3): SND.UNA's advance plus newly SACKed bytes.
+        // Loss detection, first part: D-SACK undo, reneging and the scoreboard (recovery.rs).
         let una_before = self.snd_una;
-        let sacked_before = self.scoreboard.sacked_between(self.snd_una, self.snd_max);
+        let mut sack = SackReport::default();
         if self.sack_ok {
-            // RFC 2018 §8 / RFC 6675 §5.1: a cumulative ACK that ends inside data the peer
-            // reported holding means it discarded (reneged on) SACKed data; forget it all.
-            if ack.gt(self.snd_una) && self.scoreboard.is_sacked(ack) {
-                self.scoreboard.clear();
+            let flight = self.flight();
+            if let Some(before) = self.rec.on_dsack(&seg.sack_ranges, ack, flight) {
+                self.cc = *before;
+                out.undo = true;
+            }
+            sack = self.rec.on_ack_sacks(ack, &seg.sack_ranges, flight);
+            if sack.reneged {
                 if let Some(rate) = self.rate.as_mut() {
                     rate.clear_sacked();
                 }
             }
-            for (l, r) in seg.sack_ranges.iter().flatten() {
-                newly_sacked |= self.scoreboard.add(
-                    SeqNumber(*l),
-                    SeqNumber(*r),
-                    ack.max(self.snd_una),
-                    self.snd_max,
-                );
-            }
         }
+        let newly_sacked = sack.newly_sacked;
         let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, ack, now, out);
@@ -249,7 +243,7 @@ impl Tcb {
                 // RFC 6675 §2: with SACK, an ACK is a duplicate when it SACKs bytes not SACKed
                 // before, whether or not it carries data or changes the window.
                 if newly_sacked {
-                    self.dupacks = self.dupacks.saturating_add(1);
+                    self.rec.dupacks = self.rec.dupacks.saturating_add(1);
                 }
             } else if seg.payload.is_empty()
                 && seg.control != TcpControl::Fin
@@ -261,24 +255,17 @@ impl Tcb {
                 self.on_dup_ack(now, out);
             }
         }
-        // Lost retransmissions (RFC 6675 recovers them only by RTO; Linux by RACK's time
-        // order): data sent after a resend reached the peer first.
-        if self.sack_ok && !self.resends.is_empty() {
-            self.detect_lost_resends(now);
-        }
-        // RFC 6675 §5: enter loss recovery on DupThresh duplicates or once IsLost(HighACK+1).
-        if newly_sacked
-            && !self.in_recovery
-            && self.state.is_synchronized()
-            && self.snd_una != self.snd_max
-            && self.snd_una.ge(self.recover)
-            && (self.dupacks >= DUP_THRESH || self.is_lost(self.snd_una))
-        {
-            match self.reordering_window() {
-                Some(wnd) if self.reo_at.is_none() => self.reo_at = Some(now + wnd),
-                Some(_) => {}
-                None => self.enter_recovery(now, out),
-            }
+        // Loss detection, second part: lost retransmissions, entering recovery.
+        let verdict = self.rec.after_ack(
+            &sack,
+            self.sack_ok,
+            self.state.is_synchronized(),
+            self.flight(),
+            self.rtt.srtt(),
+            now,
+        );
+        if verdict == AckVerdict::EnterRecovery {
+            self.enter_recovery(now, out);
         }
         // Delivery-rate sample for model-based congestion control (BBR).
         if let Some(rate) = self.rate.as_mut() {
@@ -295,10 +282,14 @@ impl Tcb {
             }
         }
         if self.prr_active() {
-            let sacked_after = self.scoreboard.sacked_between(self.snd_una, self.snd_max);
+            let sacked_after = self
+                .rec
+                .scoreboard
+                .sacked_between(self.snd_una, self.snd_max);
             let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
-                .saturating_sub(sacked_before);
-            self.prr_on_ack(delivered);
+                .saturating_sub(sack.sacked_before);
+            let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
+            self.rec.prr_on_ack(delivered, ssthresh, flight);
         }
         // The controllers have seen the ACK: room for twice the window they allow now.
         if self.expand_send_buffer() {
@@ -371,14 +362,14 @@ impl Tcb {
         if self.send.ack_to(ack) > 0 {
             out.writable = true;
         }
-        self.scoreboard.prune(ack);
+        self.rec.scoreboard.prune(ack);
         self.snd_una = ack;
         // The hole that armed the reordering window is filled (it was reordering); a later
         // hole arms it again.
-        self.reo_at = None;
+        self.rec.reo_at = None;
         // RFC 8985 §7.2: the probe timer restarts from each ACK of new data.
-        self.tlp_at = None;
-        self.tlp_sent = false;
+        self.rec.tlp_at = None;
+        self.rec.tlp_sent = false;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
@@ -401,24 +392,36 @@ impl Tcb {
             }
         }
         if let Some(r) = sample {
-            self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
+            self.rec.min_rtt = Some(self.rec.min_rtt.map_or(r, |m| m.min(r)));
             self.rtt.sample(r);
             self.cc.on_rtt_sample(r);
             if let Some(srtt) = self.rtt.srtt() {
                 self.cc.on_rtt(srtt);
             }
         }
+        // Spurious timeout (RFC 3522 detection, RFC 4015 response): the original segments
+        // arrived, so the window comes back and go-back-N stops — what was sent before the
+        // timeout is still in flight; only new data follows.
+        if self.rec.rto_undo.is_some() {
+            if let Some(before) = self.rec.rto_spurious(seg.timestamp.map(|(_, e)| e)) {
+                self.cc = *before;
+                self.snd_nxt = self.snd_max;
+                out.rto_undo = true;
+            }
+        }
         // Karn (RFC 6298 §5 note, (5.7)): a backed-off RTO is kept until a valid sample.
         self.retries = 0;
-        if self.rto_recovery && ack.ge(self.recover) {
-            self.rto_recovery = false;
+        if self.rec.rto_recovery && ack.ge(self.rec.recover) {
+            self.rec.rto_recovery = false;
             self.cc.on_loss_recovered();
+            self.rec.on_recovery_exit();
         }
         let mss = self.eff_snd_mss();
-        if self.in_recovery {
-            if ack.ge(self.recover) {
-                self.in_recovery = false;
+        if self.rec.in_recovery {
+            if ack.ge(self.rec.recover) {
+                self.rec.in_recovery = false;
                 self.cc.on_recovery_end(self.flight_size(), mss);
+                self.rec.on_recovery_exit();
             } else if self.sack_ok {
                 // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
                 // partial ACK with nothing SACKed above it is not a loss signal by itself:
@@ -430,274 +433,20 @@ impl Tcb {
             } else {
                 // Partial ACK without SACK (RFC 6582 §3.2 step 5): retransmit the segment at
                 // SND.UNA, deflate, restart the timer.
-                self.retransmit_at = Some(ack);
+                self.rec.retransmit_at = Some(ack);
                 self.cc.on_partial_ack(acked, mss);
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         } else if self.state.is_synchronized() {
             self.cc.on_ack(now, acked, flight_before, mss);
         }
-        self.dupacks = 0;
+        self.rec.dupacks = 0;
         // RFC 6298 (5.2)/(5.3).
         self.rtx_at = if self.snd_una == self.snd_max {
             None
         } else {
             Some(now + self.rtt.rto())
         };
-    }
-
-    /// RFC 5681 §3.2 duplicate ACK handling with RFC 6582 `recover`, for peers without SACK.
-    fn on_dup_ack(&mut self, now: Instant, out: &mut Outcome) {
-        self.dupacks = self.dupacks.saturating_add(1);
-        let mss = self.eff_snd_mss();
-        if self.in_recovery {
-            self.cc.on_dup_ack(mss);
-        } else if self.dupacks == DUP_THRESH && self.snd_una.ge(self.recover) {
-            self.enter_recovery(now, out);
-        }
-    }
-
-    /// Fast retransmit and enter loss recovery (RFC 6582 §3.2 step 2, RFC 6675 §5 step 4):
-    /// the recovery point is `SND.MAX`, the first segment at `SND.UNA` goes out at once.
-    /// `recover` holds `SND.MAX`, one past RFC 6582's "highest sequence number transmitted",
-    /// so the callers' "ACK covers more than `recover`" test is `SND.UNA ≥ recover`.
-    pub(super) fn enter_recovery(&mut self, now: Instant, out: &mut Outcome) {
-        let mss = self.eff_snd_mss();
-        // A model-based controller (BBR) does not cut its window for a loss: nothing to undo.
-        self.undo_cc =
-            (self.sack_ok && !self.cc.wants_rate_samples()).then(|| Box::new(self.cc.clone()));
-        self.undo_retrans = 0;
-        self.undo_marker = self.snd_una;
-        self.recover_fs = self.flight_size();
-        self.prr_delivered = 0;
-        self.prr_out = 0;
-        self.prr_allowance = 0;
-        self.recover = self.snd_max;
-        self.in_recovery = true;
-        // With SACK, resends of the previous recovery may still be in flight (it ended when
-        // SND.UNA passed its recovery point, not when they were acknowledged): every hole below
-        // HighRxt went then, so HighRxt stays, and SND.UNA goes again only if it was not
-        // among them; lost ones are found by `detect_lost_resends`. (Resetting HighRxt resent
-        // them all: against Linux, every D-SACKed retransmission was such a second copy.)
-        let una = self.snd_una;
-        let in_flight = self.sack_ok
-            && self
-                .resends
-                .iter()
-                .any(|r| r.start.le(una) && r.end.gt(una));
-        self.high_rxt = if self.sack_ok {
-            self.high_rxt.max(self.snd_una)
-        } else {
-            self.snd_una
-        };
-        self.cc.on_fast_retransmit(now, self.flight_size(), mss);
-        out.fast_retransmit = true;
-        if !in_flight {
-            self.retransmit_at = Some(self.snd_una);
-        }
-        self.rtt_probe = None;
-    }
-
-    /// Drops delivered resends from the tracking list and queues the lost ones: a resend is
-    /// lost when new data sent after it (above its mark) was SACKed, or a later resend was
-    /// delivered, while it was not — and, once the path has shown reordering, only after the
-    /// minimum RTT plus the reordering window has passed since it left (RFC 8985 §6.2).
-    fn detect_lost_resends(&mut self, now: Instant) {
-        let settle = self
-            .reordering_window()
-            .map(|wnd| wnd + self.min_rtt.unwrap_or_default());
-        let (una, max) = (self.snd_una, self.snd_max);
-        let board = &self.scoreboard;
-        let mut delivered_order = self.resend_delivered;
-        self.resends.retain(|r| {
-            let len = (r.end - r.start).max(0) as usize;
-            let delivered = r.end.le(una) || board.sacked_between(r.start, r.end) >= len;
-            if delivered {
-                delivered_order = delivered_order.max(r.order);
-            }
-            !delivered
-        });
-        self.resend_delivered = delivered_order;
-        for r in &self.resends {
-            let overtaken = (delivered_order > r.order
-                || board.sacked_between(r.mark.max(una), max) > 0)
-                && settle.is_none_or(|d| now.saturating_duration_since(r.sent) >= d);
-            if overtaken && !self.lost_resends.iter().any(|&(s, _)| s == r.start) {
-                self.lost_resends.push((r.start, r.order));
-            }
-        }
-    }
-
-    /// The next resend found lost that still needs to go (not delivered or resent since).
-    pub(super) fn next_lost_resend(&mut self) -> Option<SeqNumber> {
-        while !self.lost_resends.is_empty() {
-            let (start, order) = self.lost_resends.remove(0);
-            let current = self
-                .resends
-                .iter()
-                .any(|r| r.start == start && r.order == order);
-            if current && start.ge(self.snd_una) && !self.scoreboard.is_sacked(start) {
-                return Some(start);
-            }
-        }
-        None
-    }
-
-    /// Records a retransmission of `[start, end)` for loss detection (SACK connections).
-    pub(super) fn track_resend(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
-        self.resends.retain(|r| r.start != start);
-        if self.resends.len() >= super::tcb::MAX_TRACKED_RESENDS {
-            self.resends.remove(0);
-        }
-        self.resend_order += 1;
-        self.resends.push(super::tcb::Resend {
-            start,
-            end,
-            mark: self.snd_max,
-            order: self.resend_order,
-            sent: now,
-        });
-    }
-
-    /// The start of the bytes RFC 6675 `IsLost` deems lost: unSACKed bytes below it are lost.
-    fn lost_edge(&self) -> SeqNumber {
-        let lost_bytes = (DUP_THRESH as usize - 1) * self.eff_snd_mss();
-        self.scoreboard
-            .lost_edge(lost_bytes, DUP_THRESH as usize)
-            .map_or(self.snd_una, |e| e.max(self.snd_una).min(self.snd_max))
-    }
-
-    /// RFC 6675 §4 `IsLost(seq)`.
-    pub(super) fn is_lost(&self, seq: SeqNumber) -> bool {
-        seq.lt(self.lost_edge()) && !self.scoreboard.is_sacked(seq)
-    }
-
-    /// RFC 6675 §4 `SetPipe`: bytes still in the network — unSACKed bytes not deemed lost,
-    /// plus bytes retransmitted in this recovery (below `HighRxt`).
-    pub(super) fn pipe(&self) -> usize {
-        let (una, max) = (self.snd_una, self.snd_max);
-        let unsacked = |from: SeqNumber, to: SeqNumber| {
-            ((to - from).max(0) as usize).saturating_sub(self.scoreboard.sacked_between(from, to))
-        };
-        let edge = self.lost_edge();
-        let rxt_end = self.high_rxt.max(una).min(max);
-        unsacked(edge, max) + unsacked(una, rxt_end)
-    }
-
-    /// D-SACK (RFC 2883 §4): the first SACK block lies below the cumulative ACK, or inside the
-    /// second block. Each such report for data retransmitted in the last fast recovery means
-    /// that retransmission was needless (the original arrived); once every one of them has
-    /// been reported, the loss was reordering and the window reduction is undone (RFC 3708
-    /// detection, Linux `tcp_try_undo_dsack`). Network duplication can fake a report, as for
-    /// Linux; the undo only restores the window from before the recovery.
-    fn on_dsack(&mut self, seg: &TcpRepr, ack: SeqNumber, out: &mut Outcome) {
-        let mut blocks = seg.sack_ranges.iter().flatten();
-        let Some(&(l, r)) = blocks.next() else {
-            return;
-        };
-        let (l, r) = (SeqNumber(l), SeqNumber(r));
-        let in_second = blocks
-            .next()
-            .is_some_and(|&(l2, r2)| SeqNumber(l2).le(l) && r.le(SeqNumber(r2)));
-        if !l.lt(r) || !(l.lt(ack) || in_second) || r.gt(self.snd_max) {
-            return;
-        }
-        // A duplicate arrived: the path reorders (or duplicates) — wait a reordering window
-        // before declaring holes lost from now on (RFC 8985 §6.2 `RACK.reord`).
-        self.reordering_seen = true;
-        if self.undo_cc.is_none() || self.undo_retrans == 0 || !r.gt(self.undo_marker) {
-            return;
-        }
-        let mss = self.eff_snd_mss().max(1);
-        let segments = ((r - l) as usize).div_ceil(mss).max(1);
-        self.undo_retrans = self
-            .undo_retrans
-            .saturating_sub(u32::try_from(segments).unwrap_or(u32::MAX));
-        if self.undo_retrans == 0 {
-            if let Some(before) = self.undo_cc.take() {
-                // The recovery was needless: a wider window next time (up to one min RTT).
-                self.reo_wnd_quarters = (self.reo_wnd_quarters + 1).min(4);
-                self.cc = *before;
-                if self.in_recovery {
-                    self.in_recovery = false;
-                }
-                out.undo = true;
-            }
-        }
-    }
-
-    /// RFC 8985 §6.2 `RACK.reo_wnd`: none (declare loss at once, RFC 6675's DupThresh) until
-    /// the path has shown reordering; then a quarter of the minimum RTT, widened by a quarter
-    /// for each needless recovery up to one minimum RTT, and never beyond the smoothed RTT.
-    fn reordering_window(&self) -> Option<Duration> {
-        if !self.reordering_seen {
-            return None;
-        }
-        let min_rtt = self.min_rtt?;
-        let wnd = min_rtt / 4 * u32::from(self.reo_wnd_quarters);
-        let wnd = self.rtt.srtt().map_or(wnd, |srtt| wnd.min(srtt));
-        (!wnd.is_zero()).then_some(wnd)
-    }
-
-    /// Proportional rate reduction (RFC 6937) paces sending in SACK recovery for the
-    /// loss-based controllers; a model-based one (BBR) sets its own window in recovery.
-    pub(super) fn prr_active(&self) -> bool {
-        self.sack_recovery() && !self.cc.wants_rate_samples()
-    }
-
-    /// RFC 6937 §3, on each ACK in recovery: while the pipe is above ssthresh, send in
-    /// proportion to what was delivered (`⌈prr_delivered · ssthresh / RecoverFS⌉ − prr_out`),
-    /// spreading the window reduction over the round instead of pausing for half of it;
-    /// below ssthresh, grow back no faster than slow start (the slow-start reduction bound:
-    /// `min(ssthresh − pipe, max(prr_delivered − prr_out, DeliveredData) + MSS)`).
-    fn prr_on_ack(&mut self, delivered: usize) {
-        self.prr_delivered = self.prr_delivered.saturating_add(delivered);
-        let pipe = self.pipe();
-        let ssthresh = self.cc.ssthresh();
-        let mss = self.eff_snd_mss();
-        self.prr_allowance = if pipe > ssthresh {
-            let fs = self.recover_fs.max(1) as u128;
-            let due = (self.prr_delivered as u128 * ssthresh as u128).div_ceil(fs);
-            usize::try_from(due)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(self.prr_out)
-        } else {
-            let limit = self
-                .prr_delivered
-                .saturating_sub(self.prr_out)
-                .max(delivered)
-                .saturating_add(mss);
-            (ssthresh - pipe).min(limit)
-        };
-    }
-
-    /// Bytes loss recovery may send now (RFC 6675 §5 step (C) with RFC 6937): PRR's allowance,
-    /// or for a model-based controller `cwnd − pipe`.
-    pub(super) fn recovery_room(&self) -> usize {
-        if self.prr_active() {
-            self.prr_allowance
-        } else {
-            self.cc.ssthresh().saturating_sub(self.pipe())
-        }
-    }
-
-    /// RFC 6675 loss recovery is running (SACK negotiated and in recovery).
-    pub(super) fn sack_recovery(&self) -> bool {
-        self.sack_ok && self.in_recovery
-    }
-
-    /// Bytes still in the network: with SACK the RFC 6675 pipe (what the scoreboard deems
-    /// lost is not), else the flight.
-    pub(super) fn bytes_in_network(&self) -> usize {
-        if self.sack_ok {
-            return self.pipe();
-        }
-        self.flight_size()
-    }
-
-    /// Bytes sent and not yet acknowledged.
-    pub(super) fn flight_size(&self) -> usize {
-        (self.snd_max - self.snd_una).max(0) as usize
     }
 
     /// Seventh and eighth steps: segment text and FIN (RFC 9293 §3.10.7.4). `seq` is the
@@ -733,6 +482,11 @@ impl Tcb {
         let lead = self.rcv_nxt - seq;
         if lead > 0 {
             data = data.get(lead as usize..).unwrap_or(&[]);
+            if self.sack_ok && !payload.is_empty() {
+                // Its head was a duplicate (RFC 2883 §4.1).
+                let end = (seq + payload.len()).min(self.rcv_nxt);
+                self.dsack = Some((seq, end));
+            }
         } else {
             offset = (-lead) as usize;
         }
@@ -746,7 +500,12 @@ impl Tcb {
         }
         let mut immediate = trimmed || (!payload.is_empty() && data.is_empty());
         if !data.is_empty() {
+            let nxt = self.rcv_nxt;
             let r = self.recv.insert(offset, data);
+            if let Some((s, e)) = r.duplicate.filter(|_| self.sack_ok) {
+                // Part of it was held out of order already (RFC 2883 §4.1).
+                self.dsack.get_or_insert((nxt + s, nxt + e));
+            }
             if r.advanced > 0 {
                 self.rcv_nxt += r.advanced;
                 out.readable = true;
@@ -754,7 +513,7 @@ impl Tcb {
             if r.dropped {
                 out.dropped = Some(SegmentDrop::ReassemblyFull);
             }
-            if r.out_of_order || r.filled_hole || r.dropped {
+            if r.out_of_order || r.filled_hole || r.dropped || self.dsack.is_some() {
                 immediate = true;
             } else if r.advanced > 0 {
                 self.delack_segments += 1;

@@ -11,6 +11,7 @@ mod input;
 pub mod isn;
 mod output;
 pub mod rate;
+pub mod recovery;
 pub mod ring;
 pub mod rtt;
 pub mod sack;

@@ -81,22 +81,45 @@ impl Tcb {
         if self.ts_enabled {
             repr.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_ok && self.recv.has_out_of_order() {
-            let base = self.rcv_nxt;
-            for (slot, (s, e)) in repr
-                .sack_ranges
-                .iter_mut()
-                .zip(self.recv.sack_ranges())
-                .take(MAX_SACK_BLOCKS_SENT)
-            {
-                *slot = Some(((base + s).0, (base + e).0));
+        if self.sack_ok {
+            let mut blocks = [None; MAX_SACK_BLOCKS_SENT];
+            self.sack_blocks(&mut blocks);
+            for (slot, block) in repr.sack_ranges.iter_mut().zip(blocks) {
+                *slot = block.map(|(l, r): (SeqNumber, SeqNumber)| (l.0, r.0));
             }
+            self.dsack = None;
         }
         self.last_ack_sent = self.rcv_nxt;
         self.ack_pending = false;
         self.delack_at = None;
         self.delack_segments = 0;
         repr
+    }
+
+    /// The SACK blocks of the next ACK (RFC 2018 §4, RFC 2883 §4): a pending D-SACK first —
+    /// followed, when it lies inside data held out of order, by the block that holds it —
+    /// then the out-of-order blocks, the one that received the most recent segment first and
+    /// the rest from the most recently reported down.
+    fn sack_blocks(&self, blocks: &mut [Option<(SeqNumber, SeqNumber)>]) {
+        let base = self.rcv_nxt;
+        let mut n = 0;
+        let mut holder = None;
+        if let Some((l, r)) = self.dsack {
+            blocks[n] = Some((l, r));
+            n += 1;
+            let (from, to) = ((l - base).max(0) as usize, (r - base).max(0) as usize);
+            if l.ge(base) {
+                holder = self.recv.range_holding(from, to);
+            }
+            if let Some((s, e)) = holder {
+                blocks[n] = Some((base + s, base + e));
+                n += 1;
+            }
+        }
+        let rest = self.recv.sack_ranges().filter(|&b| Some(b) != holder);
+        for (slot, (s, e)) in blocks[n..].iter_mut().zip(rest) {
+            *slot = Some((base + s, base + e));
+        }
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) when `SND.NXT` is at the ISS (first or again).
@@ -151,8 +174,9 @@ impl Tcb {
             return None;
         }
         let fin_seq = self.fin_queued.then(|| self.send.end_seq());
-        let sack_len = if self.sack_ok && self.recv.has_out_of_order() {
-            4 + 8 * self.recv.sack_ranges().count().min(MAX_SACK_BLOCKS_SENT)
+        let blocks = usize::from(self.dsack.is_some()) + self.recv.ooo_count();
+        let sack_len = if self.sack_ok && blocks > 0 {
+            4 + 8 * blocks.min(MAX_SACK_BLOCKS_SENT)
         } else {
             0
         };
@@ -162,6 +186,7 @@ impl Tcb {
             .saturating_sub(sack_len)
             .max(1);
         let rtx = self
+            .rec
             .retransmit_at
             .take()
             .filter(|&s| s.ge(self.snd_una))
@@ -170,7 +195,7 @@ impl Tcb {
         let (seq, len, fin) = if let Some(seq) = rtx {
             let mut len = self.send.available_from(seq).min(mss);
             // Stop at SACKed data: the peer has it.
-            if let Some((hole, hole_len)) = self.scoreboard.next_hole(seq) {
+            if let Some((hole, hole_len)) = self.rec.scoreboard.next_hole(seq) {
                 if hole == seq {
                     len = len.min(hole_len);
                 }
@@ -179,12 +204,12 @@ impl Tcb {
             if len == 0 && !fin {
                 return self.poll_data(now, max_payload);
             }
-            self.high_rxt = self.high_rxt.max(seq + len);
+            self.rec.high_rxt = self.rec.high_rxt.max(seq + len);
             (seq, len, fin)
         } else {
             // After an RTO (go-back-N from SND.UNA) skip what the peer SACKed (RFC 6675 §5.1).
             if self.snd_nxt.lt(self.snd_max) {
-                if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                if let Some(end) = self.rec.scoreboard.sacked_end(self.snd_nxt) {
                     self.snd_nxt = end.min(self.snd_max);
                 }
             }
@@ -192,7 +217,7 @@ impl Tcb {
             let mut unsent = self.send.available_from(seq);
             let resend = seq.lt(self.snd_max);
             if resend {
-                if let Some((hole, hole_len)) = self.scoreboard.next_hole(seq) {
+                if let Some((hole, hole_len)) = self.rec.scoreboard.next_hole(seq) {
                     if hole == seq {
                         unsent = unsent.min(hole_len);
                     }
@@ -212,11 +237,11 @@ impl Tcb {
             } else {
                 // SACKed bytes below SND.NXT (after an RTO) have left the network.
                 let sacked = if resend {
-                    self.scoreboard.sacked_between(self.snd_una, seq)
+                    self.rec.scoreboard.sacked_between(self.snd_una, seq)
                 } else {
                     0
                 };
-                let probe = if self.tlp_new_data { mss } else { 0 };
+                let probe = if self.rec.tlp_new_data { mss } else { 0 };
                 let wnd =
                     (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit() + probe);
                 wnd.saturating_sub(in_flight.saturating_sub(sacked))
@@ -255,23 +280,17 @@ impl Tcb {
             self.last_data_sent = Some(now);
             if !retransmission_of(seq, self.snd_max) {
                 // RFC 8985 §7.2: the probe timer restarts when new data is sent.
-                self.tlp_at = None;
-                self.tlp_new_data = false;
+                self.rec.tlp_at = None;
+                self.rec.tlp_new_data = false;
             }
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
         if len > 0 {
-            if retransmission && self.sack_ok {
-                self.track_resend(seq, seq + len, now);
-                if self.undo_cc.is_some() {
-                    self.undo_retrans = self.undo_retrans.saturating_add(1);
-                }
-            }
-            if self.sack_recovery() {
-                self.prr_out = self.prr_out.saturating_add(len);
-                self.prr_allowance = self.prr_allowance.saturating_sub(len);
-            }
+            let sack_recovery = self.sack_recovery();
+            let tracked = retransmission && self.sack_ok;
+            self.rec
+                .on_data_sent(seq, len, tracked, sack_recovery, self.snd_max, now);
             let in_flight = self.flight_size();
             if let Some(rate) = self.rate.as_mut() {
                 rate.on_send(seq, seq + len, now, in_flight);
@@ -312,7 +331,7 @@ impl Tcb {
         if now >= next || self.cc.pacing_rate().is_none() {
             return false;
         }
-        let pending = self.retransmit_at.is_some()
+        let pending = self.rec.retransmit_at.is_some()
             || self.sack_recovery()
             || self.send.available_from(self.snd_nxt) > 0
             || (self.fin_queued && self.snd_nxt.le(self.send.end_seq()));
@@ -343,10 +362,11 @@ impl Tcb {
     /// A resend found lost goes again first (as RFC 6675 rule 1 would, were it not below
     /// HighRxt), within the recovery's room; outside recovery at once.
     fn lost_resend(&mut self, mss: usize) -> Option<SeqNumber> {
-        if self.lost_resends.is_empty() || (self.sack_recovery() && self.recovery_room() < mss) {
+        if self.rec.lost_resends.is_empty() || (self.sack_recovery() && self.recovery_room() < mss)
+        {
             return None;
         }
-        self.next_lost_resend()
+        self.rec.next_lost_resend(self.snd_una)
     }
 
     /// RFC 6675 §4 `NextSeg` rules 1 and 3 while in SACK recovery and `cwnd − pipe ≥ 1 SMSS`
@@ -359,7 +379,10 @@ impl Tcb {
         if self.recovery_room() < mss {
             return None;
         }
-        let (hole, _) = self.scoreboard.next_hole(self.snd_una.max(self.high_rxt))?;
+        let (hole, _) = self
+            .rec
+            .scoreboard
+            .next_hole(self.snd_una.max(self.rec.high_rxt))?;
         if self.is_lost(hole) {
             return Some(hole);
         }
@@ -378,31 +401,31 @@ impl Tcb {
     /// sent after it arrived two RTTs ago and it did not: RACK (RFC 8985 §6.2) would deem it
     /// lost, so loss recovery starts.
     pub(super) fn fire_tail_loss_probe(&mut self, now: Instant, out: &mut super::tcb::Outcome) {
-        self.tlp_sent = true;
-        if self.in_recovery || self.snd_nxt != self.snd_max {
-            self.retransmit_at = Some(self.snd_una);
+        self.rec.tlp_sent = true;
+        if self.rec.in_recovery || self.snd_nxt != self.snd_max {
+            self.rec.retransmit_at = Some(self.snd_una);
             return;
         }
-        if !self.scoreboard.is_empty() && self.snd_una.ge(self.recover) {
+        if !self.rec.scoreboard.is_empty() && self.snd_una.ge(self.rec.recover) {
             self.enter_recovery(now, out);
             return;
         }
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         if self.send.available_from(self.snd_nxt) > 0 && (self.snd_wnd as usize) > in_flight {
-            self.tlp_new_data = true;
+            self.rec.tlp_new_data = true;
         } else {
             let mss = self.eff_snd_mss();
-            self.retransmit_at = Some(self.snd_una.max(self.snd_max - mss));
+            self.rec.retransmit_at = Some(self.snd_una.max(self.snd_max - mss));
         }
     }
 
     /// Limited transmit (RFC 3042): the first and second duplicate ACK each let one new
     /// segment beyond the congestion window out, keeping the ACK clock alive.
     fn limited_transmit(&self) -> usize {
-        if self.in_recovery || self.snd_nxt != self.snd_max {
+        if self.rec.in_recovery || self.snd_nxt != self.snd_max {
             return 0;
         }
-        (self.dupacks.min(2) as usize) * self.eff_snd_mss()
+        (self.rec.dupacks.min(2) as usize) * self.eff_snd_mss()
     }
 
     /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a full segment, or all queued data when

@@ -116,6 +116,11 @@ impl Scoreboard {
         None
     }
 
+    /// The end of the highest SACKed range (RFC 8985 `RACK.fack`'s counterpart in bytes).
+    pub fn highest(&self) -> Option<SeqNumber> {
+        self.ranges.last().map(|&(_, r)| r)
+    }
+
     /// Whether `seq` lies in a SACKed range.
     pub fn is_sacked(&self, seq: SeqNumber) -> bool {
         self.ranges.iter().any(|&(l, r)| seq.ge(l) && seq.lt(r))

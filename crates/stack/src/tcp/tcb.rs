@@ -19,20 +19,6 @@ use std::time::{Duration, Instant};
 /// Bytes of the timestamp option in every segment once negotiated (NOP, NOP, TS; RFC 7323 App. A).
 pub const TIMESTAMP_OPTION_LEN: usize = 12;
 
-/// Most retransmissions tracked for loss detection per connection (a hole each).
-pub const MAX_TRACKED_RESENDS: usize = 64;
-
-/// One retransmission in flight: its range, `SND.MAX` when it left (`mark`), its place in
-/// the order of retransmissions and when it left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resend {
-    pub(super) start: SeqNumber,
-    pub(super) end: SeqNumber,
-    pub(super) mark: SeqNumber,
-    pub(super) order: u64,
-    pub(super) sent: Instant,
-}
-
 /// Why a user call on a connection failed (RFC 9293 §3.9 error reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TcpError {
@@ -92,6 +78,9 @@ pub struct Outcome {
     /// D-SACKs showed the last fast recovery's retransmissions needless: its window
     /// reduction was undone.
     pub undo: bool,
+    /// The first ACK after a retransmission timeout showed the timeout spurious (RFC 3522):
+    /// its window reduction was undone and go-back-N stopped (RFC 4015).
+    pub rto_undo: bool,
     /// The handshake completed now (passive open: queue for accept; active: connected).
     pub established: bool,
     /// Data, end-of-stream or an error became readable.
@@ -188,6 +177,8 @@ pub struct Tcb {
     pub(super) rcv_nxt: SeqNumber,
     /// Right edge of the window last advertised (never moved left, RFC 9293 §3.8.6).
     pub(super) rcv_adv: SeqNumber,
+    /// A duplicate the peer sent that the next ACK reports first (D-SACK, RFC 2883 §4).
+    pub(super) dsack: Option<(SeqNumber, SeqNumber)>,
     pub(super) rcv_wscale: u8,
     pub(super) rcv_mss: u16,
     /// Sequence number of the peer's FIN once seen (it may arrive before the data before it).
@@ -216,57 +207,8 @@ pub struct Tcb {
     pub(super) pace_next: Option<Instant>,
     /// Pacing held data back: wake up then.
     pub(super) pace_at: Option<Instant>,
-    /// A retransmission timeout's recovery runs until `SND.UNA` reaches `recover`.
-    pub(super) rto_recovery: bool,
-    pub(super) dupacks: u32,
-    pub(super) in_recovery: bool,
-    /// `recover` of RFC 6582.
-    pub(super) recover: SeqNumber,
-    /// A single segment to retransmit now (fast retransmit / recovery), by sequence number.
-    pub(super) retransmit_at: Option<SeqNumber>,
-    /// Highest sequence number retransmitted in this recovery (RFC 6675 `HighRxt`).
-    pub(super) high_rxt: SeqNumber,
-    pub(super) scoreboard: super::sack::Scoreboard,
-    /// Proportional rate reduction (RFC 6937) in SACK recovery: bytes delivered to the peer
-    /// since recovery began (`prr_delivered`), bytes sent since (`prr_out`), the flight when it
-    /// began (`RecoverFS`) and what the last ACK allows to send (`sndcnt`, less what was sent).
-    /// D-SACK undo (RFC 2883, RFC 3708; Linux `tcp_try_undo_dsack`): the controller as it was
-    /// before the last fast recovery, kept until that recovery's retransmissions are all
-    /// reported as duplicates (then the window reduction was needless and is undone) or a new
-    /// congestion event; `undo_retrans` counts its retransmitted segments not yet D-SACKed.
-    pub(super) undo_cc: Option<Box<Congestion>>,
-    pub(super) undo_retrans: u32,
-    /// `SND.UNA` when that recovery began: D-SACKs for data below it are about older sends.
-    pub(super) undo_marker: SeqNumber,
-    /// The peer reported a duplicate (D-SACK): the path reorders, so a hole is not declared
-    /// lost at once but after a reordering window (RFC 8985 §6.2 `RACK.reo_wnd`).
-    pub(super) reordering_seen: bool,
-    /// The reordering window in quarters of the minimum RTT (1..=4; grows with each needless
-    /// recovery, as RFC 8985 §6.2 step 4 does on D-SACKs).
-    pub(super) reo_wnd_quarters: u8,
-    /// The smallest RTT measured (for the reordering window).
-    pub(super) min_rtt: Option<Duration>,
-    /// Loss seen while the path reorders: recovery starts then if the hole is still there.
-    pub(super) reo_at: Option<Instant>,
-    pub(super) prr_delivered: usize,
-    pub(super) prr_out: usize,
-    pub(super) recover_fs: usize,
-    pub(super) prr_allowance: usize,
-    /// With SACK, the retransmissions not yet delivered (bounded by
-    /// [`MAX_TRACKED_RESENDS`]): a resend is lost when data sent after it — new data above its
-    /// mark, or a later resend — reaches the peer first (RFC 8985's time order, for resends).
-    pub(super) resends: Vec<Resend>,
-    /// Resends found lost, to go again: (start, the resend's order when found).
-    pub(super) lost_resends: Vec<(SeqNumber, u64)>,
-    pub(super) resend_order: u64,
-    /// The highest order of a resend delivered so far (earlier resends still out are lost).
-    pub(super) resend_delivered: u64,
-    /// Tail loss probe deadline (RFC 8985 §7 PTO).
-    pub(super) tlp_at: Option<Instant>,
-    /// A probe went out since the last cumulative ACK (one per tail, RFC 8985 §7.3).
-    pub(super) tlp_sent: bool,
-    /// The probe may send one new segment beyond the congestion window.
-    pub(super) tlp_new_data: bool,
+    /// Loss detection and recovery (RFC 6675, RFC 6937, RFC 8985, RFC 2883 undo).
+    pub(super) rec: super::recovery::Recovery,
     pub(super) retries: u32,
     /// When data was last sent (restart after idle, RFC 5681 §4.1).
     pub(super) last_data_sent: Option<Instant>,
@@ -332,6 +274,7 @@ impl Tcb {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
+            dsack: None,
             rcv_wscale: 0,
             rcv_mss,
             rcv_fin: None,
@@ -354,31 +297,7 @@ impl Tcb {
             rate: None,
             pace_next: None,
             pace_at: None,
-            rto_recovery: false,
-            dupacks: 0,
-            in_recovery: false,
-            recover: iss,
-            retransmit_at: None,
-            high_rxt: iss,
-            scoreboard: super::sack::Scoreboard::default(),
-            undo_cc: None,
-            undo_retrans: 0,
-            undo_marker: iss,
-            reordering_seen: false,
-            reo_wnd_quarters: 1,
-            min_rtt: None,
-            reo_at: None,
-            prr_delivered: 0,
-            prr_out: 0,
-            recover_fs: 0,
-            prr_allowance: 0,
-            resends: Vec::new(),
-            lost_resends: Vec::new(),
-            resend_order: 0,
-            resend_delivered: 0,
-            tlp_at: None,
-            tlp_sent: false,
-            tlp_new_data: false,
+            rec: super::recovery::Recovery::new(iss),
             retries: 0,
             last_data_sent: None,
             probes_out: 0,
@@ -473,8 +392,8 @@ impl Tcb {
         tcb.snd_una = iss + 1;
         tcb.snd_nxt = iss + 1;
         tcb.snd_max = iss + 1;
-        tcb.recover = iss + 1;
-        tcb.high_rxt = iss + 1;
+        tcb.rec.recover = iss + 1;
+        tcb.rec.high_rxt = iss + 1;
         tcb.snd_wnd = u32::from(ack.window_len) << tcb.snd_wscale;
         tcb.max_snd_wnd = tcb.snd_wnd;
         tcb.snd_wl1 = ack.seq_number;
@@ -498,6 +417,11 @@ impl Tcb {
                 self.snd_wscale = shift.min(super::config::MAX_WINDOW_SCALE);
                 self.rcv_wscale = self.cfg.rcv_wscale;
                 self.ws_enabled = true;
+                // The window is announced in units of 2^shift bytes and rounded up rather than
+                // let its right edge move left: room for that beyond the buffer.
+                let unit = 1usize << self.rcv_wscale;
+                self.recv
+                    .allow_slack(usize::from(self.rcv_mss).max(unit).next_multiple_of(unit));
             }
             _ => {
                 self.snd_wscale = 0;
@@ -529,6 +453,13 @@ impl Tcb {
             0
         };
         usize::from(self.snd_mss).saturating_sub(opts).max(1)
+    }
+
+    /// Sets our timestamp clock so that it reads `tsval` now (the shard's per-4-tuple clock,
+    /// `IsnGenerator::ts_clock`); a later `ts_now` advances from there in milliseconds.
+    pub(crate) fn start_ts_clock(&mut self, tsval: u32, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u32;
+        self.ts_offset = tsval.wrapping_sub(ms);
     }
 
     /// The current RFC 7323 timestamp clock (milliseconds, per-connection offset).
@@ -650,7 +581,7 @@ impl Tcb {
         if self.snd_mss < old && self.state.is_synchronized() && self.snd_una != self.snd_max {
             self.snd_nxt = self.snd_una;
             self.rtt_probe = None;
-            self.retransmit_at = None;
+            self.rec.retransmit_at = None;
         }
     }
 
@@ -811,21 +742,34 @@ impl Tcb {
     }
 
     /// The window field to send, moving `RCV.ADV` per SWS avoidance; SYNs are never scaled
-    /// (RFC 7323 §2.2). `RCV.ADV` never exceeds what the field can express.
+    /// (RFC 7323 §2.2). `RCV.ADV` never exceeds what the field can express, and never moves
+    /// left (RFC 9293 §3.8.6.2.2): with a scaled window, `RCV.ADV − RCV.NXT` is rounded up to
+    /// the next unit (as Linux `tcp_select_window` does), into the buffer's slack, rather than
+    /// down — rounding down retracts the right edge by up to a unit on every ACK for data the
+    /// user has not read yet. Only when the slack is spent (the user stopped reading while
+    /// the peer kept sending) is the window rounded down instead; `RCV.ADV` stays put then.
     pub(super) fn advertise_window(&mut self, syn: bool) -> u16 {
+        let shift = if syn { 0 } else { self.rcv_wscale };
+        let unit = 1usize << shift;
         if self.advertisable_increase() >= self.sws_threshold() || self.rcv_adv.lt(self.rcv_nxt) {
-            let shift = if syn { 0 } else { self.rcv_wscale };
             let cap = 0xffffusize << shift;
-            let right = self.rcv_nxt + self.recv.window().min(cap);
+            let wnd = self.recv.window().min(cap) / unit * unit;
+            let right = self.rcv_nxt + wnd;
             if right.gt(self.rcv_adv) || self.rcv_adv.lt(self.rcv_nxt) {
                 self.rcv_adv = right;
             }
         }
         let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
-        if syn {
-            return wnd.min(0xffff) as u16;
+        let mut units = wnd.div_ceil(unit);
+        if units * unit > self.recv.room() {
+            units = wnd / unit;
         }
-        (wnd >> self.rcv_wscale).min(0xffff) as u16
+        let units = units.min(0xffff);
+        let right = self.rcv_nxt + units * unit;
+        if right.gt(self.rcv_adv) {
+            self.rcv_adv = right;
+        }
+        units as u16
     }
 
     /// The receive window we currently promise (`RCV.WND` = `RCV.ADV − RCV.NXT`).
@@ -852,7 +796,7 @@ impl Tcb {
 
     pub(super) fn clear_timers(&mut self) {
         self.pace_at = None;
-        self.reo_at = None;
+        self.rec.reo_at = None;
         self.rtx_at = None;
         self.delack_at = None;
         self.persist_at = None;
@@ -930,13 +874,13 @@ impl Tcb {
         );
         if self.state.is_synchronized() || self.state == TcpState::SynReceived {
             assert!(
-                self.rcv_adv.le(self.rcv_nxt + self.recv.window()),
-                "the advertised window fits in free buffer space"
+                self.rcv_adv.le(self.rcv_nxt + self.recv.room()),
+                "the advertised window fits in free buffer space (with its rounding slack)"
             );
         }
         assert!(self.send.len() <= self.send.max());
-        assert!(self.recv.len() <= self.recv.capacity());
-        assert!(self.heap_bytes() <= self.send.max() + self.recv.capacity());
+        assert!(self.recv.len() <= self.recv.capacity() + self.recv.slack());
+        assert!(self.heap_bytes() <= self.send.max() + self.recv.capacity() + self.recv.slack());
         match self.state {
             TcpState::Closed => assert_eq!(self.next_deadline(), None, "CLOSED has no timers"),
             TcpState::TimeWait => assert_eq!(self.next_deadline(), self.time_wait_at),

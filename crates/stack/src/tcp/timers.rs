@@ -18,8 +18,8 @@ impl Tcb {
         [
             self.rtx_at,
             self.pace_at,
-            self.reo_at,
-            self.tlp_at,
+            self.rec.reo_at,
+            self.rec.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -56,14 +56,14 @@ impl Tcb {
                 return out;
             }
         }
-        if self.reo_at.is_some_and(|t| t <= now) {
+        if self.rec.reo_at.is_some_and(|t| t <= now) {
             // The reordering window passed and the hole is still there: it is a loss.
-            self.reo_at = None;
-            if !self.in_recovery
+            self.rec.reo_at = None;
+            if !self.rec.in_recovery
                 && self.state.is_synchronized()
                 && self.snd_una != self.snd_max
-                && self.snd_una.ge(self.recover)
-                && !self.scoreboard.is_empty()
+                && self.snd_una.ge(self.rec.recover)
+                && !self.rec.scoreboard.is_empty()
             {
                 self.enter_recovery(now, &mut out);
             }
@@ -72,8 +72,8 @@ impl Tcb {
             // Pacing released the next segment: the caller drains poll_segment.
             self.pace_at = None;
         }
-        if self.tlp_at.is_some_and(|t| t <= now) {
-            self.tlp_at = None;
+        if self.rec.tlp_at.is_some_and(|t| t <= now) {
+            self.rec.tlp_at = None;
             if self.tlp_eligible() {
                 self.fire_tail_loss_probe(now, &mut out);
             }
@@ -153,26 +153,16 @@ impl Tcb {
                     self.enter_closed(Some(TcpError::TimedOut), out);
                     return;
                 }
+                // Spurious-timeout detection needs the TSval our retransmission carries.
+                let undo = (self.ts_enabled && self.rec.rto_undo.is_none())
+                    .then(|| (Box::new(self.cc.clone()), self.ts_now(now)));
                 let mss = self.eff_snd_mss();
                 self.cc.on_rto(self.flight_size(), mss);
                 self.rtt.on_timeout();
                 self.snd_nxt = self.snd_una;
                 self.rtt_probe = None;
-                self.in_recovery = false;
-                // Go-back-N resends everything; the tracked resends are moot.
-                self.resends.clear();
-                self.lost_resends.clear();
-                self.resend_delivered = self.resend_order;
-                self.recover = self.snd_max;
-                self.rto_recovery = true;
-                self.reo_at = None;
-                // A timeout is a congestion event of its own: no undo of the last recovery.
-                self.undo_cc = None;
-                self.dupacks = 0;
-                self.retransmit_at = None;
-                self.high_rxt = self.snd_una;
-                // The scoreboard stays: go-back-N skips what the peer SACKed (RFC 6675 §5.1);
-                // it is cleared only when the peer is seen reneging (input.rs).
+                let flight = self.flight();
+                self.rec.on_rto(flight, undo);
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         }
@@ -185,7 +175,7 @@ impl Tcb {
     fn tlp_eligible(&self) -> bool {
         self.sack_ok
             && self.state.sends_data()
-            && !self.tlp_sent
+            && !self.rec.tlp_sent
             && self.snd_una != self.snd_max
             && self.rtt.srtt().is_some()
     }
@@ -205,8 +195,8 @@ impl Tcb {
         // RFC 8985 §7.2: PTO = 2·SRTT (+ the peer's delayed-ACK time when one segment is in
         // flight), at least TLP_MIN, and only if it fires before the RTO.
         if !self.tlp_eligible() {
-            self.tlp_at = None;
-        } else if self.tlp_at.is_none() {
+            self.rec.tlp_at = None;
+        } else if self.rec.tlp_at.is_none() {
             let srtt = self.rtt.srtt().unwrap_or_default();
             let mut pto = (srtt * 2).max(TLP_MIN);
             if self.flight_size() <= self.eff_snd_mss() {
@@ -214,7 +204,7 @@ impl Tcb {
             }
             let at = now + pto;
             if self.rtx_at.is_none_or(|r| at < r) {
-                self.tlp_at = Some(at);
+                self.rec.tlp_at = Some(at);
             }
         }
         let stalled = sending

@@ -7,6 +7,8 @@ mod handshake;
 mod options;
 mod pacing;
 mod receive;
+mod receive_sack;
+mod recovery;
 mod retransmit;
 mod sim;
 mod transmit;

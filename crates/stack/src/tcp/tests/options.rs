@@ -3,11 +3,11 @@
 
 use super::*;
 
-const PEER_TS: u32 = 1_000;
+pub(super) const PEER_TS: u32 = 1_000;
 /// After the SYN-ACK (capped at 65 535, unscaled) the first ACK opens the whole buffer, >> 3.
-const FULL_WND: u16 = (262_144 >> 3) as u16;
+pub(super) const FULL_WND: u16 = (262_144 >> 3) as u16;
 
-fn full_cfg() -> TcpConfig {
+pub(super) fn full_cfg() -> TcpConfig {
     TcpConfig {
         rcv_buf: 262_144,
         rcv_buf_initial: 262_144,
@@ -16,7 +16,7 @@ fn full_cfg() -> TcpConfig {
     }
 }
 
-fn linux_syn() -> TcpRepr<'static> {
+pub(super) fn linux_syn() -> TcpRepr<'static> {
     TcpRepr {
         control: TcpControl::Syn,
         seq_number: REMOTE_SEQ,
@@ -30,7 +30,7 @@ fn linux_syn() -> TcpRepr<'static> {
 }
 
 /// ESTABLISHED with WS 7 (peer) / 3 (ours), timestamps and SACK; returns our TS clock base.
-fn established(now: Instant) -> (Tcb, u32) {
+pub(super) fn established(now: Instant) -> (Tcb, u32) {
     let mut tcb = Tcb::listen_syn(&full_cfg(), tuple(), &linux_syn(), LOCAL_SEQ, now);
     let ts0 = tcb.ts_offset;
     recv!(

@@ -207,7 +207,7 @@ fn tcb_sack(now: Instant) -> Tcb {
 }
 
 /// As [`tcb_sack`], the handshake's ACK arriving `rtt` after our SYN-ACK left at `t0`.
-fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
+pub(super) fn tcb_sack_after(t0: Instant, rtt: Duration) -> Tcb {
     let config = TcpConfig {
         sack: true,
         congestion: CongestionAlgorithm::NewReno,
@@ -233,7 +233,7 @@ fn three_sacks_above_a_lost_first_segment(tcb: &mut Tcb, now: Instant, base: Seq
 }
 
 /// The peer's ACK of `base + ack` with SACK blocks `[base + l, base + h)`.
-fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
+pub(super) fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'static> {
     let mut r = [None; 4];
     for (slot, (l, h)) in r.iter_mut().zip(blocks) {
         *slot = Some(((base + *l).0, (base + *h).0));
@@ -245,7 +245,7 @@ fn sack_ack(base: SeqNumber, ack: usize, blocks: &[(usize, usize)]) -> TcpRepr<'
 }
 
 /// Sends `n` bytes in 1000-byte segments; returns the payload.
-fn send_segments(tcb: &mut Tcb, now: Instant, n: usize) -> Vec<u8> {
+pub(super) fn send_segments(tcb: &mut Tcb, now: Instant, n: usize) -> Vec<u8> {
     let p = payload(n);
     tcb.send(&p).unwrap();
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
@@ -291,7 +291,7 @@ fn sack_recovery_sends_as_the_pipe_allows() {
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 6000));
     assert_eq!(tcb.send_queue(), 0);
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     // The ACK ended recovery exactly at the recovery point (SND.MAX when it began): a loss
     // in the next flight starts a new recovery (RFC 6582 §3.2 step 2, `recover` inclusive).
     let q = payload(4000);
@@ -350,7 +350,7 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
     send!(tcb, now, sack_ack(base, 3000, &[(4000, 10_000)]));
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 10_000));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert_eq!(
         tcb.cwnd(),
         2000,
@@ -449,19 +449,26 @@ fn rto_does_not_resend_sacked_data() {
     let mut tcb = tcb_sack(now);
     let p = send_segments(&mut tcb, now, 5000);
     let base = LOCAL_SEQ + 1;
-    // 1000..3000 SACKed; two DupAcks only, no recovery; the RTO fires.
+    // 1000..3000 SACKed; two DupAcks only, too few for DupThresh; the RTO fires.
     send!(tcb, now, sack_ack(base, 0, &[(1000, 2000)]));
     send!(tcb, now, sack_ack(base, 0, &[(1000, 3000)]));
     recv!(tcb, now, nothing);
-    // First the probe timeout (RFC 8985 §7: PTO = max(2·SRTT, 10 ms), SRTT 0 here): data
-    // sent after 0..1000 arrived and it did not, so (as RACK would) recovery starts.
+    // Data sent after 0..1000 arrived and it did not: RACK (RFC 8985 §6.2) deems it lost a
+    // reordering window (a quarter of the minimum RTT, 0 here) later — before the probe
+    // timeout (max(2·SRTT, 10 ms)) — and recovery starts.
     let t = tcb.next_deadline().unwrap();
-    assert_eq!(t, now + ms(10));
+    assert_eq!(t, now);
     let out = tcb.on_deadline(t);
     assert!(out.fast_retransmit && !out.retransmit_timeout);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
     recv!(tcb, t, nothing);
-    // No answer: one probe per ACK, then the RTO.
+    // No answer: the probe timeout resends it (in recovery the probe stands in for RACK's
+    // lost-retransmission detection), one probe per ACK, then the RTO.
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, now + ms(10));
+    assert!(!tcb.on_deadline(t).retransmit_timeout);
+    recv!(tcb, t, data_seg(base, &p[..1000], false));
+    recv!(tcb, t, nothing);
     let t = tcb.next_deadline().unwrap();
     assert_eq!(t, now + ms(200));
     assert!(tcb.on_deadline(t).retransmit_timeout);
@@ -483,7 +490,7 @@ fn reneging_peer_gets_sacked_data_again_after_rto() {
     send!(tcb, now, sack_ack(base, 0, &[(2000, 3000)]));
     // The cumulative ACK stops inside SACKed data: the peer threw it away (RFC 2018 §8).
     send!(tcb, now, peer_ack(base + 2500));
-    assert!(tcb.scoreboard.is_empty());
+    assert!(tcb.rec.scoreboard.is_empty());
     let t = tcb.next_deadline().unwrap();
     tcb.on_deadline(t);
     recv!(tcb, t, data_seg(base + 2500, &p[2500..3500], false));
@@ -562,7 +569,7 @@ fn prr_spreads_the_window_reduction_over_the_recovery_round() {
     assert!(out.fast_retransmit);
     recv!(tcb, now, data_seg(base, &p[..1000], false));
     recv!(tcb, now, nothing);
-    assert_eq!((tcb.recover_fs, tcb.cc.ssthresh()), (22_000, 11_000));
+    assert_eq!((tcb.rec.recover_fs, tcb.cc.ssthresh()), (22_000, 11_000));
     let mut next = 22_000;
     for sacked_to in 5..=22usize {
         send!(tcb, now, wide(0, &[(1000, sacked_to * 1000)]));
@@ -584,8 +591,12 @@ fn prr_spreads_the_window_reduction_over_the_recovery_round() {
         recv!(tcb, now, nothing);
         if sacked_to <= 15 {
             // prr_out follows ⌈prr_delivered · ssthresh / RecoverFS⌉ to the segment.
-            let due = (tcb.prr_delivered * 11_000).div_ceil(22_000);
-            assert_eq!(tcb.prr_out, due / 1000 * 1000, "SACKed to {sacked_to}000");
+            let due = (tcb.rec.prr_delivered * 11_000).div_ceil(22_000);
+            assert_eq!(
+                tcb.rec.prr_out,
+                due / 1000 * 1000,
+                "SACKed to {sacked_to}000"
+            );
         }
     }
     assert_eq!(next, 32_000, "ten segments in recovery's first round");
@@ -603,14 +614,14 @@ fn dsack_for_every_retransmission_undoes_the_reduction() {
     send_segments(&mut tcb, now, 10_000);
     let cwnd = tcb.cwnd();
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     let rtx = tcb.poll_segment(now, MAX_PAYLOAD).expect("fast retransmit");
     assert_eq!(rtx.repr().seq_number, base);
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
     assert_eq!(tcb.cc.ssthresh(), 5_000);
     // The original arrives: everything is acknowledged (recovery over, window reduced)...
     send!(tcb, now, peer_ack(base + 10_000));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert!(tcb.cwnd() < cwnd);
     // ...then the duplicate: a D-SACK below the cumulative ACK.
     let out = send!(tcb, now, sack_ack(base, 10_000, &[(0, 1000)]));
@@ -632,7 +643,7 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     send!(tcb, now, peer_ack(base + 1000));
     send_segments(&mut tcb, now, 10_000);
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base + 1000);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     while tcb.poll_segment(now, MAX_PAYLOAD).is_some() {}
     let reduced = tcb.cc.ssthresh();
     // A duplicate of the first segment (below the recovery's start) is reported.
@@ -640,13 +651,15 @@ fn no_undo_without_dsacks_for_the_recovery_retransmissions() {
     assert!(!out.undo);
     let top = tcb.snd_max;
     send!(tcb, now, peer_ack(top));
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     assert_eq!(tcb.cc.ssthresh(), reduced, "the reduction stands");
-    assert!(tcb.undo_cc.is_some() && tcb.undo_retrans > 0);
+    assert!(tcb.rec.undo_cc.is_some() && tcb.rec.undo_retrans > 0);
 }
 
 /// A SACK connection whose handshake measured a 40 ms RTT, past one D-SACK (a duplicate of
-/// its first segment): the path is known to reorder. Returns it and the current instant.
+/// its first segment): the path is known to reorder, and that round trip's D-SACK widened the
+/// reordering window one step, to two quarters of the minimum RTT (RFC 8985 §6.2
+/// `reo_wnd_incr` = 2): 20 ms. Returns it and the current instant.
 fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
     let mut tcb = tcb_sack_after(t0, ms(40));
     let now = t0 + ms(40);
@@ -654,31 +667,31 @@ fn tcb_reordering_path(t0: Instant) -> (Tcb, Instant) {
     send_segments(&mut tcb, now, 1000);
     let now = now + ms(40);
     send!(tcb, now, peer_ack(base + 1000));
-    assert!(!tcb.reordering_seen);
+    assert!(!tcb.rec.reordering_seen);
     send!(tcb, now, sack_ack(base, 1000, &[(0, 1000)]));
-    assert!(tcb.reordering_seen, "a D-SACK shows the path reorders");
-    assert_eq!(tcb.min_rtt, Some(ms(40)));
+    assert!(tcb.rec.reordering_seen, "a D-SACK shows the path reorders");
+    assert_eq!(tcb.rec.min_rtt, Some(ms(40)));
     (tcb, now)
 }
 
 /// RFC 8985 §6.2: once the path has reordered, three SACKed segments above a hole do not
-/// start recovery at once; the hole gets a reordering window (a quarter of the 40 ms minimum
-/// RTT). The late segment arrives within it: no retransmission at all.
+/// start recovery at once; the hole gets a reordering window (20 ms). The late segment
+/// arrives within it: no retransmission at all.
 #[test]
 fn reordering_window_spares_a_late_segment() {
     let (mut tcb, now) = tcb_reordering_path(Instant::now());
     let base = LOCAL_SEQ + 1001;
     send_segments(&mut tcb, now, 5_000);
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
-    assert!(!tcb.in_recovery);
+    assert!(!tcb.rec.in_recovery);
     recv!(tcb, now, nothing);
-    assert_eq!(tcb.reo_at, Some(now + ms(10)));
-    assert_eq!(tcb.next_deadline(), Some(now + ms(10)));
-    // The first segment was only late: everything is acknowledged 5 ms later.
-    send!(tcb, now + ms(5), peer_ack(base + 5000));
-    assert_eq!(tcb.reo_at, None);
-    assert!(!tcb.in_recovery);
-    recv!(tcb, now + ms(5), nothing);
+    assert_eq!(tcb.rec.reo_at, Some(now + ms(20)));
+    assert_eq!(tcb.next_deadline(), Some(now + ms(20)));
+    // The first segment was only late: everything is acknowledged 15 ms later.
+    send!(tcb, now + ms(15), peer_ack(base + 5000));
+    assert_eq!(tcb.rec.reo_at, None);
+    assert!(!tcb.rec.in_recovery);
+    recv!(tcb, now + ms(15), nothing);
 }
 
 /// The same, but the segment is really lost: when the window passes, recovery starts with the
@@ -691,10 +704,10 @@ fn reordering_window_then_fast_retransmit() {
     three_sacks_above_a_lost_first_segment(&mut tcb, now, base);
     recv!(tcb, now, nothing);
     let t = tcb.next_deadline().expect("the reordering window");
-    assert_eq!(t, now + ms(10));
+    assert_eq!(t, now + ms(20));
     let out = tcb.on_deadline(t);
     assert!(out.fast_retransmit);
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
 }
 
@@ -727,7 +740,7 @@ fn a_resend_overtaken_by_a_later_resend_goes_again() {
             }
         }
     }
-    assert!(tcb.in_recovery);
+    assert!(tcb.rec.in_recovery);
     assert_eq!(sent, [0, 2000], "each hole once");
     // The resend of 2000..3000 arrives (SACKed), SND.UNA stays: the resend of 0..1000,
     // sent before it, was lost.
@@ -754,7 +767,7 @@ fn on_a_reordering_path_an_overtaken_resend_waits_before_going_again() {
         );
     }
     send!(tcb, now, sack_ack(base, 0, &[(3000, 6000), (1000, 2000)]));
-    // The reordering window (10 ms) passes: recovery, the first hole goes.
+    // The reordering window (20 ms) passes: recovery, the first hole goes.
     let t1 = tcb.next_deadline().expect("reordering window");
     assert!(tcb.on_deadline(t1).fast_retransmit);
     recv!(tcb, t1, data_seg(base, &p[..1000], false));
@@ -776,8 +789,10 @@ fn on_a_reordering_path_an_overtaken_resend_waits_before_going_again() {
     // The second resend arrives first; the first may be late: not yet resent...
     send!(tcb, t1, sack_ack(base, 0, &[(1000, sacked_to)]));
     recv!(tcb, t1, nothing);
-    // ...but 50 ms (min RTT 40 + window 10) after it left, the next ACK sends it again.
-    let t2 = t1 + ms(50);
+    // ...but 60 ms (min RTT 40 + window 20) after it left, the next ACK sends it again.
+    send!(tcb, t1 + ms(59), sack_ack(base, 0, &[(1000, sacked_to)]));
+    recv!(tcb, t1 + ms(59), nothing);
+    let t2 = t1 + ms(60);
     send!(tcb, t2, sack_ack(base, 0, &[(1000, sacked_to)]));
     recv!(tcb, t2, data_seg(base, &p[..1000], false));
 }
