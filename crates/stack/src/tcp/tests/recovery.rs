@@ -27,6 +27,27 @@ fn a_hole_below_one_sacked_segment_is_lost_after_a_quarter_rtt() {
     recv!(tcb, t + ms(10), data_seg(base, &p[..1000], false));
 }
 
+/// On a path known to reorder, one SACK above a hole is no reason to start recovery: DupThresh
+/// (with the reordering window) or the probe timeout decide.
+#[test]
+fn on_a_reordering_path_one_sack_arms_nothing() {
+    let t0 = Instant::now();
+    let mut tcb = tcb_sack_after(t0, ms(40));
+    let now = t0 + ms(40);
+    let base = LOCAL_SEQ + 1;
+    send_segments(&mut tcb, now, 3000);
+    // The hole below 1000..2000 is filled by its original: the path reorders.
+    send!(tcb, now + ms(40), sack_ack(base, 0, &[(1000, 2000)]));
+    send!(tcb, now + ms(41), sack_ack(base, 2000, &[]));
+    assert!(tcb.rec.reordering_seen);
+    send_segments(&mut tcb, now + ms(41), 3000);
+    let t = now + ms(81);
+    send!(tcb, t, sack_ack(base, 2000, &[(4000, 5000)]));
+    assert_eq!(tcb.rec.reo_at, None);
+    // Nothing fires a quarter RTT later; the probe timeout (2 × SRTT) comes next.
+    assert!(tcb.next_deadline().is_some_and(|d| d > t + ms(10)));
+}
+
 /// The same hole, only late: it arrives within the window and nothing is resent.
 #[test]
 fn a_late_segment_within_the_quarter_rtt_is_not_resent() {
