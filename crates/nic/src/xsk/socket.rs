@@ -146,6 +146,7 @@ fn tune_tx(fd: RawFd, tuning: TxTuning) -> TxBatch {
 
 impl XskSocket {
     /// Creates the socket, sets up its UMEM and rings, and binds it to `queue` of `ifindex`.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         ifname: &str,
         ifindex: u32,
