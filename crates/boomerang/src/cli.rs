@@ -91,13 +91,14 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
     /// Frames one copy-mode AF_XDP `sendto` may transmit (Linux 6.17+; 32 is the kernel's
-    /// default) [default: the TX ring size, 2048].
+    /// default) [default: 32].
     #[arg(long, value_name = "FRAMES")]
     pub tx_budget: Option<u32>,
-    /// Keep every frame within one UMEM chunk (no multi-buffer AF_XDP even when the MTU
-    /// needs it: the stack then uses at most a chunk's worth of MTU, 3,826 bytes).
+    /// Use multi-buffer AF_XDP (Linux 6.6+) when the interface's MTU exceeds one UMEM chunk,
+    /// so that the stack uses the whole MTU (jumbo frames); without it the stack's MTU is
+    /// capped at 3,826 bytes.
     #[arg(long)]
-    pub no_multi_buffer: bool,
+    pub multi_buffer: bool,
     /// Let the kernel (copy mode) or the NIC (zero-copy) complete TCP checksums, through
     /// AF_XDP TX metadata (Linux 6.8+; refused → software, logged).
     #[arg(long)]

@@ -63,8 +63,8 @@ pub enum ConfigError {
 /// xdp-mode = "auto"
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
-/// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
-/// multi-buffer = true     # frames over one chunk when the MTU needs it
+/// tx-budget = 32          # frames per copy-mode sendto (Linux 6.17+ for more)
+/// multi-buffer = false    # frames over one chunk when the MTU needs it
 /// checksum-offload = false  # TCP checksums completed by the kernel/NIC (Linux 6.8+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
@@ -101,7 +101,7 @@ pub struct FileConfig {
     pub bind_mode: Option<BindMode>,
     /// See `--tx-budget`.
     pub tx_budget: Option<u32>,
-    /// `false` is `--no-multi-buffer`.
+    /// See `--multi-buffer`.
     pub multi_buffer: Option<bool>,
     /// See `--checksum-offload`.
     pub checksum_offload: Option<bool>,
@@ -218,7 +218,7 @@ pub struct XdpSettings {
     pub xdp_mode: XdpMode,
     /// AF_XDP bind mode.
     pub bind_mode: BindMode,
-    /// Frames per copy-mode `sendto` (`None`: the TX ring size).
+    /// Frames per copy-mode `sendto` (`None`: the kernel's 32).
     pub tx_budget: Option<u32>,
     /// Multi-buffer AF_XDP when the MTU needs it (frames over one chunk).
     pub multi_buffer: bool,
@@ -363,7 +363,7 @@ impl ServeSettings {
             xdp_mode: args.xdp_mode.or(file.xdp_mode).unwrap_or_default(),
             bind_mode: args.bind_mode.or(file.bind_mode).unwrap_or_default(),
             tx_budget,
-            multi_buffer: !args.no_multi_buffer && file.multi_buffer.unwrap_or(true),
+            multi_buffer: args.multi_buffer || file.multi_buffer.unwrap_or(false),
             checksum_offload: args.checksum_offload || file.checksum_offload.unwrap_or(false),
             pcap: args.pcap.clone().or_else(|| file.pcap.clone()),
             tcp,
@@ -392,7 +392,7 @@ mod tests {
             xdp-mode = "generic"
             bind-mode = "copy"
             tx-budget = 64
-            multi-buffer = false
+            multi-buffer = true
             checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
@@ -407,7 +407,7 @@ mod tests {
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
             tx_budget: Some(64),
-            no_multi_buffer: true,
+            multi_buffer: true,
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()

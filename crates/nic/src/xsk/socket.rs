@@ -193,7 +193,9 @@ impl XskSocket {
                             tx_metadata_len = TX_METADATA_LEN;
                             break;
                         }
-                        Err(e) => tracing::debug!(flags, error = %e, "UMEM with TX metadata refused"),
+                        Err(e) => {
+                            tracing::debug!(flags, error = %e, "UMEM with TX metadata refused")
+                        }
                     }
                 }
             }
