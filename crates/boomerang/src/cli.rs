@@ -96,18 +96,15 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     pub bind_mode: Option<BindMode>,
     /// Frames one copy-mode AF_XDP `sendto` may transmit (Linux 6.17+; 32 is the kernel's
-    /// default) [default: the TX ring size, 2048].
+    /// default) [default: 32].
     #[arg(long, value_name = "FRAMES")]
     pub tx_budget: Option<u32>,
-    /// Keep every frame within one UMEM chunk (no multi-buffer AF_XDP even when the MTU
-    /// needs it: the stack then uses at most a chunk's worth of MTU, 3,826 bytes).
+    /// Use multi-buffer AF_XDP (Linux 6.6+) when the interface's MTU exceeds one UMEM chunk,
+    /// so that the stack uses the whole MTU (jumbo frames); without it the stack's MTU is
+    /// capped at 3,826 bytes.
     #[arg(long)]
-    #[serde(
-        rename = "multi-buffer",
-        serialize_with = "serialize_negated",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub no_multi_buffer: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub multi_buffer: bool,
     /// Let the kernel (copy mode) or the NIC (zero-copy) complete TCP checksums, through
     /// AF_XDP TX metadata (Linux 6.8+; refused → software, logged).
     #[arg(long)]
@@ -182,11 +179,6 @@ pub struct ServeArgs {
         serialize_with = "boomerang_settings::opt_duration::serialize"
     )]
     pub file_cache_ttl: Option<Duration>,
-}
-
-/// Writes a `--no-…` flag as its key's value (`--no-multi-buffer` is `multi-buffer = false`).
-fn serialize_negated<S: serde::Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_bool(!v)
 }
 
 /// `boomerang demo …`

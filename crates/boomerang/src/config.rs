@@ -65,8 +65,8 @@ pub enum ConfigError {
 /// xdp-mode = "auto"
 /// bind-mode = "auto"
 /// pcap = "/tmp/boomerang.pcap"
-/// tx-budget = 2048        # frames per copy-mode sendto (Linux 6.17+)
-/// multi-buffer = true     # frames over one chunk when the MTU needs it
+/// tx-budget = 32          # frames per copy-mode sendto (Linux 6.17+ for more)
+/// multi-buffer = false    # frames over one chunk when the MTU needs it
 /// checksum-offload = false  # TCP checksums completed by the kernel/NIC (Linux 6.8+)
 /// # or: kernel = true, listen = "0.0.0.0:8080"
 ///
@@ -198,7 +198,7 @@ pub struct XdpSettings {
     pub xdp_mode: XdpMode,
     /// AF_XDP bind mode.
     pub bind_mode: BindMode,
-    /// Frames per copy-mode `sendto` (`None`: the TX ring size).
+    /// Frames per copy-mode `sendto` (`None`: the kernel's 32).
     pub tx_budget: Option<u32>,
     /// Multi-buffer AF_XDP when the MTU needs it (frames over one chunk).
     pub multi_buffer: bool,
@@ -353,7 +353,7 @@ impl ServeSettings {
             xdp_mode: l.xdp_mode.unwrap_or_default(),
             bind_mode: l.bind_mode.unwrap_or_default(),
             tx_budget,
-            multi_buffer: l.multi_buffer.unwrap_or(true),
+            multi_buffer: l.multi_buffer.unwrap_or(false),
             checksum_offload: l.checksum_offload.unwrap_or(false),
             pcap: l.pcap,
             tcp,
@@ -383,7 +383,7 @@ mod tests {
             xdp-mode = "generic"
             bind-mode = "copy"
             tx-budget = 64
-            multi-buffer = false
+            multi-buffer = true
             checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
@@ -398,7 +398,7 @@ mod tests {
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
             tx_budget: Some(64),
-            no_multi_buffer: true,
+            multi_buffer: true,
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()

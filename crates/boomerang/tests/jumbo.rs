@@ -122,7 +122,7 @@ fn download_and_upload_at_mtu_9000_are_byte_exact() {
         eprintln!("skipped: needs root (network namespaces, XDP)");
         return;
     }
-    let (server, topo, site) = start("ncj", MTU, &[]);
+    let (server, topo, site) = start("ncj", MTU, &["--multi-buffer"]);
     let big = harness::pattern(5 << 20);
     std::fs::write(site.path().join("5m.bin"), &big).expect("write");
     let curl = |args: &[&str]| -> String {

@@ -60,6 +60,7 @@ fn jumbo_frames_cross_several_chunks_both_ways() {
             cfg.frame_count = 512;
             cfg.ring_size = 128;
             cfg.addrs = vec![Pair::SERVER_ADDR];
+            cfg.multi_buffer = true;
             let mut setup = XdpSetup::open(&cfg).expect("open");
             let mut q = setup.take_queues().pop().expect("queue");
             let mac = setup.mac();

@@ -633,7 +633,7 @@ mod tests {
             xdp_mode: Some(crate::cli::XdpMode::Native),
             bind_mode: Some(crate::cli::BindMode::Copy),
             tx_budget: Some(64),
-            no_multi_buffer: true,
+            multi_buffer: true,
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..xdp_args()
@@ -649,7 +649,7 @@ mod tests {
         assert_eq!(x.http.static_cache_ttl, Duration::from_micros(1500));
         assert_eq!((x.port, x.queues), (81, 2));
         assert_eq!(x.tx_budget, Some(64));
-        assert!(!x.multi_buffer && x.checksum_offload);
+        assert!(x.multi_buffer && x.checksum_offload);
         // Every flag of the command but --config and --kernel has a place in the file.
         let cmd = <ServeArgs as Args>::augment_args(clap::Command::new("serve"));
         let table = flags_table(&all).expect("table");

@@ -123,18 +123,18 @@ pub struct XdpConfig {
     /// Redirect every frame to the sockets, not only ours (an L2 forwarder such as netsim).
     /// The host then gets nothing from this interface except frames on queues without a socket.
     pub redirect_all: bool,
-    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+):
-    /// `None` asks for the TX ring size; [`KERNEL_TX_BUDGET`] (32) keeps the kernel's
-    /// default. Older kernels keep 32 whatever is asked (logged once).
+    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+), at
+    /// most the TX ring size: `None` keeps the kernel's default, [`KERNEL_TX_BUDGET`] (32; a
+    /// larger batch did not pay on veth). Older kernels keep 32 whatever is asked (logged).
     pub tx_budget: Option<u32>,
     /// The socket's send buffer in bytes, which every copy-mode frame in flight is charged
-    /// to: `None` asks for `ring_size × frame_size` (the kernel doubles it), `Some(0)` keeps
-    /// `net.core.wmem_default`.
+    /// to: `None` asks for `tx_budget × frame_size` when the budget is raised (the kernel
+    /// doubles it) and keeps `net.core.wmem_default` otherwise; `Some(0)` keeps the default.
     pub send_buffer: Option<u32>,
     /// Frames larger than a chunk (the interface's MTU, up to jumbo frames) through
     /// multi-buffer AF_XDP (`XDP_USE_SG`, Linux 6.6+) and a frags-aware XDP program: used only
     /// when the MTU does not fit in one chunk; refused by the kernel → one chunk per frame
-    /// (logged). Default on.
+    /// (logged). Default off: on veth it did not pay against frames of one chunk.
     pub multi_buffer: bool,
     /// TCP checksum offload through AF_XDP TX metadata (Linux 6.8+): every IPv4 TCP frame
     /// sent asks the kernel (copy mode) or the NIC (zero-copy) to complete its checksum, so
@@ -162,18 +162,22 @@ impl XdpConfig {
             redirect_all: false,
             tx_budget: None,
             send_buffer: None,
-            multi_buffer: true,
+            multi_buffer: false,
             tx_checksum_offload: false,
         }
     }
 
     /// The transmit tuning this configuration asks for.
     fn tx_tuning(&self) -> TxTuning {
+        let budget = self.tx_budget.unwrap_or(KERNEL_TX_BUDGET);
+        let raised = budget > KERNEL_TX_BUDGET;
         TxTuning {
-            budget: self.tx_budget.unwrap_or(self.ring_size),
-            send_buffer: self
-                .send_buffer
-                .unwrap_or_else(|| self.ring_size.saturating_mul(self.frame_size)),
+            budget,
+            send_buffer: self.send_buffer.unwrap_or(if raised {
+                budget.saturating_mul(self.frame_size)
+            } else {
+                0
+            }),
         }
     }
 
@@ -533,6 +537,9 @@ mod tests {
         let mut c = XdpConfig::new("eth0");
         c.tx_budget = Some(c.ring_size);
         assert!(c.validate().is_ok());
+        assert_eq!(c.tx_tuning().send_buffer, c.ring_size * c.frame_size);
+        assert_eq!(XdpConfig::new("eth0").tx_tuning().budget, KERNEL_TX_BUDGET);
+        assert_eq!(XdpConfig::new("eth0").tx_tuning().send_buffer, 0);
         assert!(bad(&|c| {
             c.frame_count = 1 << 20;
             c.queues = vec![0, 1];

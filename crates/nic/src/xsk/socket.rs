@@ -146,7 +146,6 @@ fn tune_tx(fd: RawFd, tuning: TxTuning) -> TxBatch {
 
 impl XskSocket {
     /// Creates the socket, sets up its UMEM and rings, and binds it to `queue` of `ifindex`.
-    // Each argument is one independent part of a socket's set-up, passed once by one caller.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         ifname: &str,
