@@ -109,8 +109,7 @@ fn effective_caps() -> Option<u64> {
 fn without_root_the_error_says_so() {
     if effective_caps() == Some(0) {
         let e = XdpSetup::open(&XdpConfig::new("lo"))
-            .err()
-            .expect("an unprivileged process opened AF_XDP");
+            .expect_err("an unprivileged process opened AF_XDP");
         assert!(e.is_permission_denied(), "{e}");
         let text = e.to_string();
         assert!(text.contains("permission denied"), "{text}");
