@@ -520,6 +520,15 @@ fn spoofed_syn_flood_does_not_stop_legitimate_requests() {
     );
 }
 
+/// Whether this test binary comes from cargo's unoptimised dev profile
+/// (`<target>/debug/deps/…`), where throughput comparisons with the kernel mean nothing.
+fn unoptimised_build() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.file_name()? == "debug"))
+        .unwrap_or(false)
+}
+
 /// The netsim example (crates/nic/examples/netsim.rs), built on first use with this test
 /// binary's profile and target directory.
 fn netsim_path() -> PathBuf {
@@ -807,6 +816,14 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
         ours_bps / 1e6,
         kernel_bps / 1e6,
     );
+    if unoptimised_build() {
+        // Our stack unoptimised against the kernel's optimised one measures the compiler, not
+        // the stack: the transfers above ran and were checked, the ratio is not asserted.
+        eprintln!(
+            "ratio not asserted: unoptimised build (target/debug); the ci profile asserts it"
+        );
+        return;
+    }
     assert!(
         ratio >= IMPAIRED_MIN_RATIO,
         "boomerang ({ours_cc}) reached {ratio:.2} of the kernel's ({kernel_cc}) throughput, below {IMPAIRED_MIN_RATIO}"

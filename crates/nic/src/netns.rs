@@ -112,10 +112,10 @@ macro_rules! need_root {
 /// the `responder`, built for the running test binary: same target directory and profile
 /// (`<target>/<profile>/examples/<name>`).
 ///
-/// The first call for a name in a process runs `cargo build --example <name>` with that
-/// profile (cargo's own lock serialises it against other cargo processes; a mutex here
-/// serialises the tests of this process), so a plain `cargo test` needs no earlier build step
-/// and never runs a stale example. Later calls return the path at once.
+/// The first call for a name in a process runs `cargo build --workspace --example <name>`
+/// with that profile (cargo's own lock serialises it against other cargo processes; a mutex
+/// here serialises the tests of this process), so a plain `cargo test` needs no earlier build
+/// step and never runs a stale example. Later calls return the path at once.
 pub fn built_example(name: &str) -> io::Result<std::path::PathBuf> {
     static BUILT: Mutex<Vec<(String, std::path::PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT
@@ -172,7 +172,16 @@ fn build_example(name: &str) -> io::Result<std::path::PathBuf> {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["--example", name, "--profile", profile, "--target-dir"])
+        // With the whole workspace selected, features resolve as in `cargo test --workspace`
+        // (scripts/test), so there the example built beside the tests is already fresh.
+        .args([
+            "--workspace",
+            "--example",
+            name,
+            "--profile",
+            profile,
+            "--target-dir",
+        ])
         .arg(target_dir)
         .stdin(Stdio::null());
     if let Some(triple) = triple {
