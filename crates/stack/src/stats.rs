@@ -77,6 +77,10 @@ pub struct ShardStats {
     pub frag_drop_malformed: u64,
     /// Datagrams discarded because they did not complete in time.
     pub frag_drop_timeout: u64,
+    /// Gauge, not a counter: datagrams waiting for more fragments now (the reassembly table).
+    pub frag_pending: u64,
+    /// Gauge, not a counter: bytes the reassembly table holds now.
+    pub frag_pending_bytes: u64,
 
     /// ICMP messages received.
     pub icmp_rx: u64,

@@ -217,6 +217,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
                     }
                 }
             }
+            metrics.publish_blocking_queue(pool.queued());
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut first_err = None;
