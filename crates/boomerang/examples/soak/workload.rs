@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use boomerang::harness::{self, LoadResult, LoadSpec};
-use boomerang::load::Progress;
+use boomerang::load::{self, LoadOptions, Progress, StackClient, Target};
 use boomerang_nic::netns::{Netns, Routed};
+use boomerang_wire::Ipv4Cidr;
 
 use crate::{Rng, Shared};
 
@@ -141,19 +142,14 @@ pub fn load_phases(
             };
             let impaired = shared.impaired.load(Ordering::Relaxed);
             let r = match s.tool {
-                harness::Tool::Wrk => harness::run_wrk(client, &spec, scratch),
-                harness::Tool::Builtin => {
-                    harness::run_builtin(client, &spec, Progress::Silent, Some(shared.stop.clone()))
+                harness::Tool::Wrk => {
+                    harness::run_wrk(client, &spec, scratch).map(|r| (r, String::new()))
                 }
-                harness::Tool::StackClient => harness::run_stack_client(
-                    client,
-                    &spec,
-                    Progress::Silent,
-                    Some(shared.stop.clone()),
-                ),
+                harness::Tool::Builtin => generator(shared, client, &spec, false),
+                harness::Tool::StackClient => generator(shared, client, &spec, true),
             };
             match r {
-                Ok(r) => {
+                Ok((r, kinds)) => {
                     shared
                         .load_requests
                         .fetch_add(r.requests, Ordering::Relaxed);
@@ -167,8 +163,13 @@ pub fn load_phases(
                         }
                     );
                     if r.errors > 0 {
+                        let kinds = if kinds.is_empty() {
+                            "socket errors, timeouts or non-2xx".to_string()
+                        } else {
+                            kinds
+                        };
                         shared.fail(format!(
-                            "{label}: {} errors in {} requests (socket errors, timeouts or non-2xx)",
+                            "{label}: {} errors in {} requests ({kinds})",
                             r.errors, r.requests
                         ));
                     }
@@ -183,6 +184,63 @@ pub fn load_phases(
         }
     }
     done
+}
+
+/// Runs `boomerang load` inside `client` (on kernel sockets, or on our own stack over
+/// AF_XDP when `afxdp`); returns the result and, when there were errors, their kinds.
+fn generator(
+    shared: &Shared,
+    client: &Netns,
+    spec: &LoadSpec,
+    afxdp: bool,
+) -> anyhow::Result<(LoadResult, String)> {
+    let opts = LoadOptions {
+        target: Target::parse(&spec.url)?,
+        connections: spec.connections,
+        duration: spec.duration,
+        close: spec.close,
+        threads: 1,
+        requests: None,
+        timeout: Duration::from_secs(5),
+        pin: spec.cpu.into_iter().collect(),
+        stack: afxdp.then(|| StackClient {
+            iface: "veth0".into(),
+            addr: Ipv4Cidr {
+                address: harness::STACK_CLIENT_ADDR,
+                prefix_len: Routed::PREFIX,
+            },
+            gateway: Some(Routed::ROUTER_CLIENT_ADDR),
+        }),
+    };
+    let stop = shared.stop.clone();
+    let report = client
+        .enter(move || load::run_with_stop(&opts, Progress::Silent, Some(stop)))
+        .context("cannot enter the client namespace")??;
+    let e = report.errors;
+    let kinds = if e.total() > 0 {
+        format!(
+            "connect {}, read {}, write {}, timeout {}, protocol {}, status {}",
+            e.connect, e.read, e.write, e.timeout, e.protocol, e.status
+        )
+    } else {
+        String::new()
+    };
+    let r = LoadResult {
+        requests: report.requests,
+        rps: report.requests_per_sec(),
+        bytes_per_sec: report.body_bytes as f64 / report.elapsed.as_secs_f64().max(1e-6),
+        p50: report.percentile(50.0),
+        p90: report.percentile(90.0),
+        p99: report.percentile(99.0),
+        p999: report.percentile(99.9),
+        errors: e.total(),
+        tool: if afxdp {
+            harness::Tool::StackClient
+        } else {
+            harness::Tool::Builtin
+        },
+    };
+    Ok((r, kinds))
 }
 
 /// The router's impairment table (nftables, forward hook): `loss` per mille dropped both
@@ -219,12 +277,13 @@ pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) 
         match set_impairment(router, setting) {
             Ok(()) => {
                 shared.impaired.store(on, Ordering::Relaxed);
-                if let Some((loss, dup)) = setting {
-                    eprintln!(
+                match setting {
+                    Some((loss, dup)) => eprintln!(
                         "soak: impairment on: {:.1}% loss, {:.1}% duplication",
                         loss as f64 / 10.0,
                         dup as f64 / 10.0
-                    );
+                    ),
+                    None => eprintln!("soak: impairment off"),
                 }
             }
             Err(e) => shared.fail(format!("cannot set impairment: {e:#}")),
