@@ -6,6 +6,7 @@
 //! never on the per-packet path); the main thread publishes the XDP counters.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use boomerang_nic::packet_socket::PacketSocket;
@@ -148,6 +149,7 @@ impl LimitWatch {
 pub struct MetricsState {
     shards: Vec<Mutex<ShardSnapshot>>,
     xdp: Mutex<Option<XdpCounters>>,
+    blocking_queue: AtomicUsize,
     /// `"af_xdp"` or `"af_packet"`.
     pub device_kind: &'static str,
     /// `"copy"`, `"zerocopy"` or `"-"`.
@@ -168,6 +170,7 @@ impl MetricsState {
                 .map(|_| Mutex::new(ShardSnapshot::default()))
                 .collect(),
             xdp: Mutex::new(None),
+            blocking_queue: AtomicUsize::new(0),
             device_kind,
             bind_mode: bind_mode.to_string(),
             xdp_mode: xdp_mode.to_string(),
@@ -186,6 +189,11 @@ impl MetricsState {
     /// Stores the XDP program's latest counters.
     pub fn publish_xdp(&self, c: XdpCounters) {
         *self.xdp.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
+    }
+
+    /// Stores the number of jobs waiting in the blocking pool's queue.
+    pub fn publish_blocking_queue(&self, jobs: usize) {
+        self.blocking_queue.store(jobs, Ordering::Relaxed);
     }
 
     /// A copy of every shard's snapshot.
@@ -272,7 +280,7 @@ impl MetricsState {
                 );
             }
         }
-        let stack: [(&str, &str, StatGet); 38] = [
+        let stack: [(&str, &str, StatGet); 40] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -280,6 +288,8 @@ impl MetricsState {
             ("ipv4_rx_total", "IPv4 packets received.", |s| s.ipv4_rx),
             ("ipv4_checksum_failures_total", "IPv4 header checksum failures.", |s| s.ipv4_drop_checksum),
             ("ipv4_dropped_total", "IPv4 packets dropped (malformed, not ours, bad source, protocol, no route).", |s| s.ipv4_drop_truncated + s.ipv4_drop_malformed + s.ipv4_drop_not_ours + s.ipv4_drop_bad_source + s.ipv4_drop_protocol + s.ipv4_drop_no_route),
+            ("ipv4_fragments_received_total", "IPv4 fragments received.", |s| s.frag_rx),
+            ("ipv4_reassembled_total", "IPv4 datagrams reassembled from fragments.", |s| s.frag_reassembled),
             ("reassembly_drops_total", "Fragments or datagrams dropped by reassembly (overlap, limits, malformed, timeout).", |s| s.frag_drop_overlap + s.frag_drop_limit + s.frag_drop_malformed + s.frag_drop_timeout),
             ("reassembly_evictions_total", "Incomplete datagrams evicted, least recently fed first, to make room for newer fragments when the reassembly budget was full.", |s| s.frag_evicted),
             ("icmp_echo_replies_total", "ICMP echo replies sent.", |s| s.icmp_echo_replies),
@@ -326,7 +336,7 @@ impl MetricsState {
             }
         }
         type Gauge = fn(&ShardSnapshot) -> usize;
-        let gauges: [(&str, &str, Gauge); 4] = [
+        let gauges: [(&str, &str, Gauge); 6] = [
             (
                 "tcp_syn_received",
                 "TCP connections in SYN-RECEIVED (half-open, in a listener's SYN backlog).",
@@ -343,6 +353,16 @@ impl MetricsState {
             ("http_connections", "Open HTTP connections.", |s| {
                 s.http_connections
             }),
+            (
+                "ipv4_reassembly_datagrams",
+                "IPv4 datagrams waiting for more fragments (the reassembly table).",
+                |s| usize::try_from(s.stats.frag_pending).unwrap_or(usize::MAX),
+            ),
+            (
+                "ipv4_reassembly_bytes",
+                "Bytes held by the reassembly table.",
+                |s| usize::try_from(s.stats.frag_pending_bytes).unwrap_or(usize::MAX),
+            ),
         ];
         for (name, help, get) in gauges {
             let _ = writeln!(
@@ -353,6 +373,11 @@ impl MetricsState {
                 let _ = writeln!(out, "boomerang_stack_{name}{{queue=\"{i}\"}} {}", get(s));
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP boomerang_blocking_queue_jobs Jobs waiting in the blocking pool's queue (file reads, blocking handlers).\n# TYPE boomerang_blocking_queue_jobs gauge\nboomerang_blocking_queue_jobs {}",
+            self.blocking_queue.load(Ordering::Relaxed)
+        );
         if let Some(x) = *self.xdp.lock().unwrap_or_else(PoisonError::into_inner) {
             for (name, help, v) in [
                 (
@@ -422,8 +447,11 @@ mod tests {
         s.stats.syncookies_sent = 12;
         s.stats.frag_evicted = 13;
         s.connections = 3;
+        s.stats.frag_pending = 2;
+        s.stats.frag_pending_bytes = 2960;
         s.device.rx_frames = 11;
         m.publish_shard(1, s);
+        m.publish_blocking_queue(5);
         m.publish_xdp(XdpCounters {
             redirected: 5,
             passed: 6,
@@ -449,6 +477,11 @@ mod tests {
         assert!(out.contains("boomerang_stack_reassembly_evictions_total{queue=\"1\"} 13"));
         assert!(out.contains("boomerang_queue_rx_packets_total{queue=\"1\"} 11"));
         assert!(out.contains("boomerang_xdp_passed_total 6"));
+        assert!(out.contains("boomerang_stack_ipv4_reassembly_datagrams{queue=\"1\"} 2"));
+        assert!(out.contains("boomerang_stack_ipv4_reassembly_bytes{queue=\"1\"} 2960"));
+        assert!(out.contains(
+            "# TYPE boomerang_blocking_queue_jobs gauge\nboomerang_blocking_queue_jobs 5\n"
+        ));
         assert!(out.contains("bind_mode=\"copy\""));
         // Every sample line is `name{labels} value` or `name value`.
         for line in out.lines().filter(|l| !l.starts_with('#')) {

@@ -126,6 +126,11 @@ impl BlockingPool {
         })
     }
 
+    /// Jobs waiting in the queue now (not counting those being run).
+    pub fn queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, Sender::len)
+    }
+
     pub(crate) fn sender(&self) -> Option<Sender<Job>> {
         self.tx.clone()
     }
@@ -164,5 +169,55 @@ pub(crate) fn try_submit(tx: Option<&Sender<Job>>, job: Job) -> Result<(), PoolF
             TrySendError::Full(_) | TrySendError::Disconnected(_) => PoolFull,
         }),
         None => Err(PoolFull),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Method;
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    #[test]
+    fn queued_counts_waiting_jobs_only() {
+        let pool = BlockingPool::new(1, 8).expect("pool");
+        assert_eq!(pool.queued(), 0);
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let started_tx = Mutex::new(started_tx);
+        let release_rx = Mutex::new(release_rx);
+        let handler: Arc<dyn Handler> = Arc::new(move |_: &Request| {
+            let _ = started_tx.lock().expect("lock").send(());
+            let _ = release_rx.lock().expect("lock").recv();
+            Response::text(200, "done")
+        });
+        let reply = Arc::new(CompletionQueue::new(Box::new(|| {})));
+        let request = Request {
+            method: Method::Get,
+            target: "/".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        for conn_id in 0..3 {
+            let job = Job {
+                conn_id,
+                reply: Arc::clone(&reply),
+                work: Work::Handler(Arc::clone(&handler), request.clone()),
+            };
+            assert!(try_submit(pool.sender().as_ref(), job).is_ok());
+        }
+        // The one thread runs the first job and blocks in it: two wait in the queue.
+        started_rx.recv().expect("first job started");
+        assert_eq!(pool.queued(), 2);
+        for _ in 0..3 {
+            release_tx.send(()).expect("release");
+        }
+        drop(pool);
+        let mut done = 0;
+        while reply.pop().is_some() {
+            done += 1;
+        }
+        assert_eq!(done, 3);
     }
 }

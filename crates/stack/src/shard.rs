@@ -375,6 +375,12 @@ impl Shard {
             FragOutcome::Limit => self.stats.frag_drop_limit += 1,
             FragOutcome::Malformed => self.stats.frag_drop_malformed += 1,
         }
+        self.publish_reassembly_gauges();
+    }
+
+    fn publish_reassembly_gauges(&mut self) {
+        self.stats.frag_pending = self.reassembly.len() as u64;
+        self.stats.frag_pending_bytes = self.reassembly.bytes() as u64;
     }
 
     /// Hands a complete datagram to its protocol. `packet` is the original packet (header
@@ -794,6 +800,9 @@ impl Shard {
         self.fired = fired;
         let expired = self.reassembly.expire(now);
         self.stats.frag_drop_timeout += expired;
+        if expired > 0 {
+            self.publish_reassembly_gauges();
+        }
         self.service_pending(now);
         if now >= self.next_arp_sweep {
             self.next_arp_sweep = now + ARP_SWEEP_INTERVAL;

@@ -80,6 +80,10 @@ pub struct ShardStats {
     /// Incomplete datagrams evicted (least recently fed first) to make room for newer fragments
     /// when the reassembly budget was full.
     pub frag_evicted: u64,
+    /// Gauge, not a counter: datagrams waiting for more fragments now (the reassembly table).
+    pub frag_pending: u64,
+    /// Gauge, not a counter: bytes the reassembly table holds now.
+    pub frag_pending_bytes: u64,
 
     /// ICMP messages received.
     pub icmp_rx: u64,

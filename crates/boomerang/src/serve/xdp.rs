@@ -230,6 +230,7 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
                 }
             }
             limit_watch.check(&metrics, Instant::now());
+            metrics.publish_blocking_queue(pool.queued());
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut first_err = None;

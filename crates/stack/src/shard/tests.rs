@@ -297,10 +297,15 @@ fn fragments_reassemble_in_any_order() {
     learn_peer(&mut s, now);
     s.receive(&hex(FRAG2), now);
     assert!(drain(&mut s, now).is_empty());
+    assert_eq!(s.stats().frag_pending, 1);
+    assert_eq!(s.stats().frag_pending_bytes, s.reassembly_bytes() as u64);
+    assert!(s.stats().frag_pending_bytes > 0);
     s.receive(&hex(FRAG1), now);
     assert_eq!(drain(&mut s, now), vec![hex(FRAG_REPLY)]);
     assert_eq!(s.stats().frag_reassembled, 1);
     assert_eq!(s.reassembly_bytes(), 0);
+    assert_eq!(s.stats().frag_pending, 0);
+    assert_eq!(s.stats().frag_pending_bytes, 0);
 }
 
 #[test]
@@ -321,8 +326,11 @@ fn incomplete_datagram_times_out() {
     s.receive(&hex(FRAG1), now);
     let deadline = now + s.config().limits.reassembly_timeout;
     assert!(s.poll_timeout().is_some_and(|t| t <= deadline));
+    assert_eq!(s.stats().frag_pending, 1);
     s.on_timeout(deadline);
     assert_eq!(s.stats().frag_drop_timeout, 1);
+    assert_eq!(s.stats().frag_pending, 0);
+    assert_eq!(s.stats().frag_pending_bytes, 0);
     s.receive(&hex(FRAG2), deadline);
     assert!(drain(&mut s, deadline).is_empty());
 }
