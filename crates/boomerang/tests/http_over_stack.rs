@@ -89,33 +89,17 @@ struct Parsed {
 /// Parses every complete Content-Length-framed response at the start of `buf`.
 fn parse_all(mut buf: &[u8]) -> Vec<Parsed> {
     let mut out = Vec::new();
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        let Ok(httparse::Status::Complete(head)) = resp.parse(buf) else {
-            return out;
-        };
-        let len = resp
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .unwrap_or(0);
+    while let Some((head, status, len)) = boomerang::serve::sim::response_frame(buf) {
         let Some(body) = buf.get(head..head + len) else {
-            return out;
+            break;
         };
         out.push(Parsed {
-            status: resp.code.unwrap_or(0),
+            status,
             body: body.to_vec(),
         });
         buf = &buf[head + len..];
     }
+    out
 }
 
 /// Reads until `n` responses are parsed, EOF, an error or the read timeout.

@@ -337,12 +337,13 @@ impl SimPair {
     }
 }
 
-/// Whether `bytes` hold one whole HTTP response framed by Content-Length.
-pub fn response_complete(bytes: &[u8]) -> bool {
+/// The head length, status and Content-Length of the HTTP response at the start of
+/// `bytes`, once its head is complete (a missing Content-Length counts as 0).
+pub fn response_frame(bytes: &[u8]) -> Option<(usize, u16, usize)> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let Ok(httparse::Status::Complete(head_len)) = resp.parse(bytes) else {
-        return false;
+        return None;
     };
     let len = resp
         .headers
@@ -356,7 +357,12 @@ pub fn response_complete(bytes: &[u8]) -> bool {
                 .ok()
         })
         .unwrap_or(0);
-    bytes.len() >= head_len + len
+    Some((head_len, resp.code.unwrap_or(0), len))
+}
+
+/// Whether `bytes` hold one whole HTTP response framed by Content-Length.
+pub fn response_complete(bytes: &[u8]) -> bool {
+    response_frame(bytes).is_some_and(|(head_len, _, len)| bytes.len() >= head_len + len)
 }
 
 /// A temporary document root with the given files, removed on drop.
