@@ -115,7 +115,7 @@ impl Shard {
                 rss.queue_for(t.local, t.remote)
                     .is_none_or(|q| usize::from(q) == self.shard_id)
             });
-            if steered && !self.table.contains_key(&t) {
+            if steered && !self.table.contains_key(&t) && !self.time_wait.contains(&t) {
                 tuple = Some(t);
                 break;
             }

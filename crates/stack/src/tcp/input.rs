@@ -11,6 +11,7 @@ use super::congestion::Controller;
 use super::recovery::{AckVerdict, SackReport};
 use super::state::TcpState;
 use super::tcb::{reset_for, Outcome, SegmentDrop, Tcb, TcpError};
+use super::time_wait::TimeWaitVerdict;
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
 
@@ -24,12 +25,27 @@ impl Tcb {
                 out.rst = reset_for(seg);
             }
             TcpState::SynSent => self.on_syn_sent(seg, now, &mut out),
+            TcpState::TimeWait => self.on_time_wait(seg, now, &mut out),
             _ => {
                 self.rcv_space_adjust(now);
                 self.on_synchronized(seg, now, &mut out)
             }
         }
         out
+    }
+
+    /// TIME-WAIT: the rules of [`super::time_wait`], shared with the shard's compact record.
+    fn on_time_wait(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
+        match super::time_wait::verdict(seg, self.rcv_nxt, self.ts_recent_in_use()) {
+            TimeWaitVerdict::Drop => {}
+            TimeWaitVerdict::Close => self.enter_closed(None, out),
+            TimeWaitVerdict::Ack { restart, .. } => {
+                if restart {
+                    self.time_wait_at = Some(now + self.cfg.time_wait());
+                }
+                self.ack_invalid(seg, now);
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.3.
@@ -90,10 +106,6 @@ impl Tcb {
     fn on_synchronized(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
         let rst = seg.control == TcpControl::Rst;
         let syn = seg.control == TcpControl::Syn;
-        if self.state == TcpState::TimeWait && rst {
-            // RFC 1337: RSTs in TIME-WAIT are ignored (no assassination).
-            return;
-        }
         // Simultaneous open (RFC 9293 figure 8, line 5): the peer's SYN-ACK acknowledges our
         // SYN while we are in SYN-RECEIVED (RFC 5961 §4.2 exempts it from the challenge ACK).
         if self.state == TcpState::SynReceived && syn && seg.seq_number == self.irs {
@@ -148,10 +160,6 @@ impl Tcb {
                     self.dsack = Some((seq, end));
                 }
                 self.ack_invalid(seg, now);
-                if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
-                    // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
-                    self.time_wait_at = Some(now + self.cfg.time_wait());
-                }
             }
             return;
         }
@@ -459,10 +467,7 @@ impl Tcb {
         let payload = seg.payload;
         let fin = seg.control == TcpControl::Fin;
         if !accepts_text {
-            if fin && self.state == TcpState::TimeWait {
-                self.ack_pending = true;
-                self.time_wait_at = Some(now + self.cfg.time_wait());
-            } else if !payload.is_empty() || fin {
+            if !payload.is_empty() || fin {
                 self.ack_pending = true;
             }
             return;

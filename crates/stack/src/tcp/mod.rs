@@ -19,6 +19,7 @@ pub mod send_buffer;
 pub mod state;
 pub mod syn_cookie;
 pub mod tcb;
+pub mod time_wait;
 mod timers;
 
 #[cfg(test)]
@@ -29,3 +30,4 @@ pub use isn::IsnGenerator;
 pub use state::TcpState;
 pub use syn_cookie::{CookieOptions, SynCookies};
 pub use tcb::{reset_for, OutSegment, Outcome, SegmentDrop, Tcb, TcpError};
+pub use time_wait::{TimeWait, TimeWaitAction};

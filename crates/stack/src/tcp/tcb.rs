@@ -668,16 +668,31 @@ impl Tcb {
     /// incarnation would use them), its TSval must be above `TS.Recent`; otherwise its
     /// sequence number must be above `RCV.NXT` (RFC 9293 §3.6.1).
     pub fn accepts_new_syn(&self, syn: &TcpRepr) -> bool {
-        if self.state != TcpState::TimeWait
-            || syn.control != TcpControl::Syn
-            || syn.ack_number.is_some()
-        {
-            return false;
+        self.state == TcpState::TimeWait
+            && super::time_wait::accepts_new_syn(syn, self.rcv_nxt, self.ts_recent_in_use())
+    }
+
+    /// TS.Recent when timestamps are in use.
+    pub(super) fn ts_recent_in_use(&self) -> Option<u32> {
+        self.ts_enabled.then_some(self.ts_recent)
+    }
+
+    /// The compact record of this connection in TIME-WAIT (`None` in any other state), for a
+    /// shard to keep instead of the whole connection once nothing is left to send.
+    pub fn time_wait_record(&mut self, now: Instant) -> Option<super::TimeWait> {
+        if self.state != TcpState::TimeWait {
+            return None;
         }
-        match syn.timestamp {
-            Some((tsval, _)) if self.ts_enabled => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => syn.seq_number.gt(self.rcv_nxt),
-        }
+        let window = self.advertise_window(false);
+        let timestamps = self.ts_enabled.then(|| (self.ts_now(now), self.ts_recent));
+        Some(super::TimeWait::new(
+            (self.tuple.local.port(), self.tuple.remote.port()),
+            (self.snd_max, self.rcv_nxt),
+            window,
+            timestamps,
+            now,
+            self.time_wait_at.unwrap_or(now + self.cfg.time_wait()),
+        ))
     }
 
     // ---- receive-window helpers ------------------------------------------------------------

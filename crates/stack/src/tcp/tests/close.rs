@@ -251,20 +251,25 @@ fn time_wait_reacks_retransmitted_fin_and_restarts_timer() {
 }
 
 #[test]
-fn time_wait_ignores_rst() {
+fn time_wait_ends_on_a_rst_at_rcv_nxt_and_ignores_others() {
     let now = Instant::now();
     let mut tcb = tcb_time_wait(now);
-    let out = send!(
-        tcb,
-        now,
-        TcpRepr {
-            control: TcpControl::Rst,
-            seq_number: REMOTE_SEQ + 2,
-            ..SEND_TEMPL
-        }
-    );
-    assert!(!out.closed);
-    assert_eq!(tcb.state(), TcpState::TimeWait);
+    let rst = |seq| TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: seq,
+        ..SEND_TEMPL
+    };
+    for off_by_one in [REMOTE_SEQ + 1, REMOTE_SEQ + 3] {
+        let out = send!(tcb, now, rst(off_by_one));
+        assert!(!out.closed);
+        assert_eq!(tcb.state(), TcpState::TimeWait);
+        recv!(tcb, now, nothing);
+    }
+    // The RST of a peer reusing the 4-tuple after our ACK to its SYN (as Linux with
+    // `tcp_rfc1337 = 0`): TIME-WAIT ends and the peer's next SYN opens a new connection.
+    let out = send!(tcb, now, rst(REMOTE_SEQ + 2));
+    assert!(out.closed);
+    assert_eq!(tcb.state(), TcpState::Closed);
 }
 
 #[test]
