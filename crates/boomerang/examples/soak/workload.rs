@@ -112,7 +112,6 @@ pub fn load_phases(
     let mut rng = Rng::new(seed);
     let mut done = Vec::new();
     let use_wrk = harness::wrk_installed();
-    let mut previous: Option<Scenario> = None;
     'rounds: loop {
         let usable = |close: bool| -> Vec<Scenario> {
             SCENARIOS
@@ -129,8 +128,6 @@ pub fn load_phases(
             order.extend(keep.get(i).copied());
             order.extend(close.get(i).copied());
         }
-        avoid_afxdp_after_afxdp_close(&mut order, previous);
-        previous = order.last().copied();
         for s in order {
             let left = shared.load_end.saturating_duration_since(Instant::now());
             if !shared.running() || left < Duration::from_secs(2) {
@@ -187,24 +184,6 @@ pub fn load_phases(
         }
     }
     done
-}
-
-/// Known issue, kept out of the schedule: a new AF_XDP load client right after an AF_XDP
-/// `Connection: close` phase may reuse 4-tuples the server still holds in TIME-WAIT; with
-/// its fresh ISN secret about half of those SYNs fall below the old RCV.NXT and stay
-/// refused until TIME-WAIT ends (the server ignores the client's RSTs in TIME-WAIT, RFC
-/// 1337), so requests time out. docs/benchmarks.md ("Soak") has the evidence. This moves
-/// such a phase behind one of another generator.
-fn avoid_afxdp_after_afxdp_close(order: &mut [Scenario], mut previous: Option<Scenario>) {
-    let afxdp = |s: &Scenario| s.tool == harness::Tool::StackClient;
-    for i in 0..order.len() {
-        if afxdp(&order[i]) && previous.is_some_and(|p| afxdp(&p) && p.close) {
-            if let Some(j) = (i + 1..order.len()).find(|&j| !afxdp(&order[j])) {
-                order.swap(i, j);
-            }
-        }
-        previous = Some(order[i]);
-    }
 }
 
 /// Runs `boomerang load` inside `client` (on kernel sockets, or on our own stack over
