@@ -13,6 +13,7 @@ use boomerang_nic::packet_socket::PacketSocket;
 use boomerang_nic::pcap::PcapWriter;
 use boomerang_nic::xsk::{XdpCounters, XskQueue};
 use boomerang_nic::Device;
+use boomerang_stack::tcp::TcpState;
 use boomerang_stack::ShardStats;
 
 /// Device-level counters of one queue, whatever the device.
@@ -92,6 +93,8 @@ pub struct ShardSnapshot {
     pub connections: usize,
     /// Connections in TIME-WAIT.
     pub time_wait: usize,
+    /// Connections by state, indexed by `TcpState::index`.
+    pub by_state: [usize; 11],
     /// Open HTTP connections.
     pub http_connections: usize,
     /// The device's counters.
@@ -375,6 +378,19 @@ impl MetricsState {
         }
         let _ = writeln!(
             out,
+            "# HELP boomerang_stack_tcp_connections_by_state TCP connections by RFC 9293 state.\n# TYPE boomerang_stack_tcp_connections_by_state gauge"
+        );
+        for (i, s) in shards.iter().enumerate() {
+            for state in TcpState::ALL {
+                let _ = writeln!(
+                    out,
+                    "boomerang_stack_tcp_connections_by_state{{queue=\"{i}\",state=\"{state}\"}} {}",
+                    s.by_state[state.index()]
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
             "# HELP boomerang_blocking_queue_jobs Jobs waiting in the blocking pool's queue (file reads, blocking handlers).\n# TYPE boomerang_blocking_queue_jobs gauge\nboomerang_blocking_queue_jobs {}",
             self.blocking_queue.load(Ordering::Relaxed)
         );
@@ -447,6 +463,7 @@ mod tests {
         s.stats.syncookies_sent = 12;
         s.stats.frag_evicted = 13;
         s.connections = 3;
+        s.by_state[TcpState::FinWait1.index()] = 3;
         s.stats.frag_pending = 2;
         s.stats.frag_pending_bytes = 2960;
         s.device.rx_frames = 11;
@@ -464,6 +481,9 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
+        assert!(out.contains(
+            "boomerang_stack_tcp_connections_by_state{queue=\"1\",state=\"FIN-WAIT-1\"} 3\n"
+        ));
         assert!(out.contains("queues=\"2\",congestion=\"bbr\"} 1"), "{out}");
         assert!(out.contains("\nboomerang_xdp_tx_budget 2048\n"), "{out}");
         assert!(out.contains("\nboomerang_xdp_send_buffer_bytes 16777216\n"));

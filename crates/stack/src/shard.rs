@@ -69,6 +69,8 @@ pub(crate) struct Conn {
     pub(crate) writable_queued: bool,
     pub(crate) closed_reported: bool,
     pub(crate) established_seen: bool,
+    /// The state this connection is counted under in `Shard::state_counts`.
+    pub(crate) counted_state: crate::tcp::TcpState,
     /// Largest IPv4 packet toward the peer (link MTU lowered by ICMP, RFC 1191).
     pub(crate) path_mtu: usize,
     /// Cached next-hop MAC and until when it may be used without a lookup.
@@ -112,6 +114,8 @@ pub struct Shard {
     pub(crate) dirty: VecDeque<ConnId>,
     pub(crate) events: VecDeque<SocketEvent>,
     pub(crate) time_wait: TimeWaitTable,
+    /// Connections in the slab by counted state (`Conn::counted_state`).
+    pub(crate) state_counts: [usize; 11],
     pub(crate) next_ephemeral: u16,
     pub(crate) next_arp_sweep: Instant,
 }
@@ -165,6 +169,7 @@ impl Shard {
             dirty: VecDeque::new(),
             events: VecDeque::new(),
             time_wait: TimeWaitTable::default(),
+            state_counts: [0; 11],
             next_arp_sweep: now + ARP_SWEEP_INTERVAL,
         }
     }
@@ -210,6 +215,15 @@ impl Shard {
     /// `Limits::max_syn_backlog`.
     pub fn half_open_count(&self) -> usize {
         usize::try_from(self.stats.tcp_half_open).unwrap_or(usize::MAX)
+    }
+
+    /// Connections by state, indexed by [`TcpState::index`](crate::tcp::TcpState::index):
+    /// TIME-WAIT records included, connections that left the table but whose handle the
+    /// application still holds counted as CLOSED.
+    pub fn connections_by_state(&self) -> [usize; 11] {
+        let mut counts = self.state_counts;
+        counts[crate::tcp::TcpState::TimeWait.index()] += self.time_wait.len();
+        counts
     }
 
     /// Connections in TIME-WAIT.

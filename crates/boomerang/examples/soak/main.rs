@@ -226,6 +226,9 @@ impl Sample {
 }
 
 /// Parses Prometheus text: values summed per metric name, and responses by code.
+/// Connections by TCP state; `parse_metrics` also files each state as `BY_STATE:STATE`.
+const BY_STATE: &str = "boomerang_stack_tcp_connections_by_state";
+
 fn parse_metrics(text: &str) -> (HashMap<String, f64>, HashMap<String, f64>) {
     let mut m = HashMap::new();
     let mut codes = HashMap::new();
@@ -241,13 +244,19 @@ fn parse_metrics(text: &str) -> (HashMap<String, f64>, HashMap<String, f64>) {
         };
         let name = key.split('{').next().unwrap_or(key);
         *m.entry(name.to_string()).or_insert(0.0) += v;
-        if name == "boomerang_http_responses_total" {
-            if let Some(code) = key
-                .split("code=\"")
+        let label = |l: &str| {
+            key.split(&format!("{l}=\""))
                 .nth(1)
                 .and_then(|r| r.split('"').next())
-            {
+        };
+        if name == "boomerang_http_responses_total" {
+            if let Some(code) = label("code") {
                 *codes.entry(code.to_string()).or_insert(0.0) += v;
+            }
+        }
+        if name == BY_STATE {
+            if let Some(state) = label("state") {
+                *m.entry(format!("{BY_STATE}:{state}")).or_insert(0.0) += v;
             }
         }
     }
@@ -514,7 +523,18 @@ fn main() -> anyhow::Result<()> {
                     drained = Some(drain_start.elapsed());
                     break;
                 }
-                last = Some(above.join(", "));
+                let states: Vec<String> = s
+                    .m
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(BY_STATE)?.strip_prefix(':')?, v)))
+                    .filter(|(_, v)| **v > 0.0)
+                    .map(|(state, v)| format!("{state} {v}"))
+                    .collect();
+                last = Some(format!(
+                    "{} (by state: {})",
+                    above.join(", "),
+                    states.join(", ")
+                ));
             }
             Err(e) => shared.fail(format!("sampling in the drain: {e:#}")),
         }

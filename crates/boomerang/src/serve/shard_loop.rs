@@ -423,6 +423,7 @@ impl ServerShard {
             stats: self.shard.stats().clone(),
             connections: self.shard.connection_count(),
             time_wait: self.shard.time_wait_count(),
+            by_state: self.shard.connections_by_state(),
             http_connections: self.slots.live,
             device: dev.snapshot(),
         }

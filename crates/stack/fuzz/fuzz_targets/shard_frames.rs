@@ -298,8 +298,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         drain(&mut s, now, &mut peers);
-        assert!(s.connection_count() <= limits.max_connections);
+        assert!(s.connection_count() - s.time_wait_count() <= limits.max_connections);
         assert!(s.time_wait_count() <= limits.max_time_wait);
+        let by_state: usize = s.connections_by_state().iter().sum();
+        assert_eq!(by_state, s.connection_count(), "the per-state gauges add up");
         assert!(s.reassembly_bytes() <= limits.reassembly_max_bytes);
         assert!(s.queued_frames() <= limits.tx_queue_max + limits.arp_pending_total);
         assert!(s.timer_entries() <= 4 * s.connection_count() + 64);

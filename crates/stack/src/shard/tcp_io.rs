@@ -236,6 +236,8 @@ impl Shard {
         self.table.insert(tuple, id);
         if let Some(c) = self.conns.get_mut(index, generation) {
             c.in_table = true;
+            c.counted_state = c.tcb.state();
+            self.state_counts[c.counted_state.index()] += 1;
             self.stats.tcp_half_open += u64::from(c.half_open);
         }
         Some(id)
@@ -325,6 +327,11 @@ impl Shard {
             return;
         };
         let state = c.tcb.state();
+        if c.in_table && state != c.counted_state {
+            self.state_counts[c.counted_state.index()] -= 1;
+            self.state_counts[state.index()] += 1;
+            c.counted_state = state;
+        }
         if !c.established_seen && state.is_synchronized() {
             c.established_seen = true;
             self.stats.tcp_established += 1;
@@ -587,6 +594,9 @@ impl Shard {
         };
         if c.in_table {
             c.in_table = false;
+            self.state_counts[c.counted_state.index()] -= 1;
+            c.counted_state = TcpState::Closed;
+            self.state_counts[TcpState::Closed.index()] += 1;
             let tuple = c.tuple;
             if self.table.get(&tuple) == Some(&id) {
                 self.table.remove(&tuple);
@@ -621,7 +631,14 @@ impl Shard {
                 }
             }
         }
-        self.conns.remove(id.index, id.generation);
+        self.remove_conn(id);
+    }
+
+    /// Frees a connection's slot.
+    pub(crate) fn remove_conn(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(id.index, id.generation) {
+            self.state_counts[c.counted_state.index()] -= 1;
+        }
     }
 }
 
@@ -695,6 +712,7 @@ impl Conn {
             writable_queued: false,
             closed_reported: false,
             established_seen: false,
+            counted_state: TcpState::Closed,
             path_mtu,
             neighbour: None,
         }

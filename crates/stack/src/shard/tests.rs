@@ -655,6 +655,8 @@ fn time_wait_keeps_a_record_not_the_connection_and_a_reusing_peer_gets_in_after_
     let port = 40000u16;
     let iss = handshake(&mut s, now, port);
     let conn = s.accept(l).expect("accept");
+    let established = crate::tcp::TcpState::Established.index();
+    assert_eq!(s.connections_by_state()[established], 1);
     s.close(conn);
     drain(&mut s, now);
     let peer_fin = TcpRepr {
@@ -671,6 +673,9 @@ fn time_wait_keeps_a_record_not_the_connection_and_a_reusing_peer_gets_in_after_
     // The connection left the slab; TIME-WAIT is a record of its own.
     assert_eq!((s.conns.len(), s.time_wait_count()), (0, 1));
     assert_eq!(s.connection_count(), 1);
+    let mut by_state = [0; 11];
+    by_state[crate::tcp::TcpState::TimeWait.index()] = 1;
+    assert_eq!(s.connections_by_state(), by_state);
     // A retransmitted FIN is acknowledged again, by the record.
     let t1 = now + Duration::from_secs(1);
     s.receive(&tcp_frame(port, 80, &peer_fin), t1);

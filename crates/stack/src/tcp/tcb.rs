@@ -672,6 +672,16 @@ impl Tcb {
             && super::time_wait::accepts_new_syn(syn, self.rcv_nxt, self.ts_recent_in_use())
     }
 
+    /// Retransmission timeouts (or unanswered window probes) before the connection is
+    /// aborted: `max-retries`, or `orphan-retries` once the application has closed it.
+    pub(super) fn retry_limit(&self) -> u32 {
+        if self.orphaned {
+            self.cfg.max_retries.min(self.cfg.orphan_retries)
+        } else {
+            self.cfg.max_retries
+        }
+    }
+
     /// TS.Recent when timestamps are in use.
     pub(super) fn ts_recent_in_use(&self) -> Option<u32> {
         self.ts_enabled.then_some(self.ts_recent)

@@ -86,7 +86,7 @@ impl Tcb {
             self.persist_at = None;
             if self.snd_wnd == 0 {
                 self.probes_out += 1;
-                if self.probes_out > self.cfg.max_retries {
+                if self.probes_out > self.retry_limit() {
                     self.enter_closed(Some(TcpError::TimedOut), &mut out);
                     return out;
                 }
@@ -137,7 +137,7 @@ impl Tcb {
                     // The peer's window is closed: this is persist, not loss (RFC 9293
                     // §3.8.6.1) — probe, back off, and count only unanswered probes.
                     self.probes_out += 1;
-                    if self.probes_out > self.cfg.max_retries {
+                    if self.probes_out > self.retry_limit() {
                         self.enter_closed(Some(TcpError::TimedOut), out);
                         return;
                     }
@@ -149,7 +149,7 @@ impl Tcb {
                     return;
                 }
                 self.retries += 1;
-                if self.retries > self.cfg.max_retries {
+                if self.retries > self.retry_limit() {
                     self.enter_closed(Some(TcpError::TimedOut), out);
                     return;
                 }

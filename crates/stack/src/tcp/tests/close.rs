@@ -401,3 +401,38 @@ fn data_after_close_gets_rst() {
         }
     );
 }
+
+/// Counts retransmission timeouts until the connection aborts (at most 40).
+fn timeouts_until_abort(tcb: &mut Tcb, now: Instant) -> u32 {
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    for n in 0..40 {
+        let t = tcb.next_deadline().unwrap();
+        let out = tcb.on_deadline(t);
+        if out.closed {
+            assert_eq!(tcb.error(), Some(TcpError::TimedOut));
+            return n;
+        }
+        while tcb.poll_segment(t, MAX_PAYLOAD).is_some() {}
+    }
+    panic!("still retransmitting after 40 timeouts");
+}
+
+#[test]
+fn a_closed_connection_to_a_vanished_peer_gives_up_after_orphan_retries() {
+    let now = Instant::now();
+    let config = TcpConfig {
+        max_retries: 6,
+        orphan_retries: 3,
+        ..cfg()
+    };
+    // The application still holds it: max-retries.
+    let mut held = tcb_established_with(&config, now);
+    held.send(b"response").unwrap();
+    assert_eq!(timeouts_until_abort(&mut held, now), 6);
+    // The application closed it (the response and FIN are unacknowledged): orphan-retries.
+    let mut orphan = tcb_established_with(&config, now);
+    orphan.send(b"response").unwrap();
+    orphan.close();
+    assert_eq!(orphan.state(), TcpState::FinWait1);
+    assert_eq!(timeouts_until_abort(&mut orphan, now), 3);
+}
