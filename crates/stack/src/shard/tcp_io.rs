@@ -2,6 +2,7 @@
 //! segments with no connection, wrapping the connections' segments into IPv4 + Ethernet, and
 //! each connection's life cycle (timers, TIME-WAIT table, release).
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ impl Shard {
             self.stats.tcp_drop_malformed += 1;
             return;
         };
-        let repr = match TcpRepr::parse(&packet, src, dst, true) {
+        let repr = match TcpRepr::parse(&packet, src, dst, RxChecksum::Verify) {
             Ok(r) => r,
             Err(boomerang_wire::Error::Checksum) => {
                 self.stats.tcp_drop_checksum += 1;
@@ -160,7 +161,7 @@ impl Shard {
         let src = *tuple.local.ip();
         let dst = *tuple.remote.ip();
         let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-        repr.emit(&mut packet, src, dst, false);
+        repr.emit(&mut packet, src, dst, TxChecksum::Leave);
         finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
         let sent = self.send_ip(frame, dst, IpProtocol::Tcp, now);
         if sent {
@@ -534,7 +535,7 @@ impl Shard {
                 let mut frame = vec![0u8; FRAME_HEADERS + repr.header_len() + payload_len];
                 let (src, dst) = (*c.tuple.local.ip(), *c.tuple.remote.ip());
                 let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-                repr.emit(&mut packet, src, dst, false);
+                repr.emit(&mut packet, src, dst, TxChecksum::Leave);
                 c.tcb
                     .write_payload(&seg, &mut packet.payload_mut()[..payload_len]);
                 finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
@@ -685,7 +686,7 @@ fn emit_segment(
         ident,
     );
     let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-    repr.emit(&mut packet, src, dst, false);
+    repr.emit(&mut packet, src, dst, TxChecksum::Leave);
     tcb.write_payload(seg, &mut packet.payload_mut()[..payload_len]);
     finish_checksum(&mut packet, src, dst, checksum);
     Some(total)

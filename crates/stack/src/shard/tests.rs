@@ -1,6 +1,7 @@
 //! Exact-frame tests of the shard's link and network layers: literal frames in, literal frames
 //! out (checksums computed independently when the fixtures were written), one behaviour each.
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -369,7 +370,7 @@ fn tcp_frame(src_port: u16, dst_port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         &mut TcpPacket::new_unchecked(&mut f[34..]),
         PEER_IP,
         OUR_IP,
-        true,
+        TxChecksum::Compute,
     );
     f
 }
@@ -382,7 +383,7 @@ fn parse_tcp(frame: &[u8]) -> TcpRepr<'_> {
     assert_eq!((ip.src_addr(), ip.dst_addr()), (OUR_IP, PEER_IP));
     let payload = ip.payload();
     let tcp = TcpPacket::new_checked(payload).expect("tcp");
-    TcpRepr::parse(&tcp, OUR_IP, PEER_IP, true).expect("valid segment with checksum")
+    TcpRepr::parse(&tcp, OUR_IP, PEER_IP, RxChecksum::Verify).expect("valid segment with checksum")
 }
 
 fn syn(seq: u32) -> TcpRepr<'static> {
@@ -490,7 +491,7 @@ fn frag_needed_lowers_path_mtu_for_later_segments() {
             ident: 9,
             dont_frag: true,
         }
-        .emit(&mut ip, true);
+        .emit(&mut ip, TxChecksum::Compute);
     }
     quoted[20..22].copy_from_slice(&80u16.to_be_bytes());
     quoted[22..24].copy_from_slice(&40000u16.to_be_bytes());
