@@ -4,7 +4,7 @@
 //! [`Tcb::listen_syn`] (passive open) or [`Tcb::connect`] (active open), answers segments
 //! without a connection with [`reset_for`], and draws ISNs from an [`IsnGenerator`].
 
-pub mod assembler;
+pub mod byte_ring;
 pub mod config;
 pub mod congestion;
 mod input;
@@ -12,7 +12,7 @@ pub mod isn;
 mod output;
 pub mod rate;
 pub mod recovery;
-pub mod ring;
+pub mod recv_buffer;
 pub mod rtt;
 pub mod sack;
 pub mod send_buffer;

@@ -6,9 +6,9 @@
 //! [`Tcb::poll_segment`] until it returns `None` after any call, and calls
 //! [`Tcb::on_deadline`] when [`Tcb::next_deadline`] passes.
 
-use super::assembler::RecvBuffer;
 use super::config::{ConnConfig, TcpConfig};
 use super::congestion::{Congestion, Controller};
+use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::send_buffer::SendBuffer;
 use super::state::TcpState;
