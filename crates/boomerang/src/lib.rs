@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod device_io;
 pub mod harness;
 pub mod load;
 pub mod logging;
