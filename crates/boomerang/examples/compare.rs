@@ -82,6 +82,25 @@ struct Args {
     /// Namespace names start with `bmr` + this tag (lets parallel runs tell theirs apart).
     #[arg(long, default_value = "cmp")]
     ns_tag: String,
+    /// Random loss in the router, both ways, for every server alike (nftables, e.g. `2%`;
+    /// whole per mille only).
+    #[arg(long, value_parser = parse_per_mille)]
+    loss: Option<u32>,
+}
+
+/// `2%` or `0.5%` → per mille.
+fn parse_per_mille(s: &str) -> Result<u32, String> {
+    let pct: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|e| format!("{s}: {e}"))?;
+    let per_mille = (pct * 10.0).round();
+    if !(0.0..=1000.0).contains(&per_mille) || (per_mille - pct * 10.0).abs() > 1e-9 {
+        return Err(format!(
+            "{s}: a percentage with at most one decimal, 0 to 100"
+        ));
+    }
+    Ok(per_mille as u32)
 }
 
 /// One column of the table: (label, path, connections, Connection: close).
@@ -219,11 +238,12 @@ fn main() -> anyhow::Result<()> {
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
     println!(
-        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}",
+        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}, loss {:.1}% both ways",
         pin.server,
         pin.client,
         fmt_duration(args.duration),
-        args.mtu
+        args.mtu,
+        args.loss.unwrap_or(0) as f64 / 10.0
     );
     // results[(server, tool)][test][round]
     let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
@@ -253,6 +273,7 @@ fn main() -> anyhow::Result<()> {
                     tests: &tests,
                     captures: &captures,
                     ns_tag: &args.ns_tag,
+                    loss: args.loss,
                     mtu: args.mtu,
                     xdp_args: &args.xdp_args,
                     alt_args: &args.alt_args,
@@ -337,6 +358,7 @@ struct Run<'a> {
     tests: &'a [Test],
     captures: &'a Captures,
     ns_tag: &'a str,
+    loss: Option<u32>,
     mtu: u32,
     xdp_args: &'a str,
     alt_args: &'a str,
@@ -359,6 +381,9 @@ fn measure(
     let topo = Topology::new(run.ns_tag, !xdp)?;
     if run.mtu != 1500 {
         topo.set_mtu(run.mtu)?;
+    }
+    if let Some(loss) = run.loss {
+        harness::set_impairment(&topo.ns.router, Some((loss, 0)))?;
     }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;

@@ -243,30 +243,6 @@ fn generator(
     Ok((r, kinds))
 }
 
-/// The router's impairment table (nftables, forward hook): `loss` per mille dropped both
-/// ways and `dup` per mille duplicated both ways.
-fn impairment_rules(loss: u32, dup: u32) -> String {
-    format!(
-        "table ip bmrskimpair {{\n chain impair {{\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 1000 < {loss} drop\n  ip daddr {server} numgen random mod 1000 < {dup} dup to {server} device \"vs\"\n  ip daddr {client} numgen random mod 1000 < {dup} dup to {client} device \"vc\"\n }}\n}}\n",
-        server = Routed::SERVER_ADDR,
-        client = Routed::CLIENT_ADDR,
-    )
-}
-
-/// Switches impairment on (`Some((loss, dup))`, per mille) or off in the router.
-pub fn set_impairment(router: &Netns, on: Option<(u32, u32)>) -> anyhow::Result<()> {
-    // Replace whatever is there (ignoring "no such table").
-    let _ = router.run("nft", &["delete", "table", "ip", "bmrskimpair"]);
-    if let Some((loss, dup)) = on {
-        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("sknft"));
-        std::fs::write(&path, impairment_rules(loss, dup))?;
-        let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
-        let _ = std::fs::remove_file(&path);
-        applied.context("nft")?;
-    }
-    Ok(())
-}
-
 /// Switches impairment on and off at seeded times (on about a third of the time) until the
 /// load ends, and leaves it off.
 pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) {
@@ -274,7 +250,7 @@ pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) 
     while shared.running() {
         let on = rng.below(3) == 0;
         let setting = on.then(|| (5 + rng.below(16) as u32, 5 + rng.below(6) as u32));
-        match set_impairment(router, setting) {
+        match harness::set_impairment(router, setting) {
             Ok(()) => {
                 shared.impaired.store(on, Ordering::Relaxed);
                 match setting {
@@ -293,7 +269,7 @@ pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) 
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    if let Err(e) = set_impairment(router, None) {
+    if let Err(e) = harness::set_impairment(router, None) {
         shared.fail(format!("cannot switch impairment off: {e:#}"));
     }
     shared.impaired.store(false, Ordering::Relaxed);
