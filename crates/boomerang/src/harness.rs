@@ -638,6 +638,31 @@ pub fn render_table(rows: &[(String, LoadResult)]) -> String {
     out
 }
 
+/// The router's impairment table (nftables, forward hook): `loss` per mille dropped and
+/// `dup` per mille duplicated, both ways.
+fn impairment_rules(loss: u32, dup: u32) -> String {
+    format!(
+        "table ip bmrimpair {{\n chain impair {{\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 1000 < {loss} drop\n  ip daddr {server} numgen random mod 1000 < {dup} dup to {server} device \"vs\"\n  ip daddr {client} numgen random mod 1000 < {dup} dup to {client} device \"vc\"\n }}\n}}\n",
+        server = Routed::SERVER_ADDR,
+        client = Routed::CLIENT_ADDR,
+    )
+}
+
+/// Switches impairment on (`Some((loss, dup))`, per mille, both ways) or off in the routed
+/// topology's router (nftables; the kernel here has no `netem`).
+pub fn set_impairment(router: &Netns, on: Option<(u32, u32)>) -> anyhow::Result<()> {
+    // Replace whatever is there (ignoring "no such table").
+    let _ = router.run("nft", &["delete", "table", "ip", "bmrimpair"]);
+    if let Some((loss, dup)) = on {
+        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("nft"));
+        std::fs::write(&path, impairment_rules(loss, dup))?;
+        let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        applied.context("nft")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,29 +701,4 @@ mod tests {
         assert!(t.contains("12346"), "{t}");
         assert_eq!(t.lines().count(), 3);
     }
-}
-
-/// The router's impairment table (nftables, forward hook): `loss` per mille dropped and
-/// `dup` per mille duplicated, both ways.
-fn impairment_rules(loss: u32, dup: u32) -> String {
-    format!(
-        "table ip bmrimpair {{\n chain impair {{\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 1000 < {loss} drop\n  ip daddr {server} numgen random mod 1000 < {dup} dup to {server} device \"vs\"\n  ip daddr {client} numgen random mod 1000 < {dup} dup to {client} device \"vc\"\n }}\n}}\n",
-        server = Routed::SERVER_ADDR,
-        client = Routed::CLIENT_ADDR,
-    )
-}
-
-/// Switches impairment on (`Some((loss, dup))`, per mille, both ways) or off in the routed
-/// topology's router (nftables; the kernel here has no `netem`).
-pub fn set_impairment(router: &Netns, on: Option<(u32, u32)>) -> anyhow::Result<()> {
-    // Replace whatever is there (ignoring "no such table").
-    let _ = router.run("nft", &["delete", "table", "ip", "bmrimpair"]);
-    if let Some((loss, dup)) = on {
-        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("nft"));
-        std::fs::write(&path, impairment_rules(loss, dup))?;
-        let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
-        let _ = std::fs::remove_file(&path);
-        applied.context("nft")?;
-    }
-    Ok(())
 }
