@@ -337,7 +337,10 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
         now,
         sack_ack(base, 1000, &[(4000, 7000), (2000, 3000)])
     );
-    assert!(tcb.is_lost(base + 3000));
+    assert_eq!(
+        tcb.rec.rack.next_lost(base + 2000),
+        Some((base + 3000, 1000))
+    );
     recv!(tcb, now, nothing);
     // pipe 3000: NextSeg rule 1 sends the lost segment above HighRxt.
     send!(
