@@ -293,8 +293,11 @@ impl Tcb {
                 .sacked_between(self.snd_una, self.snd_max);
             let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
                 .saturating_sub(sack.sacked_before);
-            let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
-            self.rec.prr_on_ack(delivered, ssthresh, flight);
+            // An ACK that delivered nothing releases nothing (as Linux's PRR).
+            if delivered > 0 {
+                let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
+                self.rec.prr_on_ack(delivered, ssthresh, flight);
+            }
         }
         // The controllers have seen the ACK: room for twice the window they allow now.
         if self.expand_send_buffer() {

@@ -61,9 +61,13 @@ impl Tcb {
         rec.recover = self.snd_max;
         rec.in_recovery = true;
         rec.tlp.at = None;
-        if !self.sack_ok {
-            rec.retransmit_at = Some(self.snd_una);
-        }
+        // The fast retransmit goes at once, whatever PRR allows (RFC 6675 §5 step (4.3)):
+        // without SACK the segment at SND.UNA, with it the first segment RACK deemed lost.
+        rec.retransmit_at = if self.sack_ok {
+            rec.rack.next_lost(self.snd_una).map(|(seq, _)| seq)
+        } else {
+            Some(self.snd_una)
+        };
         self.cc.on_fast_retransmit(now, self.flight_size(), mss);
         out.fast_retransmit = true;
         self.rtt_probe = None;
@@ -202,9 +206,11 @@ impl Tcb {
         if self.rec.in_recovery || self.rec.rto_recovery {
             return;
         }
-        let (flight, mss) = (self.flight_size(), self.eff_snd_mss());
-        self.cc.on_fast_retransmit(now, flight, mss);
-        self.cc.on_recovery_end(flight, mss);
+        // Linux's CWR: ssthresh from the window (not the flight, which this ACK emptied), and
+        // the window down to it at once.
+        let (cwnd, mss) = (self.cc.window(), self.eff_snd_mss());
+        self.cc.on_fast_retransmit(now, cwnd, mss);
+        self.cc.on_recovery_end(cwnd, mss);
     }
 
     /// When the probe timer would fire (tests).

@@ -34,6 +34,11 @@ pub const DUP_THRESH: u32 = 3;
 /// quarter of the minimum RTT (RFC 8985 §6.2 step 4, `RACK.reo_wnd_persist`).
 pub const REO_WND_PERSIST: u8 = 16;
 
+/// The granularity of our RTT samples (timestamps count whole milliseconds): a minimum RTT
+/// measured below it counts as this much for the reordering window, so segments sent and
+/// reported in the same millisecond are not deemed lost without DupThresh evidence.
+pub const RTT_GRANULARITY: Duration = Duration::from_millis(1);
+
 /// The send sequence space as loss detection sees it: `SND.UNA`, `SND.MAX` and the segment
 /// size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,18 +242,19 @@ impl Recovery {
 
     /// RFC 8985 §6.2 step 4 `RACK.reo_wnd`: zero while the path has not shown reordering and
     /// either a recovery runs or DupThresh segments are SACKed (RFC 6675's rule kept);
-    /// otherwise `min_RTT / 4 · reo_wnd_mult`, never beyond the smoothed RTT.
+    /// otherwise `min_RTT / 4 · reo_wnd_mult` (`min_RTT` at least [`RTT_GRANULARITY`]), never
+    /// beyond the smoothed RTT.
     pub fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
         if !self.reordering_seen
             && (self.in_recovery || self.rto_recovery || self.rack.segs_sacked() >= DUP_THRESH)
         {
             return Duration::ZERO;
         }
-        let Some(min_rtt) = self.min_rtt else {
+        let Some(min_rtt) = self.min_rtt.map(|m| m.max(RTT_GRANULARITY)) else {
             return Duration::ZERO;
         };
         let wnd = min_rtt / 4 * u32::from(self.reo_wnd_mult);
-        srtt.map_or(wnd, |srtt| wnd.min(srtt))
+        srtt.map_or(wnd, |srtt| wnd.min(srtt.max(RTT_GRANULARITY)))
     }
 
     /// RFC 6675 §4 `SetPipe` with RACK's lost marks (RFC 8985 §6.4): bytes in flight not

@@ -3,7 +3,8 @@
 //! [`Rack`] keeps, for every segment sent and not yet cumulatively acknowledged, its sequence
 //! range, its transmit time (`Segment.xmit_ts`, refreshed by each retransmission) and whether
 //! it was retransmitted, SACKed or deemed lost; and the RACK state of RFC 8985 §6.1:
-//! `RACK.xmit_ts`, `RACK.end_seq` and `RACK.rtt` of the most recently sent segment that was
+//! `RACK.xmit_ts` (with a transmission order for ties, where RFC 8985 uses `RACK.end_seq`)
+//! and `RACK.rtt` of the most recently sent segment that was
 //! delivered (newly ACKed or SACKed, not ambiguously retransmitted), `RACK.fack` and
 //! `RACK.segs_sacked`. [`Rack::detect_loss`] marks a segment lost when it was sent before
 //! `RACK.xmit_ts` (or at the same time with a lower end) and `RACK.rtt + RACK.reo_wnd` has
@@ -31,6 +32,10 @@ pub struct Segment {
     pub end: SeqNumber,
     /// When it was last (re)transmitted (`Segment.xmit_ts`).
     pub xmit_ts: Instant,
+    /// Its place in the order of transmissions, to break ties between segments sent at the
+    /// same instant (RFC 8985 breaks them by `end_seq`, which misorders a retransmission
+    /// sent in the same clock tick as later new data).
+    pub order: u64,
     /// It was retransmitted at least once (`Segment.retransmitted`).
     pub retransmitted: bool,
     /// The peer SACKed it.
@@ -45,9 +50,10 @@ impl Segment {
     }
 }
 
-/// RFC 8985 `RACK_sent_after(t1, seq1, t2, seq2)`: the first was sent after the second.
-pub fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> bool {
-    t1 > t2 || (t1 == t2 && seq1.gt(seq2))
+/// RFC 8985 `RACK_sent_after(t1, seq1, t2, seq2)`: the first was sent after the second, by
+/// transmit time and, at the same instant, by transmission order.
+pub fn sent_after(t1: Instant, order1: u64, t2: Instant, order2: u64) -> bool {
+    t1 > t2 || (t1 == t2 && order1 > order2)
 }
 
 /// The timestamp an ACK echoes, as an instant of our clock: the TSval we sent is the
@@ -89,9 +95,12 @@ pub struct Rack {
     rtx_out: usize,
     /// `RACK.segs_sacked`.
     segs_sacked: u32,
-    /// `RACK.xmit_ts`, `RACK.end_seq`: the most recently sent segment delivered.
+    /// `RACK.xmit_ts`: when the most recently sent segment delivered left, and its
+    /// transmission order (which stands for `RACK.end_seq` in ties).
     xmit_ts: Option<Instant>,
-    end_seq: SeqNumber,
+    order: u64,
+    /// The next transmission's order.
+    next_order: u64,
     /// `RACK.rtt`: the RTT of that segment's delivery.
     rtt: Duration,
     /// `RACK.fack`: the highest end of a delivered segment.
@@ -135,10 +144,12 @@ impl Rack {
         if !start.lt(end) {
             return;
         }
+        self.next_order += 1;
+        let order = self.next_order;
         let top = self.segs.back().map(|s| s.end);
         let new_from = match top {
             Some(top) if start.lt(top) => {
-                self.on_resend(start, end.min(top), now);
+                self.on_resend(start, end.min(top), now, order);
                 top
             }
             _ => start,
@@ -151,6 +162,7 @@ impl Rack {
                 if last.end == new_from && !last.sacked && !last.lost {
                     last.end = end;
                     last.xmit_ts = now;
+                    last.order = order;
                     return;
                 }
             }
@@ -159,13 +171,14 @@ impl Rack {
             start: new_from,
             end,
             xmit_ts: now,
+            order,
             retransmitted: false,
             sacked: false,
             lost: false,
         });
     }
 
-    fn on_resend(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    fn on_resend(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, order: u64) {
         let (from, to) = (self.split_at(start), self.split_at(end));
         for i in from..to {
             let s = &mut self.segs[i];
@@ -181,6 +194,7 @@ impl Rack {
                 self.rtx_out += 1;
             }
             s.xmit_ts = now;
+            s.order = order;
         }
     }
 
@@ -234,7 +248,7 @@ impl Rack {
                     return;
                 }
             }
-            if latest.is_none_or(|l| sent_after(s.xmit_ts, s.end, l.xmit_ts, l.end)) {
+            if latest.is_none_or(|l| sent_after(s.xmit_ts, s.order, l.xmit_ts, l.order)) {
                 latest = Some(*s);
             }
         };
@@ -298,10 +312,10 @@ impl Rack {
             self.rtt = now.saturating_duration_since(s.xmit_ts);
             if self
                 .xmit_ts
-                .is_none_or(|t| sent_after(s.xmit_ts, s.end, t, self.end_seq))
+                .is_none_or(|t| sent_after(s.xmit_ts, s.order, t, self.order))
             {
                 self.xmit_ts = Some(s.xmit_ts);
-                self.end_seq = s.end;
+                self.order = s.order;
             }
         }
         if let Some(end) = max_end {
@@ -320,14 +334,14 @@ impl Rack {
         let Some(rack_ts) = self.xmit_ts else {
             return (false, None);
         };
-        let (rack_end, wait) = (self.end_seq, self.rtt + reo_wnd);
+        let (rack_order, wait) = (self.order, self.rtt + reo_wnd);
         let (mut marked, mut timer) = (false, None::<Instant>);
         let mut rtx_left = self.rtx_out;
         for s in self.segs.iter_mut() {
             if s.sacked || s.lost {
                 continue;
             }
-            if !sent_after(rack_ts, rack_end, s.xmit_ts, s.end) {
+            if !sent_after(rack_ts, rack_order, s.xmit_ts, s.order) {
                 if !s.retransmitted && rtx_left == 0 {
                     // Later originals left later still, and no resend is left to check.
                     break;
