@@ -1,8 +1,8 @@
 //! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"): SYN-SENT processing, the
 //! acceptability test, RST/SYN/ACK checks, text and FIN processing, with RFC 5961 challenge
-//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: SACK-based (RFC 6675, with
-//! RFC 6937 proportional rate reduction) when SACK was negotiated, NewReno (RFC 5681,
-//! RFC 6582) otherwise; delivery-rate samples for BBR.
+//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: RACK-TLP (RFC 8985, in
+//! `recovery/`, with RFC 6937 proportional rate reduction) when SACK was negotiated, NewReno
+//! (RFC 5681, RFC 6582) otherwise; delivery-rate samples for BBR.
 //!
 //! No input can panic: every length is derived from the segment with saturating or wrapping
 //! arithmetic, and payload slices are cut with checked bounds.
@@ -263,17 +263,22 @@ impl Tcb {
                 self.on_dup_ack(now, out);
             }
         }
-        // Loss detection, second part: lost retransmissions, entering recovery.
-        let verdict = self.rec.after_ack(
-            &sack,
-            self.sack_ok,
-            self.state.is_synchronized(),
-            self.flight(),
-            self.rtt.srtt(),
-            now,
-        );
-        if verdict == AckVerdict::EnterRecovery {
-            self.enter_recovery(now, out);
+        // Loss detection, second part (SACK): RACK's update and loss marking by time, which
+        // may start recovery; the tail loss probe's episode.
+        if self.sack_ok {
+            let echo = self.echo_of(seg);
+            let verdict = self.rec.after_ack(
+                &seg.sack_ranges,
+                echo,
+                self.state.is_synchronized(),
+                self.flight(),
+                self.rtt.srtt(),
+                now,
+            );
+            if verdict == AckVerdict::EnterRecovery {
+                self.enter_recovery(now, out);
+            }
+            self.on_tlp_ack(ack, una_before, sack.dsack, newly_sacked, now, out);
         }
         // Delivery-rate sample for model-based congestion control (BBR).
         if let Some(rate) = self.rate.as_mut() {
@@ -296,8 +301,11 @@ impl Tcb {
                 .sacked_between(self.snd_una, self.snd_max);
             let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
                 .saturating_sub(sack.sacked_before);
-            let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
-            self.rec.prr_on_ack(delivered, ssthresh, flight);
+            // An ACK that delivered nothing releases nothing (as Linux's PRR).
+            if delivered > 0 {
+                let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
+                self.rec.prr_on_ack(delivered, ssthresh, flight);
+            }
         }
         // The controllers have seen the ACK: room for twice the window they allow now.
         if self.expand_send_buffer() {
@@ -372,12 +380,8 @@ impl Tcb {
         }
         self.rec.scoreboard.prune(ack);
         self.snd_una = ack;
-        // The hole that armed the reordering window is filled (it was reordering); a later
-        // hole arms it again.
-        self.rec.reo_at = None;
         // RFC 8985 §7.2: the probe timer restarts from each ACK of new data.
-        self.rec.tlp_at = None;
-        self.rec.tlp_sent = false;
+        self.rec.tlp.at = None;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
@@ -431,12 +435,10 @@ impl Tcb {
                 self.cc.on_recovery_end(self.flight_size(), mss);
                 self.rec.on_recovery_exit();
             } else if self.sack_ok {
-                // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
-                // partial ACK with nothing SACKed above it is not a loss signal by itself:
-                // resending at SND.UNA then (as RFC 6582 does without SACK) was spurious in
-                // 13 of 13 cases against Linux (D-SACK) and cost 14% more segments in the
-                // BBR simulation. SACKs for later data (IsLost) or the tail loss probe find
-                // a real loss there.
+                // RACK picks what to resend from the segments' send times. A partial ACK
+                // with nothing SACKed above it is not a loss signal by itself: resending at
+                // SND.UNA then (as RFC 6582 does without SACK) was spurious in 13 of 13 cases
+                // against Linux (D-SACK) and cost 14% more segments in the BBR simulation.
                 self.rtx_at = Some(now + self.rtt.rto());
             } else {
                 // Partial ACK without SACK (RFC 6582 §3.2 step 5): retransmit the segment at

@@ -78,6 +78,9 @@ pub struct Outcome {
     /// D-SACKs showed the last fast recovery's retransmissions needless: its window
     /// reduction was undone.
     pub undo: bool,
+    /// A tail loss probe that resent old data repaired a real loss (RFC 8985 §7.4): the
+    /// congestion controller responded as to a fast recovery.
+    pub tlp_repaired: bool,
     /// The first ACK after a retransmission timeout showed the timeout spurious (RFC 3522):
     /// its window reduction was undone and go-back-N stopped (RFC 4015).
     pub rto_undo: bool,
@@ -207,7 +210,7 @@ pub struct Tcb {
     pub(super) pace_next: Option<Instant>,
     /// Pacing held data back: wake up then.
     pub(super) pace_at: Option<Instant>,
-    /// Loss detection and recovery (RFC 6675, RFC 6937, RFC 8985, RFC 2883 undo).
+    /// Loss detection and recovery (RFC 8985 RACK-TLP, RFC 6675, RFC 6937, RFC 2883 undo).
     pub(super) rec: super::recovery::Recovery,
     pub(super) retries: u32,
     /// When data was last sent (restart after idle, RFC 5681 §4.1).
@@ -393,7 +396,6 @@ impl Tcb {
         tcb.snd_nxt = iss + 1;
         tcb.snd_max = iss + 1;
         tcb.rec.recover = iss + 1;
-        tcb.rec.high_rxt = iss + 1;
         tcb.snd_wnd = u32::from(ack.window_len) << tcb.snd_wscale;
         tcb.max_snd_wnd = tcb.snd_wnd;
         tcb.snd_wl1 = ack.seq_number;
