@@ -78,13 +78,13 @@ struct Profile {
 const PROFILES: [Profile; 5] = [
     Profile {
         name: "loss2",
-        what: "20 ms RTT, 2% random loss both ways",
-        netsim: |_| vec!["--delay", "10ms", "--loss", "2%"],
+        what: "2% random loss both ways",
+        netsim: |_| vec!["--loss", "2%"],
     },
     Profile {
         name: "loss10",
-        what: "20 ms RTT, 10% random loss both ways",
-        netsim: |_| vec!["--delay", "10ms", "--loss", "10%"],
+        what: "10% random loss both ways",
+        netsim: |_| vec!["--loss", "10%"],
     },
     Profile {
         name: "reorder",
@@ -111,10 +111,10 @@ const PROFILES: [Profile; 5] = [
     },
     Profile {
         name: "ackloss",
-        what: "20 ms RTT, 10% loss on the ACK path only",
+        what: "10% loss on the ACK path only",
         netsim: |d| match d {
-            Direction::Download => vec!["--delay", "10ms", "--a2b-loss", "10%"],
-            Direction::Upload => vec!["--delay", "10ms", "--b2a-loss", "10%"],
+            Direction::Download => vec!["--a2b-loss", "10%"],
+            Direction::Upload => vec!["--b2a-loss", "10%"],
         },
     },
 ];
