@@ -56,6 +56,10 @@ struct Args {
     /// Where to write the table.
     #[arg(long, default_value = "/tmp/boomerang-tcp-matrix.md")]
     markdown: PathBuf,
+    /// boomerang writes every frame it receives and sends to this pcap file (`serve --pcap`),
+    /// for `bench/timeline`.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
     /// Namespace names start with `bmr` + this tag.
     #[arg(long, default_value = "tm")]
     ns_tag: String,
@@ -364,6 +368,10 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let mut serve_args = serve_args;
+        if let Some(p) = &args.pcap {
+            serve_args.extend(["--pcap".to_string(), p.to_string_lossy().into_owned()]);
+        }
         let mut ours = ServerProcess::spawn(
             &path.server,
             "boomerang",
