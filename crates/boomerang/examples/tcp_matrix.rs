@@ -24,13 +24,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use boomerang::harness::{self, ServerProcess, TempDir};
-use boomerang_nic::netns::{add_addr, disable_ipv6, veth_pair, Netns};
+use boomerang::harness::{self, NetsimPath, ServerProcess, TempDir};
+use boomerang_nic::netns::Netns;
 use clap::Parser;
 
-const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const OURS_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+const OURS_ADDR: Ipv4Addr = NetsimPath::OURS_ADDR;
+const KERNEL_ADDR: Ipv4Addr = NetsimPath::KERNEL_ADDR;
 
 #[derive(Parser, Debug)]
 #[command(about = "boomerang's TCP against Linux's on impaired paths (bench/tcp-matrix)")]
@@ -197,25 +196,11 @@ struct Path3 {
 
 impl Path3 {
     fn new(tag: &str, mib: usize) -> anyhow::Result<Path3> {
-        let client = Netns::new(&format!("{tag}c"))?;
-        let mid = Netns::new(&format!("{tag}m"))?;
-        let server = Netns::new(&format!("{tag}s"))?;
-        veth_pair(&client, "veth0", &mid, "va", 1)?;
-        veth_pair(&mid, "vb", &server, "veth0", 1)?;
-        add_addr(&client, "veth0", CLIENT_ADDR, 24)?;
-        add_addr(&server, "veth0", KERNEL_ADDR, 24)?;
-        for (ns, ifname) in [
-            (&client, "veth0"),
-            (&mid, "va"),
-            (&mid, "vb"),
-            (&server, "veth0"),
-        ] {
-            disable_ipv6(ns, ifname)?;
-        }
-        mid.sysctl("net.ipv4.ip_forward", "0")?;
-        for ns in [&client, &server] {
-            ns.sysctl("net.core.txrehash", "0").ok();
-        }
+        let NetsimPath {
+            client,
+            mid,
+            server,
+        } = NetsimPath::new(tag)?;
         let site = TempDir::new("tm")?;
         harness::write_site(site.path())?;
         let payload_bytes = harness::pattern(mib << 20);
