@@ -493,7 +493,11 @@ impl HttpConnection {
                 }
                 self.finish_response(p.keep_alive, now);
             }
-            (Phase::Waiting(p), WorkResult::Handler(resp)) => {
+            (Phase::Waiting(p), WorkResult::Handler(result)) => {
+                let resp = match result {
+                    Ok(resp) => resp,
+                    Err(panic) => ctx.handler_panicked(&panic, now),
+                };
                 let keep_alive = p.keep_alive && !self.shutting_down;
                 self.start_output(now);
                 write_user_response(
@@ -504,7 +508,7 @@ impl HttpConnection {
                     p.http10,
                     p.head_only,
                 );
-                self.record(ctx, resp.status, now);
+                self.record(ctx, resp.status().as_u16(), now);
                 self.finish_response(keep_alive, now);
             }
             (

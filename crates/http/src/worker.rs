@@ -17,7 +17,7 @@ use crate::config::ServerConfig;
 use crate::file_cache::FileCache;
 use crate::metrics::{LogLimiter, MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
-use crate::router::Router;
+use crate::router::{Response, Router};
 
 /// Configuration, routes and metrics shared by all workers.
 #[derive(Debug)]
@@ -98,6 +98,8 @@ pub struct HttpWorker {
     pub(crate) pool_full_log: LogLimiter,
     /// Rate limit of the "request over a limit" notice.
     pub(crate) limit_log: LogLimiter,
+    /// Rate limit of the "handler panicked" error.
+    panic_log: LogLimiter,
 }
 
 /// Most idle-connection buffers a worker keeps for reuse (1 MiB of 1 KiB buffers).
@@ -123,6 +125,7 @@ impl HttpWorker {
             spare_buffers: Vec::new(),
             pool_full_log: LogLimiter::default(),
             limit_log: LogLimiter::default(),
+            panic_log: LogLimiter::default(),
         }
     }
 
@@ -183,6 +186,22 @@ impl HttpWorker {
                  blocking-queue; counted in boomerang_http_blocking_rejected_total)"
             );
         }
+    }
+
+    /// Counts a handler's panic, logs it (at most once a second per worker, with how many
+    /// the counter holds) and returns the `500` its request gets.
+    pub(crate) fn handler_panicked(&mut self, message: &str, now: std::time::Instant) -> Response {
+        self.metrics.handler_panic();
+        if self.panic_log.ready(now) {
+            tracing::error!(
+                panic = message,
+                "a handler panicked: its request was answered 500 (counted in \
+                 boomerang_http_handler_panics_total; further panics within a second are \
+                 only counted)"
+            );
+        }
+        Response::text("Internal Server Error\n")
+            .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub(crate) fn submit(
