@@ -103,9 +103,13 @@ pub(crate) enum Lookup<'r> {
     NotFound,
 }
 
+/// A literal pattern for a built-in route.
 fn literal(p: &str) -> Pattern {
-    // The built-in patterns are constants that parse.
-    Pattern::parse(p).unwrap_or_else(|e| unreachable!("{e}"))
+    match Pattern::parse(p) {
+        Ok(pattern) if pattern.is_literal() => pattern,
+        Ok(_) => panic!("built-in route {p:?}: parameters are not allowed"),
+        Err(e) => panic!("built-in route: {e}"),
+    }
 }
 
 impl Router {
@@ -117,10 +121,29 @@ impl Router {
     /// A router with `GET /plaintext`, `POST /echo` and `GET /metrics`.
     pub fn with_builtin_routes() -> Self {
         let mut r = Self::new();
-        r.push(vec![Method::GET], literal("/plaintext"), Route::Plaintext);
-        r.push(vec![Method::POST], literal("/echo"), Route::Echo);
-        r.push(vec![Method::GET], literal("/metrics"), Route::Metrics);
+        r.add_plaintext("/plaintext").add_echo("/echo").add_metrics("/metrics");
         r
+    }
+
+    /// Adds the built-in `GET path` → `Hello, World!` (written in place, no allocation).
+    /// Panics if `path` is not a literal pattern.
+    pub fn add_plaintext(&mut self, path: &str) -> &mut Self {
+        self.push(vec![Method::GET], literal(path), Route::Plaintext);
+        self
+    }
+
+    /// Adds the built-in `POST path` → the request body back.
+    /// Panics if `path` is not a literal pattern.
+    pub fn add_echo(&mut self, path: &str) -> &mut Self {
+        self.push(vec![Method::POST], literal(path), Route::Echo);
+        self
+    }
+
+    /// Adds the built-in `GET path` → the Prometheus text of the HTTP counters (and the
+    /// [`MetricsSource`], if set). Panics if `path` is not a literal pattern.
+    pub fn add_metrics(&mut self, path: &str) -> &mut Self {
+        self.push(vec![Method::GET], literal(path), Route::Metrics);
+        self
     }
 
     fn push(&mut self, methods: Vec<Method>, pattern: Pattern, route: Route) {
@@ -182,6 +205,32 @@ impl Router {
 
     pub(crate) fn metrics_source(&self) -> Option<&Arc<dyn MetricsSource>> {
         self.metrics_source.as_ref()
+    }
+
+    /// Answers `req` with the user handlers, on the calling thread and without a
+    /// connection (for tests of an application): the handler's response (a panic: 500),
+    /// 405 with `Allow`, or 404. Built-in routes and static files answer 404 here.
+    pub fn respond(&self, req: Request) -> Response {
+        let path = req.path().as_bytes().to_vec();
+        match self.lookup(req.method(), &path) {
+            Lookup::Found(Route::Handler { handler, .. }, pattern) => {
+                let params = pattern.captures(&path).unwrap_or_default();
+                let req = req.with_params(params);
+                crate::contain::call(handler.as_ref(), &req).unwrap_or_else(|_| {
+                    Response::text("Internal Server Error\n")
+                        .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+                })
+            }
+            Lookup::MethodNotAllowed(allow) => {
+                let mut r = Response::text("Method Not Allowed\n")
+                    .with_status(http::StatusCode::METHOD_NOT_ALLOWED);
+                if let Ok(v) = http::HeaderValue::from_str(&allow) {
+                    r.headers_mut().insert(http::header::ALLOW, v);
+                }
+                r
+            }
+            _ => Response::text("Not Found\n").with_status(http::StatusCode::NOT_FOUND),
+        }
     }
 
     /// The route for `method` and `path` (no query). Allocates only for a 405's `Allow`.
