@@ -150,6 +150,96 @@ impl App {
         self.add(&[method], pattern, Arc::new(handler), true)
     }
 
+    /// Adds an inline handler for `GET` at `pattern` (it also answers `HEAD`).
+    pub fn get<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route(Method::GET, pattern, handler)
+    }
+
+    /// Adds a handler for `GET` at `pattern` that runs on the blocking pool.
+    pub fn get_blocking<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_blocking(Method::GET, pattern, handler)
+    }
+
+    /// Adds an inline handler for `POST` at `pattern`.
+    pub fn post<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route(Method::POST, pattern, handler)
+    }
+
+    /// Adds a handler for `POST` at `pattern` that runs on the blocking pool.
+    pub fn post_blocking<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_blocking(Method::POST, pattern, handler)
+    }
+
+    /// Adds an inline handler for `PUT` at `pattern`.
+    pub fn put<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route(Method::PUT, pattern, handler)
+    }
+
+    /// Adds a handler for `PUT` at `pattern` that runs on the blocking pool.
+    pub fn put_blocking<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_blocking(Method::PUT, pattern, handler)
+    }
+
+    /// Adds an inline handler for `DELETE` at `pattern`.
+    pub fn delete<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route(Method::DELETE, pattern, handler)
+    }
+
+    /// Adds a handler for `DELETE` at `pattern` that runs on the blocking pool.
+    pub fn delete_blocking<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_blocking(Method::DELETE, pattern, handler)
+    }
+
+    /// Adds an inline handler for `PATCH` at `pattern`.
+    pub fn patch<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route(Method::PATCH, pattern, handler)
+    }
+
+    /// Adds a handler for `PATCH` at `pattern` that runs on the blocking pool.
+    pub fn patch_blocking<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_blocking(Method::PATCH, pattern, handler)
+    }
+
     /// Adds a [`Handler`] object for `methods` (empty: every method) at `pattern`.
     pub fn handler(
         self,
