@@ -121,7 +121,9 @@ impl Router {
     /// A router with `GET /plaintext`, `POST /echo` and `GET /metrics`.
     pub fn with_builtin_routes() -> Self {
         let mut r = Self::new();
-        r.add_plaintext("/plaintext").add_echo("/echo").add_metrics("/metrics");
+        r.add_plaintext("/plaintext")
+            .add_echo("/echo")
+            .add_metrics("/metrics");
         r
     }
 
