@@ -6,6 +6,8 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use common::{request, wait_listening};
 
@@ -184,4 +186,49 @@ fn static_site_serves_its_files_and_its_route() {
         assert_eq!(request(a, "GET", t, b"").status, 404, "{t}");
     }
     assert_eq!(request(a, "DELETE", "/index.html", b"").status, 405);
+}
+
+/// `hello` and `json` over AF_XDP: each example in the server namespace of a routed
+/// topology (namespaces `bmrapi…`, 198.18.0.0/15, torn down on drop), the kernel's TCP as
+/// the client in another namespace.
+#[test]
+fn hello_and_json_answer_over_af_xdp() {
+    use boomerang::harness::{self, ServerProcess, TempDir, Topology};
+    boomerang_nic::need_root!();
+    for (name, path, want) in [
+        ("hello", "/", &b"Hello, World!"[..]),
+        ("json", "/json", &br#"{"message":"Hello, World!"}"#[..]),
+    ] {
+        let exe = boomerang_nic::netns::built_example(name).expect("build the example");
+        let site = TempDir::new("apix").expect("scratch dir");
+        let topo = Topology::new("apix", false).expect("topology");
+        // The flags of `boomerang serve` on AF_XDP, without the subcommand.
+        let args: Vec<String> = harness::xdp_serve_args(site.path())
+            .into_iter()
+            .skip(1)
+            .collect();
+        let log = site.path().join("server.log");
+        let mut server =
+            ServerProcess::spawn(&topo.ns.server, name, None, &exe, &args, &log).expect("spawn");
+        let never = AtomicBool::new(false);
+        server
+            .wait_ready(&topo.ns.client, topo.server_addr(), path, &never)
+            .expect("the example answers over AF_XDP");
+        let addr = topo.server_addr();
+        let p = path.to_string();
+        let (status, body) = topo
+            .ns
+            .client
+            .enter(move || harness::http_get(addr, &p, Duration::from_secs(10)))
+            .expect("enter the client namespace")
+            .expect("GET over AF_XDP");
+        assert_eq!((status, body.as_slice()), (200, want), "{name}");
+        let (status, _) = topo
+            .ns
+            .client
+            .enter(move || harness::http_get(addr, "/nope", Duration::from_secs(10)))
+            .expect("enter")
+            .expect("GET");
+        assert_eq!(status, 404, "{name}");
+    }
 }
