@@ -35,6 +35,9 @@ pub struct Pattern {
     segments: Vec<Segment>,
     /// Per segment: 2 literal, 1 parameter, 0 catch-all (compared lexicographically).
     rank: Vec<u8>,
+    /// For a literal pattern whose text needs no decoding: the text, which a path equal to
+    /// it byte for byte matches without a walk (the common case, e.g. `/plaintext`).
+    exact: Option<String>,
 }
 
 /// Why a pattern was refused.
@@ -104,10 +107,13 @@ impl Pattern {
                 Segment::Rest(_) => 0,
             })
             .collect();
+        let literal = segments.iter().all(|s| matches!(s, Segment::Literal(_)));
+        let exact = (literal && !text.contains('%')).then(|| text.to_string());
         Ok(Self {
             text: text.to_string(),
             segments,
             rank,
+            exact,
         })
     }
 
@@ -128,6 +134,9 @@ impl Pattern {
 
     /// Whether `path` (percent-encoded, no query) matches. Allocates nothing.
     pub fn matches(&self, path: &[u8]) -> bool {
+        if self.exact.as_deref().is_some_and(|e| e.as_bytes() == path) {
+            return true;
+        }
         self.walk(path, |_, _| {}).is_some()
     }
 
