@@ -30,19 +30,25 @@ impl Served {
     /// Serves `app` with `--kernel --listen 127.0.0.1:<free> --blocking-threads 1` and a
     /// TOML file holding `toml`.
     fn start(app: App, toml: &str) -> Served {
+        Self::start_with(app, toml, |_| {})
+    }
+
+    /// [`Served::start`], with `more` changing the flags first.
+    fn start_with(app: App, toml: &str, more: impl FnOnce(&mut ServeArgs)) -> Served {
         let port = common::free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let dir = std::env::temp_dir().join(format!("boomerang-app-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("server.toml");
         std::fs::write(&config, toml).unwrap();
-        let args = ServeArgs {
+        let mut args = ServeArgs {
             kernel: true,
             listen: Some(addr),
             blocking_threads: Some(1),
             config: Some(config),
             ..ServeArgs::default()
         };
+        more(&mut args);
         let settings = ServeSettings::resolve(&args).expect("settings");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -231,4 +237,106 @@ fn routes_params_and_methods_over_the_wire() {
     assert_eq!((r.status, r.text().as_str()), (201, "5 bytes"));
     let r = request(a, "HEAD", "/users/42", b"");
     assert_eq!((r.status, r.header("content-length")), (200, Some("20")));
+}
+
+/// One combined-log-format line, parsed back: (remote, time, request, status, bytes,
+/// referer, user agent).
+fn parse_combined(line: &str) -> (String, String, String, u16, String, String, String) {
+    let (remote, rest) = line.split_once(" - - [").expect("remote - - [");
+    let (time, rest) = rest.split_once("] \"").expect("time");
+    let (request, rest) = rest.split_once("\" ").expect("request");
+    let mut it = rest.splitn(3, ' ');
+    let status = it.next().unwrap().parse().expect("status");
+    let bytes = it.next().unwrap().to_string();
+    let quoted = it.next().unwrap();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .expect("quoted referer and agent");
+    let (referer, agent) = inner.split_once("\" \"").expect("referer and agent");
+    (
+        remote.to_string(),
+        time.to_string(),
+        request.to_string(),
+        status,
+        bytes,
+        referer.to_string(),
+        agent.to_string(),
+    )
+}
+
+#[test]
+fn the_access_log_has_one_combined_line_per_request() {
+    let dir = std::env::temp_dir().join(format!("bmrapi-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let app = App::new()
+        .get("/ok", |_: &Request| "fine")
+        .post_blocking("/store", |req: &Request| {
+            (StatusCode::CREATED, format!("{} stored", req.body().len()))
+        });
+    let path = log.clone();
+    let s = Served::start_with(app, "", move |a| a.access_log = Some(path));
+    let a = s.addr;
+    let raw = b"GET /ok?x=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1.0\r\nReferer: http://ref.example/\r\n\r\n\
+                HEAD /ok HTTP/1.1\r\nHost: t\r\n\r\n\
+                GET /nope HTTP/1.1\r\nHost: t\r\nUser-Agent: \"quoted\"\r\n\r\n\
+                POST /store HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd\
+                PUT /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let back = String::from_utf8(common::exchange_raw(a, raw)).unwrap();
+    // No body here contains "HTTP/1.1 ": every occurrence starts a status line.
+    let status_lines: Vec<&str> = back
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .filter_map(|r| r.split("\r\n").next())
+        .collect();
+    assert_eq!(
+        status_lines,
+        [
+            "200 OK",
+            "200 OK",
+            "404 Not Found",
+            "201 Created",
+            "405 Method Not Allowed"
+        ],
+        "{back}"
+    );
+    drop(s); // stops the server: workers hand over their lines, the writer finishes
+    let text = std::fs::read_to_string(&log).expect("the access log");
+    let lines: Vec<_> = text.lines().map(parse_combined).collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let want = [
+        (
+            "GET /ok?x=1 HTTP/1.1",
+            200,
+            "4",
+            "http://ref.example/",
+            "probe/1.0",
+        ),
+        ("HEAD /ok HTTP/1.1", 200, "0", "-", "-"),
+        ("GET /nope HTTP/1.1", 404, "10", "-", "\\x22quoted\\x22"),
+        ("POST /store HTTP/1.1", 201, "8", "-", "-"),
+        ("PUT /ok HTTP/1.1", 405, "19", "-", "-"),
+    ];
+    for (got, want) in lines.iter().zip(want) {
+        assert_eq!(got.0, "127.0.0.1");
+        let t = &got.1;
+        // 03/Dec/2026:12:44:42 +0000
+        assert_eq!(
+            (t.len(), &t[2..3], &t[6..7], &t[11..12], &t[20..]),
+            (26, "/", "/", ":", " +0000"),
+            "{t}"
+        );
+        assert_eq!(
+            (
+                got.2.as_str(),
+                got.3,
+                got.4.as_str(),
+                got.5.as_str(),
+                got.6.as_str()
+            ),
+            want
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -203,10 +203,12 @@ fn hello_and_json_answer_over_af_xdp() {
         let site = TempDir::new("apix").expect("scratch dir");
         let topo = Topology::new("apix", false).expect("topology");
         // The flags of `boomerang serve` on AF_XDP, without the subcommand.
-        let args: Vec<String> = harness::xdp_serve_args(site.path())
+        let access = site.path().join("access.log");
+        let mut args: Vec<String> = harness::xdp_serve_args(site.path())
             .into_iter()
             .skip(1)
             .collect();
+        args.extend(["--access-log".to_string(), access.display().to_string()]);
         let log = site.path().join("server.log");
         let mut server =
             ServerProcess::spawn(&topo.ns.server, name, None, &exe, &args, &log).expect("spawn");
@@ -230,5 +232,17 @@ fn hello_and_json_answer_over_af_xdp() {
             .expect("enter")
             .expect("GET");
         assert_eq!(status, 404, "{name}");
+        // A clean stop hands every access-log line to the writer, which finishes the file.
+        let (exit, by_itself) = server.stop(Duration::from_secs(20)).expect("stop");
+        assert!(exit.success() && by_itself, "{name}: {exit}");
+        let log = std::fs::read_to_string(&access).expect("the access log");
+        let client = format!("{} - - [", boomerang_nic::netns::Routed::CLIENT_ADDR);
+        let tail: Vec<&str> = log.lines().rev().take(2).collect();
+        assert!(tail[0].starts_with(&client), "{log}");
+        assert!(tail[0].contains("\"GET /nope HTTP/1.1\" 404 10 "), "{log}");
+        assert!(
+            tail[1].contains(&format!("\"GET {path} HTTP/1.1\" 200 {} ", want.len())),
+            "{log}"
+        );
     }
 }

@@ -210,6 +210,10 @@ pub struct ServerConfig {
     /// Worker threads of the kernel transport (0 = one per CPU in the allowed set). Key
     /// `workers`, default 0, 0..=1024.
     pub workers: usize,
+    /// Access log in the combined log format (`-`: standard output); `None` (the default)
+    /// logs nothing. Key `access-log`, flag `--access-log`. See [`crate::access_log`].
+    #[serde(alias = "access_log")]
+    pub access_log: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -240,6 +244,7 @@ impl Default for ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             root: None,
             workers: 0,
+            access_log: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::access_log::AccessEntry;
 use crate::blocking::{Job, Work};
 use crate::config::MAX_HEADER_SLOTS;
 use crate::contain;
@@ -20,11 +21,13 @@ use crate::worker::HttpWorker;
 
 /// The pending response of a request waiting for the blocking pool: how to frame the
 /// answer once the job completes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub(crate) keep_alive: bool,
     pub(crate) http10: bool,
     pub(crate) head_only: bool,
+    /// The access-log entry to complete with the answer (when the log is on).
+    pub(crate) access: Option<Box<AccessEntry>>,
 }
 
 /// Outcome of dispatching one complete request.
@@ -50,10 +53,55 @@ pub(crate) struct ConnInfo {
     pub shutting_down: bool,
     /// The current time.
     pub now: Instant,
+    /// The peer's address, if the transport told.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// Routes one complete request and writes its response (or submits a job); with the access
+/// log on, logs the answer (or hands the entry to the pending job).
+pub(crate) fn dispatch(
+    out: &mut Vec<u8>,
+    ctx: &mut HttpWorker,
+    conn: ConnInfo,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    body: &[u8],
+) -> Next {
+    if ctx.access.is_none() {
+        return route(out, ctx, conn, head, head_bytes, body);
+    }
+    let entry = AccessEntry::new(conn.peer, head_bytes, head.method == Method::Head);
+    let before = out.len();
+    let mut next = route(out, ctx, conn, head, head_bytes, body);
+    match &mut next {
+        Next::Done { status, .. } => {
+            let length = announced_length(out.get(before..).unwrap_or_default());
+            ctx.access_line(&entry, *status, length);
+        }
+        Next::Wait(p) => p.access = Some(Box::new(entry)),
+    }
+    next
+}
+
+/// The body length a response head announces: its `Content-Length`, 0 without one, `None`
+/// for a chunked body.
+fn announced_length(response: &[u8]) -> Option<u64> {
+    let end = memchr::memmem::find(response, b"\r\n\r\n").unwrap_or(response.len());
+    let head = response.get(..end).unwrap_or_default();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(v) = line.strip_prefix(b"Content-Length: ") {
+            return std::str::from_utf8(v).ok()?.parse().ok();
+        }
+        if line.eq_ignore_ascii_case(b"Transfer-Encoding: chunked") {
+            return None;
+        }
+    }
+    Some(0)
 }
 
 /// Routes one complete request and writes its response (or submits a job).
-pub(crate) fn dispatch(
+fn route(
     out: &mut Vec<u8>,
     ctx: &mut HttpWorker,
     conn: ConnInfo,
@@ -65,6 +113,7 @@ pub(crate) fn dispatch(
         id: conn_id,
         shutting_down,
         now,
+        ..
     } = conn;
     let keep_alive = head.keep_alive && !shutting_down;
     let http10 = head.version == Version::Http10;
@@ -157,6 +206,9 @@ pub(crate) fn dispatch(
             if let Some(src) = service.router().metrics_source() {
                 src.render_prometheus(&mut text);
             }
+            if let Some(log) = service.access_log() {
+                log.render_prometheus(&mut text);
+            }
             let next = simple(
                 out,
                 ctx,
@@ -180,6 +232,7 @@ pub(crate) fn dispatch(
                     keep_alive,
                     http10,
                     head_only,
+                    access: None,
                 };
                 let work = Work::Handler(Arc::clone(handler), req);
                 match ctx.submit(|reply| Job {
@@ -327,6 +380,7 @@ fn serve_static(
             keep_alive,
             http10,
             head_only,
+            access: None,
         }),
         Err(_) => {
             ctx.pool_full(now);
@@ -366,6 +420,20 @@ fn reserved(name: &http::HeaderName) -> bool {
     .contains(name)
 }
 
+/// Statuses whose responses carry no body (RFC 9110 §15.2, §15.3.5, §15.4.5).
+fn bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// The body length a user response is sent with.
+pub(crate) fn user_body_length(resp: &Response) -> u64 {
+    if bodiless(resp.status().as_u16()) {
+        0
+    } else {
+        resp.body().len() as u64
+    }
+}
+
 pub(crate) fn write_user_response(
     out: &mut Vec<u8>,
     ctx: &HttpWorker,
@@ -381,7 +449,7 @@ pub(crate) fn write_user_response(
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
         .collect();
     let status = resp.status().as_u16();
-    let framing = if status < 200 || status == 204 || status == 304 {
+    let framing = if bodiless(status) {
         Framing::None
     } else {
         Framing::Length(resp.body().len() as u64)

@@ -82,13 +82,18 @@ pub fn parse_all(raw: &[u8], head_only: bool) -> Vec<Reply> {
 /// Sends `raw` (one or more requests, the last with `Connection: close`) and returns
 /// the responses.
 pub fn exchange(addr: SocketAddr, raw: &[u8], head_only: bool) -> Vec<Reply> {
+    parse_all(&exchange_raw(addr, raw), head_only)
+}
+
+/// Sends `raw` and returns every byte that comes back until the server closes.
+pub fn exchange_raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     s.write_all(raw).expect("send");
     let mut back = Vec::new();
     s.read_to_end(&mut back).expect("read the response");
-    parse_all(&back, head_only)
+    back
 }
 
 /// One request: `method target` with `body` (Content-Length when non-empty).

@@ -1,0 +1,327 @@
+//! The access log (off by default; `--access-log FILE|-`): one line per routed request in
+//! the combined log format nginx and Apache write —
+//! `remote - - [03/Dec/2026:12:44:42 +0000] "GET /x HTTP/1.1" 200 13 "referer" "user-agent"`.
+//!
+//! Off the hot path: a worker formats lines into its own buffer ([`AccessBuffer`]) and hands
+//! full buffers (and, once per timer tick, partial ones) to a background writer thread over a
+//! bounded channel without waiting; the writer does the file I/O and flushes after every
+//! buffer. If the writer falls behind and the channel is full, the worker drops that buffer
+//! and counts its lines in `boomerang_http_access_log_dropped_total` instead of blocking.
+//!
+//! Times are UTC, at the resolution of the worker's cached `Date` (one second). `%b` is the
+//! body length the response announced (0 for HEAD and bodiless statuses, `-` for a chunked
+//! body). Requests refused before routing (400, 413, 431, …) are not logged.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// A buffer is handed to the writer once it holds this many bytes.
+pub const ACCESS_BUFFER_BYTES: usize = 32 * 1024;
+/// Buffers in flight between the workers and the writer before lines are dropped.
+pub const ACCESS_QUEUE_BUFFERS: usize = 256;
+
+/// A buffer of lines and how many lines it holds.
+type Batch = (Vec<u8>, usize);
+
+/// The writer side, shared by all workers of a server.
+#[derive(Debug)]
+pub struct AccessLog {
+    tx: Mutex<Option<Sender<Batch>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    dropped: AtomicU64,
+    written: std::sync::Arc<AtomicU64>,
+}
+
+impl AccessLog {
+    /// Opens `path` for appending (`-`: standard output) and starts the writer thread.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let out: Box<dyn Write + Send> = if path == Path::new("-") {
+            Box::new(io::stdout())
+        } else {
+            Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+        };
+        let (tx, rx) = crossbeam_channel::bounded(ACCESS_QUEUE_BUFFERS);
+        let written = std::sync::Arc::new(AtomicU64::new(0));
+        let count = written.clone();
+        let thread = std::thread::Builder::new()
+            .name("http-access-log".into())
+            .spawn(move || write_loop(out, &rx, &count))?;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            dropped: AtomicU64::new(0),
+            written,
+        })
+    }
+
+    fn sender(&self) -> Option<Sender<Batch>> {
+        self.tx.lock().ok()?.clone()
+    }
+
+    /// Lines dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Appends the writer's counters as Prometheus text.
+    pub fn render_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        for (name, help, v) in [
+            (
+                "boomerang_http_access_log_lines_total",
+                "Access-log lines written.",
+                self.written(),
+            ),
+            (
+                "boomerang_http_access_log_dropped_total",
+                "Access-log lines dropped because the writer fell behind.",
+                self.dropped(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+    }
+
+    /// Stops taking buffers and waits until the writer has written what it holds. Workers
+    /// hand over their last buffers when they are dropped, so call this after they ended.
+    pub fn finish(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn write_loop(mut out: Box<dyn Write + Send>, rx: &Receiver<Batch>, written: &AtomicU64) {
+    let mut failed = false;
+    for (buf, lines) in rx.iter() {
+        let result = out.write_all(&buf).and_then(|()| out.flush());
+        match result {
+            Ok(()) => {
+                written.fetch_add(lines as u64, Ordering::Relaxed);
+            }
+            Err(e) if !failed => {
+                failed = true;
+                tracing::error!(error = %e, "cannot write the access log; lines are lost");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// One worker's side: the line buffer and its link to the writer.
+#[derive(Debug)]
+pub struct AccessBuffer {
+    tx: Option<Sender<Batch>>,
+    log: std::sync::Arc<AccessLog>,
+    buf: Vec<u8>,
+    lines: usize,
+}
+
+/// What the log line of one request needs from it, taken when it is routed.
+#[derive(Debug, Clone, Default)]
+pub struct AccessEntry {
+    /// The peer's address, if the transport told.
+    pub peer: Option<SocketAddr>,
+    /// The request line (without CRLF).
+    pub request_line: Vec<u8>,
+    /// `Referer`, if sent.
+    pub referer: Option<Vec<u8>>,
+    /// `User-Agent`, if sent.
+    pub user_agent: Option<Vec<u8>>,
+    /// HEAD: no body is sent whatever the length.
+    pub head_only: bool,
+}
+
+impl AccessEntry {
+    /// The entry for a request whose head is `head_bytes`.
+    pub fn new(peer: Option<SocketAddr>, head_bytes: &[u8], head_only: bool) -> Self {
+        let line_end = memchr::memchr(b'\n', head_bytes).unwrap_or(head_bytes.len());
+        let request_line = head_bytes
+            .get(..line_end)
+            .unwrap_or_default()
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| head_bytes.get(..line_end).unwrap_or_default())
+            .to_vec();
+        let mut slots = [httparse::EMPTY_HEADER; crate::config::MAX_HEADER_SLOTS];
+        let mut req = httparse::Request::new(&mut slots);
+        let (mut referer, mut user_agent) = (None, None);
+        if let Ok(httparse::Status::Complete(_)) = req.parse(head_bytes) {
+            for h in req.headers.iter() {
+                if h.name.eq_ignore_ascii_case("referer") && referer.is_none() {
+                    referer = Some(h.value.to_vec());
+                } else if h.name.eq_ignore_ascii_case("user-agent") && user_agent.is_none() {
+                    user_agent = Some(h.value.to_vec());
+                }
+            }
+        }
+        Self {
+            peer,
+            request_line,
+            referer,
+            user_agent,
+            head_only,
+        }
+    }
+}
+
+impl AccessBuffer {
+    /// A buffer feeding `log`.
+    pub fn new(log: std::sync::Arc<AccessLog>) -> Self {
+        Self {
+            tx: log.sender(),
+            log,
+            buf: Vec::new(),
+            lines: 0,
+        }
+    }
+
+    /// Appends the line of `entry`, answered `status` with a body of `body` bytes (`None`:
+    /// unknown, chunked), at `date` (an IMF-fixdate, as in the `Date` header).
+    pub fn line(&mut self, entry: &AccessEntry, status: u16, body: Option<u64>, date: &[u8]) {
+        let out = &mut self.buf;
+        match entry.peer {
+            Some(p) => {
+                let _ = write!(out, "{}", p.ip());
+            }
+            None => out.push(b'-'),
+        }
+        out.extend_from_slice(b" - - [");
+        clf_time(out, date);
+        out.extend_from_slice(b"] \"");
+        escaped(out, &entry.request_line);
+        out.extend_from_slice(b"\" ");
+        out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        out.push(b' ');
+        let bodiless = entry.head_only || status < 200 || status == 204 || status == 304;
+        match body {
+            _ if bodiless => out.push(b'0'),
+            Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            None => out.push(b'-'),
+        }
+        for field in [&entry.referer, &entry.user_agent] {
+            out.extend_from_slice(b" \"");
+            match field {
+                Some(v) => escaped(out, v),
+                None => out.push(b'-'),
+            }
+            out.push(b'"');
+        }
+        out.push(b'\n');
+        self.lines += 1;
+        if self.buf.len() >= ACCESS_BUFFER_BYTES {
+            self.hand_over();
+        }
+    }
+
+    /// Gives the buffered lines to the writer without waiting (call once per timer tick).
+    pub fn hand_over(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let buf = std::mem::replace(&mut self.buf, Vec::with_capacity(ACCESS_BUFFER_BYTES));
+        let lines = std::mem::take(&mut self.lines);
+        let refused = match &self.tx {
+            Some(tx) => match tx.try_send((buf, lines)) {
+                Ok(()) => false,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => true,
+            },
+            None => true,
+        };
+        if refused {
+            self.log.dropped.fetch_add(lines as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for AccessBuffer {
+    fn drop(&mut self) {
+        self.hand_over();
+    }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → `06/Nov/1994:08:49:37 +0000`.
+fn clf_time(out: &mut Vec<u8>, date: &[u8]) {
+    match (
+        date.get(5..7),
+        date.get(8..11),
+        date.get(12..16),
+        date.get(17..25),
+    ) {
+        (Some(d), Some(m), Some(y), Some(t)) => {
+            for (part, sep) in [(d, b'/'), (m, b'/'), (y, b':')] {
+                out.extend_from_slice(part);
+                out.push(sep);
+            }
+            out.extend_from_slice(t);
+            out.extend_from_slice(b" +0000");
+        }
+        _ => out.push(b'-'),
+    }
+}
+
+/// Copies `v`, writing `"`, `\`, control bytes and non-ASCII as `\xHH` (as nginx does), so
+/// a line always parses back.
+fn escaped(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out, "\\x{b:02X}");
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_lines() {
+        let dir = std::env::temp_dir().join(format!("bmrapi-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.log");
+        let log = std::sync::Arc::new(AccessLog::open(&path).unwrap());
+        let mut b = AccessBuffer::new(log.clone());
+        let head =
+            b"GET /a?b=\"c\" HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\nReferer: http://r/\r\n\r\n";
+        let e = AccessEntry::new(Some("198.18.0.1:5000".parse().unwrap()), head, false);
+        b.line(&e, 200, Some(13), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        let e = AccessEntry::new(None, b"HEAD / HTTP/1.0\r\n\r\n", true);
+        b.line(&e, 200, Some(99), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        drop(b);
+        log.finish();
+        assert_eq!(log.written(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "198.18.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" 200 13 \"http://r/\" \"t/1\"\n\
+             - - - [06/Nov/1994:08:49:37 +0000] \"HEAD / HTTP/1.0\" 200 0 \"-\" \"-\"\n"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
