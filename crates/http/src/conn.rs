@@ -489,7 +489,7 @@ impl HttpConnection {
                 self.record(ctx, r.status, now);
                 let mut p = Pending { keep_alive, ..p };
                 if let Some(entry) = p.access.take() {
-                    ctx.access_line(&entry, r.status, Some(r.length.unwrap_or(0)));
+                    ctx.access_line(&entry.fields(), r.status, Some(r.length.unwrap_or(0)));
                 }
                 if !p.head_only {
                     self.output.extend_from_slice(&r.body);
@@ -511,7 +511,7 @@ impl HttpConnection {
                 };
                 if let Some(entry) = &p.access {
                     let length = crate::dispatch::user_body_length(&resp);
-                    ctx.access_line(entry, resp.status().as_u16(), Some(length));
+                    ctx.access_line(&entry.fields(), resp.status().as_u16(), Some(length));
                 }
                 let keep_alive = p.keep_alive && !self.shutting_down;
                 self.start_output(now);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::access_log::AccessEntry;
+use crate::access_log::{AccessEntry, AccessFields};
 use crate::blocking::{Job, Work};
 use crate::config::MAX_HEADER_SLOTS;
 use crate::contain;
@@ -70,7 +70,7 @@ pub(crate) fn dispatch(
     if ctx.access.is_none() {
         return route(out, ctx, conn, head, head_bytes, body);
     }
-    let entry = AccessEntry::new(conn.peer, head_bytes, head.method == Method::Head);
+    let entry = AccessFields::new(conn.peer, head_bytes, head.method == Method::Head);
     let before = out.len();
     let mut next = route(out, ctx, conn, head, head_bytes, body);
     match &mut next {
@@ -78,7 +78,7 @@ pub(crate) fn dispatch(
             let length = announced_length(out.get(before..).unwrap_or_default());
             ctx.access_line(&entry, *status, length);
         }
-        Next::Wait(p) => p.access = Some(Box::new(entry)),
+        Next::Wait(p) => p.access = Some(Box::new(AccessEntry::new(&entry))),
     }
     next
 }
@@ -86,10 +86,11 @@ pub(crate) fn dispatch(
 /// The body length a response head announces: its `Content-Length`, 0 without one, `None`
 /// for a chunked body.
 fn announced_length(response: &[u8]) -> Option<u64> {
-    let end = memchr::memmem::find(response, b"\r\n\r\n").unwrap_or(response.len());
-    let head = response.get(..end).unwrap_or_default();
-    for line in head.split(|&b| b == b'\n') {
+    for line in response.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
         if let Some(v) = line.strip_prefix(b"Content-Length: ") {
             return std::str::from_utf8(v).ok()?.parse().ok();
         }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crossbeam_channel::Sender;
 
-use crate::access_log::{AccessBuffer, AccessEntry, AccessLog};
+use crate::access_log::{AccessBuffer, AccessFields, AccessLog};
 use crate::blocking::{BlockingPool, Completion, CompletionQueue, Job};
 use crate::config::ServerConfig;
 use crate::file_cache::FileCache;
@@ -228,7 +228,7 @@ impl HttpWorker {
     }
 
     /// Writes the access-log line of `entry` (when the log is on).
-    pub(crate) fn access_line(&mut self, entry: &AccessEntry, status: u16, body: Option<u64>) {
+    pub(crate) fn access_line(&mut self, entry: &AccessFields<'_>, status: u16, body: Option<u64>) {
         if let Some(a) = self.access.as_mut() {
             a.line(entry, status, body, self.date.as_bytes());
         }
