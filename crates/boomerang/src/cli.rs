@@ -186,6 +186,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE|-", help_heading = "HTTP")]
     #[serde(rename = "http.access-log")]
     pub access_log: Option<PathBuf>,
+    /// Format of the access log [default: combined].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "HTTP")]
+    #[serde(rename = "http.access-log-format")]
+    pub access_log_format: Option<AccessLogFormat>,
+}
+
+/// Format of the access log (`--access-log-format`).
+#[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// nginx's and Apache's combined log format.
+    Combined,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `boomerang demo …`

@@ -1,6 +1,9 @@
 //! The access log (off by default; `--access-log FILE|-`): one line per routed request in
 //! the combined log format nginx and Apache write —
-//! `remote - - [03/Dec/2026:12:44:42 +0000] "GET /x HTTP/1.1" 200 13 "referer" "user-agent"`.
+//! `remote - - [03/Dec/2026:12:44:42 +0000] "GET /x HTTP/1.1" 200 13 "referer" "user-agent"`
+//! — or, with `--access-log-format json`, one JSON object per line with the same fields:
+//! `{"remote":"…","time":"2026-12-03T12:44:42Z","request":"…","status":200,"bytes":13,
+//! "referer":null,"user_agent":"…"}`.
 //!
 //! Off the hot path: a worker formats lines into its own buffer ([`AccessBuffer`]) and hands
 //! full buffers (and, once per timer tick, partial ones) to a background writer thread over a
@@ -27,6 +30,17 @@ pub const ACCESS_BUFFER_BYTES: usize = 32 * 1024;
 /// Buffers in flight between the workers and the writer before lines are dropped.
 pub const ACCESS_QUEUE_BUFFERS: usize = 256;
 
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// nginx's and Apache's `combined`.
+    #[default]
+    Combined,
+    /// One JSON object per line (bytes outside printable ASCII as `\u00XX`).
+    Json,
+}
+
 /// A buffer of lines and how many lines it holds.
 type Batch = (Vec<u8>, usize);
 
@@ -37,11 +51,12 @@ pub struct AccessLog {
     thread: Mutex<Option<JoinHandle<()>>>,
     dropped: AtomicU64,
     written: std::sync::Arc<AtomicU64>,
+    format: AccessLogFormat,
 }
 
 impl AccessLog {
     /// Opens `path` for appending (`-`: standard output) and starts the writer thread.
-    pub fn open(path: &Path) -> io::Result<Self> {
+    pub fn open(path: &Path, format: AccessLogFormat) -> io::Result<Self> {
         let out: Box<dyn Write + Send> = if path == Path::new("-") {
             Box::new(io::stdout())
         } else {
@@ -58,6 +73,7 @@ impl AccessLog {
             thread: Mutex::new(Some(thread)),
             dropped: AtomicU64::new(0),
             written,
+            format,
         })
     }
 
@@ -235,44 +251,12 @@ impl AccessBuffer {
     /// Appends the line of `entry`, answered `status` with a body of `body` bytes (`None`:
     /// unknown, chunked), at `date` (an IMF-fixdate, as in the `Date` header).
     pub fn line(&mut self, entry: &AccessFields<'_>, status: u16, body: Option<u64>, date: &[u8]) {
-        let out = &mut self.buf;
-        match entry.peer {
-            Some(SocketAddr::V4(p)) => {
-                // Four itoa calls: the formatting machinery costs ~1,000 instructions more.
-                for (i, octet) in p.ip().octets().into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'.');
-                    }
-                    out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
-                }
-            }
-            Some(p) => {
-                let _ = write!(out, "{}", p.ip());
-            }
-            None => out.push(b'-'),
-        }
-        out.extend_from_slice(b" - - [");
-        clf_time(out, date);
-        out.extend_from_slice(b"] \"");
-        escaped(out, entry.request_line);
-        out.extend_from_slice(b"\" ");
-        out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-        out.push(b' ');
         let bodiless = entry.head_only || status < 200 || status == 204 || status == 304;
-        match body {
-            _ if bodiless => out.push(b'0'),
-            Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-            None => out.push(b'-'),
+        let body = if bodiless { Some(0) } else { body };
+        match self.log.format {
+            AccessLogFormat::Combined => combined(&mut self.buf, entry, status, body, date),
+            AccessLogFormat::Json => json(&mut self.buf, entry, status, body, date),
         }
-        for field in [entry.referer, entry.user_agent] {
-            out.extend_from_slice(b" \"");
-            match field {
-                Some(v) => escaped(out, v),
-                None => out.push(b'-'),
-            }
-            out.push(b'"');
-        }
-        out.push(b'\n');
         self.lines += 1;
         if self.buf.len() >= ACCESS_BUFFER_BYTES {
             self.hand_over();
@@ -302,6 +286,116 @@ impl AccessBuffer {
 impl Drop for AccessBuffer {
     fn drop(&mut self) {
         self.hand_over();
+    }
+}
+
+fn peer_ip(out: &mut Vec<u8>, peer: Option<SocketAddr>) {
+    match peer {
+        Some(SocketAddr::V4(p)) => {
+            // Four itoa calls: the formatting machinery costs ~1,000 instructions more.
+            for (i, octet) in p.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
+            }
+        }
+        Some(p) => {
+            let _ = write!(out, "{}", p.ip());
+        }
+        None => out.push(b'-'),
+    }
+}
+
+fn combined(out: &mut Vec<u8>, e: &AccessFields<'_>, status: u16, body: Option<u64>, date: &[u8]) {
+    peer_ip(out, e.peer);
+    out.extend_from_slice(b" - - [");
+    clf_time(out, date);
+    out.extend_from_slice(b"] \"");
+    escaped(out, e.request_line);
+    out.extend_from_slice(b"\" ");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.push(b' ');
+    match body {
+        Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        None => out.push(b'-'),
+    }
+    for field in [e.referer, e.user_agent] {
+        out.extend_from_slice(b" \"");
+        match field {
+            Some(v) => escaped(out, v),
+            None => out.push(b'-'),
+        }
+        out.push(b'"');
+    }
+    out.push(b'\n');
+}
+
+fn json(out: &mut Vec<u8>, e: &AccessFields<'_>, status: u16, body: Option<u64>, date: &[u8]) {
+    let string = |out: &mut Vec<u8>, v: Option<&[u8]>| match v {
+        Some(v) => {
+            out.push(b'"');
+            for &b in v {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    0x20..=0x7e => out.push(b),
+                    _ => {
+                        let _ = write!(out, "\\u{b:04x}");
+                    }
+                }
+            }
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    };
+    out.extend_from_slice(b"{\"remote\":");
+    if e.peer.is_some() {
+        out.push(b'"');
+        peer_ip(out, e.peer);
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"time\":\"");
+    iso_time(out, date);
+    out.extend_from_slice(b"\",\"request\":");
+    string(out, Some(e.request_line));
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.extend_from_slice(b",\"bytes\":");
+    match body {
+        Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"referer\":");
+    string(out, e.referer);
+    out.extend_from_slice(b",\"user_agent\":");
+    string(out, e.user_agent);
+    out.extend_from_slice(b"}\n");
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` → `1994-11-06T08:49:37Z`.
+fn iso_time(out: &mut Vec<u8>, date: &[u8]) {
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let month = date
+        .get(8..11)
+        .and_then(|m| MONTHS.iter().position(|n| *n == m));
+    match (date.get(5..7), month, date.get(12..16), date.get(17..25)) {
+        (Some(d), Some(m), Some(y), Some(t)) => {
+            out.extend_from_slice(y);
+            out.push(b'-');
+            out.extend_from_slice(&[b'0' + (m as u8 + 1) / 10, b'0' + (m as u8 + 1) % 10]);
+            out.push(b'-');
+            out.extend_from_slice(d);
+            out.push(b'T');
+            out.extend_from_slice(t);
+            out.push(b'Z');
+        }
+        _ => out.push(b'-'),
     }
 }
 
@@ -351,7 +445,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bmrapi-access-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("access.log");
-        let log = std::sync::Arc::new(AccessLog::open(&path).unwrap());
+        let log = std::sync::Arc::new(AccessLog::open(&path, AccessLogFormat::Combined).unwrap());
         let mut b = AccessBuffer::new(log.clone());
         let head =
             b"GET /a?b=\"c\" HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\nReferer: http://r/\r\n\r\n";
@@ -367,6 +461,43 @@ mod tests {
             text,
             "198.18.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" 200 13 \"http://r/\" \"t/1\"\n\
              - - - [06/Nov/1994:08:49:37 +0000] \"HEAD / HTTP/1.0\" 200 0 \"-\" \"-\"\n"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn json_lines_parse_back() {
+        let dir = std::env::temp_dir().join(format!("bmrapi-access-json-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.json");
+        let log = std::sync::Arc::new(AccessLog::open(&path, AccessLogFormat::Json).unwrap());
+        let mut b = AccessBuffer::new(log.clone());
+        let head = b"GET /\xC3\xA9?q=\"x\\y\" HTTP/1.1\r\nUser-Agent: t/1\r\n\r\n";
+        let e = AccessFields::new(Some("198.18.0.1:5000".parse().unwrap()), head, false);
+        b.line(&e, 404, Some(10), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        b.line(
+            &AccessFields::new(None, b"POST /e HTTP/1.1\r\n\r\n", false),
+            200,
+            None,
+            b"Sun, 06 Dec 1994 08:49:37 GMT",
+        );
+        drop(b);
+        log.finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                serde_json::json!({"remote": "198.18.0.1", "time": "1994-11-06T08:49:37Z",
+                    "request": "GET /\u{c3}\u{a9}?q=\"x\\y\" HTTP/1.1", "status": 404, "bytes": 10,
+                    "referer": null, "user_agent": "t/1"}),
+                serde_json::json!({"remote": null, "time": "1994-12-06T08:49:37Z",
+                    "request": "POST /e HTTP/1.1", "status": 200, "bytes": null,
+                    "referer": null, "user_agent": null}),
+            ]
         );
         let _ = std::fs::remove_dir_all(dir);
     }

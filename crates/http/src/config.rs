@@ -214,6 +214,9 @@ pub struct ServerConfig {
     /// logs nothing. Key `access-log`, flag `--access-log`. See [`crate::access_log`].
     #[serde(alias = "access_log")]
     pub access_log: Option<PathBuf>,
+    /// The access log's format: `combined` (default) or `json`. Key `access-log-format`.
+    #[serde(alias = "access_log_format")]
+    pub access_log_format: crate::access_log::AccessLogFormat,
 }
 
 impl Default for ServerConfig {
@@ -245,6 +248,7 @@ impl Default for ServerConfig {
             root: None,
             workers: 0,
             access_log: None,
+            access_log_format: crate::access_log::AccessLogFormat::Combined,
         }
     }
 }

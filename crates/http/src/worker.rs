@@ -51,12 +51,14 @@ impl HttpService {
                 ))
             });
         let access_log = match &config.access_log {
-            Some(path) => Some(Arc::new(AccessLog::open(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot open the access log {}: {e}", path.display()),
-                )
-            })?)),
+            Some(path) => Some(Arc::new(
+                AccessLog::open(path, config.access_log_format).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot open the access log {}: {e}", path.display()),
+                    )
+                })?,
+            )),
             None => None,
         };
         Ok(Arc::new(Self {
