@@ -294,6 +294,51 @@ mod tests {
         }
     }
 
+    /// Everything but unreserved characters is encoded, as a client would.
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+
+    proptest::proptest! {
+        #[test]
+        fn encoded_parameters_decode_to_what_was_encoded(
+            a in "\\PC{1,12}",
+            b in "\\PC{1,12}",
+            rest in proptest::collection::vec("\\PC{0,8}", 1..4),
+        ) {
+            let enc = |v: &str| percent_encoding::utf8_percent_encode(v, SEGMENT).to_string();
+            let path = format!("/u/{}/p/{}/f/{}", enc(&a), enc(&b),
+                rest.iter().map(|r| enc(r)).collect::<Vec<_>>().join("/"));
+            let p = Pattern::parse("/u/{a}/p/{b}/f/{*rest}").unwrap();
+            let dots = |v: &str| v == "." || v == "..";
+            let expect_match = !dots(&a) && !dots(&b) && !rest.iter().any(|r| dots(r));
+            let got = p.captures(path.as_bytes());
+            proptest::prop_assert_eq!(got.is_some(), expect_match, "{}", path);
+            proptest::prop_assert_eq!(p.matches(path.as_bytes()), expect_match);
+            if let Some(got) = got {
+                proptest::prop_assert_eq!(got, vec![
+                    ("a".to_string(), a.clone()),
+                    ("b".to_string(), b.clone()),
+                    ("rest".to_string(), rest.join("/")),
+                ]);
+            }
+        }
+
+        #[test]
+        fn arbitrary_paths_never_panic_and_agree(path in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            for pat in ["/", "/a", "/a/{x}", "/{x}/{*r}", "/a%2Fb", "/{*r}"] {
+                let p = Pattern::parse(pat).unwrap();
+                let m = p.matches(&path);
+                proptest::prop_assert_eq!(m, p.captures(&path).is_some());
+                if let Some(off) = p.rest_offset(&path) {
+                    proptest::prop_assert!(m && off <= path.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn specificity_prefers_literals_then_params() {
         let lit = Pattern::parse("/users/new").unwrap();
