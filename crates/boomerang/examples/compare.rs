@@ -1,6 +1,7 @@
 //! The side-by-side comparison behind `bench/compare` (docs/benchmarks.md): in the same
 //! client – router – server namespaces, with the server pinned to one CPU and the load to
-//! another, it measures boomerang on AF_XDP, boomerang `--kernel`, nginx (1 worker,
+//! another, it measures boomerang on AF_XDP and `--kernel` (the `json` example: the routes of
+//! `boomerang serve` plus `GET /json`), nginx (1 worker,
 //! configured here, started inside the server namespace, stopped by PID) and, with
 //! `--servers …,axum`, the axum server of `bench/axum-server` (tokio, 1 worker thread; it
 //! answers only `/plaintext` and `/json`, its file cells stay empty) with the same wrk
@@ -50,7 +51,7 @@ struct Args {
     markdown: PathBuf,
     /// Only these servers (comma separated: xdp,kernel,nginx,axum; xdp-alt is boomerang on
     /// AF_XDP with `--alt-args`, for an A/B in the same run).
-    #[arg(long, default_value = "xdp,kernel,nginx")]
+    #[arg(long, default_value = "xdp,kernel,nginx,axum")]
     servers: String,
     /// MTU of every veth of the topology, for every server alike (9000: jumbo frames).
     #[arg(long, default_value_t = 1500)]
@@ -229,7 +230,8 @@ fn main() -> anyhow::Result<()> {
         client: args.client_pcap.clone(),
     };
     let stop = boomerang::signals::cleanup_flag()?;
-    let exe = sibling_bin("boomerang")?;
+    // boomerang in every column: the json example, `boomerang serve`'s routes plus GET /json.
+    let exe = sibling_bin("examples/json")?;
     let axum = servers
         .contains(&Server::Axum)
         .then(|| sibling_bin("axum-server"))
@@ -324,7 +326,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A binary next to this example (`target/<profile>/<name>`: `boomerang`, `axum-server`).
+/// A binary under this example's profile directory (`target/<profile>/<name>`: `axum-server`,
+/// `examples/json`).
 fn sibling_bin(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let profile_dir = me

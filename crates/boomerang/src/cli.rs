@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once at startup and never moved around: the size of `Serve` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve HTTP on an interface through AF_XDP and the userspace stack, or with `--kernel`
@@ -179,6 +181,25 @@ pub struct ServeArgs {
         serialize_with = "boomerang_settings::opt_duration::serialize"
     )]
     pub file_cache_ttl: Option<Duration>,
+    /// Write an access log in the combined log format to FILE (`-`: standard output);
+    /// buffered per worker and written by a background thread [default: off].
+    #[arg(long, value_name = "FILE|-", help_heading = "HTTP")]
+    #[serde(rename = "http.access-log")]
+    pub access_log: Option<PathBuf>,
+    /// Format of the access log [default: combined].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "HTTP")]
+    #[serde(rename = "http.access-log-format")]
+    pub access_log_format: Option<AccessLogFormat>,
+}
+
+/// Format of the access log (`--access-log-format`).
+#[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// nginx's and Apache's combined log format.
+    Combined,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `boomerang demo …`

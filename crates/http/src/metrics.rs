@@ -35,6 +35,7 @@ pub struct WorkerMetrics {
     blocking_rejected: AtomicU64,
     connections_refused: AtomicU64,
     limit_refusals: AtomicU64,
+    handler_panics: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
 
@@ -58,6 +59,7 @@ impl WorkerMetrics {
             blocking_rejected: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             limit_refusals: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         }
     }
@@ -109,6 +111,11 @@ impl WorkerMetrics {
     /// `RequestError::limit`).
     pub fn limit_refusals(&self) -> u64 {
         self.limit_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Handlers that panicked (their requests were answered 500).
+    pub fn handler_panics(&self) -> u64 {
+        self.handler_panics.load(Ordering::Relaxed)
     }
 
     /// A copy of the merged latency histogram (microseconds).
@@ -190,6 +197,11 @@ impl MetricsRecorder {
     /// Counts a request refused because it exceeded an `[http]` limit.
     pub fn limit_refusal(&mut self) {
         add(&self.shared.limit_refusals, 1);
+    }
+
+    /// Counts a handler that panicked.
+    pub fn handler_panic(&mut self) {
+        add(&self.shared.handler_panics, 1);
     }
 
     /// Merges the local histogram into the shared one (call about once per tick).
@@ -307,7 +319,7 @@ impl MetricsRegistry {
                 "boomerang_http_responses_total{{code=\"{label}\"}} {total}"
             );
         }
-        let counters: [(&str, &str, Getter); 8] = [
+        let counters: [(&str, &str, Getter); 9] = [
             (
                 "boomerang_http_received_bytes_total",
                 "Bytes received from HTTP peers.",
@@ -348,6 +360,11 @@ impl MetricsRegistry {
                 "Requests refused for exceeding max-header-bytes, max-headers, max-uri-bytes, \
                  max-body-bytes, max-chunk-ext-bytes or max-trailer-bytes.",
                 WorkerMetrics::limit_refusals,
+            ),
+            (
+                "boomerang_http_handler_panics_total",
+                "Handlers that panicked; their requests were answered 500.",
+                WorkerMetrics::handler_panics,
             ),
         ];
         for (name, help, get) in counters {

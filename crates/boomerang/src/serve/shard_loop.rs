@@ -356,9 +356,18 @@ impl ServerShard {
                 self.shard.abort(c);
                 continue;
             }
+            let peer = self
+                .shard
+                .tuple(c)
+                .map(|t| std::net::SocketAddr::V4(t.remote));
             let http = &mut self.http;
-            self.slots
-                .insert(c, |id| HttpConnection::new(http, id, now));
+            self.slots.insert(c, |id| {
+                let mut conn = HttpConnection::new(http, id, now);
+                if let Some(peer) = peer {
+                    conn.set_peer(peer);
+                }
+                conn
+            });
         }
     }
 
