@@ -622,6 +622,8 @@ while True:
     chunk = s.recv(16384)
     if not chunk:
         break
+    if not data:
+        print("receiving", flush=True)
     data += chunk
     time.sleep(len(chunk) / 1e6)
 open(sys.argv[3], "wb").write(data[data.index(b"\r\n\r\n") + 4:])
@@ -633,9 +635,17 @@ open(sys.argv[3], "wb").write(data[data.index(b"\r\n\r\n") + 4:])
         .arg(Routed::SERVER_ADDR.to_string())
         .arg(harness::PORT.to_string())
         .arg(&out)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
-    std::thread::sleep(Duration::from_millis(800));
+    // SIGTERM once the response is flowing (however long the client took to start).
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(client.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the reader's first line");
+    assert_eq!(line.trim(), "receiving");
     assert!(
         r.server.try_wait().expect("wait").is_none(),
         "server exited early"
