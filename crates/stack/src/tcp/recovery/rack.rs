@@ -410,13 +410,6 @@ impl Rack {
         self.segs_sacked = 0;
     }
 
-    /// Whether `[start, end)` holds a retransmitted segment (for tests and reordering checks).
-    pub fn was_retransmitted(&self, start: SeqNumber, end: SeqNumber) -> bool {
-        self.segs
-            .iter()
-            .any(|s| s.retransmitted && s.start.lt(end) && start.lt(s.end))
-    }
-
     /// The logged segments, in sequence order.
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segs.iter()
