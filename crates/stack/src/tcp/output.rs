@@ -375,8 +375,9 @@ impl Tcb {
         self.pace_at = None;
     }
 
-    /// Limited transmit (RFC 3042): the first and second duplicate ACK each let one new
-    /// segment beyond the congestion window out, keeping the ACK clock alive.
+    /// Limited transmit (RFC 3042), without SACK (with it the pipe leaves SACKed segments
+    /// out): the first and second duplicate ACK each let one new segment beyond the
+    /// congestion window out, keeping the ACK clock alive.
     fn limited_transmit(&self) -> usize {
         if self.rec.in_recovery || self.snd_nxt != self.snd_max {
             return 0;

@@ -824,6 +824,7 @@ impl Tcb {
     pub(super) fn clear_timers(&mut self) {
         self.pace_at = None;
         self.rec.reo_at = None;
+        self.rec.tlp.at = None;
         self.rtx_at = None;
         self.delack_at = None;
         self.persist_at = None;

@@ -1,4 +1,5 @@
-//! Loss detection and loss recovery of one connection, apart from the rest of the [`Tcb`].
+//! Loss detection and loss recovery of one connection, apart from the rest of the
+//! [`Tcb`](super::tcb::Tcb).
 //!
 //! With SACK, RACK-TLP (RFC 8985) is the one loss detector, whatever the congestion
 //! controller: [`rack`] logs every segment in flight with its transmit time and deems it lost

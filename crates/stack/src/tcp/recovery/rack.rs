@@ -221,8 +221,11 @@ impl Rack {
     /// Processes an ACK: segments below `una` (the new `SND.UNA`) leave the log, segments
     /// wholly inside a SACK block are SACKed; each newly delivered one updates the RACK state
     /// (RFC 8985 §6.2 step 2, `RACK_update`) unless its delivery is ambiguous — retransmitted,
-    /// and the ACK echoes a timestamp from before that retransmission (`echo`) or came back
-    /// sooner than `min_rtt`.
+    /// and it came back sooner than `min_rtt`, or it was cumulatively acknowledged by an ACK
+    /// that echoes a timestamp from before that retransmission (`echo`). The echo is not
+    /// consulted for SACKed segments: a receiver echoes the timestamp of the last segment that
+    /// advanced its window (RFC 7323 §4.3), so every SACK of a retransmission would look
+    /// ambiguous (Linux's `tcp_rack_advance` uses only the min-RTT test).
     pub fn on_ack(
         &mut self,
         una: SeqNumber,
@@ -235,7 +238,7 @@ impl Rack {
         let fack = self.fack;
         let mut latest: Option<Segment> = None;
         let mut max_end: Option<SeqNumber> = None;
-        let mut deliver = |s: &Segment, out: &mut Delivered| {
+        let mut deliver = |s: &Segment, sacked: bool, out: &mut Delivered| {
             if !s.retransmitted && fack.is_some_and(|f| s.end.lt(f)) {
                 out.reordered = true;
             }
@@ -244,7 +247,8 @@ impl Rack {
             }
             if s.retransmitted {
                 let rtt = now.saturating_duration_since(s.xmit_ts);
-                if echo.is_some_and(|e| e.before(s.xmit_ts)) || min_rtt.is_some_and(|m| rtt < m) {
+                let old_echo = !sacked && echo.is_some_and(|e| e.before(s.xmit_ts));
+                if old_echo || min_rtt.is_some_and(|m| rtt < m) {
                     return;
                 }
             }
@@ -279,7 +283,7 @@ impl Rack {
             if s.retransmitted {
                 self.rtx_out -= 1;
             }
-            deliver(&s, &mut out);
+            deliver(&s, false, &mut out);
         }
         for &(l, r) in blocks.iter().flatten() {
             let (l, r) = (SeqNumber(l).max(una), SeqNumber(r));
@@ -305,7 +309,7 @@ impl Rack {
                 if s.retransmitted {
                     self.rtx_out -= 1;
                 }
-                deliver(&*s, &mut out);
+                deliver(&*s, true, &mut out);
             }
         }
         if let Some(s) = latest {
@@ -410,13 +414,6 @@ impl Rack {
         self.segs_sacked = 0;
     }
 
-    /// Whether `[start, end)` holds a retransmitted segment (for tests and reordering checks).
-    pub fn was_retransmitted(&self, start: SeqNumber, end: SeqNumber) -> bool {
-        self.segs
-            .iter()
-            .any(|s| s.retransmitted && s.start.lt(end) && start.lt(s.end))
-    }
-
     /// The logged segments, in sequence order.
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segs.iter()
@@ -504,6 +501,32 @@ mod tests {
         assert_eq!(r.rtt(), None);
         r.on_ack(s(2000), &[None; 4], echo, None, t + ms(40));
         assert_eq!(r.rtt(), Some(ms(40)));
+    }
+
+    /// A SACKed retransmission counts even though the ACK echoes an older timestamp (the
+    /// receiver echoes the last in-order segment's), unless it came back within the minimum
+    /// RTT of being resent (then the original may have been SACKed).
+    #[test]
+    fn a_sacked_retransmission_counts_unless_faster_than_min_rtt() {
+        let t = Instant::now();
+        let echo = Some(Echo { epoch: t, ms: 0 });
+        let mut r = Rack::default();
+        for i in 0..3u32 {
+            r.on_send(s(i * 1000), s((i + 1) * 1000), t);
+        }
+        r.on_send(s(1000), s(2000), t + ms(50));
+        r.on_ack(s(0), &sack(1000, 2000), echo, Some(ms(40)), t + ms(60));
+        assert_eq!(r.rtt(), None, "10 ms after the resend: ambiguous");
+        let mut r = Rack::default();
+        for i in 0..3u32 {
+            r.on_send(s(i * 1000), s((i + 1) * 1000), t);
+        }
+        r.on_send(s(1000), s(2000), t + ms(50));
+        r.on_ack(s(0), &sack(1000, 2000), echo, Some(ms(40)), t + ms(95));
+        assert_eq!(r.rtt(), Some(ms(45)));
+        // The original 0..1000 left before the resend: lost (reo_wnd 0 here).
+        assert!(r.detect_loss(t + ms(95), Duration::ZERO).0);
+        assert_eq!(r.next_lost(s(0)), Some((s(0), 1000)));
     }
 
     /// A timeout marks everything not SACKed lost and keeps the SACKed segments.

@@ -243,3 +243,29 @@ fn a_timeout_resends_only_what_sack_did_not_report() {
     recv!(tcb, rto + ms(40), data_seg(base + 4000, &p[4000..], true));
     recv!(tcb, rto + ms(40), nothing);
 }
+
+/// RFC 8985 §7.2: the PTO is capped by the retransmission timer. After a few 100 ms round
+/// trips the RTO has shrunk to about 2 × SRTT; with one segment in flight the PTO
+/// (2 · SRTT + the 40 ms delayed-ACK allowance) would come later, so the probe fires at the
+/// RTO's instant instead of the RTO, and the RTO restarts from it (§7.3).
+#[test]
+fn the_probe_timeout_is_capped_by_the_rto() {
+    let t0 = Instant::now();
+    let mut tcb = tcb_sack_after(t0, ms(100));
+    let mut now = t0 + ms(100);
+    let base = LOCAL_SEQ + 1;
+    for i in 0..4usize {
+        send_segments(&mut tcb, now, 100);
+        now += ms(100);
+        send!(tcb, now, peer_ack(base + (i + 1) * 100));
+    }
+    let p = send_segments(&mut tcb, now, 100);
+    let rto = tcb.rto();
+    let srtt = tcb.rtt.srtt().unwrap();
+    assert!(srtt * 2 + ms(40) > rto, "SRTT {srtt:?}, RTO {rto:?}");
+    assert_eq!(tcb.tlp_deadline(), Some(now + rto));
+    let out = tcb.on_deadline(now + rto);
+    assert!(!out.retransmit_timeout, "the probe, not the timeout");
+    recv!(tcb, now + rto, data_seg(base + 400, &p, true));
+    assert_eq!(tcb.next_deadline(), Some(now + rto + rto));
+}

@@ -1,7 +1,8 @@
-//! The recovery module: a hole with fewer than DupThresh segments SACKed above it is lost a
-//! reordering window later (RFC 8985 §6.2); against a Linux-like peer (timestamps, SACK,
-//! window scale), spurious retransmission timeouts detected by the echoed timestamp
-//! (RFC 3522) and undone (RFC 4015).
+//! The recovery module: a hole with fewer than DupThresh segments SACKed above it is lost
+//! `RACK.rtt + reo_wnd` after it left (RFC 8985 §6.2), on a path known to reorder even with
+//! more; against a Linux-like peer (timestamps, SACK, window scale), spurious retransmission
+//! timeouts detected by the echoed timestamp (RFC 3522) and undone (RFC 4015). More RACK-TLP
+//! rules, segment by segment: `rack_tlp.rs`.
 
 use super::options::{established, FULL_WND, PEER_TS};
 use super::retransmit::{sack_ack, send_segments, tcb_sack_after};

@@ -332,9 +332,10 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
         sack_ack(base, 1000, &[(4000, 6000), (2000, 3000)])
     );
     recv!(tcb, now, data_seg(base + 1000, &p[1000..2000], false));
-    // ssthresh 4500, pipe 6000.
+    // ssthresh 4500. RACK deemed 3000..4000 lost too (it left before the SACKed 5000..6000):
+    // pipe 5000, PRR's proportional share (⌈1000 · 4500 / 9000⌉) went to the fast retransmit.
     recv!(tcb, now, nothing);
-    // 3000 SACKed bytes above 3000..4000: IsLost; pipe 4000, still no room.
+    // Pipe 4000: PRR's share (⌈2000 · 4500 / 9000⌉ − 1000) is still spent.
     send!(
         tcb,
         now,
@@ -345,7 +346,7 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
         Some((base + 3000, 1000))
     );
     recv!(tcb, now, nothing);
-    // pipe 3000: NextSeg rule 1 sends the lost segment above HighRxt.
+    // Pipe 3000, below ssthresh: the slow-start bound lets the lost segment go.
     send!(
         tcb,
         now,
