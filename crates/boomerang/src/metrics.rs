@@ -283,7 +283,7 @@ impl MetricsState {
                 );
             }
         }
-        let stack: [(&str, &str, StatGet); 40] = [
+        let stack: [(&str, &str, StatGet); 41] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -319,6 +319,7 @@ impl MetricsState {
             ("tcp_retransmit_timeouts_total", "Retransmission timer expirations (RFC 6298).", |s| s.tcp_retransmit_timeouts),
             ("tcp_fast_retransmits_total", "Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, RFC 6675).", |s| s.tcp_fast_retransmits),
             ("tcp_recovery_undos_total", "Fast recoveries undone: D-SACKs showed every retransmission needless (RFC 2883, RFC 3708).", |s| s.tcp_recovery_undos),
+            ("tcp_tlp_repaired_total", "Tail loss probes that repaired a real loss (RFC 8985 §7.4.2; the window was reduced).", |s| s.tcp_tlp_repaired),
             ("tcp_rto_undos_total", "Retransmission timeouts undone: the first ACK after the timeout echoed a timestamp from before it (RFC 3522, RFC 4015).", |s| s.tcp_rto_undos),
             ("arp_cache_full_total", "Mappings not learned because the ARP cache was full (arp-cache-max).", |s| s.arp_drop_cache_full),
             ("arp_pending_dropped_total", "Packets dropped because the queue for unresolved next hops was full.", |s| s.arp_drop_pending_full),

@@ -252,6 +252,7 @@ impl Shard {
         self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
         self.stats.tcp_recovery_undos += u64::from(outcome.undo);
         self.stats.tcp_rto_undos += u64::from(outcome.rto_undo);
+        self.stats.tcp_tlp_repaired += u64::from(outcome.tlp_repaired);
         match outcome.dropped {
             Some(tcp::SegmentDrop::RstNotExact | tcp::SegmentDrop::SynInWindow) => {
                 self.stats.tcp_challenge_acks += 1;
