@@ -326,6 +326,15 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `boomerang serve`'s arguments for an `App` program (the json example): the same flags,
+/// without the subcommand.
+fn app_args(mut serve_args: Vec<String>) -> Vec<String> {
+    if serve_args.first().is_some_and(|a| a == "serve") {
+        serve_args.remove(0);
+    }
+    serve_args
+}
+
 /// A binary under this example's profile directory (`target/<profile>/<name>`: `axum-server`,
 /// `examples/json`).
 fn sibling_bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -392,7 +401,7 @@ fn measure(
     let mut nginx_dir = None;
     let mut proc = match server {
         Server::Xdp | Server::XdpAlt => {
-            let mut serve_args = harness::xdp_serve_args(site.path());
+            let mut serve_args = app_args(harness::xdp_serve_args(site.path()));
             let extra = if server == Server::Xdp {
                 run.xdp_args
             } else {
@@ -416,7 +425,7 @@ fn measure(
             server.label(),
             Some(pin.server),
             exe,
-            &harness::kernel_serve_args(site.path()),
+            &app_args(harness::kernel_serve_args(site.path())),
             &log,
         )?,
         Server::Nginx => {
