@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of `serve`'s arguments costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve HTTP on an interface through AF_XDP and the userspace stack, or with `--kernel`
@@ -179,6 +181,15 @@ pub struct ServeArgs {
         serialize_with = "boomerang_settings::opt_duration::serialize"
     )]
     pub file_cache_ttl: Option<Duration>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); give
+    /// it again with another --tls-key for one more certificate, picked by SNI.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    #[serde(rename = "tls.cert", skip_serializing_if = "Vec::is_empty")]
+    pub tls_cert: Vec<PathBuf>,
+    /// The private key (PEM: ECDSA, Ed25519 or RSA) of the --tls-cert in the same position.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    #[serde(rename = "tls.key", skip_serializing_if = "Vec::is_empty")]
+    pub tls_key: Vec<PathBuf>,
 }
 
 /// `boomerang demo …`

@@ -210,6 +210,10 @@ pub struct ServerConfig {
     /// Worker threads of the kernel transport (0 = one per CPU in the allowed set). Key
     /// `workers`, default 0, 0..=1024.
     pub workers: usize,
+    /// HTTPS: certificates, keys and the handshake timeout; `None` serves plain HTTP. Not
+    /// read from the `[http]` table (it is the `[tls]` table, `--tls-cert`/`--tls-key`).
+    #[serde(skip)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -240,6 +244,7 @@ impl Default for ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             root: None,
             workers: 0,
+            tls: None,
         }
     }
 }

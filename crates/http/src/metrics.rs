@@ -35,6 +35,7 @@ pub struct WorkerMetrics {
     blocking_rejected: AtomicU64,
     connections_refused: AtomicU64,
     limit_refusals: AtomicU64,
+    tls: crate::tls::TlsCounters,
     latency: Mutex<Histogram<u64>>,
 }
 
@@ -58,6 +59,7 @@ impl WorkerMetrics {
             blocking_rejected: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             limit_refusals: AtomicU64::new(0),
+            tls: crate::tls::TlsCounters::default(),
             latency: Mutex::new(new_histogram()),
         }
     }
@@ -109,6 +111,11 @@ impl WorkerMetrics {
     /// `RequestError::limit`).
     pub fn limit_refusals(&self) -> u64 {
         self.limit_refusals.load(Ordering::Relaxed)
+    }
+
+    /// The worker's TLS counters.
+    pub fn tls(&self) -> &crate::tls::TlsCounters {
+        &self.tls
     }
 
     /// A copy of the merged latency histogram (microseconds).
@@ -190,6 +197,11 @@ impl MetricsRecorder {
     /// Counts a request refused because it exceeded an `[http]` limit.
     pub fn limit_refusal(&mut self) {
         add(&self.shared.limit_refusals, 1);
+    }
+
+    /// The worker's TLS counters.
+    pub fn tls(&mut self) -> &crate::tls::TlsCounters {
+        &self.shared.tls
     }
 
     /// Merges the local histogram into the shared one (call about once per tick).
@@ -356,6 +368,7 @@ impl MetricsRegistry {
                 let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.index, get(w));
             }
         }
+        crate::tls::TlsCounters::render(workers.iter().map(|w| w.tls()), out);
         let mut merged = new_histogram();
         for w in &workers {
             let _ = merged.add(w.latency_snapshot());

@@ -18,6 +18,7 @@ use crate::file_cache::FileCache;
 use crate::metrics::{LogLimiter, MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
 use crate::router::Router;
+use crate::tls::TlsAcceptor;
 
 /// Configuration, routes and metrics shared by all workers.
 #[derive(Debug)]
@@ -27,11 +28,12 @@ pub struct HttpService {
     metrics: Arc<MetricsRegistry>,
     root: Option<Arc<PathBuf>>,
     cache: Option<Arc<FileCache>>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl HttpService {
     /// Builds the service after [`ServerConfig::validate`]; the static root (if any) must
-    /// exist and is canonicalised here.
+    /// exist and is canonicalised here, and the TLS certificates and keys (if any) are read.
     pub fn new(config: ServerConfig, router: Router) -> io::Result<Arc<Self>> {
         config
             .validate()
@@ -48,12 +50,19 @@ impl HttpService {
                     config.static_cache_ttl,
                 ))
             });
+        let tls = match &config.tls {
+            Some(t) if t.enabled() => Some(
+                TlsAcceptor::new(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            _ => None,
+        };
         Ok(Arc::new(Self {
             config,
             router,
             metrics: Arc::new(MetricsRegistry::default()),
             root,
             cache,
+            tls,
         }))
     }
 
@@ -70,6 +79,12 @@ impl HttpService {
     /// The metrics of all workers.
     pub fn metrics(&self) -> &Arc<MetricsRegistry> {
         &self.metrics
+    }
+
+    /// The TLS side, when the service speaks HTTPS: transports wrap each connection in a
+    /// [`crate::tls::TlsSession`] and drive it with [`crate::tls::pump_tls`].
+    pub fn tls(&self) -> Option<&TlsAcceptor> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn root(&self) -> Option<&Arc<PathBuf>> {

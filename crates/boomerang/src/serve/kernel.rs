@@ -17,6 +17,7 @@ pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
     // share the port with another server of ours: probe with a plain bind first.
     drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);
     let server = KernelServer::bind(k.listen, config).map_err(|e| explain_bind(e, k))?;
+    crate::signals::reload_tls_on_sighup(server.service())?;
     tracing::info!(
         listen = %server.local_addr(),
         root = ?k.root,
@@ -50,6 +51,9 @@ fn explain_bind(e: io::Error, k: &KernelSettings) -> anyhow::Error {
         io::ErrorKind::PermissionDenied => format!(
             "binding {addr} was refused: ports below 1024 need root (or CAP_NET_BIND_SERVICE); use a port ≥ 1024"
         ),
+        io::ErrorKind::InvalidInput => {
+            "cannot set up the HTTP service (are --root and the TLS files readable?)".into()
+        }
         _ => format!("cannot listen on {addr}"),
     };
     anyhow::Error::new(e).context(hint)

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use boomerang_http::tls::{pump_tls, TlsSession};
 use boomerang_http::{
     pump, BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness,
 };
@@ -115,6 +116,8 @@ struct Slot {
     conn: ConnId,
     id: u64,
     http: HttpConnection,
+    /// The TLS stage, when the service speaks HTTPS.
+    tls: Option<TlsSession>,
     ready: Readiness,
 }
 
@@ -142,7 +145,12 @@ impl Slots {
             .filter(|s| s.id == id)
     }
 
-    fn insert(&mut self, c: ConnId, make: impl FnOnce(u64) -> HttpConnection) {
+    fn insert(
+        &mut self,
+        c: ConnId,
+        tls: Option<TlsSession>,
+        make: impl FnOnce(u64) -> HttpConnection,
+    ) {
         let index = c.index();
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -157,6 +165,7 @@ impl Slots {
                 conn: c,
                 id,
                 http: make(id),
+                tls,
                 ready: Readiness::default(),
             });
         }
@@ -302,14 +311,16 @@ impl ServerShard {
             shard: &mut self.shard,
             conn: c,
         };
-        let open = pump(
+        let (http, ready, ctx, buf) = (
             &mut slot.http,
-            &mut stream,
             &mut slot.ready,
             &mut self.http,
             &mut self.buf,
-            now,
         );
+        let open = match slot.tls.as_mut() {
+            Some(tls) => pump_tls(http, tls, &mut stream, ready, ctx, buf, now),
+            None => pump(http, &mut stream, ready, ctx, buf, now),
+        };
         if !open {
             self.slots.remove(c);
             self.shard.close(c);
@@ -365,9 +376,18 @@ impl ServerShard {
                 self.shard.abort(c);
                 continue;
             }
+            let tls = match self.http.service().tls().map(|a| TlsSession::new(a, now)) {
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot start a TLS session");
+                    self.shard.abort(c);
+                    continue;
+                }
+                None => None,
+            };
             let http = &mut self.http;
             self.slots
-                .insert(c, |id| HttpConnection::new(http, id, now));
+                .insert(c, tls, |id| HttpConnection::new(http, id, now));
         }
     }
 
@@ -394,7 +414,13 @@ impl ServerShard {
             .slots
             .iter()
             .flatten()
-            .filter(|s| s.http.poll_timeout(&self.http).is_some_and(|t| t <= now))
+            .filter(|s| {
+                s.http.poll_timeout(&self.http).is_some_and(|t| t <= now)
+                    || s.tls
+                        .as_ref()
+                        .and_then(TlsSession::poll_timeout)
+                        .is_some_and(|t| t <= now)
+            })
             .map(|s| s.conn)
             .collect();
         for c in due {
