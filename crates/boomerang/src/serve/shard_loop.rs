@@ -289,6 +289,11 @@ impl ServerShard {
         self.slots.live
     }
 
+    /// The HTTP service (configuration, metrics, TLS).
+    pub fn http_service(&self) -> &Arc<HttpService> {
+        self.http.service()
+    }
+
     /// The stack shard (counters, tables).
     pub fn stack(&self) -> &Shard {
         &self.shard
