@@ -1,0 +1,317 @@
+//! HTTPS against real peers: the `boomerang` binary with `--tls-cert`/`--tls-key` in a
+//! server namespace (AF_XDP, and `--kernel`), curl and `openssl s_client` in the client
+//! namespace behind a router namespace. Certificates are made in the test (rcgen; an RSA
+//! one with the openssl command when it is installed). Needs root; skipped otherwise.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use boomerang::harness::{self, ServerProcess, TempDir, Topology};
+use boomerang_nic::need_root;
+
+const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
+/// Size of the download compared byte for byte.
+const BIG: usize = 6 << 20;
+
+/// One certificate: files and the name it is for.
+struct Cert {
+    name: &'static str,
+    crt: PathBuf,
+    key: PathBuf,
+}
+
+fn rcgen_cert(dir: &Path, name: &'static str) -> Cert {
+    let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
+    let crt = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&crt, c.cert.pem()).expect("write");
+    std::fs::write(&key, c.signing_key.serialize_pem()).expect("write");
+    Cert { name, crt, key }
+}
+
+/// An RSA certificate made by the openssl command, if it is installed.
+fn openssl_rsa_cert(dir: &Path, name: &'static str) -> Option<Cert> {
+    let crt = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(Cert { name, crt, key })
+}
+
+struct Running {
+    server: ServerProcess,
+    topo: Topology,
+    site: TempDir,
+    certs: Vec<Cert>,
+}
+
+impl Running {
+    fn start(tag: &str, kernel: bool) -> Running {
+        let site = TempDir::new(tag).expect("site dir");
+        harness::write_site(site.path()).expect("site");
+        std::fs::write(site.path().join("big.bin"), harness::pattern(BIG)).expect("big");
+        let mut certs = vec![rcgen_cert(site.path(), "a.test")];
+        certs.extend(openssl_rsa_cert(site.path(), "b.test"));
+        let topo = Topology::new(tag, kernel).expect("topology");
+        let mut args = if kernel {
+            harness::kernel_serve_args(site.path())
+        } else {
+            harness::xdp_serve_args(site.path())
+        };
+        for c in &certs {
+            args.push("--tls-cert".into());
+            args.push(c.crt.to_string_lossy().into_owned());
+            args.push("--tls-key".into());
+            args.push(c.key.to_string_lossy().into_owned());
+        }
+        let log = site.path().join("server.log");
+        let server = ServerProcess::spawn(
+            &topo.ns.server,
+            "boomerang serve",
+            None,
+            Path::new(BIN),
+            &args,
+            &log,
+        )
+        .expect("spawn");
+        let mut r = Running {
+            server,
+            topo,
+            site,
+            certs,
+        };
+        r.wait_ready();
+        r
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.server.try_wait().expect("wait") {
+                panic!("server exited ({status}):\n{}", self.server.log_tail(30));
+            }
+            let a = &self.certs[0];
+            if self
+                .try_curl(a, &["-o", "/dev/null", &self.url(a.name, "/plaintext")])
+                .is_ok()
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < harness::READY_TIMEOUT,
+                "no HTTPS answer; log:\n{}",
+                self.server.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn url(&self, name: &str, path: &str) -> String {
+        format!("https://{name}:{}{path}", harness::PORT)
+    }
+
+    /// curl from the client namespace trusting `cert` and resolving its name to the server.
+    fn try_curl(&self, cert: &Cert, args: &[&str]) -> std::io::Result<String> {
+        let resolve = format!(
+            "{}:{}:{}",
+            cert.name,
+            harness::PORT,
+            self.topo.server_addr().ip()
+        );
+        let ca = cert.crt.to_string_lossy().into_owned();
+        let mut all = vec![
+            "-sS",
+            "--max-time",
+            "60",
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+        ];
+        all.extend_from_slice(args);
+        self.topo.ns.client.run("curl", &all)
+    }
+
+    fn curl(&self, cert: &Cert, args: &[&str]) -> String {
+        self.try_curl(cert, args).expect("curl")
+    }
+
+    /// `openssl s_client` from the client namespace: a GET with `Connection: close`, with
+    /// extra options; returns its output.
+    fn s_client(&self, cert: &Cert, extra: &[&str]) -> String {
+        let connect = self.topo.server_addr().to_string();
+        let ca = cert.crt.to_string_lossy().into_owned();
+        let mut cmd = format!(
+            "printf 'GET /plaintext HTTP/1.1\\r\\nHost: {n}\\r\\nConnection: close\\r\\n\\r\\n' | \
+             timeout 20 openssl s_client -connect {connect} -servername {n} -CAfile {ca} \
+             -alpn http/1.1 -ign_eof",
+            n = cert.name
+        );
+        for e in extra {
+            cmd.push(' ');
+            cmd.push_str(e);
+        }
+        cmd.push_str(" 2>&1");
+        self.topo
+            .ns
+            .client
+            .run("sh", &["-c", &cmd])
+            .expect("s_client")
+    }
+
+    fn metrics(&self) -> String {
+        let a = &self.certs[0];
+        self.curl(a, &[&self.url(a.name, "/metrics")])
+    }
+}
+
+fn metric_line(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn https_basics(r: &Running) {
+    for c in &r.certs {
+        // Each curl trusts only the certificate its name must get: SNI picked it.
+        let body = r.curl(c, &[&r.url(c.name, "/plaintext")]);
+        assert_eq!(body, "Hello, World!", "{}", c.name);
+        let v = r.curl(
+            c,
+            &[
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{ssl_verify_result}",
+                &r.url(c.name, "/plaintext"),
+            ],
+        );
+        assert_eq!(v, "1.1 0", "{}", c.name);
+    }
+    // The other certificate is refused by a client that trusts only one.
+    if let [a, b, ..] = r.certs.as_slice() {
+        let wrong = Cert {
+            name: b.name,
+            crt: a.crt.clone(),
+            key: a.key.clone(),
+        };
+        assert!(r.try_curl(&wrong, &[&r.url(b.name, "/plaintext")]).is_err());
+    }
+    let a = &r.certs[0];
+    // A multi-MiB download, compared byte for byte; and an upload echoed back.
+    let out = r.site.path().join("big.out");
+    let out_s = out.to_string_lossy().into_owned();
+    r.curl(a, &["-o", &out_s, &r.url(a.name, "/big.bin")]);
+    let got = std::fs::read(&out).expect("downloaded");
+    assert!(
+        got == harness::pattern(BIG),
+        "download differs ({} bytes)",
+        got.len()
+    );
+    let up = r.site.path().join("1m.bin").to_string_lossy().into_owned();
+    let echo = r.site.path().join("echo.out");
+    let echo_s = echo.to_string_lossy().into_owned();
+    r.curl(
+        a,
+        &[
+            "--data-binary",
+            &format!("@{up}"),
+            "-o",
+            &echo_s,
+            &r.url(a.name, "/echo"),
+        ],
+    );
+    assert!(std::fs::read(&echo).expect("echo") == harness::pattern(harness::FILE_1M));
+}
+
+fn resumption(r: &Running) {
+    let a = &r.certs[0];
+    let sess = r
+        .site
+        .path()
+        .join("sess.pem")
+        .to_string_lossy()
+        .into_owned();
+    for version in ["-tls1_3", "-tls1_2"] {
+        let first = r.s_client(a, &[version, "-sess_out", &sess]);
+        assert!(first.contains("Hello, World!"), "{first}");
+        assert!(first.contains("New, TLSv1."), "{first}");
+        assert!(first.contains("ALPN protocol: http/1.1"), "{first}");
+        let again = r.s_client(a, &[version, "-sess_in", &sess]);
+        assert!(again.contains("Reused, TLSv1."), "{version}: {again}");
+        assert!(again.contains("Hello, World!"), "{again}");
+    }
+}
+
+fn openssl_installed() -> bool {
+    std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
+    need_root!();
+    let r = Running::start("tlsx", false);
+    https_basics(&r);
+    if openssl_installed() {
+        resumption(&r);
+    } else {
+        eprintln!("openssl not installed: resumption with s_client not checked");
+    }
+    // Plain HTTP to the HTTPS port: refused, counted, and the server serves on.
+    let addr = r.topo.server_addr();
+    let plain = r.topo.ns.client.run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "10",
+            &format!("http://{addr}/plaintext"),
+        ],
+    );
+    assert!(plain.is_err(), "{plain:?}");
+    let m = r.metrics();
+    assert!(
+        metric_line(&m, "boomerang_tls_handshakes_total{version=\"1.3\"}") >= 4,
+        "{m}"
+    );
+    assert!(
+        metric_line(
+            &m,
+            "boomerang_tls_handshakes_failed_total{reason=\"bad_message\"}"
+        ) >= 1,
+        "{m}"
+    );
+    if openssl_installed() {
+        assert!(metric_line(&m, "boomerang_tls_resumed_total") >= 2, "{m}");
+        assert!(
+            metric_line(&m, "boomerang_tls_handshakes_total{version=\"1.2\"}") >= 2,
+            "{m}"
+        );
+    }
+    assert_eq!(
+        r.curl(&r.certs[0], &[&r.url(r.certs[0].name, "/plaintext")]),
+        "Hello, World!"
+    );
+}
+
+#[test]
+fn https_on_kernel_sockets() {
+    need_root!();
+    let r = Running::start("tlsk", true);
+    https_basics(&r);
+    if openssl_installed() {
+        resumption(&r);
+    }
+}
