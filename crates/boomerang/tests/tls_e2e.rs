@@ -304,6 +304,27 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
         r.curl(&r.certs[0], &[&r.url(r.certs[0].name, "/plaintext")]),
         "Hello, World!"
     );
+    // SIGHUP: new files in place of the old; new handshakes get the new certificate.
+    let a = &r.certs[0];
+    let old = Cert {
+        name: a.name,
+        crt: r.site.path().join("old.crt"),
+        key: a.key.clone(),
+    };
+    std::fs::copy(&a.crt, &old.crt).expect("copy");
+    let _ = rcgen_cert(r.site.path(), a.name);
+    r.server.signal("HUP").expect("SIGHUP");
+    let start = Instant::now();
+    while r.try_curl(a, &[&r.url(a.name, "/plaintext")]).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no reload:\n{}",
+            r.server.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(r.try_curl(&old, &[&r.url(a.name, "/plaintext")]).is_err());
+    assert!(r.server.log_tail(50).contains("TLS certificates reloaded"));
 }
 
 #[test]

@@ -488,3 +488,65 @@ fn a_key_that_is_not_the_certificates_is_refused_with_the_file_named() {
         "{e}"
     );
 }
+
+#[test]
+fn reload_serves_new_certificates_to_new_handshakes_and_keeps_open_connections() {
+    let dir = TempDir::new("tls-reload");
+    let old = cert(dir.path(), "a", &["a.test"]);
+    let mut server = Server::new(&[(old.0.clone(), old.1.clone())]);
+    let now = Instant::now();
+    let old_config = client_config(&[&old.2], false);
+    let mut open = Conn::accept(&mut server, now, 65536);
+    let mut open_client = client_for(&old_config, "a.test");
+    let got = exchange(&mut server, &mut open, &mut open_client, PLAINTEXT, 1, now);
+    assert_eq!(parse_response(&got, false).unwrap().status, 200);
+
+    // New files in place of the old ones, then the reload (SIGHUP in the binary).
+    let new = cert(dir.path(), "a", &["a.test"]);
+    assert_ne!(new.2, old.2);
+    let service = Arc::clone(&server.service);
+    let tls = service.tls().expect("tls");
+    assert_eq!(tls.reload().expect("reload"), 1);
+
+    // The open connection goes on with the keys it negotiated.
+    let got = exchange(&mut server, &mut open, &mut open_client, PLAINTEXT, 1, now);
+    assert_eq!(parse_response(&got, false).unwrap().body, b"Hello, World!");
+    // A new client that trusts only the new certificate gets it.
+    let new_config = client_config(&[&new.2], false);
+    let mut conn = Conn::accept(&mut server, now, 65536);
+    let mut client = client_for(&new_config, "a.test");
+    let got = exchange(&mut server, &mut conn, &mut client, PLAINTEXT, 1, now);
+    assert_eq!(parse_response(&got, false).unwrap().status, 200);
+
+    // A broken file: the reload fails, naming it, and the current certificate stays.
+    std::fs::write(&new.1, "not a key").unwrap();
+    let e = tls.reload().unwrap_err();
+    assert!(e.to_string().contains("a.key"), "{e}");
+    let mut conn = Conn::accept(&mut server, now, 65536);
+    let mut client = client_for(&new_config, "a.test");
+    let got = exchange(&mut server, &mut conn, &mut client, PLAINTEXT, 1, now);
+    assert_eq!(parse_response(&got, false).unwrap().status, 200);
+}
+
+#[test]
+fn nothing_is_written_after_the_fin_even_an_alert() {
+    // Found by the tls_connection fuzz target: garbage arriving while the connection lingers
+    // after its FIN made rustls queue an alert, which was written after the FIN.
+    let dir = TempDir::new("tls-fin");
+    let a = cert(dir.path(), "a", &["a.test"]);
+    let mut server = Server::new(&[(a.0.clone(), a.1.clone())]);
+    let now = Instant::now();
+    let config = client_config(&[&a.2], false);
+    let mut conn = Conn::accept(&mut server, now, 65536);
+    let mut client = client_for(&config, "a.test");
+    let request = b"GET /nope HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\nGET /x";
+    let got = exchange(&mut server, &mut conn, &mut client, request, 1, now);
+    assert_eq!(parse_response(&got, false).unwrap().status, 404);
+    assert!(conn.sock.fin_sent, "close_notify and FIN after the response");
+    // The MemSocket panics on a write after FIN. The garbage is drained (lingering close)
+    // until the peer's FIN.
+    conn.drive(&mut server, &[23, 3, 3, 0, 3, 1, 2, 3], false, now);
+    assert!(conn.open, "lingering");
+    conn.drive(&mut server, &[21, 3, 3], true, now);
+    assert!(!conn.open);
+}

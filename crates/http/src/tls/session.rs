@@ -164,6 +164,11 @@ impl<'a, S: ByteStream> TlsStream<'a, S> {
     /// Hands queued records to the transport; `Ok(true)` when none is left (and the FIN
     /// went out if a shutdown was asked for).
     pub fn flush(&mut self) -> io::Result<bool> {
+        if self.tls.fin_sent {
+            // Nothing may follow the FIN (e.g. an alert about what the peer sent while the
+            // connection lingers): whatever rustls still wants to say is dropped.
+            return Ok(true);
+        }
         while self.tls.conn.wants_write() {
             match self.tls.conn.write_tls(&mut WriteTo(self.inner)) {
                 Ok(0) => return Ok(false),
@@ -210,6 +215,12 @@ impl<'a, S: ByteStream> TlsStream<'a, S> {
 
 impl<S: ByteStream> ByteStream for TlsStream<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tls.close_requested {
+            // After our close_notify the HTTP side only drains and discards (lingering
+            // close): the peer's records are passed through undecrypted. rustls must not see
+            // them: an error there would make it queue a fatal alert after the close_notify.
+            return self.inner.read(buf);
+        }
         loop {
             match self.tls.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
