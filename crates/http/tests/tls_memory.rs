@@ -542,7 +542,10 @@ fn nothing_is_written_after_the_fin_even_an_alert() {
     let request = b"GET /nope HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\nGET /x";
     let got = exchange(&mut server, &mut conn, &mut client, request, 1, now);
     assert_eq!(parse_response(&got, false).unwrap().status, 404);
-    assert!(conn.sock.fin_sent, "close_notify and FIN after the response");
+    assert!(
+        conn.sock.fin_sent,
+        "close_notify and FIN after the response"
+    );
     // The MemSocket panics on a write after FIN. The garbage is drained (lingering close)
     // until the peer's FIN.
     conn.drive(&mut server, &[23, 3, 3, 0, 3, 1, 2, 3], false, now);

@@ -91,7 +91,11 @@ struct Mem {
 impl ByteStream for Mem {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.inbound.is_empty() {
-            return if self.fin { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+            return if self.fin {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
         }
         let n = buf.len().min(self.inbound.len());
         for (d, s) in buf.iter_mut().zip(self.inbound.drain(..n)) {
@@ -171,7 +175,9 @@ fn run(ctx: &mut HttpWorker, data: &[u8]) {
         sock.space = 1 + usize::from(ctl) * 97;
         ready.readable = true;
         ready.writable = true;
-        if !pump_tls(&mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now) {
+        if !pump_tls(
+            &mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now,
+        ) {
             return;
         }
         let mut gave_up = false;
@@ -194,11 +200,15 @@ fn run(ctx: &mut HttpWorker, data: &[u8]) {
         if rest.is_empty() && ctl == 0 && sock.inbound.is_empty() {
             // Input used up: let the deadlines end the connection.
             now += Duration::from_secs(60);
-            if !pump_tls(&mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now) {
+            if !pump_tls(
+                &mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now,
+            ) {
                 return;
             }
             conn.on_timeout(ctx, now);
-            let open = pump_tls(&mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now);
+            let open = pump_tls(
+                &mut conn, &mut tls, &mut sock, &mut ready, ctx, &mut buf, now,
+            );
             assert!(!open || tls.poll_timeout().is_some() || conn.poll_timeout(ctx).is_some());
             return;
         }
