@@ -207,6 +207,10 @@ pub struct DemoArgs {
     /// Use the built-in load generator even when wrk is installed.
     #[arg(long)]
     pub builtin_load: bool,
+    /// Serve HTTPS with a self-signed certificate made at start (the load is wrk over
+    /// https, so wrk must be installed).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// `boomerang load …`
