@@ -159,8 +159,8 @@ impl KernelServer {
 struct Slot {
     stream: TcpStream,
     conn: HttpConnection,
-    /// The TLS stage, when the service speaks HTTPS.
-    tls: Option<TlsSession>,
+    /// The TLS stage, when the service speaks HTTPS (boxed: a plain slot stays small).
+    tls: Option<Box<TlsSession>>,
     generation: u32,
     ready: Readiness,
 }
@@ -283,7 +283,7 @@ fn worker_loop(
                 let due = match slab.slots.get(idx) {
                     Some(Some(s)) => {
                         s.conn.poll_timeout(&ctx).is_some_and(|t| t <= now)
-                            || tls_timeout(s.tls.as_ref()).is_some_and(|t| t <= now)
+                            || tls_timeout(s.tls.as_deref()).is_some_and(|t| t <= now)
                     }
                     _ => false,
                 };
@@ -343,7 +343,7 @@ fn accept_all(
                 }
                 let _ = stream.set_nodelay(true);
                 let tls = match ctx.service().tls().map(|a| TlsSession::new(a, now)) {
-                    Some(Ok(t)) => Some(t),
+                    Some(Ok(t)) => Some(Box::new(t)),
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "cannot start a TLS session");
                         continue;

@@ -116,8 +116,8 @@ struct Slot {
     conn: ConnId,
     id: u64,
     http: HttpConnection,
-    /// The TLS stage, when the service speaks HTTPS.
-    tls: Option<TlsSession>,
+    /// The TLS stage, when the service speaks HTTPS (boxed: a plain slot stays small).
+    tls: Option<Box<TlsSession>>,
     ready: Readiness,
 }
 
@@ -148,7 +148,7 @@ impl Slots {
     fn insert(
         &mut self,
         c: ConnId,
-        tls: Option<TlsSession>,
+        tls: Option<Box<TlsSession>>,
         make: impl FnOnce(u64) -> HttpConnection,
     ) {
         let index = c.index();
@@ -382,7 +382,7 @@ impl ServerShard {
                 continue;
             }
             let tls = match self.http.service().tls().map(|a| TlsSession::new(a, now)) {
-                Some(Ok(t)) => Some(t),
+                Some(Ok(t)) => Some(Box::new(t)),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "cannot start a TLS session");
                     self.shard.abort(c);
@@ -422,7 +422,7 @@ impl ServerShard {
             .filter(|s| {
                 s.http.poll_timeout(&self.http).is_some_and(|t| t <= now)
                     || s.tls
-                        .as_ref()
+                        .as_deref()
                         .and_then(TlsSession::poll_timeout)
                         .is_some_and(|t| t <= now)
             })
