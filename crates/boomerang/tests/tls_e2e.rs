@@ -233,6 +233,40 @@ fn https_basics(r: &Running) {
     assert!(std::fs::read(&echo).expect("echo") == harness::pattern(harness::FILE_1M));
 }
 
+/// Python's `ssl` module as a third client: verifies the chain and the name, negotiates
+/// `http/1.1`, reads the response until the server's close_notify.
+fn python_ssl(r: &Running) {
+    let a = &r.certs[0];
+    let script = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile={ca:?})
+ctx.set_alpn_protocols(["http/1.1"])
+with socket.create_connection(({addr:?}, {port}), timeout=20) as raw:
+    with ctx.wrap_socket(raw, server_hostname={name:?}) as s:
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        print(s.version(), s.selected_alpn_protocol(), data.split(b"\r\n\r\n", 1)[1].decode())
+"#,
+        ca = a.crt.to_string_lossy(),
+        addr = r.topo.server_addr().ip().to_string(),
+        port = harness::PORT,
+        name = a.name,
+    );
+    let out = r
+        .topo
+        .ns
+        .client
+        .run("python3", &["-c", &script])
+        .expect("python3 ssl");
+    assert_eq!(out.trim(), "TLSv1.3 http/1.1 Hello, World!");
+}
+
 fn resumption(r: &Running) {
     let a = &r.certs[0];
     let sess = r
@@ -264,6 +298,7 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
     need_root!();
     let r = Running::start("tlsx", false);
     https_basics(&r);
+    python_ssl(&r);
     if openssl_installed() {
         resumption(&r);
     } else {
@@ -332,6 +367,7 @@ fn https_on_kernel_sockets() {
     need_root!();
     let r = Running::start("tlsk", true);
     https_basics(&r);
+    python_ssl(&r);
     if openssl_installed() {
         resumption(&r);
     }
