@@ -2,7 +2,11 @@
 //! (ECDSA P-256 certificate, X25519) against a rustls client in memory, timing only the
 //! server's [`pump_tls`] calls, i.e. the time a shard's loop turn spends on them.
 //!
-//! `cargo run --profile ci -p boomerang-http --example tls_handshake_cost [N]`
+//! `cargo run --profile ci -p boomerang-http --example tls_handshake_cost [N] [full|resumed]`
+//!
+//! For instruction counts independent of the machine's load, run it under callgrind with
+//! collection limited to the server's calls, for two N, and divide the difference:
+//! `valgrind --tool=callgrind --toggle-collect='*pump_tls*' target/ci/examples/tls_handshake_cost 20 full`.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -151,7 +155,11 @@ fn main() {
         one(&service, &mut ctx, Arc::clone(&full));
         one(&service, &mut ctx, Arc::clone(&resumed));
     }
+    let only = std::env::args().nth(2);
     for (label, config, want_resumed) in [("full", &full, false), ("resumed", &resumed, true)] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         let mut times: Vec<Duration> = (0..n)
             .map(|_| {
                 let (t, r) = one(&service, &mut ctx, Arc::clone(config));
