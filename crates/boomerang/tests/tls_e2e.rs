@@ -286,6 +286,28 @@ fn resumption(r: &Running) {
     }
 }
 
+/// A TLS 1.2 renegotiation attempt (s_client's `R` command): refused with rustls's
+/// `no_renegotiation` warning; the client gives up, the server serves on.
+fn renegotiation(r: &Running) {
+    let a = &r.certs[0];
+    let cmd = format!(
+        "printf 'R\\n' | timeout 20 openssl s_client -tls1_2 -connect {} -servername {} -CAfile {} 2>&1; true",
+        r.topo.server_addr(),
+        a.name,
+        a.crt.to_string_lossy()
+    );
+    let out = r
+        .topo
+        .ns
+        .client
+        .run("sh", &["-c", &cmd])
+        .unwrap_or_else(|e| e.to_string());
+    assert!(out.contains("RENEGOTIATING"), "{out}");
+    assert!(out.contains("no renegotiation"), "{out}");
+    assert!(r.server.pid().is_some());
+    assert_eq!(r.curl(a, &[&r.url(a.name, "/plaintext")]), "Hello, World!");
+}
+
 fn openssl_installed() -> bool {
     std::process::Command::new("openssl")
         .arg("version")
@@ -301,6 +323,7 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
     python_ssl(&r);
     if openssl_installed() {
         resumption(&r);
+        renegotiation(&r);
     } else {
         eprintln!("openssl not installed: resumption with s_client not checked");
     }
