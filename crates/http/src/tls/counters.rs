@@ -80,13 +80,8 @@ impl TlsFailure {
             Error::PeerIncompatible(_) | Error::NoApplicationProtocol | Error::General(_) => {
                 TlsFailure::Incompatible
             }
-            Error::PeerMisbehaved(_) | Error::DecryptError | Error::PeerSentOversizedRecord => {
-                if matches!(e, Error::PeerSentOversizedRecord) {
-                    TlsFailure::OversizedRecord
-                } else {
-                    TlsFailure::Misbehaved
-                }
-            }
+            Error::PeerSentOversizedRecord => TlsFailure::OversizedRecord,
+            Error::PeerMisbehaved(_) | Error::DecryptError => TlsFailure::Misbehaved,
             Error::AlertReceived(_) => TlsFailure::AlertReceived,
             _ => TlsFailure::Other,
         }

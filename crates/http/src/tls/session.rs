@@ -185,8 +185,8 @@ impl<'a, S: ByteStream> TlsStream<'a, S> {
         Ok(true)
     }
 
-    /// Feeds the transport's bytes to rustls once: `Ok(true)` if it got any (or end of
-    /// stream), `WouldBlock` if the transport had none.
+    /// Feeds the transport's bytes to rustls once (or notes the end of stream), processes
+    /// them and sends what rustls answers; `WouldBlock` if the transport had nothing.
     fn receive(&mut self) -> io::Result<()> {
         match self.tls.conn.read_tls(&mut ReadFrom(self.inner)) {
             Ok(0) => self.tls.peer_eof = true,
