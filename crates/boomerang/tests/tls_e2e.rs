@@ -55,7 +55,8 @@ struct Running {
 }
 
 impl Running {
-    fn start(tag: &str, kernel: bool) -> Running {
+    /// Starts the server; `config` (TOML) goes to a `--config` file when given.
+    fn start(tag: &str, kernel: bool, config: Option<&str>) -> Running {
         let site = TempDir::new(tag).expect("site dir");
         harness::write_site(site.path()).expect("site");
         std::fs::write(site.path().join("big.bin"), harness::pattern(BIG)).expect("big");
@@ -67,6 +68,12 @@ impl Running {
         } else {
             harness::xdp_serve_args(site.path())
         };
+        if let Some(text) = config {
+            let path = site.path().join("serve.toml");
+            std::fs::write(&path, text).expect("config");
+            args.push("--config".into());
+            args.push(path.to_string_lossy().into_owned());
+        }
         for c in &certs {
             args.push("--tls-cert".into());
             args.push(c.crt.to_string_lossy().into_owned());
@@ -286,6 +293,38 @@ fn resumption(r: &Running) {
     }
 }
 
+/// A client that sends five bytes of a handshake record and stalls is closed at the
+/// `[tls] handshake-timeout` (1 s here) and counted.
+fn stalled_handshake(r: &Running) {
+    use std::io::{Read, Write};
+    let addr = r.topo.server_addr();
+    let closed = r
+        .topo
+        .ns
+        .client
+        .enter(move || {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect");
+            // A guard against a hang only: the server closes after about 1 s.
+            s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+            s.write_all(&[22, 3, 1, 0, 200]).expect("write");
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).map(|_| rest)
+        })
+        .expect("enter");
+    let rest = closed.expect("the server closes the stalled connection");
+    assert!(rest.is_empty(), "{rest:?}");
+    let m = r.metrics();
+    assert_eq!(
+        metric_line(
+            &m,
+            "boomerang_tls_handshakes_failed_total{reason=\"timeout\"}"
+        ),
+        1,
+        "{m}"
+    );
+}
+
 /// A TLS 1.2 renegotiation attempt (s_client's `R` command): refused with rustls's
 /// `no_renegotiation` warning; the client gives up, the server serves on.
 fn renegotiation(r: &Running) {
@@ -318,7 +357,7 @@ fn openssl_installed() -> bool {
 #[test]
 fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
     need_root!();
-    let r = Running::start("tlsx", false);
+    let r = Running::start("tlsx", false, None);
     https_basics(&r);
     python_ssl(&r);
     if openssl_installed() {
@@ -388,8 +427,10 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
 #[test]
 fn https_on_kernel_sockets() {
     need_root!();
-    let r = Running::start("tlsk", true);
+    // The handshake deadline from the file's [tls] table, the certificates from flags.
+    let r = Running::start("tlsk", true, Some("[tls]\nhandshake-timeout = \"1s\"\n"));
     https_basics(&r);
+    stalled_handshake(&r);
     python_ssl(&r);
     if openssl_installed() {
         resumption(&r);
@@ -415,7 +456,7 @@ fn impair(r: &Running) {
 #[test]
 fn https_download_and_upload_are_byte_exact_under_loss() {
     need_root!();
-    let r = Running::start("tlsl", false);
+    let r = Running::start("tlsl", false, None);
     impair(&r);
     let a = &r.certs[0];
     let out = r.site.path().join("big.out");
