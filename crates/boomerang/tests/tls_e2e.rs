@@ -325,6 +325,86 @@ fn stalled_handshake(r: &Running) {
     );
 }
 
+/// SIGHUP with new files in place of the old: a keep-alive connection opened before goes on
+/// with the certificate it negotiated, new handshakes get the new certificate.
+fn sighup_reload(r: &Running) {
+    let a = &r.certs[0];
+    let go = r.site.path().join("go");
+    // A Python client: one request, then (once `go` exists) a second on the same connection.
+    let script = format!(
+        r#"
+import os, socket, ssl, time
+ctx = ssl.create_default_context(cafile={ca:?})
+req = b"GET /plaintext HTTP/1.1\r\nHost: {name}\r\n\r\n"
+def answer(s):
+    data = b""
+    while not data.endswith(b"Hello, World!"):
+        data += s.recv(4096)
+    return "ok"
+with socket.create_connection(({addr:?}, {port}), timeout=30) as raw:
+    with ctx.wrap_socket(raw, server_hostname={name:?}) as s:
+        s.sendall(req)
+        first = answer(s)
+        print("first", first, flush=True)
+        for _ in range(300):
+            if os.path.exists({go:?}):
+                break
+            time.sleep(0.1)
+        s.sendall(req)
+        print("second", answer(s), flush=True)
+"#,
+        ca = a.crt.to_string_lossy(),
+        addr = r.topo.server_addr().ip().to_string(),
+        port = harness::PORT,
+        name = a.name,
+        go = go.to_string_lossy(),
+    );
+    let out_path = r.site.path().join("python.out");
+    let out = std::fs::File::create(&out_path).expect("out");
+    let mut child = r
+        .topo
+        .ns
+        .client
+        .command("python3")
+        .args(["-c", &script])
+        .stdout(out)
+        .spawn()
+        .expect("python3");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&out_path)
+        .unwrap_or_default()
+        .contains("first ok")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no first answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let old = Cert {
+        name: a.name,
+        crt: r.site.path().join("old.crt"),
+        key: a.key.clone(),
+    };
+    std::fs::copy(&a.crt, &old.crt).expect("copy");
+    let _ = rcgen_cert(r.site.path(), a.name);
+    r.server.signal("HUP").expect("SIGHUP");
+    let start = Instant::now();
+    while r.try_curl(a, &[&r.url(a.name, "/plaintext")]).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no reload:\n{}",
+            r.server.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(r.try_curl(&old, &[&r.url(a.name, "/plaintext")]).is_err());
+    assert!(r.server.log_tail(50).contains("TLS certificates reloaded"));
+    // The connection from before the reload answers its second request.
+    std::fs::write(&go, b"").expect("go");
+    let status = child.wait().expect("python3 ends");
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    assert_eq!(text, "first ok\nsecond ok\n");
+}
+
 /// A TLS 1.2 renegotiation attempt (s_client's `R` command): refused with rustls's
 /// `no_renegotiation` warning; the client gives up, the server serves on.
 fn renegotiation(r: &Running) {
@@ -401,27 +481,7 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
         r.curl(&r.certs[0], &[&r.url(r.certs[0].name, "/plaintext")]),
         "Hello, World!"
     );
-    // SIGHUP: new files in place of the old; new handshakes get the new certificate.
-    let a = &r.certs[0];
-    let old = Cert {
-        name: a.name,
-        crt: r.site.path().join("old.crt"),
-        key: a.key.clone(),
-    };
-    std::fs::copy(&a.crt, &old.crt).expect("copy");
-    let _ = rcgen_cert(r.site.path(), a.name);
-    r.server.signal("HUP").expect("SIGHUP");
-    let start = Instant::now();
-    while r.try_curl(a, &[&r.url(a.name, "/plaintext")]).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no reload:\n{}",
-            r.server.log_tail(20)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(r.try_curl(&old, &[&r.url(a.name, "/plaintext")]).is_err());
-    assert!(r.server.log_tail(50).contains("TLS certificates reloaded"));
+    sighup_reload(&r);
 }
 
 #[test]
