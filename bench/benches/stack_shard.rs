@@ -4,6 +4,7 @@
 //! an idle established connection. Figures: docs/benchmarks.md `## stack shard`.
 #![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn benches`.
 
+use boomerang_wire::TxChecksum;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -44,12 +45,15 @@ fn frame_from(peer: Ipv4Addr, src_port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         ident: 0,
         dont_frag: true,
     }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]), true);
+    .emit(
+        &mut Ipv4Packet::new_unchecked(&mut f[14..]),
+        TxChecksum::Compute,
+    );
     repr.emit(
         &mut TcpPacket::new_unchecked(&mut f[34..]),
         peer,
         OUR_IP,
-        true,
+        TxChecksum::Compute,
     );
     f
 }

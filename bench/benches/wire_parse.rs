@@ -6,6 +6,7 @@ use boomerang_wire::{
     EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Packet,
     Ipv4Repr, SeqNumber, TcpControl, TcpPacket, TcpRepr,
 };
+use boomerang_wire::{RxChecksum, TxChecksum};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -49,24 +50,24 @@ fn emit(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, tcp: &TcpRepr<'_>) {
     let mut f = EthernetFrame::new_unchecked(buf);
     eth.emit(&mut f);
     let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, true);
+    ip.emit(&mut p, TxChecksum::Compute);
     tcp.emit(
         &mut TcpPacket::new_unchecked(p.payload_mut()),
         SRC,
         DST,
-        true,
+        TxChecksum::Compute,
     );
 }
 
 /// The receive path: views checked, IPv4 header checksum verified, TCP parsed with options.
-fn parse(frame: &[u8], verify_tcp: bool) -> usize {
+fn parse(frame: &[u8], tcp_checksum: RxChecksum) -> usize {
     let f = EthernetFrame::new_checked(frame).unwrap();
     let eth = EthernetRepr::parse(&f).unwrap();
     assert_eq!(eth.ethertype, EtherType::Ipv4);
     let p = Ipv4Packet::new_checked(f.payload()).unwrap();
     let ip = Ipv4Repr::parse(&p).unwrap();
     let t = TcpPacket::new_checked(p.payload()).unwrap();
-    let tcp = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, verify_tcp).unwrap();
+    let tcp = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, tcp_checksum).unwrap();
     tcp.payload.len() + tcp.sack_ranges.iter().flatten().count()
 }
 
@@ -74,15 +75,15 @@ fn bench(c: &mut Criterion) {
     let (eth, ip, tcp) = reprs();
     let mut frame = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
     emit(&mut frame, &eth, &ip, &tcp);
-    assert_eq!(parse(&frame, true), 102);
+    assert_eq!(parse(&frame, RxChecksum::Verify), 102);
 
     let mut group = c.benchmark_group("eth_ipv4_tcp_opts");
     group.throughput(Throughput::Elements(1));
     group.bench_function("parse_verify_checksums", |b| {
-        b.iter(|| parse(black_box(&frame), true))
+        b.iter(|| parse(black_box(&frame), RxChecksum::Verify))
     });
     group.bench_function("parse_no_tcp_checksum", |b| {
-        b.iter(|| parse(black_box(&frame), false))
+        b.iter(|| parse(black_box(&frame), RxChecksum::Trust))
     });
     let mut out = vec![0u8; frame.len()];
     group.bench_function("emit_with_checksums", |b| {

@@ -1,7 +1,10 @@
 //! The side-by-side comparison behind `bench/compare` (docs/benchmarks.md): in the same
 //! client – router – server namespaces, with the server pinned to one CPU and the load to
-//! another, it measures boomerang on AF_XDP, boomerang `--kernel` and nginx (1 worker,
-//! configured here, started inside the server namespace, stopped by PID) with the same wrk
+//! another, it measures boomerang on AF_XDP and `--kernel` (the `json` example: the routes of
+//! `boomerang serve` plus `GET /json`), nginx (1 worker,
+//! configured here, started inside the server namespace, stopped by PID) and, with
+//! `--servers …,axum`, the axum server of `bench/axum-server` (tokio, 1 worker thread; it
+//! answers only `/plaintext` and `/json`, its file cells stay empty) with the same wrk
 //! arguments, prints a table with ratios to nginx and writes a CSV for the chart.
 //!
 //! With `--rounds N` the whole sweep runs N times, the servers' order rotating every round,
@@ -46,9 +49,9 @@ struct Args {
     /// Where to write the results as a Markdown table.
     #[arg(long, default_value = "/tmp/boomerang-compare.md")]
     markdown: PathBuf,
-    /// Only these servers (comma separated: xdp,kernel,nginx; xdp-alt is boomerang on
+    /// Only these servers (comma separated: xdp,kernel,nginx,axum; xdp-alt is boomerang on
     /// AF_XDP with `--alt-args`, for an A/B in the same run).
-    #[arg(long, default_value = "xdp,kernel,nginx")]
+    #[arg(long, default_value = "xdp,kernel,nginx,axum")]
     servers: String,
     /// MTU of every veth of the topology, for every server alike (9000: jumbo frames).
     #[arg(long, default_value_t = 1500)]
@@ -80,6 +83,25 @@ struct Args {
     /// Namespace names start with `bmr` + this tag (lets parallel runs tell theirs apart).
     #[arg(long, default_value = "cmp")]
     ns_tag: String,
+    /// Random loss in the router, both ways, for every server alike (nftables, e.g. `2%`;
+    /// whole per mille only).
+    #[arg(long, value_parser = parse_per_mille)]
+    loss: Option<u32>,
+}
+
+/// `2%` or `0.5%` → per mille.
+fn parse_per_mille(s: &str) -> Result<u32, String> {
+    let pct: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|e| format!("{s}: {e}"))?;
+    let per_mille = (pct * 10.0).round();
+    if !(0.0..=1000.0).contains(&per_mille) || (per_mille - pct * 10.0).abs() > 1e-9 {
+        return Err(format!(
+            "{s}: a percentage with at most one decimal, 0 to 100"
+        ));
+    }
+    Ok(per_mille as u32)
 }
 
 /// One column of the table: (label, path, connections, Connection: close).
@@ -89,8 +111,9 @@ type Test = (String, &'static str, usize, bool);
 type Rounds = Vec<LoadResult>;
 
 /// (label, path, connections, Connection: close)
-const TESTS: [(&str, &str, usize, bool); 5] = [
+const TESTS: [(&str, &str, usize, bool); 6] = [
     ("plaintext keep-alive c64", "/plaintext", 64, false),
+    ("JSON keep-alive c64", "/json", 64, false),
     ("plaintext keep-alive c256", "/plaintext", 256, false),
     ("plaintext Connection: close c64", "/plaintext", 64, true),
     ("64 KiB file c64", "/64k.bin", 64, false),
@@ -103,6 +126,7 @@ enum Server {
     XdpAlt,
     Kernel,
     Nginx,
+    Axum,
 }
 
 impl Server {
@@ -112,7 +136,13 @@ impl Server {
             Server::XdpAlt => "boomerang AF_XDP (alt)",
             Server::Kernel => "boomerang --kernel",
             Server::Nginx => "nginx",
+            Server::Axum => "axum",
         }
+    }
+
+    /// Whether this server answers `path` (the axum server has no static files).
+    fn serves(self, path: &str) -> bool {
+        self != Server::Axum || matches!(path, "/plaintext" | "/json")
     }
 }
 
@@ -140,6 +170,7 @@ http {{
         listen {addr}:{port} reuseport backlog=4096;
         root {site};
         location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
+        location = /json {{ default_type application/json; return 200 '{{"message":"Hello, World!"}}'; }}
     }}
 }}
 "#,
@@ -175,6 +206,7 @@ fn main() -> anyhow::Result<()> {
             "xdp-alt" => Ok(Server::XdpAlt),
             "kernel" => Ok(Server::Kernel),
             "nginx" => Ok(Server::Nginx),
+            "axum" => Ok(Server::Axum),
             o => Err(anyhow::anyhow!("unknown server {o}")),
         })
         .collect::<anyhow::Result<_>>()?;
@@ -198,16 +230,22 @@ fn main() -> anyhow::Result<()> {
         client: args.client_pcap.clone(),
     };
     let stop = boomerang::signals::cleanup_flag()?;
-    let exe = boomerang_bin()?;
+    // boomerang in every column: the json example, `boomerang serve`'s routes plus GET /json.
+    let exe = sibling_bin("examples/json")?;
+    let axum = servers
+        .contains(&Server::Axum)
+        .then(|| sibling_bin("axum-server"))
+        .transpose()?;
     let pin = Pinning::from_allowed();
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
     println!(
-        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}",
+        "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}, loss {:.1}% both ways",
         pin.server,
         pin.client,
         fmt_duration(args.duration),
-        args.mtu
+        args.mtu,
+        args.loss.unwrap_or(0) as f64 / 10.0
     );
     // results[(server, tool)][test][round]
     let mut results: Vec<(Server, Tool, Vec<Rounds>)> = Vec::new();
@@ -230,12 +268,14 @@ fn main() -> anyhow::Result<()> {
                 }
                 let run = Run {
                     exe: &exe,
+                    axum: axum.as_deref(),
                     site: &site,
                     pin,
                     duration: args.duration,
                     tests: &tests,
                     captures: &captures,
                     ns_tag: &args.ns_tag,
+                    loss: args.loss,
                     mtu: args.mtu,
                     xdp_args: &args.xdp_args,
                     alt_args: &args.alt_args,
@@ -244,7 +284,7 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("measuring {}", server.label()))?;
                 if let Some(cell) = results.iter_mut().find(|r| r.0 == server && r.1 == tool) {
                     for (per_test, r) in cell.2.iter_mut().zip(rows) {
-                        per_test.push(r);
+                        per_test.extend(r);
                     }
                 }
             }
@@ -256,7 +296,11 @@ fn main() -> anyhow::Result<()> {
     let mut csv =
         String::from("server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec\n");
     for (server, wrk, cells) in &results {
-        for ((label, ..), r) in tests.iter().zip(cells.iter().filter_map(|c| median(c))) {
+        for ((label, ..), r) in tests
+            .iter()
+            .zip(cells)
+            .filter_map(|(t, c)| Some((t, median(c)?)))
+        {
             let _ = writeln!(
                 csv,
                 "{},{},{},{:.0},{},{},{},{},{},{:.0}",
@@ -282,17 +326,18 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The boomerang binary next to this example (`target/<profile>/boomerang`).
-fn boomerang_bin() -> anyhow::Result<PathBuf> {
+/// A binary under this example's profile directory (`target/<profile>/<name>`: `axum-server`,
+/// `examples/json`).
+fn sibling_bin(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let profile_dir = me
         .parent()
         .and_then(Path::parent)
         .context("cannot locate the target directory")?;
-    let bin = profile_dir.join("boomerang");
+    let bin = profile_dir.join(name);
     if !bin.exists() {
         bail!(
-            "{} not found: build it first (`cargo build --release -p boomerang`)",
+            "{} not found: build it first (`bench/compare` does)",
             bin.display()
         );
     }
@@ -308,12 +353,15 @@ struct Captures {
 /// What every server run shares.
 struct Run<'a> {
     exe: &'a Path,
+    /// The axum server's binary, when axum is compared.
+    axum: Option<&'a Path>,
     site: &'a TempDir,
     pin: Pinning,
     duration: Duration,
     tests: &'a [Test],
     captures: &'a Captures,
     ns_tag: &'a str,
+    loss: Option<u32>,
     mtu: u32,
     xdp_args: &'a str,
     alt_args: &'a str,
@@ -324,7 +372,7 @@ fn measure(
     tool: Tool,
     run: &Run,
     stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Vec<LoadResult>> {
+) -> anyhow::Result<Vec<Option<LoadResult>>> {
     let Run {
         exe,
         site,
@@ -336,6 +384,9 @@ fn measure(
     let topo = Topology::new(run.ns_tag, !xdp)?;
     if run.mtu != 1500 {
         topo.set_mtu(run.mtu)?;
+    }
+    if let Some(loss) = run.loss {
+        harness::set_impairment(&topo.ns.router, Some((loss, 0)))?;
     }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
@@ -384,6 +435,19 @@ fn measure(
             nginx_dir = Some(dir);
             p
         }
+        Server::Axum => ServerProcess::spawn(
+            &topo.ns.server,
+            "axum",
+            Some(pin.server),
+            run.axum.context("the axum server's binary")?,
+            &[
+                "--listen".to_string(),
+                topo.server_addr().to_string(),
+                "--threads".to_string(),
+                "1".to_string(),
+            ],
+            &log,
+        )?,
     };
     proc.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
     // tcpdump next to the client, stopped by PID when its guard drops (after the loads)
@@ -421,6 +485,10 @@ fn measure(
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
+        if !server.serves(path) {
+            rows.push(None);
+            continue;
+        }
         eprint!("  {:<20} {:<13} {label:<34}", server.label(), tool.name());
         let spec = LoadSpec {
             url: topo.url(path),
@@ -442,7 +510,7 @@ fn measure(
             )?,
         };
         eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
-        rows.push(r);
+        rows.push(Some(r));
     }
     drop(tcpdump);
     let _ = proc.stop(harness::STOP_TIMEOUT);
@@ -517,7 +585,13 @@ fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize, tests: &[Test]
         for (i, (label, ..)) in tests.iter().enumerate() {
             let _ = write!(out, "| {label} |");
             for (s, _, cells) in &group {
+                let ratio_column = nginx.is_some() && *s != Server::Nginx;
                 let Some(r) = cells.get(i).and_then(median) else {
+                    out.push_str(if ratio_column {
+                        " - | - | - |"
+                    } else {
+                        " - | - |"
+                    });
                     continue;
                 };
                 let _ = write!(out, " {:.0} | {} |", r.rps, fmt_duration(r.p99));

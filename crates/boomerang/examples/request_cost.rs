@@ -5,10 +5,11 @@
 //! and divides the difference by the difference in requests (the warm-up and the
 //! connections' setup cancel out).
 //!
-//! `request_cost ROUNDS [CONNECTIONS]`: every round sends one request on each of
+//! `request_cost ROUNDS [CONNECTIONS] [ACCESS_LOG]`: every round sends one request on each of
 //! CONNECTIONS connections at once (a closed-loop load like `wrk -c`), so a server turn
 //! handles several requests as it does under load; with one connection every request also
-//! pays the turns in which nothing arrived.
+//! pays the turns in which nothing arrived. With ACCESS_LOG (a file, e.g. `/dev/null`) the
+//! server writes its access log there, to count what a log line costs the shard.
 
 use boomerang::serve::sim::{SimOptions, SimPair};
 
@@ -22,7 +23,9 @@ fn main() -> anyhow::Result<()> {
     let rounds = arg(1, 1000);
     let connections = arg(2, 1).max(1);
     let request = b"GET /plaintext HTTP/1.1\r\nHost: 198.18.0.2:8080\r\n\r\n";
-    let mut sim = SimPair::new(SimOptions::default())?;
+    let mut opts = SimOptions::default();
+    opts.http.access_log = std::env::args().nth(3).map(Into::into);
+    let mut sim = SimPair::new(opts)?;
     sim.record = false;
     let conns = (0..connections)
         .map(|_| sim.connect())

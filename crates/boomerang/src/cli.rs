@@ -29,7 +29,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-// Parsed once per process: the size of `serve`'s arguments costs nothing.
+// Parsed once at startup and never moved around: the size of `Serve` costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -181,6 +181,15 @@ pub struct ServeArgs {
         serialize_with = "boomerang_settings::opt_duration::serialize"
     )]
     pub file_cache_ttl: Option<Duration>,
+    /// Write an access log in the combined log format to FILE (`-`: standard output);
+    /// buffered per worker and written by a background thread [default: off].
+    #[arg(long, value_name = "FILE|-", help_heading = "HTTP")]
+    #[serde(rename = "http.access-log")]
+    pub access_log: Option<PathBuf>,
+    /// Format of the access log [default: combined].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "HTTP")]
+    #[serde(rename = "http.access-log-format")]
+    pub access_log_format: Option<AccessLogFormat>,
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); give
     /// it again with another --tls-key for one more certificate, picked by SNI.
     #[arg(long, value_name = "FILE", help_heading = "TLS")]
@@ -190,6 +199,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", help_heading = "TLS")]
     #[serde(rename = "tls.key", skip_serializing_if = "Vec::is_empty")]
     pub tls_key: Vec<PathBuf>,
+}
+
+/// Format of the access log (`--access-log-format`).
+#[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// nginx's and Apache's combined log format.
+    Combined,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `boomerang demo …`

@@ -638,6 +638,102 @@ pub fn render_table(rows: &[(String, LoadResult)]) -> String {
     out
 }
 
+/// client – mid – server namespaces for the impairment forwarder (`crates/nic/examples/netsim.rs`,
+/// run in `mid` between `va` and `vb`): the client at [`NetsimPath::CLIENT_ADDR`] on its
+/// `veth0`; on the server's `veth0` the kernel owns [`NetsimPath::KERNEL_ADDR`] and boomerang
+/// serves [`NetsimPath::OURS_ADDR`] on AF_XDP (its XDP program passes the kernel's traffic
+/// through), so both servers see the same path. IPv6 is off and `mid` does not forward: only
+/// netsim moves frames.
+#[derive(Debug)]
+pub struct NetsimPath {
+    /// Where the client runs.
+    pub client: Netns,
+    /// Where netsim runs.
+    pub mid: Netns,
+    /// Where both servers run.
+    pub server: Netns,
+}
+
+impl NetsimPath {
+    /// The client's address.
+    pub const CLIENT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 1);
+    /// boomerang's address on the server's veth.
+    pub const OURS_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 2);
+    /// The server kernel's address on the same veth.
+    pub const KERNEL_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
+
+    /// Creates the namespaces (names `bmr` + `tag` + c/m/s) and links.
+    pub fn new(tag: &str) -> anyhow::Result<NetsimPath> {
+        use boomerang_nic::netns::{add_addr, disable_ipv6, veth_pair};
+        let client = Netns::new(&format!("{tag}c"))?;
+        let mid = Netns::new(&format!("{tag}m"))?;
+        let server = Netns::new(&format!("{tag}s"))?;
+        veth_pair(&client, "veth0", &mid, "va", 1)?;
+        veth_pair(&mid, "vb", &server, "veth0", 1)?;
+        add_addr(&client, "veth0", Self::CLIENT_ADDR, 24)?;
+        add_addr(&server, "veth0", Self::KERNEL_ADDR, 24)?;
+        for (ns, ifname) in [
+            (&client, "veth0"),
+            (&mid, "va"),
+            (&mid, "vb"),
+            (&server, "veth0"),
+        ] {
+            disable_ipv6(ns, ifname)?;
+        }
+        mid.sysctl("net.ipv4.ip_forward", "0")?;
+        for ns in [&client, &server] {
+            ns.sysctl("net.core.txrehash", "0").ok();
+        }
+        Ok(NetsimPath {
+            client,
+            mid,
+            server,
+        })
+    }
+}
+
+/// Starts `boomerang serve ARGS` (the binary `bin`) in the topology's server namespace, with
+/// its output in `log_dir/server.log`, and waits until it answers `/plaintext` from the client
+/// namespace.
+pub fn start_serve(
+    topo: &Topology,
+    bin: &Path,
+    args: &[String],
+    log_dir: &Path,
+) -> anyhow::Result<ServerProcess> {
+    let log = log_dir.join("server.log");
+    let mut server =
+        ServerProcess::spawn(&topo.ns.server, "boomerang serve", None, bin, args, &log)?;
+    let never = AtomicBool::new(false);
+    server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)?;
+    Ok(server)
+}
+
+/// The router's impairment table (nftables, forward hook): `loss` per mille dropped and
+/// `dup` per mille duplicated, both ways.
+fn impairment_rules(loss: u32, dup: u32) -> String {
+    format!(
+        "table ip bmrimpair {{\n chain impair {{\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 1000 < {loss} drop\n  ip daddr {server} numgen random mod 1000 < {dup} dup to {server} device \"vs\"\n  ip daddr {client} numgen random mod 1000 < {dup} dup to {client} device \"vc\"\n }}\n}}\n",
+        server = Routed::SERVER_ADDR,
+        client = Routed::CLIENT_ADDR,
+    )
+}
+
+/// Switches impairment on (`Some((loss, dup))`, per mille, both ways) or off in the routed
+/// topology's router (nftables; the kernel here has no `netem`).
+pub fn set_impairment(router: &Netns, on: Option<(u32, u32)>) -> anyhow::Result<()> {
+    // Replace whatever is there (ignoring "no such table").
+    let _ = router.run("nft", &["delete", "table", "ip", "bmrimpair"]);
+    if let Some((loss, dup)) = on {
+        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("nft"));
+        std::fs::write(&path, impairment_rules(loss, dup))?;
+        let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        applied.context("nft")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use boomerang_nic::packet_socket::PacketSocket;
 use boomerang_nic::pcap::PcapWriter;
 use boomerang_nic::xsk::{XdpCounters, XskQueue};
 use boomerang_nic::Device;
+use boomerang_stack::tcp::TcpState;
 use boomerang_stack::ShardStats;
 
 /// Device-level counters of one queue, whatever the device.
@@ -92,6 +93,8 @@ pub struct ShardSnapshot {
     pub connections: usize,
     /// Connections in TIME-WAIT.
     pub time_wait: usize,
+    /// Connections by state, indexed by `TcpState::index`.
+    pub by_state: [usize; 11],
     /// Open HTTP connections.
     pub http_connections: usize,
     /// The device's counters.
@@ -280,7 +283,7 @@ impl MetricsState {
                 );
             }
         }
-        let stack: [(&str, &str, StatGet); 40] = [
+        let stack: [(&str, &str, StatGet); 41] = [
             ("rx_bytes_total", "Bytes of frames received by the stack.", |s| s.rx_bytes),
             ("tx_bytes_total", "Bytes of frames sent by the stack.", |s| s.tx_bytes),
             ("eth_dropped_total", "Ethernet frames dropped (truncated, not ours, other EtherType).", |s| s.eth_drop_truncated + s.eth_drop_not_ours + s.eth_drop_ethertype),
@@ -316,6 +319,7 @@ impl MetricsState {
             ("tcp_retransmit_timeouts_total", "Retransmission timer expirations (RFC 6298).", |s| s.tcp_retransmit_timeouts),
             ("tcp_fast_retransmits_total", "Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, RFC 6675).", |s| s.tcp_fast_retransmits),
             ("tcp_recovery_undos_total", "Fast recoveries undone: D-SACKs showed every retransmission needless (RFC 2883, RFC 3708).", |s| s.tcp_recovery_undos),
+            ("tcp_tlp_repaired_total", "Tail loss probes that repaired a real loss (RFC 8985 §7.4.2; the window was reduced).", |s| s.tcp_tlp_repaired),
             ("tcp_rto_undos_total", "Retransmission timeouts undone: the first ACK after the timeout echoed a timestamp from before it (RFC 3522, RFC 4015).", |s| s.tcp_rto_undos),
             ("arp_cache_full_total", "Mappings not learned because the ARP cache was full (arp-cache-max).", |s| s.arp_drop_cache_full),
             ("arp_pending_dropped_total", "Packets dropped because the queue for unresolved next hops was full.", |s| s.arp_drop_pending_full),
@@ -371,6 +375,19 @@ impl MetricsState {
             );
             for (i, s) in shards.iter().enumerate() {
                 let _ = writeln!(out, "boomerang_stack_{name}{{queue=\"{i}\"}} {}", get(s));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boomerang_stack_tcp_connections_by_state TCP connections by RFC 9293 state.\n# TYPE boomerang_stack_tcp_connections_by_state gauge"
+        );
+        for (i, s) in shards.iter().enumerate() {
+            for state in TcpState::ALL {
+                let _ = writeln!(
+                    out,
+                    "boomerang_stack_tcp_connections_by_state{{queue=\"{i}\",state=\"{state}\"}} {}",
+                    s.by_state[state.index()]
+                );
             }
         }
         let _ = writeln!(
@@ -447,6 +464,7 @@ mod tests {
         s.stats.syncookies_sent = 12;
         s.stats.frag_evicted = 13;
         s.connections = 3;
+        s.by_state[TcpState::FinWait1.index()] = 3;
         s.stats.frag_pending = 2;
         s.stats.frag_pending_bytes = 2960;
         s.device.rx_frames = 11;
@@ -464,6 +482,9 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("boomerang_stack_tcp_connections{queue=\"1\"} 3"));
+        assert!(out.contains(
+            "boomerang_stack_tcp_connections_by_state{queue=\"1\",state=\"FIN-WAIT-1\"} 3\n"
+        ));
         assert!(out.contains("queues=\"2\",congestion=\"bbr\"} 1"), "{out}");
         assert!(out.contains("\nboomerang_xdp_tx_budget 2048\n"), "{out}");
         assert!(out.contains("\nboomerang_xdp_send_buffer_bytes 16777216\n"));

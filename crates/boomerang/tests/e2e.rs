@@ -34,20 +34,8 @@ impl Running {
             harness::xdp_serve_args(site.path())
         };
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = site.path().join("server.log");
-        let mut server = ServerProcess::spawn(
-            &topo.ns.server,
-            "boomerang serve",
-            None,
-            Path::new(BIN),
-            &args,
-            &log,
-        )
-        .expect("spawn");
-        let never = std::sync::atomic::AtomicBool::new(false);
-        server
-            .wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)
-            .expect("server ready");
+        let server = harness::start_serve(&topo, Path::new(BIN), &args, site.path())
+            .expect("boomerang serve ready");
         Running { server, topo, site }
     }
 
@@ -634,6 +622,8 @@ while True:
     chunk = s.recv(16384)
     if not chunk:
         break
+    if not data:
+        print("receiving", flush=True)
     data += chunk
     time.sleep(len(chunk) / 1e6)
 open(sys.argv[3], "wb").write(data[data.index(b"\r\n\r\n") + 4:])
@@ -645,9 +635,17 @@ open(sys.argv[3], "wb").write(data[data.index(b"\r\n\r\n") + 4:])
         .arg(Routed::SERVER_ADDR.to_string())
         .arg(harness::PORT.to_string())
         .arg(&out)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
-    std::thread::sleep(Duration::from_millis(800));
+    // SIGTERM once the response is flowing (however long the client took to start).
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(client.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the reader's first line");
+    assert_eq!(line.trim(), "receiving");
     assert!(
         r.server.try_wait().expect("wait").is_none(),
         "server exited early"

@@ -32,20 +32,8 @@ impl Running {
         harness::write_site(site.path()).expect("site");
         let topo = Topology::new(tag, false).expect("topology");
         let args = harness::xdp_serve_args(site.path());
-        let log = site.path().join("server.log");
-        let mut server = ServerProcess::spawn(
-            &topo.ns.server,
-            "boomerang serve",
-            None,
-            Path::new(BIN),
-            &args,
-            &log,
-        )
-        .expect("spawn");
-        let never = std::sync::atomic::AtomicBool::new(false);
-        server
-            .wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)
-            .expect("server ready");
+        let server = harness::start_serve(&topo, Path::new(BIN), &args, site.path())
+            .expect("boomerang serve ready");
         Running { server, topo, site }
     }
 

@@ -22,20 +22,8 @@ fn start(tag: &str, mtu: u32, extra: &[&str]) -> (ServerProcess, Topology, TempD
     }
     let mut args = harness::xdp_serve_args(site.path());
     args.extend(extra.iter().map(|s| s.to_string()));
-    let log = site.path().join("server.log");
-    let mut server = ServerProcess::spawn(
-        &topo.ns.server,
-        "boomerang serve",
-        None,
-        Path::new(BIN),
-        &args,
-        &log,
-    )
-    .expect("spawn");
-    let never = std::sync::atomic::AtomicBool::new(false);
-    server
-        .wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)
-        .expect("server ready");
+    let server = harness::start_serve(&topo, Path::new(BIN), &args, site.path())
+        .expect("boomerang serve ready");
     (server, topo, site)
 }
 

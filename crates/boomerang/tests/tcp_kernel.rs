@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use boomerang::harness::{self, ServerProcess, TempDir, Topology};
-use boomerang_nic::netns::{add_addr, disable_ipv6, run_cmd, veth_pair, Netns, Routed};
+use boomerang::harness::{self, NetsimPath, ServerProcess, TempDir, Topology};
+use boomerang_nic::netns::{run_cmd, Netns, Routed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boomerang");
 
@@ -50,20 +50,8 @@ impl Running {
         let topo = Topology::new(tag, false).expect("topology");
         let mut args = harness::xdp_serve_args(site.path());
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = site.path().join("server.log");
-        let mut server = ServerProcess::spawn(
-            &topo.ns.server,
-            "boomerang serve",
-            None,
-            Path::new(BIN),
-            &args,
-            &log,
-        )
-        .expect("spawn");
-        let never = std::sync::atomic::AtomicBool::new(false);
-        server
-            .wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", &never)
-            .expect("server ready");
+        let server = harness::start_serve(&topo, Path::new(BIN), &args, site.path())
+            .expect("boomerang serve ready");
         Running {
             server,
             topo,
@@ -579,30 +567,13 @@ fn timed_download(client: &Netns, url: &str, out: &Path) -> f64 {
 #[test]
 fn impaired_download_from_boomerang_and_from_the_kernel() {
     need_root!();
-    const XDP_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-    const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
-    let client = Netns::new("kdc").expect("client ns");
-    let mid = Netns::new("kdm").expect("mid ns");
-    let server = Netns::new("kds").expect("server ns");
-    veth_pair(&client, "veth0", &mid, "va", 1).expect("veth a");
-    veth_pair(&mid, "vb", &server, "veth0", 1).expect("veth b");
-    add_addr(&client, "veth0", Ipv4Addr::new(198, 18, 0, 1), 24).expect("client addr");
-    // The kernel owns .3 on the server veth; boomerang owns .2 on the same veth (its XDP
-    // program passes everything else to the kernel).
-    add_addr(&server, "veth0", KERNEL_ADDR, 24).expect("kernel server addr");
-    for (ns, ifname) in [
-        (&client, "veth0"),
-        (&mid, "va"),
-        (&mid, "vb"),
-        (&server, "veth0"),
-    ] {
-        disable_ipv6(ns, ifname).expect("ipv6 off");
-    }
-    mid.sysctl("net.ipv4.ip_forward", "0")
-        .expect("no forwarding");
-    for ns in [&client, &server] {
-        ns.sysctl("net.core.txrehash", "0").ok();
-    }
+    const XDP_ADDR: Ipv4Addr = NetsimPath::OURS_ADDR;
+    const KERNEL_ADDR: Ipv4Addr = NetsimPath::KERNEL_ADDR;
+    let NetsimPath {
+        client,
+        mid,
+        server,
+    } = NetsimPath::new("kd").expect("client – mid – server namespaces");
     // BOOMERANG_IMPAIRED_LOSS and BOOMERANG_IMPAIRED_RATE (netsim's syntax: `0%`,
     // `100mbit`) change the path for measurements.
     let loss = std::env::var("BOOMERANG_IMPAIRED_LOSS").unwrap_or(IMPAIRED_LOSS.to_string());

@@ -26,7 +26,8 @@ pub(crate) enum Work {
 pub(crate) enum WorkResult {
     Static(StaticResponse),
     Chunk(io::Result<(Vec<u8>, FileStream)>),
-    Handler(Response),
+    /// The handler's response, or its panic's message.
+    Handler(Result<Response, String>),
 }
 
 /// A job: the work, which connection it is for, and where to answer.
@@ -150,7 +151,7 @@ fn run(job: Job) {
     let result = match job.work {
         Work::Static(req) => WorkResult::Static(static_files::serve(&req)),
         Work::Chunk(stream, n) => WorkResult::Chunk(static_files::read_chunk(stream, n)),
-        Work::Handler(h, req) => WorkResult::Handler(h.handle(&req)),
+        Work::Handler(h, req) => WorkResult::Handler(crate::contain::call(h.as_ref(), &req)),
     };
     job.reply.push(Completion {
         conn_id: job.conn_id,
@@ -175,7 +176,6 @@ pub(crate) fn try_submit(tx: Option<&Sender<Job>>, job: Job) -> Result<(), PoolF
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Method;
     use std::sync::mpsc;
     use std::sync::Mutex;
 
@@ -190,15 +190,10 @@ mod tests {
         let handler: Arc<dyn Handler> = Arc::new(move |_: &Request| {
             let _ = started_tx.lock().expect("lock").send(());
             let _ = release_rx.lock().expect("lock").recv();
-            Response::text(200, "done")
+            Response::text("done")
         });
         let reply = Arc::new(CompletionQueue::new(Box::new(|| {})));
-        let request = Request {
-            method: Method::Get,
-            target: "/".into(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
+        let request = Request::new(http::Method::GET, "/");
         for conn_id in 0..3 {
             let job = Job {
                 conn_id,

@@ -210,6 +210,13 @@ pub struct ServerConfig {
     /// Worker threads of the kernel transport (0 = one per CPU in the allowed set). Key
     /// `workers`, default 0, 0..=1024.
     pub workers: usize,
+    /// Access log in the combined log format (`-`: standard output); `None` (the default)
+    /// logs nothing. Key `access-log`, flag `--access-log`. See [`crate::access_log`].
+    #[serde(alias = "access_log")]
+    pub access_log: Option<PathBuf>,
+    /// The access log's format: `combined` (default) or `json`. Key `access-log-format`.
+    #[serde(alias = "access_log_format")]
+    pub access_log_format: crate::access_log::AccessLogFormat,
     /// HTTPS: certificates, keys and the handshake timeout; `None` serves plain HTTP. Not
     /// read from the `[http]` table (it is the `[tls]` table, `--tls-cert`/`--tls-key`).
     #[serde(skip)]
@@ -244,6 +251,8 @@ impl Default for ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             root: None,
             workers: 0,
+            access_log: None,
+            access_log_format: crate::access_log::AccessLogFormat::Combined,
             tls: None,
         }
     }

@@ -135,6 +135,8 @@ pub struct HttpConnection {
     input_limit: usize,
     /// Pending output above which reading and parsing stop.
     high_water: usize,
+    /// The peer's address, for the access log (see [`HttpConnection::set_peer`]).
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl HttpConnection {
@@ -166,7 +168,13 @@ impl HttpConnection {
             must_linger: false,
             write_since: now,
             req_started: now,
+            peer: None,
         }
+    }
+
+    /// Tells the connection its peer's address (the access log names it; `-` without).
+    pub fn set_peer(&mut self, peer: std::net::SocketAddr) {
+        self.peer = Some(peer);
     }
 
     /// The id given at creation.
@@ -479,7 +487,10 @@ impl HttpConnection {
                 };
                 write_head(&mut self.output, &head, &ctx.date, &extra);
                 self.record(ctx, r.status, now);
-                let p = Pending { keep_alive, ..p };
+                let mut p = Pending { keep_alive, ..p };
+                if let Some(entry) = p.access.take() {
+                    ctx.access_line(&entry.fields(), r.status, Some(r.length.unwrap_or(0)));
+                }
                 if !p.head_only {
                     self.output.extend_from_slice(&r.body);
                     if let Some(stream) = r.stream {
@@ -493,7 +504,15 @@ impl HttpConnection {
                 }
                 self.finish_response(p.keep_alive, now);
             }
-            (Phase::Waiting(p), WorkResult::Handler(resp)) => {
+            (Phase::Waiting(p), WorkResult::Handler(result)) => {
+                let resp = match result {
+                    Ok(resp) => resp,
+                    Err(panic) => ctx.handler_panicked(&panic, now),
+                };
+                if let Some(entry) = &p.access {
+                    let length = crate::dispatch::user_body_length(&resp);
+                    ctx.access_line(&entry.fields(), resp.status().as_u16(), Some(length));
+                }
                 let keep_alive = p.keep_alive && !self.shutting_down;
                 self.start_output(now);
                 write_user_response(
@@ -504,7 +523,7 @@ impl HttpConnection {
                     p.http10,
                     p.head_only,
                 );
-                self.record(ctx, resp.status, now);
+                self.record(ctx, resp.status().as_u16(), now);
                 self.finish_response(keep_alive, now);
             }
             (
@@ -687,6 +706,7 @@ impl HttpConnection {
                                         &mut self.output,
                                         ctx,
                                         ConnInfo {
+                                            peer: self.peer,
                                             id: self.id,
                                             shutting_down: self.shutting_down,
                                             now,
@@ -754,6 +774,7 @@ impl HttpConnection {
                                     &mut self.output,
                                     ctx,
                                     ConnInfo {
+                                        peer: self.peer,
                                         id: self.id,
                                         shutting_down: self.shutting_down,
                                         now,

@@ -3,25 +3,31 @@
 //! and static files handed to the pool.
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::access_log::{AccessEntry, AccessFields};
 use crate::blocking::{Job, Work};
 use crate::config::MAX_HEADER_SLOTS;
+use crate::contain;
 use crate::file_cache::CachedFile;
+use crate::handler::http_method;
 use crate::request::{BodyKind, Method, RequestHead, Version};
 use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
-use crate::router::{Request, Response, Route, PLAINTEXT_BODY};
+use crate::router::{Lookup, Request, Response, Route, PLAINTEXT_BODY};
 use crate::static_files::{cache_key, content_range, plan, Conditions, Plan, StaticRequest};
 use crate::worker::HttpWorker;
 
 /// The pending response of a request waiting for the blocking pool: how to frame the
 /// answer once the job completes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub(crate) keep_alive: bool,
     pub(crate) http10: bool,
     pub(crate) head_only: bool,
+    /// The access-log entry to complete with the answer (when the log is on).
+    pub(crate) access: Option<Box<AccessEntry>>,
 }
 
 /// Outcome of dispatching one complete request.
@@ -47,10 +53,56 @@ pub(crate) struct ConnInfo {
     pub shutting_down: bool,
     /// The current time.
     pub now: Instant,
+    /// The peer's address, if the transport told.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// Routes one complete request and writes its response (or submits a job); with the access
+/// log on, logs the answer (or hands the entry to the pending job).
+pub(crate) fn dispatch(
+    out: &mut Vec<u8>,
+    ctx: &mut HttpWorker,
+    conn: ConnInfo,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    body: &[u8],
+) -> Next {
+    if ctx.access.is_none() {
+        return route(out, ctx, conn, head, head_bytes, body);
+    }
+    let entry = AccessFields::new(conn.peer, head_bytes, head.method == Method::Head);
+    let before = out.len();
+    let mut next = route(out, ctx, conn, head, head_bytes, body);
+    match &mut next {
+        Next::Done { status, .. } => {
+            let length = announced_length(out.get(before..).unwrap_or_default());
+            ctx.access_line(&entry, *status, length);
+        }
+        Next::Wait(p) => p.access = Some(Box::new(AccessEntry::new(&entry))),
+    }
+    next
+}
+
+/// The body length a response head announces: its `Content-Length`, 0 without one, `None`
+/// for a chunked body.
+fn announced_length(response: &[u8]) -> Option<u64> {
+    for line in response.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix(b"Content-Length: ") {
+            return std::str::from_utf8(v).ok()?.parse().ok();
+        }
+        if line.eq_ignore_ascii_case(b"Transfer-Encoding: chunked") {
+            return None;
+        }
+    }
+    Some(0)
 }
 
 /// Routes one complete request and writes its response (or submits a job).
-pub(crate) fn dispatch(
+fn route(
     out: &mut Vec<u8>,
     ctx: &mut HttpWorker,
     conn: ConnInfo,
@@ -62,6 +114,7 @@ pub(crate) fn dispatch(
         id: conn_id,
         shutting_down,
         now,
+        ..
     } = conn;
     let keep_alive = head.keep_alive && !shutting_down;
     let http10 = head.version == Version::Http10;
@@ -92,20 +145,32 @@ pub(crate) fn dispatch(
             shared: None,
         }
     };
-    match service.router().lookup(target) {
-        Some(route) if !route.accepts(head.method) => {
-            let allow = route.allow().unwrap_or("GET, HEAD").as_bytes();
-            simple(
-                out,
-                ctx,
-                405,
-                "text/plain; charset=utf-8",
-                b"Method Not Allowed\n",
-                &[("Allow", allow)],
-            )
+    let path_end = target
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
+    let path = target.get(..path_end).unwrap_or_default();
+    let method = http_method(head.method);
+    let static_info = StaticInfo {
+        conn_id,
+        now,
+        keep_alive,
+        http10,
+        head_only,
+    };
+    match service.router().lookup(&method, path) {
+        Lookup::MethodNotAllowed(allow) => simple(
+            out,
+            ctx,
+            405,
+            "text/plain; charset=utf-8",
+            b"Method Not Allowed\n",
+            &[("Allow", allow.as_bytes())],
+        ),
+        Lookup::Found(Route::Plaintext, _) => {
+            simple(out, ctx, 200, "text/plain", PLAINTEXT_BODY, &[])
         }
-        Some(Route::Plaintext) => simple(out, ctx, 200, "text/plain", PLAINTEXT_BODY, &[]),
-        Some(Route::Echo) => {
+        Lookup::Found(Route::Echo, _) => {
             let framing = if head.body == BodyKind::Chunked {
                 Framing::Chunked
             } else {
@@ -132,7 +197,7 @@ pub(crate) fn dispatch(
                 shared: None,
             }
         }
-        Some(Route::Metrics) => {
+        Lookup::Found(Route::Metrics, _) => {
             let mut text = std::mem::take(&mut ctx.scratch);
             text.clear();
             service.metrics().render_prometheus(&mut text);
@@ -141,6 +206,9 @@ pub(crate) fn dispatch(
             }
             if let Some(src) = service.router().metrics_source() {
                 src.render_prometheus(&mut text);
+            }
+            if let Some(log) = service.access_log() {
+                log.render_prometheus(&mut text);
             }
             let next = simple(
                 out,
@@ -153,13 +221,19 @@ pub(crate) fn dispatch(
             ctx.scratch = text;
             next
         }
-        Some(Route::Handler { handler, blocking }) => {
-            let req = owned_request(head, head_bytes, body);
+        Lookup::Found(Route::Handler { handler, blocking }, pattern) => {
+            let params = if pattern.is_literal() {
+                Vec::new()
+            } else {
+                pattern.captures(path).unwrap_or_default()
+            };
+            let req = owned_request(method, head, head_bytes, body, params);
             if *blocking {
                 let pending = Pending {
                     keep_alive,
                     http10,
                     head_only,
+                    access: None,
                 };
                 let work = Work::Handler(Arc::clone(handler), req);
                 match ctx.submit(|reply| Job {
@@ -181,97 +255,183 @@ pub(crate) fn dispatch(
                     }
                 }
             } else {
-                let resp = handler.handle(&req);
+                let resp = match contain::call(handler.as_ref(), &req) {
+                    Ok(resp) => resp,
+                    Err(panic) => ctx.handler_panicked(&panic, now),
+                };
                 write_user_response(out, ctx, &resp, keep_alive, http10, head_only);
                 Next::Done {
-                    status: resp.status,
+                    status: resp.status().as_u16(),
                     keep_alive,
                     wrote: true,
                     shared: None,
                 }
             }
         }
-        None => {
-            if !matches!(head.method, Method::Get | Method::Head) {
-                return simple(
+        Lookup::Found(Route::Static { root }, pattern) => {
+            let at = pattern.rest_offset(path).unwrap_or(path.len()).max(1);
+            let mount = path.get(..at - 1).unwrap_or_default();
+            let below = target.get(at - 1..).unwrap_or(b"/");
+            serve_static(out, ctx, head, head_bytes, root, mount, below, static_info)
+        }
+        Lookup::NotFound => {
+            let root = service.root().cloned();
+            match root {
+                Some(_) if !matches!(head.method, Method::Get | Method::Head) => simple(
                     out,
                     ctx,
                     405,
                     "text/plain; charset=utf-8",
                     b"Method Not Allowed\n",
                     &[("Allow", b"GET, HEAD")],
-                );
-            }
-            let Some(root) = service.root() else {
-                return simple(
+                ),
+                Some(root) => {
+                    serve_static(out, ctx, head, head_bytes, &root, b"", target, static_info)
+                }
+                None => simple(
                     out,
                     ctx,
                     404,
                     "text/plain; charset=utf-8",
                     b"Not Found\n",
                     &[],
-                );
-            };
-            if let Some(file) = service
-                .file_cache()
-                .and_then(|c| c.get(cache_key(target), now))
-            {
-                let slice =
-                    |r: &Option<std::ops::Range<usize>>| r.clone().and_then(|r| head_bytes.get(r));
-                let cond = Conditions {
-                    if_none_match: slice(&head.if_none_match),
-                    if_modified_since: slice(&head.if_modified_since),
-                    range: slice(&head.range),
-                    if_range: slice(&head.if_range),
-                };
-                let (status, body) =
-                    write_cached(out, ctx, &file, &cond, keep_alive, http10, head_only);
-                return Next::Done {
-                    status,
-                    keep_alive,
-                    wrote: true,
-                    shared: body.map(|r| (Arc::clone(&file), r)),
-                };
-            }
-            let field = |r: &Option<std::ops::Range<usize>>| {
-                r.clone()
-                    .and_then(|r| head_bytes.get(r))
-                    .map(<[u8]>::to_vec)
-            };
-            let req = StaticRequest {
-                root: Arc::clone(root),
-                target: target.to_vec(),
-                head_only,
-                if_none_match: field(&head.if_none_match),
-                if_modified_since: field(&head.if_modified_since),
-                range: field(&head.range),
-                if_range: field(&head.if_range),
-                chunk: service.config().file_chunk_bytes,
-                cache: service.file_cache().cloned(),
-            };
-            match ctx.submit(|reply| Job {
-                conn_id,
-                reply,
-                work: Work::Static(req),
-            }) {
-                Ok(()) => Next::Wait(Pending {
-                    keep_alive,
-                    http10,
-                    head_only,
-                }),
-                Err(_) => {
-                    ctx.pool_full(now);
-                    simple(
-                        out,
-                        ctx,
-                        503,
-                        "text/plain; charset=utf-8",
-                        b"Service Unavailable\n",
-                        &[],
-                    )
-                }
+                ),
             }
         }
+    }
+}
+
+/// Facts of the request a static answer needs.
+#[derive(Debug, Clone, Copy)]
+struct StaticInfo {
+    conn_id: u64,
+    now: Instant,
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+}
+
+/// Answers a GET/HEAD for a file under `root` (`target`: the request-target below the
+/// mount `mount`) from the file cache, or hands it to the pool.
+#[allow(clippy::too_many_arguments)]
+fn serve_static(
+    out: &mut Vec<u8>,
+    ctx: &mut HttpWorker,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    root: &Arc<PathBuf>,
+    mount: &[u8],
+    target: &[u8],
+    info: StaticInfo,
+) -> Next {
+    let StaticInfo {
+        conn_id,
+        now,
+        keep_alive,
+        http10,
+        head_only,
+    } = info;
+    let service = Arc::clone(ctx.service());
+    let key_buf;
+    let key = if mount.is_empty() {
+        cache_key(target)
+    } else {
+        key_buf = [mount, cache_key(target)].concat();
+        key_buf.as_slice()
+    };
+    if let Some(file) = service.file_cache().and_then(|c| c.get(key, now)) {
+        let slice = |r: &Option<std::ops::Range<usize>>| r.clone().and_then(|r| head_bytes.get(r));
+        let cond = Conditions {
+            if_none_match: slice(&head.if_none_match),
+            if_modified_since: slice(&head.if_modified_since),
+            range: slice(&head.range),
+            if_range: slice(&head.if_range),
+        };
+        let (status, body) = write_cached(out, ctx, &file, &cond, keep_alive, http10, head_only);
+        return Next::Done {
+            status,
+            keep_alive,
+            wrote: true,
+            shared: body.map(|r| (Arc::clone(&file), r)),
+        };
+    }
+    let field = |r: &Option<std::ops::Range<usize>>| {
+        r.clone()
+            .and_then(|r| head_bytes.get(r))
+            .map(<[u8]>::to_vec)
+    };
+    let req = StaticRequest {
+        root: Arc::clone(root),
+        mount: mount.to_vec(),
+        target: target.to_vec(),
+        head_only,
+        if_none_match: field(&head.if_none_match),
+        if_modified_since: field(&head.if_modified_since),
+        range: field(&head.range),
+        if_range: field(&head.if_range),
+        chunk: service.config().file_chunk_bytes,
+        cache: service.file_cache().cloned(),
+    };
+    match ctx.submit(|reply| Job {
+        conn_id,
+        reply,
+        work: Work::Static(req),
+    }) {
+        Ok(()) => Next::Wait(Pending {
+            keep_alive,
+            http10,
+            head_only,
+            access: None,
+        }),
+        Err(_) => {
+            ctx.pool_full(now);
+            let text: &[u8] = b"Service Unavailable\n";
+            let h = Head {
+                status: 503,
+                content_type: Some("text/plain; charset=utf-8"),
+                framing: Framing::Length(text.len() as u64),
+                keep_alive,
+                http10,
+            };
+            write_head(out, &h, &ctx.date, &[]);
+            if !head_only {
+                out.extend_from_slice(text);
+            }
+            Next::Done {
+                status: 503,
+                keep_alive,
+                wrote: true,
+                shared: None,
+            }
+        }
+    }
+}
+
+/// Header fields of a user response the server writes itself (framing, `Date`, `Server`).
+fn reserved(name: &http::HeaderName) -> bool {
+    use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER, TRANSFER_ENCODING};
+    [
+        CONTENT_LENGTH,
+        TRANSFER_ENCODING,
+        CONNECTION,
+        DATE,
+        SERVER,
+        CONTENT_TYPE,
+    ]
+    .contains(name)
+}
+
+/// Statuses whose responses carry no body (RFC 9110 §15.2, §15.3.5, §15.4.5).
+fn bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// The body length a user response is sent with.
+pub(crate) fn user_body_length(resp: &Response) -> u64 {
+    if bodiless(resp.status().as_u16()) {
+        0
+    } else {
+        resp.body().len() as u64
     }
 }
 
@@ -284,42 +444,57 @@ pub(crate) fn write_user_response(
     head_only: bool,
 ) {
     let extra: Vec<(&str, &[u8])> = resp
-        .headers
+        .headers()
         .iter()
+        .filter(|(n, _)| !reserved(n))
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
         .collect();
+    let status = resp.status().as_u16();
+    let framing = if bodiless(status) {
+        Framing::None
+    } else {
+        Framing::Length(resp.body().len() as u64)
+    };
     let h = Head {
-        status: resp.status,
-        content_type: resp.content_type.as_deref(),
-        framing: Framing::Length(resp.body.len() as u64),
+        status,
+        content_type: resp.content_type(),
+        framing,
         keep_alive,
         http10,
     };
     write_head(out, &h, &ctx.date, &extra);
-    if !head_only {
-        out.extend_from_slice(&resp.body);
+    if !head_only && framing != Framing::None {
+        out.extend_from_slice(resp.body());
     }
 }
 
 /// Builds the owned [`Request`] for a user handler by re-reading the head.
-fn owned_request(head: &RequestHead, head_bytes: &[u8], body: &[u8]) -> Request {
+fn owned_request(
+    method: http::Method,
+    head: &RequestHead,
+    head_bytes: &[u8],
+    body: &[u8],
+    params: Vec<(String, String)>,
+) -> Request {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_SLOTS];
-    let mut req = httparse::Request::new(&mut slots);
-    let headers = match req.parse(head_bytes) {
-        Ok(httparse::Status::Complete(_)) => req
-            .headers
-            .iter()
-            .map(|h| (h.name.to_string(), h.value.to_vec()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    Request {
-        method: head.method,
-        target: String::from_utf8_lossy(head_bytes.get(head.target.clone()).unwrap_or_default())
-            .into_owned(),
-        headers,
-        body: body.to_vec(),
+    let mut parsed = httparse::Request::new(&mut slots);
+    let target = origin_form(head_bytes.get(head.target.clone()).unwrap_or_default());
+    let mut req = Request::new(method, String::from_utf8_lossy(target).into_owned())
+        .with_params(params)
+        .with_body(body);
+    if let Ok(httparse::Status::Complete(_)) = parsed.parse(head_bytes) {
+        for h in parsed.headers.iter() {
+            // The parser admitted these bytes already; a field the `http` crate refuses is
+            // left out rather than failing the request.
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(h.name.as_bytes()),
+                http::HeaderValue::from_bytes(h.value),
+            ) {
+                req = req.with_header(n, v);
+            }
+        }
     }
+    req
 }
 
 /// Cached bodies larger than this are queued by reference instead of copied.

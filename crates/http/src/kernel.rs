@@ -328,7 +328,7 @@ fn accept_all(
     let max = ctx.service().config().max_connections_per_worker;
     loop {
         match listener.accept() {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 if slab.live >= max {
                     ctx.metrics.connection_refused();
                     if slab.limit_log.ready(now) {
@@ -351,7 +351,11 @@ fn accept_all(
                     None => None,
                 };
                 let idx = slab.insert_with(|id, generation| Slot {
-                    conn: HttpConnection::new(ctx, id, now),
+                    conn: {
+                        let mut conn = HttpConnection::new(ctx, id, now);
+                        conn.set_peer(peer);
+                        conn
+                    },
                     tls,
                     stream,
                     generation,

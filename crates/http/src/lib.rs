@@ -5,7 +5,8 @@
 //! # Pieces
 //! - [`HttpService`] (one per process, `Arc`): [`ServerConfig`] + [`Router`] + the
 //!   [`MetricsRegistry`]. `Router::with_builtin_routes()` gives `/plaintext`, `/echo`,
-//!   `/metrics`; anything else GET/HEAD is a static file under `config.root`.
+//!   `/metrics`; user handlers ([`Handler`]) are added under a method and a [`Pattern`];
+//!   anything unmatched GET/HEAD is a static file under `config.root`.
 //! - [`BlockingPool`] (one per process): threads for file reads and blocking handlers.
 //! - [`HttpWorker`] (one per worker thread / shard): cached `Date`, metrics recorder, the
 //!   worker's completion queue. Its waker callback must wake that thread's loop.
@@ -58,16 +59,20 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod blocking;
 pub mod body;
 pub mod config;
 pub mod conn;
+pub mod contain;
 mod dispatch;
 pub mod driver;
 pub mod error;
 mod file_cache;
+pub mod handler;
 pub mod kernel;
 pub mod metrics;
+pub mod pattern;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -78,10 +83,13 @@ pub mod worker;
 pub use blocking::{BlockingPool, Completion};
 pub use config::{ConfigError, ServerConfig};
 pub use conn::{ConnAction, HttpConnection};
+pub use contain::quiet_handler_panics;
 pub use driver::{pump, ByteStream, Readiness};
 pub use error::RequestError;
+pub use handler::{Handler, HttpError, IntoResponse, Request, Response};
 pub use kernel::KernelServer;
 pub use metrics::{MetricsRegistry, WorkerMetrics};
+pub use pattern::{Pattern, PatternError};
 pub use request::Method;
-pub use router::{Handler, MetricsSource, Request, Response, Router};
+pub use router::{MetricsSource, Router};
 pub use worker::{HttpService, HttpWorker};

@@ -36,6 +36,7 @@ pub struct WorkerMetrics {
     connections_refused: AtomicU64,
     limit_refusals: AtomicU64,
     tls: crate::tls::TlsCounters,
+    handler_panics: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
 
@@ -60,6 +61,7 @@ impl WorkerMetrics {
             connections_refused: AtomicU64::new(0),
             limit_refusals: AtomicU64::new(0),
             tls: crate::tls::TlsCounters::default(),
+            handler_panics: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         }
     }
@@ -116,6 +118,11 @@ impl WorkerMetrics {
     /// The worker's TLS counters.
     pub fn tls(&self) -> &crate::tls::TlsCounters {
         &self.tls
+    }
+
+    /// Handlers that panicked (their requests were answered 500).
+    pub fn handler_panics(&self) -> u64 {
+        self.handler_panics.load(Ordering::Relaxed)
     }
 
     /// A copy of the merged latency histogram (microseconds).
@@ -202,6 +209,11 @@ impl MetricsRecorder {
     /// The worker's TLS counters.
     pub fn tls(&mut self) -> &crate::tls::TlsCounters {
         &self.shared.tls
+    }
+
+    /// Counts a handler that panicked.
+    pub fn handler_panic(&mut self) {
+        add(&self.shared.handler_panics, 1);
     }
 
     /// Merges the local histogram into the shared one (call about once per tick).
@@ -319,7 +331,7 @@ impl MetricsRegistry {
                 "boomerang_http_responses_total{{code=\"{label}\"}} {total}"
             );
         }
-        let counters: [(&str, &str, Getter); 8] = [
+        let counters: [(&str, &str, Getter); 9] = [
             (
                 "boomerang_http_received_bytes_total",
                 "Bytes received from HTTP peers.",
@@ -360,6 +372,11 @@ impl MetricsRegistry {
                 "Requests refused for exceeding max-header-bytes, max-headers, max-uri-bytes, \
                  max-body-bytes, max-chunk-ext-bytes or max-trailer-bytes.",
                 WorkerMetrics::limit_refusals,
+            ),
+            (
+                "boomerang_http_handler_panics_total",
+                "Handlers that panicked; their requests were answered 500.",
+                WorkerMetrics::handler_panics,
             ),
         ];
         for (name, help, get) in counters {

@@ -19,6 +19,10 @@ use crate::file_cache::FileInfo;
 #[derive(Debug, Clone)]
 pub(crate) struct StaticRequest {
     pub root: Arc<PathBuf>,
+    /// The raw path prefix the root is mounted under (empty for the configured root);
+    /// part of the cache key and of redirect locations.
+    pub mount: Vec<u8>,
+    /// The request-target below the mount (starts with `/`).
     pub target: Vec<u8>,
     pub head_only: bool,
     pub if_none_match: Option<Vec<u8>>,
@@ -205,7 +209,7 @@ pub(crate) fn serve(req: &StaticRequest) -> StaticResponse {
     let mut cached = false;
     let response = serve_file(req, &mut cached);
     if let (Some(cache), false) = (req.cache.as_ref(), cached) {
-        cache.remove(cache_key(&req.target));
+        cache.remove(&full_key(req));
     }
     response
 }
@@ -233,7 +237,7 @@ fn serve_file(req: &StaticRequest, cached: &mut bool) -> StaticResponse {
     };
     if meta.is_dir() {
         if !trailing_slash && !segments.is_empty() {
-            let mut location = String::new();
+            let mut location = String::from_utf8_lossy(&req.mount).into_owned();
             for s in &segments {
                 location.push('/');
                 location.extend(percent_encoding::utf8_percent_encode(s, PATH_SEGMENT));
@@ -269,7 +273,7 @@ fn serve_file(req: &StaticRequest, cached: &mut bool) -> StaticResponse {
     if let Some(cache) = req.cache.as_ref().filter(|c| c.admits(info.len)) {
         if let Ok(body) = std::fs::read(&real) {
             if body.len() as u64 == info.len {
-                let key = cache_key(&req.target).to_vec();
+                let key = full_key(req);
                 let file = cache.insert(key, info, body);
                 *cached = true;
                 return from_memory(&file.info, &file.body, &conditions, req.head_only);
@@ -393,6 +397,12 @@ fn from_memory(
 /// `Content-Range` value of a satisfiable range (RFC 9110 §14.4).
 pub(crate) fn content_range(first: u64, count: u64, len: u64) -> String {
     format!("bytes {first}-{}/{len}", first + count - 1)
+}
+
+/// The cache key of a request: the mount and the path below it (the request's whole
+/// path), without query or fragment.
+fn full_key(req: &StaticRequest) -> Vec<u8> {
+    [req.mount.as_slice(), cache_key(&req.target)].concat()
 }
 
 /// The cache key of a request-target: its path, without query or fragment.

@@ -12,12 +12,13 @@ use std::time::SystemTime;
 
 use crossbeam_channel::Sender;
 
+use crate::access_log::{AccessBuffer, AccessFields, AccessLog};
 use crate::blocking::{BlockingPool, Completion, CompletionQueue, Job};
 use crate::config::ServerConfig;
 use crate::file_cache::FileCache;
 use crate::metrics::{LogLimiter, MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
-use crate::router::Router;
+use crate::router::{Response, Router};
 use crate::tls::TlsAcceptor;
 
 /// Configuration, routes and metrics shared by all workers.
@@ -29,6 +30,7 @@ pub struct HttpService {
     root: Option<Arc<PathBuf>>,
     cache: Option<Arc<FileCache>>,
     tls: Option<TlsAcceptor>,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl HttpService {
@@ -56,6 +58,17 @@ impl HttpService {
             ),
             _ => None,
         };
+        let access_log = match &config.access_log {
+            Some(path) => Some(Arc::new(
+                AccessLog::open(path, config.access_log_format).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot open the access log {}: {e}", path.display()),
+                    )
+                })?,
+            )),
+            None => None,
+        };
         Ok(Arc::new(Self {
             config,
             router,
@@ -63,6 +76,7 @@ impl HttpService {
             root,
             cache,
             tls,
+            access_log,
         }))
     }
 
@@ -94,6 +108,11 @@ impl HttpService {
     pub(crate) fn file_cache(&self) -> Option<&Arc<FileCache>> {
         self.cache.as_ref()
     }
+
+    /// The access log's writer, when one is configured.
+    pub fn access_log(&self) -> Option<&Arc<AccessLog>> {
+        self.access_log.as_ref()
+    }
 }
 
 /// Per-worker context passed to every [`crate::HttpConnection`] call.
@@ -113,6 +132,10 @@ pub struct HttpWorker {
     pub(crate) pool_full_log: LogLimiter,
     /// Rate limit of the "request over a limit" notice.
     pub(crate) limit_log: LogLimiter,
+    /// Rate limit of the "handler panicked" error.
+    panic_log: LogLimiter,
+    /// This worker's access-log lines on their way to the writer.
+    pub(crate) access: Option<AccessBuffer>,
 }
 
 /// Most idle-connection buffers a worker keeps for reuse (1 MiB of 1 KiB buffers).
@@ -138,6 +161,8 @@ impl HttpWorker {
             spare_buffers: Vec::new(),
             pool_full_log: LogLimiter::default(),
             limit_log: LogLimiter::default(),
+            panic_log: LogLimiter::default(),
+            access: service.access_log.clone().map(AccessBuffer::new),
         }
     }
 
@@ -178,6 +203,9 @@ impl HttpWorker {
     /// Periodic housekeeping (merges latency histograms); call about once per timer tick.
     pub fn tick(&mut self) {
         self.metrics.flush();
+        if let Some(a) = self.access.as_mut() {
+            a.hand_over();
+        }
     }
 
     /// The metrics recorder (the transport counts its own events, e.g. refused accepts).
@@ -197,6 +225,29 @@ impl HttpWorker {
                 "blocking pool full: a request was answered 503 (blocking-threads, \
                  blocking-queue; counted in boomerang_http_blocking_rejected_total)"
             );
+        }
+    }
+
+    /// Counts a handler's panic, logs it (at most once a second per worker, with how many
+    /// the counter holds) and returns the `500` its request gets.
+    pub(crate) fn handler_panicked(&mut self, message: &str, now: std::time::Instant) -> Response {
+        self.metrics.handler_panic();
+        if self.panic_log.ready(now) {
+            tracing::error!(
+                panic = message,
+                "a handler panicked: its request was answered 500 (counted in \
+                 boomerang_http_handler_panics_total; further panics within a second are \
+                 only counted)"
+            );
+        }
+        Response::text("Internal Server Error\n")
+            .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Writes the access-log line of `entry` (when the log is on).
+    pub(crate) fn access_line(&mut self, entry: &AccessFields<'_>, status: u16, body: Option<u64>) {
+        if let Some(a) = self.access.as_mut() {
+            a.line(entry, status, body, self.date.as_bytes());
         }
     }
 

@@ -410,20 +410,17 @@ fn user_handlers_inline_and_blocking() {
     router.route(
         "/hello",
         Arc::new(|req: &Request| {
-            Response::text(
-                200,
-                format!(
-                    "hi {}",
-                    String::from_utf8_lossy(req.header("x-name").unwrap_or(b"?"))
-                ),
-            )
+            Response::text(format!(
+                "hi {}",
+                String::from_utf8_lossy(req.header("x-name").unwrap_or(b"?"))
+            ))
         }),
     );
     router.route_blocking(
         "/slow",
         Arc::new(|req: &Request| {
             std::thread::sleep(Duration::from_millis(50));
-            Response::text(201, req.body.clone())
+            Response::text(req.body().to_vec()).with_status(http::StatusCode::CREATED)
         }),
     );
     let mut h = Harness::with_router(ServerConfig::default(), router);

@@ -18,6 +18,7 @@
 //!
 //! Prints one line per phase and queue, and the RX ratio to the XDP_DROP baseline.
 
+use boomerang_wire::TxChecksum;
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +113,7 @@ fn frame_template(src_mac: [u8; 6], dst_mac: [u8; 6], payload: usize, port: u16)
         ident: 0,
         dont_frag: true,
     }
-    .emit(&mut ip, true);
+    .emit(&mut ip, TxChecksum::Compute);
     let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
     udp.set_src_port(port);
     udp.set_dst_port(9);

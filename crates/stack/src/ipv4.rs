@@ -1,6 +1,7 @@
 //! IPv4 (RFC 791) for the shard: receive-side validation with a drop reason for every failure,
 //! and building the headers of what we send (DF set, software checksum).
 
+use boomerang_wire::TxChecksum;
 use std::net::Ipv4Addr;
 
 use boomerang_wire::{
@@ -130,6 +131,6 @@ pub fn emit_headers(
         ident,
         dont_frag: true,
     }
-    .emit(&mut ip, true);
+    .emit(&mut ip, TxChecksum::Compute);
     FRAME_HEADERS + payload_len
 }

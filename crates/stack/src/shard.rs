@@ -13,6 +13,7 @@
 
 mod api;
 mod tcp_io;
+mod time_wait;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -36,6 +37,7 @@ use crate::stats::ShardStats;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::Tcb;
 use crate::timer::{TimerEntry, TimerWheel};
+use time_wait::TimeWaitTable;
 
 /// Interval between sweeps of expired entries out of the shared ARP cache.
 pub const ARP_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
@@ -66,9 +68,9 @@ pub(crate) struct Conn {
     pub(crate) readable_queued: bool,
     pub(crate) writable_queued: bool,
     pub(crate) closed_reported: bool,
-    /// Counted in the TIME-WAIT table.
-    pub(crate) in_time_wait: bool,
     pub(crate) established_seen: bool,
+    /// The state this connection is counted under in `Shard::state_counts`.
+    pub(crate) counted_state: crate::tcp::TcpState,
     /// Largest IPv4 packet toward the peer (link MTU lowered by ICMP, RFC 1191).
     pub(crate) path_mtu: usize,
     /// Cached next-hop MAC and until when it may be used without a lookup.
@@ -111,8 +113,9 @@ pub struct Shard {
     pub(crate) fired: Vec<TimerEntry>,
     pub(crate) dirty: VecDeque<ConnId>,
     pub(crate) events: VecDeque<SocketEvent>,
-    pub(crate) time_wait: VecDeque<ConnId>,
-    pub(crate) time_wait_count: usize,
+    pub(crate) time_wait: TimeWaitTable,
+    /// Connections in the slab by counted state (`Conn::counted_state`).
+    pub(crate) state_counts: [usize; 11],
     pub(crate) next_ephemeral: u16,
     pub(crate) next_arp_sweep: Instant,
 }
@@ -165,8 +168,8 @@ impl Shard {
             fired: Vec::new(),
             dirty: VecDeque::new(),
             events: VecDeque::new(),
-            time_wait: VecDeque::new(),
-            time_wait_count: 0,
+            time_wait: TimeWaitTable::default(),
+            state_counts: [0; 11],
             next_arp_sweep: now + ARP_SWEEP_INTERVAL,
         }
     }
@@ -194,7 +197,7 @@ impl Shard {
     /// Connections held (any state, TIME-WAIT included, and closed ones whose handle the
     /// application has not released yet).
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.time_wait.len()
     }
 
     /// Connections with queued data not yet acknowledged by the peer (sent or not): what a
@@ -214,9 +217,18 @@ impl Shard {
         usize::try_from(self.stats.tcp_half_open).unwrap_or(usize::MAX)
     }
 
+    /// Connections by state, indexed by [`TcpState::index`](crate::tcp::TcpState::index):
+    /// TIME-WAIT records included, connections that left the table but whose handle the
+    /// application still holds counted as CLOSED.
+    pub fn connections_by_state(&self) -> [usize; 11] {
+        let mut counts = self.state_counts;
+        counts[crate::tcp::TcpState::TimeWait.index()] += self.time_wait.len();
+        counts
+    }
+
     /// Connections in TIME-WAIT.
     pub fn time_wait_count(&self) -> usize {
-        self.time_wait_count
+        self.time_wait.len()
     }
 
     /// Memory held for one connection: the shard's record (Tcb included) plus the Tcb's
@@ -774,6 +786,7 @@ impl Shard {
         for other in [
             self.reassembly.next_deadline(),
             self.pending.next_deadline(),
+            self.time_wait.next_deadline(),
             (!self.shared_arp_is_empty()).then_some(self.next_arp_sweep),
         ]
         .into_iter()
@@ -798,6 +811,7 @@ impl Shard {
             self.timer_fired(entry, now);
         }
         self.fired = fired;
+        self.time_wait.expire(now);
         let expired = self.reassembly.expire(now);
         self.stats.frag_drop_timeout += expired;
         if expired > 0 {

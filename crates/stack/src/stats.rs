@@ -138,6 +138,9 @@ pub struct ShardStats {
     /// Retransmission timeouts found spurious by the timestamp of the first ACK after them
     /// and undone (RFC 3522, RFC 4015).
     pub tcp_rto_undos: u64,
+    /// Tail loss probes whose ACK showed they repaired a real loss (RFC 8985 §7.4.2): the
+    /// window was reduced as for a fast recovery.
+    pub tcp_tlp_repaired: u64,
     /// Retransmission timer expirations (RFC 6298).
     pub tcp_retransmit_timeouts: u64,
     /// Segments sent that resend sequence space sent before.

@@ -2,6 +2,7 @@
 //! bounded number of timer entries, an idle poll touches none of them, and an idle connection
 //! stays small. (Costs in time are measured by `bench/benches/stack_shard.rs`, not asserted.)
 
+use boomerang_wire::TxChecksum;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -42,12 +43,15 @@ fn frame(peer: Ipv4Addr, port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         ident: 0,
         dont_frag: true,
     }
-    .emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]), true);
+    .emit(
+        &mut Ipv4Packet::new_unchecked(&mut f[14..]),
+        TxChecksum::Compute,
+    );
     repr.emit(
         &mut TcpPacket::new_unchecked(&mut f[34..]),
         peer,
         OUR_IP,
-        true,
+        TxChecksum::Compute,
     );
     f
 }

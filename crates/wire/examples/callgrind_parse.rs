@@ -9,6 +9,7 @@
 //! valgrind --tool=callgrind target/release/examples/callgrind_parse none    # fixed cost to subtract
 //! ```
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::hint::black_box;
 
 use boomerang_wire::{
@@ -53,12 +54,12 @@ fn frame() -> Vec<u8> {
     let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
     eth.emit(&mut f);
     let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, true);
+    ip.emit(&mut p, TxChecksum::Compute);
     tcp.emit(
         &mut TcpPacket::new_unchecked(p.payload_mut()),
         src,
         dst,
-        true,
+        TxChecksum::Compute,
     );
     buf
 }
@@ -69,7 +70,7 @@ fn parse(frame: &[u8]) -> Option<usize> {
     let p = Ipv4Packet::new_checked(f.payload()).ok()?;
     let ip = Ipv4Repr::parse(&p).ok()?;
     let t = TcpPacket::new_checked(p.payload()).ok()?;
-    let tcp = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, true).ok()?;
+    let tcp = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, RxChecksum::Verify).ok()?;
     Some(tcp.payload.len())
 }
 

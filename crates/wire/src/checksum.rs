@@ -8,6 +8,24 @@
 
 use std::net::Ipv4Addr;
 
+/// What parsing does with a received checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// Verify it: a wrong checksum rejects the packet.
+    Verify,
+    /// Trust it: the NIC already verified it, or the data never left memory.
+    Trust,
+}
+
+/// What emitting does with the checksum field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxChecksum {
+    /// Compute it over the bytes written.
+    Compute,
+    /// Leave it (zero, or a partial sum the caller or the NIC completes).
+    Leave,
+}
+
 /// Bytes summed between two reductions of the 64-bit accumulator; at most 2^32 four-byte words
 /// fit in a `u64` before it could overflow, so this keeps a wide margin.
 const BLOCK_LEN: usize = 1 << 20;

@@ -5,6 +5,7 @@
 //! Invariant: once [`Icmpv4Packet::new_checked`] succeeded, no accessor panics.
 
 use crate::checksum;
+use crate::checksum::TxChecksum;
 use crate::ipv4::{Ipv4Packet, Ipv4Repr};
 use crate::{Error, Result};
 
@@ -427,7 +428,10 @@ fn quoted(data: &[u8]) -> Result<(Ipv4Repr, &[u8])> {
 
 fn emit_quoted(buf: &mut [u8], header: &Ipv4Repr, data: &[u8]) {
     let hl = header.buffer_len();
-    header.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..hl]), true);
+    header.emit(
+        &mut Ipv4Packet::new_unchecked(&mut buf[..hl]),
+        TxChecksum::Compute,
+    );
     buf[hl..hl + data.len()].copy_from_slice(data);
 }
 

@@ -4,6 +4,7 @@
 //! Invariant: once [`Ipv4Packet::new_checked`] succeeded, no accessor panics: the header length
 //! (IHL, options included) and the total length were both checked against the buffer.
 
+use crate::checksum::TxChecksum;
 use core::fmt;
 use core::str::FromStr;
 use std::net::Ipv4Addr;
@@ -431,10 +432,14 @@ impl Ipv4Repr {
         HEADER_LEN
     }
 
-    /// Writes the 20-byte header (IHL 5, no options, not a fragment) and, if `checksum`, the
-    /// header checksum (else the field is zero). Panics if the buffer is shorter than 20 bytes.
+    /// Writes the 20-byte header (IHL 5, no options, not a fragment) and, with
+    /// [`TxChecksum::Compute`], the header checksum (else the field is zero). Panics if the buffer is shorter than 20 bytes.
     /// `payload_len` above 65515 is written truncated to 16 bits: callers bound it by the MTU.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>, checksum: bool) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Ipv4Packet<T>,
+        checksum: TxChecksum,
+    ) {
         packet.set_version(4);
         packet.set_header_len(HEADER_LEN as u8);
         packet.set_dscp(self.dscp);
@@ -446,7 +451,7 @@ impl Ipv4Repr {
         packet.set_protocol(self.protocol);
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
-        if checksum {
+        if checksum == TxChecksum::Compute {
             packet.fill_checksum();
         } else {
             packet.set_checksum(0);
@@ -564,7 +569,7 @@ mod tests {
     fn construct() {
         let mut buf = [0u8; 24];
         let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
-        repr().emit(&mut p, true);
+        repr().emit(&mut p, TxChecksum::Compute);
         p.payload_mut().copy_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
         assert_eq!(buf, PACKET);
     }

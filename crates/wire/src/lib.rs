@@ -24,14 +24,14 @@
 //! let mut f = EthernetFrame::new_unchecked(&mut frame[..]);
 //! eth.emit(&mut f);
 //! let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-//! ip.emit(&mut p, true);
-//! tcp.emit(&mut TcpPacket::new_unchecked(p.payload_mut()), ours, peer, true);
+//! ip.emit(&mut p, TxChecksum::Compute);
+//! tcp.emit(&mut TcpPacket::new_unchecked(p.payload_mut()), ours, peer, TxChecksum::Compute);
 //!
 //! let f = EthernetFrame::new_checked(&frame[..])?;
 //! let p = Ipv4Packet::new_checked(f.payload())?;
 //! let parsed_ip = Ipv4Repr::parse(&p)?; // header checksum verified
 //! let t = TcpPacket::new_checked(p.payload())?;
-//! let parsed = TcpRepr::parse(&t, parsed_ip.src_addr, parsed_ip.dst_addr, true)?;
+//! let parsed = TcpRepr::parse(&t, parsed_ip.src_addr, parsed_ip.dst_addr, RxChecksum::Verify)?;
 //! assert_eq!(parsed, tcp);
 //! # Ok::<(), Error>(())
 //! ```
@@ -48,6 +48,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use checksum::{RxChecksum, TxChecksum};
 pub use error::{Error, Result};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use icmpv4::{DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, TimeExceeded};

@@ -1,6 +1,7 @@
 //! Real Linux traffic (captured by `scripts/capture-fixtures` in namespaces, checksum offload off)
 //! parsed by wire and compared field by field with what tshark reported for the same frames.
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -158,7 +159,7 @@ fn check_tcp(row: &Row, ip: &Ipv4Repr, payload: &[u8], seen: &mut Seen) {
     assert_eq!(u64::from(p.urgent_at()), row.num("tcp.urgent_pointer"));
     assert_eq!(p.payload().len() as u64, row.num("tcp.len"));
 
-    let repr = TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, true).expect("tcp repr");
+    let repr = TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, RxChecksum::Verify).expect("tcp repr");
     assert_eq!(
         repr.max_seg_size.map(u64::from),
         row.has("tcp.options.mss_val")
@@ -210,7 +211,7 @@ fn check_tcp(row: &Row, ip: &Ipv4Repr, payload: &[u8], seen: &mut Seen) {
         &mut TcpPacket::new_unchecked(&mut again[..]),
         ip.src_addr,
         ip.dst_addr,
-        true,
+        TxChecksum::Compute,
     );
     assert_eq!(again, payload, "re-emitted TCP segment differs");
     seen.tcp
@@ -387,7 +388,10 @@ fn check_fixture(name: &str) -> Seen {
                 }
                 let ip = Ipv4Repr::parse(&p).expect("ipv4 repr");
                 let mut again = vec![0u8; ip.buffer_len()];
-                ip.emit(&mut Ipv4Packet::new_unchecked(&mut again[..]), true);
+                ip.emit(
+                    &mut Ipv4Packet::new_unchecked(&mut again[..]),
+                    TxChecksum::Compute,
+                );
                 assert_eq!(
                     &again[..],
                     &eth.payload()[..20],
@@ -513,7 +517,7 @@ fn corrupted_fixture_frames_are_rejected() {
         let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
         let src: Ipv4Addr = repr.src_addr;
         assert_eq!(
-            TcpRepr::parse(&tcp, src, repr.dst_addr, true),
+            TcpRepr::parse(&tcp, src, repr.dst_addr, RxChecksum::Verify),
             Err(Error::Checksum)
         );
     }

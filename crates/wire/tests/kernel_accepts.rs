@@ -5,6 +5,7 @@
 //! unreachable, which wire parses.
 //! The kernel drops segments with bad checksums silently, so each answer proves our checksums.
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::process::Stdio;
 
 use boomerang_nic::netns::{self, Pair};
@@ -73,7 +74,7 @@ fn frame(
     let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
     eth.emit(&mut f);
     let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, true);
+    ip.emit(&mut p, TxChecksum::Compute);
     fill(p.payload_mut());
     buf
 }
@@ -160,7 +161,14 @@ fn kernel_answers_frames_emitted_by_wire() {
         our_mac,
         kernel_mac,
         ip(IpProtocol::Tcp, syn.buffer_len(), 2),
-        |b| syn.emit(&mut TcpPacket::new_unchecked(b), ours, kernel, true),
+        |b| {
+            syn.emit(
+                &mut TcpPacket::new_unchecked(b),
+                ours,
+                kernel,
+                TxChecksum::Compute,
+            )
+        },
     );
 
     let udp = UdpRepr {
@@ -264,7 +272,8 @@ fn kernel_answers_frames_emitted_by_wire() {
             }
             IpProtocol::Tcp => {
                 let t = TcpPacket::new_checked(p.payload()).unwrap();
-                let r = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, true).expect("tcp repr");
+                let r = TcpRepr::parse(&t, ip.src_addr, ip.dst_addr, RxChecksum::Verify)
+                    .expect("tcp repr");
                 assert_eq!(r.control, TcpControl::Rst);
                 assert_eq!((r.src_port, r.dst_port), (9, 40000));
                 // RFC 9293 §3.10.7.1: the RST acknowledges SEG.SEQ + SEG.LEN (wrapping here).

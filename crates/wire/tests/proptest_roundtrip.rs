@@ -7,6 +7,7 @@ use boomerang_wire::{
     EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, SeqNumber,
     TcpControl, TcpOption, TcpPacket, TcpRepr, TimeExceeded, UdpPacket, UdpRepr,
 };
+use boomerang_wire::{RxChecksum, TxChecksum};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -186,7 +187,7 @@ proptest! {
     #[test]
     fn ipv4_round_trip(repr in ipv4_repr(2000)) {
         let mut buf = vec![0u8; repr.buffer_len() + repr.payload_len];
-        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), true);
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), TxChecksum::Compute);
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
         prop_assert!(p.verify_checksum());
         prop_assert_eq!(Ipv4Repr::parse(&p).unwrap(), repr);
@@ -255,12 +256,12 @@ proptest! {
             payload: &payload,
         };
         let mut buf = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, true);
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, TxChecksum::Compute);
         let p = TcpPacket::new_checked(&buf[..]).unwrap();
         prop_assert!(p.verify_checksum(src, dst));
         prop_assert_eq!(usize::from(p.header_len()), repr.header_len());
         prop_assert_eq!(p.segment_len(), repr.segment_len());
-        let parsed = TcpRepr::parse(&p, src, dst, true).unwrap();
+        let parsed = TcpRepr::parse(&p, src, dst, RxChecksum::Verify).unwrap();
         // Blocks that did not fit in 40 option bytes are left out by emit, from the back.
         let mut expected = repr;
         let kept = parsed.sack_ranges.iter().flatten().count();
@@ -326,7 +327,7 @@ proptest! {
             let _ = p.payload();
         }
         if let Ok(p) = TcpPacket::new_checked(&data[..]) {
-            let _ = TcpRepr::parse(&p, a, b, false);
+            let _ = TcpRepr::parse(&p, a, b, RxChecksum::Trust);
             let _ = (p.payload(), p.options(), p.segment_len());
         }
         let mut opts = &data[..];

@@ -112,7 +112,6 @@ pub fn load_phases(
     let mut rng = Rng::new(seed);
     let mut done = Vec::new();
     let use_wrk = harness::wrk_installed();
-    let mut previous: Option<Scenario> = None;
     'rounds: loop {
         let usable = |close: bool| -> Vec<Scenario> {
             SCENARIOS
@@ -129,8 +128,6 @@ pub fn load_phases(
             order.extend(keep.get(i).copied());
             order.extend(close.get(i).copied());
         }
-        avoid_afxdp_after_afxdp_close(&mut order, previous);
-        previous = order.last().copied();
         for s in order {
             let left = shared.load_end.saturating_duration_since(Instant::now());
             if !shared.running() || left < Duration::from_secs(2) {
@@ -187,24 +184,6 @@ pub fn load_phases(
         }
     }
     done
-}
-
-/// Known issue, kept out of the schedule: a new AF_XDP load client right after an AF_XDP
-/// `Connection: close` phase may reuse 4-tuples the server still holds in TIME-WAIT; with
-/// its fresh ISN secret about half of those SYNs fall below the old RCV.NXT and stay
-/// refused until TIME-WAIT ends (the server ignores the client's RSTs in TIME-WAIT, RFC
-/// 1337), so requests time out. docs/benchmarks.md ("Soak") has the evidence. This moves
-/// such a phase behind one of another generator.
-fn avoid_afxdp_after_afxdp_close(order: &mut [Scenario], mut previous: Option<Scenario>) {
-    let afxdp = |s: &Scenario| s.tool == harness::Tool::StackClient;
-    for i in 0..order.len() {
-        if afxdp(&order[i]) && previous.is_some_and(|p| afxdp(&p) && p.close) {
-            if let Some(j) = (i + 1..order.len()).find(|&j| !afxdp(&order[j])) {
-                order.swap(i, j);
-            }
-        }
-        previous = Some(order[i]);
-    }
 }
 
 /// Runs `boomerang load` inside `client` (on kernel sockets, or on our own stack over
@@ -264,30 +243,6 @@ fn generator(
     Ok((r, kinds))
 }
 
-/// The router's impairment table (nftables, forward hook): `loss` per mille dropped both
-/// ways and `dup` per mille duplicated both ways.
-fn impairment_rules(loss: u32, dup: u32) -> String {
-    format!(
-        "table ip bmrskimpair {{\n chain impair {{\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 1000 < {loss} drop\n  ip daddr {server} numgen random mod 1000 < {dup} dup to {server} device \"vs\"\n  ip daddr {client} numgen random mod 1000 < {dup} dup to {client} device \"vc\"\n }}\n}}\n",
-        server = Routed::SERVER_ADDR,
-        client = Routed::CLIENT_ADDR,
-    )
-}
-
-/// Switches impairment on (`Some((loss, dup))`, per mille) or off in the router.
-pub fn set_impairment(router: &Netns, on: Option<(u32, u32)>) -> anyhow::Result<()> {
-    // Replace whatever is there (ignoring "no such table").
-    let _ = router.run("nft", &["delete", "table", "ip", "bmrskimpair"]);
-    if let Some((loss, dup)) = on {
-        let path = std::env::temp_dir().join(boomerang_nic::netns::unique_name("sknft"));
-        std::fs::write(&path, impairment_rules(loss, dup))?;
-        let applied = router.run("nft", &["-f", &path.to_string_lossy()]);
-        let _ = std::fs::remove_file(&path);
-        applied.context("nft")?;
-    }
-    Ok(())
-}
-
 /// Switches impairment on and off at seeded times (on about a third of the time) until the
 /// load ends, and leaves it off.
 pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) {
@@ -295,7 +250,7 @@ pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) 
     while shared.running() {
         let on = rng.below(3) == 0;
         let setting = on.then(|| (5 + rng.below(16) as u32, 5 + rng.below(6) as u32));
-        match set_impairment(router, setting) {
+        match harness::set_impairment(router, setting) {
             Ok(()) => {
                 shared.impaired.store(on, Ordering::Relaxed);
                 match setting {
@@ -314,7 +269,7 @@ pub fn impairment(shared: &Shared, router: &Netns, seed: u64, period: Duration) 
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    if let Err(e) = set_impairment(router, None) {
+    if let Err(e) = harness::set_impairment(router, None) {
         shared.fail(format!("cannot switch impairment off: {e:#}"));
     }
     shared.impaired.store(false, Ordering::Relaxed);

@@ -639,6 +639,8 @@ mod tests {
             multi_buffer: true,
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
+            access_log: Some("/tmp/access.log".into()),
+            access_log_format: Some(crate::cli::AccessLogFormat::Json),
             tls_cert: vec!["/tmp/x.crt".into()],
             tls_key: vec!["/tmp/x.key".into()],
             ..xdp_args()
@@ -657,6 +659,11 @@ mod tests {
         assert_eq!((x.port, x.queues), (81, 2));
         assert_eq!(x.tx_budget, Some(64));
         assert!(x.multi_buffer && x.checksum_offload);
+        assert_eq!(x.http.access_log, Some("/tmp/access.log".into()));
+        assert_eq!(
+            x.http.access_log_format,
+            boomerang_http::access_log::AccessLogFormat::Json
+        );
         // Every flag of the command but --config and --kernel has a place in the file.
         let cmd = <ServeArgs as Args>::augment_args(clap::Command::new("serve"));
         let table = flags_table(&all).expect("table");

@@ -23,11 +23,8 @@ use mio::{Events, Interest, Poll, Token};
 use super::response::ResponseReader;
 use super::worker::WorkerConfig;
 use super::{ErrorCounts, Report, Shared as Progress};
+use crate::device_io;
 
-/// Frames received per loop turn.
-const RX_BUDGET: usize = 64;
-/// Frames transmitted per loop turn.
-const TX_BUDGET: usize = 256;
 /// Longest sleep when idle.
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// How often connection deadlines are checked.
@@ -305,11 +302,7 @@ pub(crate) fn run(
         if now >= cfg.deadline || progress.stop.load(Ordering::Relaxed) || cl.stopping {
             break;
         }
-        let shard = &mut cl.shard;
-        let rx = dev.receive(now, RX_BUDGET, &mut |f: &[u8]| shard.receive(f, now));
-        if cl.shard.poll_timeout().is_some_and(|t| t <= now) {
-            cl.shard.on_timeout(now);
-        }
+        let rx = device_io::receive(&mut dev, &mut cl.shard, now);
         let mut evs = 0;
         while let Some(ev) = cl.shard.poll_event() {
             evs += 1;
@@ -320,23 +313,7 @@ pub(crate) fn run(
             cl.sweep(now);
         }
         cl.open_pending(now);
-        let mut tx = 0;
-        let mut blocked = false;
-        while tx < TX_BUDGET {
-            let mut len = 0;
-            let shard = &mut cl.shard;
-            if !dev.transmit(now, &mut |buf: &mut [u8]| {
-                len = shard.poll_transmit(now, buf).unwrap_or(0);
-                len
-            }) {
-                blocked = true;
-                break;
-            }
-            if len == 0 {
-                break;
-            }
-            tx += 1;
-        }
+        let (tx, blocked) = device_io::transmit(&mut dev, &mut cl.shard, now);
         dev.flush(now);
         if rx == 0 && tx == 0 && evs == 0 && !blocked {
             let mut wait = IDLE_SLEEP.min(cfg.deadline.saturating_duration_since(now));
@@ -355,17 +332,7 @@ pub(crate) fn run(
         cl.shard.abort(c);
     }
     let now = Instant::now();
-    for _ in 0..TX_BUDGET {
-        let mut len = 0;
-        let shard = &mut cl.shard;
-        let had_buffer = dev.transmit(now, &mut |buf: &mut [u8]| {
-            len = shard.poll_transmit(now, buf).unwrap_or(0);
-            len
-        });
-        if !had_buffer || len == 0 {
-            break;
-        }
-    }
+    device_io::transmit(&mut dev, &mut cl.shard, now);
     dev.flush(now);
     drop(dev);
     drop(setup);

@@ -5,18 +5,20 @@ use std::io;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use boomerang_http::KernelServer;
+use boomerang_http::{HttpService, KernelServer, Router};
 
 use crate::config::KernelSettings;
 
-/// Binds and serves until `stop` is set; in-flight requests get the http crate's shutdown
+/// Binds and serves `router` until `stop` is set; in-flight requests get the http crate's shutdown
 /// grace period.
-pub fn run(k: &KernelSettings, stop: &AtomicBool) -> anyhow::Result<()> {
+pub fn run(k: &KernelSettings, router: Router, stop: &AtomicBool) -> anyhow::Result<()> {
     let config = k.http.clone();
+    let service = HttpService::new(config, router)
+        .context("cannot set up the HTTP service (are --root and the TLS files readable?)")?;
     // The http crate binds with SO_REUSEPORT (one listener per worker), which would silently
     // share the port with another server of ours: probe with a plain bind first.
     drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);
-    let server = KernelServer::bind(k.listen, config).map_err(|e| explain_bind(e, k))?;
+    let server = KernelServer::bind_service(k.listen, service).map_err(|e| explain_bind(e, k))?;
     crate::signals::reload_tls_on_sighup(server.service())?;
     tracing::info!(
         listen = %server.local_addr(),

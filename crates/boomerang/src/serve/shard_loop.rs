@@ -26,12 +26,9 @@ use boomerang_stack::{ConnId, ListenerId, Shard, Shared, SocketError, SocketEven
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::device_io;
 use crate::metrics::{DeviceStats, MetricsState, ShardSnapshot};
 
-/// Frames taken from the device per turn.
-pub const RX_BUDGET: usize = 64;
-/// Frames written to the device per turn (then the loop receives again).
-pub const TX_BUDGET: usize = 256;
 /// Busy-poll this long after the last work before sleeping in `mio::Poll`.
 pub const SPIN_AFTER_WORK: Duration = Duration::from_micros(50);
 /// Longest sleep in `mio::Poll` (the stop flag is checked at least this often).
@@ -253,13 +250,7 @@ impl ServerShard {
     /// `Shard::poll_transmit` → device transmit and flush. A response written while handling
     /// a request leaves in the same turn as far as the windows allow.
     pub fn turn<D: Device>(&mut self, dev: &mut D, now: Instant) -> TurnWork {
-        let shard = &mut self.shard;
-        let received = dev.receive(now, RX_BUDGET, &mut |frame: &[u8]| {
-            shard.receive(frame, now)
-        });
-        if self.shard.poll_timeout().is_some_and(|t| t <= now) {
-            self.shard.on_timeout(now);
-        }
+        let received = device_io::receive(dev, &mut self.shard, now);
         let mut events = 0;
         while let Some(ev) = self.shard.poll_event() {
             events += 1;
@@ -273,7 +264,7 @@ impl ServerShard {
             self.http.refresh_date(SystemTime::now());
             self.http_tick(now);
         }
-        let (sent, tx_blocked) = transmit(dev, &mut self.shard, now);
+        let (sent, tx_blocked) = device_io::transmit(dev, &mut self.shard, now);
         dev.flush(now);
         TurnWork {
             received,
@@ -390,9 +381,18 @@ impl ServerShard {
                 }
                 None => None,
             };
+            let peer = self
+                .shard
+                .tuple(c)
+                .map(|t| std::net::SocketAddr::V4(t.remote));
             let http = &mut self.http;
-            self.slots
-                .insert(c, tls, |id| HttpConnection::new(http, id, now));
+            self.slots.insert(c, tls, |id| {
+                let mut conn = HttpConnection::new(http, id, now);
+                if let Some(peer) = peer {
+                    conn.set_peer(peer);
+                }
+                conn
+            });
         }
     }
 
@@ -454,31 +454,11 @@ impl ServerShard {
             stats: self.shard.stats().clone(),
             connections: self.shard.connection_count(),
             time_wait: self.shard.time_wait_count(),
+            by_state: self.shard.connections_by_state(),
             http_connections: self.slots.live,
             device: dev.snapshot(),
         }
     }
-}
-
-/// Writes up to [`TX_BUDGET`] frames; returns how many, and whether the device ran out of
-/// transmit buffers while the stack still had frames.
-fn transmit<D: Device>(dev: &mut D, shard: &mut Shard, now: Instant) -> (usize, bool) {
-    let mut sent = 0;
-    while sent < TX_BUDGET {
-        let mut len = 0;
-        let had_buffer = dev.transmit(now, &mut |buf: &mut [u8]| {
-            len = shard.poll_transmit(now, buf).unwrap_or(0);
-            len
-        });
-        if !had_buffer {
-            return (sent, true);
-        }
-        if len == 0 {
-            return (sent, false);
-        }
-        sent += 1;
-    }
-    (sent, true)
 }
 
 /// Runs the shard on `dev` until the stop flag is set and the connections are finished.

@@ -97,8 +97,8 @@ fn open_devices(s: &XdpSettings) -> anyhow::Result<Devices> {
     }
 }
 
-/// Serves until `stop` is set and every shard has finished.
-pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+/// Serves `router` until `stop` is set and every shard has finished.
+pub fn run(s: &XdpSettings, mut router: Router, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     crate::preflight::check_xdp(s)?;
     let devices = open_devices(s)?;
     let (kind, bind, mode, mac, mtu) = match &devices {
@@ -154,7 +154,6 @@ pub fn run(s: &XdpSettings, stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     let metrics = Arc::new(metrics);
     let shared = Shared::new(stack);
-    let mut router = Router::with_builtin_routes();
     let source = metrics.clone();
     router.set_metrics_source(Arc::new(move |out: &mut String| source.render(out)));
     let config = s.http.clone();

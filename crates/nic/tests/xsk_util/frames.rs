@@ -1,5 +1,6 @@
 //! Builds Ethernet/IPv4/UDP frames with full checksums (the kernel peer verifies them).
 
+use boomerang_wire::TxChecksum;
 use std::net::Ipv4Addr;
 
 use boomerang_wire::{
@@ -45,7 +46,7 @@ pub fn udp_frame(
         ident: 0,
         dont_frag: true,
     }
-    .emit(&mut ip, true);
+    .emit(&mut ip, TxChecksum::Compute);
     let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
     udp.set_src_port(src_port);
     udp.set_dst_port(dst_port);

@@ -8,6 +8,7 @@
 //! one's input path — BBR's delivery-rate sampling and pacing included — is fuzzed.
 #![no_main]
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ fn frame(proto: IpProtocol, ip_payload: &[u8], ident: u16, frag: Option<(u16, bo
         ident,
         dont_frag: frag.is_none(),
     }
-    .emit(&mut ip, false);
+    .emit(&mut ip, TxChecksum::Leave);
     if let Some((offset, more)) = frag {
         ip.set_frag_offset(offset & !7);
         ip.set_more_frags(more);
@@ -74,7 +75,7 @@ fn segment(port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         &mut TcpPacket::new_unchecked(&mut tcp[..]),
         PEER_IP,
         OUR_IP,
-        true,
+        TxChecksum::Compute,
     );
     frame(IpProtocol::Tcp, &tcp, 1, None)
 }
@@ -101,7 +102,7 @@ fn drain(s: &mut Shard, now: Instant, peers: &mut [Peer]) {
         let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
             continue;
         };
-        let repr = TcpRepr::parse(&tcp, OUR_IP, PEER_IP, true).expect("we sent a valid segment");
+        let repr = TcpRepr::parse(&tcp, OUR_IP, PEER_IP, RxChecksum::Verify).expect("we sent a valid segment");
         if let Some(p) = peers.iter_mut().find(|p| p.port == repr.dst_port) {
             let end = repr.seq_number + repr.segment_len();
             if end.gt(p.ack) {
@@ -298,8 +299,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         drain(&mut s, now, &mut peers);
-        assert!(s.connection_count() <= limits.max_connections);
+        assert!(s.connection_count() - s.time_wait_count() <= limits.max_connections);
         assert!(s.time_wait_count() <= limits.max_time_wait);
+        let by_state: usize = s.connections_by_state().iter().sum();
+        assert_eq!(by_state, s.connection_count(), "the per-state gauges add up");
         assert!(s.reassembly_bytes() <= limits.reassembly_max_bytes);
         assert!(s.queued_frames() <= limits.tx_queue_max + limits.arp_pending_total);
         assert!(s.timer_entries() <= 4 * s.connection_count() + 64);

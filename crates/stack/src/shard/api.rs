@@ -115,7 +115,7 @@ impl Shard {
                 rss.queue_for(t.local, t.remote)
                     .is_none_or(|q| usize::from(q) == self.shard_id)
             });
-            if steered && !self.table.contains_key(&t) {
+            if steered && !self.table.contains_key(&t) && !self.time_wait.contains(&t) {
                 tuple = Some(t);
                 break;
             }
@@ -192,7 +192,7 @@ impl Shard {
             self.arm_timer(c);
         } else {
             // Already closed (a zombie waiting for its handle to be released).
-            self.conns.remove(c.index, c.generation);
+            self.remove_conn(c);
         }
     }
 
@@ -206,7 +206,7 @@ impl Shard {
             conn.tcb.abort();
             self.mark_dirty(c);
         } else {
-            self.conns.remove(c.index, c.generation);
+            self.remove_conn(c);
         }
     }
 

@@ -2,6 +2,7 @@
 //! segments with no connection, wrapping the connections' segments into IPv4 + Ethernet, and
 //! each connection's life cycle (timers, TIME-WAIT table, release).
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use super::{Conn, Shard};
 use crate::config::Checksum;
 use crate::ipv4::{self, FRAME_HEADERS};
 use crate::socket::{ConnId, FourTuple, SocketEvent};
-use crate::tcp::{self, Tcb, TcpState};
+use crate::tcp::{self, Tcb, TcpState, TimeWaitAction};
 use crate::timer::TimerEntry;
 
 /// Bytes of IPv4 + TCP base headers subtracted from the path MTU to get the payload room.
@@ -25,7 +26,7 @@ impl Shard {
             self.stats.tcp_drop_malformed += 1;
             return;
         };
-        let repr = match TcpRepr::parse(&packet, src, dst, true) {
+        let repr = match TcpRepr::parse(&packet, src, dst, RxChecksum::Verify) {
             Ok(r) => r,
             Err(boomerang_wire::Error::Checksum) => {
                 self.stats.tcp_drop_checksum += 1;
@@ -55,6 +56,18 @@ impl Shard {
                 return;
             }
             self.finish(id);
+        } else if self.time_wait.contains(&tuple) {
+            // RFC 9293 §3.6.1 / RFC 6191: a new SYN may reopen the 4-tuple.
+            let reuse = self.listen_ports.contains_key(&repr.dst_port)
+                && self
+                    .time_wait
+                    .get_mut(&tuple)
+                    .is_some_and(|tw| tw.accepts_new_syn(&repr));
+            if !reuse {
+                self.time_wait_segment(tuple, &repr, now);
+                return;
+            }
+            self.time_wait.remove(&tuple);
         }
         if repr.control == TcpControl::Syn && repr.ack_number.is_none() {
             if let Some(&lid) = self.listen_ports.get(&repr.dst_port) {
@@ -148,7 +161,7 @@ impl Shard {
         let src = *tuple.local.ip();
         let dst = *tuple.remote.ip();
         let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-        repr.emit(&mut packet, src, dst, false);
+        repr.emit(&mut packet, src, dst, TxChecksum::Leave);
         finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
         let sent = self.send_ip(frame, dst, IpProtocol::Tcp, now);
         if sent {
@@ -224,6 +237,8 @@ impl Shard {
         self.table.insert(tuple, id);
         if let Some(c) = self.conns.get_mut(index, generation) {
             c.in_table = true;
+            c.counted_state = c.tcb.state();
+            self.state_counts[c.counted_state.index()] += 1;
             self.stats.tcp_half_open += u64::from(c.half_open);
         }
         Some(id)
@@ -237,6 +252,7 @@ impl Shard {
         self.stats.tcp_fast_retransmits += u64::from(outcome.fast_retransmit);
         self.stats.tcp_recovery_undos += u64::from(outcome.undo);
         self.stats.tcp_rto_undos += u64::from(outcome.rto_undo);
+        self.stats.tcp_tlp_repaired += u64::from(outcome.tlp_repaired);
         match outcome.dropped {
             Some(tcp::SegmentDrop::RstNotExact | tcp::SegmentDrop::SynInWindow) => {
                 self.stats.tcp_challenge_acks += 1;
@@ -313,6 +329,11 @@ impl Shard {
             return;
         };
         let state = c.tcb.state();
+        if c.in_table && state != c.counted_state {
+            self.state_counts[c.counted_state.index()] -= 1;
+            self.state_counts[state.index()] += 1;
+            c.counted_state = state;
+        }
         if !c.established_seen && state.is_synchronized() {
             c.established_seen = true;
             self.stats.tcp_established += 1;
@@ -334,43 +355,43 @@ impl Shard {
                 self.push_writable(id);
             }
         }
+    }
+
+    /// A connection in TIME-WAIT with nothing left to send leaves the slab for the compact
+    /// TIME-WAIT table (`shard/time_wait.rs`); the application, if it still holds the handle,
+    /// gets `Closed` as when TIME-WAIT ends.
+    fn enter_time_wait_table(&mut self, id: ConnId, now: Instant) {
         let Some(c) = self.conns.get_mut(id.index, id.generation) else {
             return;
         };
-        if state == TcpState::TimeWait && !c.in_time_wait {
-            c.in_time_wait = true;
-            self.time_wait_count += 1;
-            self.time_wait.push_back(id);
-            self.enforce_time_wait_limit();
+        if !c.in_table {
+            return;
         }
+        let Some(record) = c.tcb.time_wait_record(now) else {
+            return;
+        };
+        let tuple = c.tuple;
+        self.finish(id);
+        let limit = self.config.limits.max_time_wait;
+        self.stats.tcp_time_wait_evicted += self.time_wait.insert(tuple, record, limit);
     }
 
-    /// Keeps the TIME-WAIT table bounded: the oldest entries leave early (RFC 6191 accepts
-    /// the small risk; Linux's `tcp_max_tw_buckets` does the same).
-    fn enforce_time_wait_limit(&mut self) {
-        while self.time_wait_count > self.config.limits.max_time_wait {
-            let Some(old) = self.time_wait.pop_front() else {
-                break;
-            };
-            let still = self
-                .conns
-                .get(old.index, old.generation)
-                .is_some_and(|c| c.in_time_wait);
-            if still {
-                self.stats.tcp_time_wait_evicted += 1;
-                self.finish(old);
+    /// A segment for a 4-tuple in the TIME-WAIT table (not a SYN that reopens it).
+    fn time_wait_segment(&mut self, tuple: FourTuple, repr: &TcpRepr<'_>, now: Instant) {
+        let cfg = &self.config.tcp;
+        let (time_wait, ack_interval) = (cfg.time_wait, cfg.invalid_ack_ratelimit);
+        let Some(record) = self.time_wait.get_mut(&tuple) else {
+            return;
+        };
+        match record.on_segment(repr, now, time_wait, ack_interval) {
+            TimeWaitAction::Nothing => {}
+            TimeWaitAction::Send(ack) => {
+                self.send_tcp_control(tuple, &ack, now);
             }
-        }
-        // Drop stale heads so the queue stays proportional to the live TIME-WAIT count.
-        while let Some(&head) = self.time_wait.front() {
-            let live = self
-                .conns
-                .get(head.index, head.generation)
-                .is_some_and(|c| c.in_time_wait);
-            if live {
-                break;
+            TimeWaitAction::Close => {
+                self.time_wait.remove(&tuple);
+                self.stats.tcp_rst_accepted += 1;
             }
-            self.time_wait.pop_front();
         }
     }
 
@@ -489,12 +510,14 @@ impl Shard {
                 None => {
                     self.note_state(id, now);
                     self.arm_timer(id);
-                    let closed = self
+                    match self
                         .conns
                         .get(id.index, id.generation)
-                        .is_some_and(|c| c.tcb.state() == TcpState::Closed);
-                    if closed {
-                        self.finish(id);
+                        .map(|c| c.tcb.state())
+                    {
+                        Some(TcpState::Closed) => self.finish(id),
+                        Some(TcpState::TimeWait) => self.enter_time_wait_table(id, now),
+                        _ => {}
                     }
                 }
             }
@@ -513,7 +536,7 @@ impl Shard {
                 let mut frame = vec![0u8; FRAME_HEADERS + repr.header_len() + payload_len];
                 let (src, dst) = (*c.tuple.local.ip(), *c.tuple.remote.ip());
                 let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-                repr.emit(&mut packet, src, dst, false);
+                repr.emit(&mut packet, src, dst, TxChecksum::Leave);
                 c.tcb
                     .write_payload(&seg, &mut packet.payload_mut()[..payload_len]);
                 finish_checksum(&mut packet, src, dst, self.config.checksum.tcp_tx);
@@ -573,15 +596,14 @@ impl Shard {
         };
         if c.in_table {
             c.in_table = false;
+            self.state_counts[c.counted_state.index()] -= 1;
+            c.counted_state = TcpState::Closed;
+            self.state_counts[TcpState::Closed.index()] += 1;
             let tuple = c.tuple;
             if self.table.get(&tuple) == Some(&id) {
                 self.table.remove(&tuple);
             }
             self.stats.tcp_closed += 1;
-        }
-        if c.in_time_wait {
-            c.in_time_wait = false;
-            self.time_wait_count -= 1;
         }
         if c.half_open {
             c.half_open = false;
@@ -611,7 +633,14 @@ impl Shard {
                 }
             }
         }
-        self.conns.remove(id.index, id.generation);
+        self.remove_conn(id);
+    }
+
+    /// Frees a connection's slot.
+    pub(crate) fn remove_conn(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(id.index, id.generation) {
+            self.state_counts[c.counted_state.index()] -= 1;
+        }
     }
 }
 
@@ -658,7 +687,7 @@ fn emit_segment(
         ident,
     );
     let mut packet = TcpPacket::new_unchecked(&mut frame[FRAME_HEADERS..]);
-    repr.emit(&mut packet, src, dst, false);
+    repr.emit(&mut packet, src, dst, TxChecksum::Leave);
     tcb.write_payload(seg, &mut packet.payload_mut()[..payload_len]);
     finish_checksum(&mut packet, src, dst, checksum);
     Some(total)
@@ -684,8 +713,8 @@ impl Conn {
             readable_queued: false,
             writable_queued: false,
             closed_reported: false,
-            in_time_wait: false,
             established_seen: false,
+            counted_state: TcpState::Closed,
             path_mtu,
             neighbour: None,
         }

@@ -1,6 +1,7 @@
 //! Exact-frame tests of the shard's link and network layers: literal frames in, literal frames
 //! out (checksums computed independently when the fixtures were written), one behaviour each.
 
+use boomerang_wire::{RxChecksum, TxChecksum};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -369,7 +370,7 @@ fn tcp_frame(src_port: u16, dst_port: u16, repr: &TcpRepr<'_>) -> Vec<u8> {
         &mut TcpPacket::new_unchecked(&mut f[34..]),
         PEER_IP,
         OUR_IP,
-        true,
+        TxChecksum::Compute,
     );
     f
 }
@@ -382,7 +383,7 @@ fn parse_tcp(frame: &[u8]) -> TcpRepr<'_> {
     assert_eq!((ip.src_addr(), ip.dst_addr()), (OUR_IP, PEER_IP));
     let payload = ip.payload();
     let tcp = TcpPacket::new_checked(payload).expect("tcp");
-    TcpRepr::parse(&tcp, OUR_IP, PEER_IP, true).expect("valid segment with checksum")
+    TcpRepr::parse(&tcp, OUR_IP, PEER_IP, RxChecksum::Verify).expect("valid segment with checksum")
 }
 
 fn syn(seq: u32) -> TcpRepr<'static> {
@@ -490,7 +491,7 @@ fn frag_needed_lowers_path_mtu_for_later_segments() {
             ident: 9,
             dont_frag: true,
         }
-        .emit(&mut ip, true);
+        .emit(&mut ip, TxChecksum::Compute);
     }
     quoted[20..22].copy_from_slice(&80u16.to_be_bytes());
     quoted[22..24].copy_from_slice(&40000u16.to_be_bytes());
@@ -645,6 +646,69 @@ fn time_wait_table_is_bounded() {
     drain(&mut s, later);
     assert_eq!(s.time_wait_count(), 0);
     assert_eq!(s.connection_count(), 0);
+}
+
+#[test]
+fn time_wait_keeps_a_record_not_the_connection_and_a_reusing_peer_gets_in_after_its_rst() {
+    let (mut s, now) = shard();
+    learn_peer(&mut s, now);
+    let l = s.listen(80, 8).expect("listen");
+    let port = 40000u16;
+    let iss = handshake(&mut s, now, port);
+    let conn = s.accept(l).expect("accept");
+    let established = crate::tcp::TcpState::Established.index();
+    assert_eq!(s.connections_by_state()[established], 1);
+    s.close(conn);
+    drain(&mut s, now);
+    let peer_fin = TcpRepr {
+        control: TcpControl::Fin,
+        seq_number: boomerang_wire::SeqNumber(1001),
+        ack_number: Some(iss + 2),
+        window_len: 64240,
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(port, 80, &peer_fin), now);
+    let out = drain(&mut s, now);
+    let ack = parse_tcp(out.last().expect("the ACK of the peer's FIN"));
+    assert_eq!(ack.ack_number, Some(boomerang_wire::SeqNumber(1002)));
+    // The connection left the slab; TIME-WAIT is a record of its own.
+    assert_eq!((s.conns.len(), s.time_wait_count()), (0, 1));
+    assert_eq!(s.connection_count(), 1);
+    let mut by_state = [0; 11];
+    by_state[crate::tcp::TcpState::TimeWait.index()] = 1;
+    assert_eq!(s.connections_by_state(), by_state);
+    // A retransmitted FIN is acknowledged again, by the record.
+    let t1 = now + Duration::from_secs(1);
+    s.receive(&tcp_frame(port, 80, &peer_fin), t1);
+    let out = drain(&mut s, t1);
+    assert_eq!(out.len(), 1);
+    let again = parse_tcp(&out[0]);
+    assert_eq!(
+        (again.seq_number, again.ack_number),
+        (iss + 2, Some(boomerang_wire::SeqNumber(1002)))
+    );
+    // The peer reuses the 4-tuple with an ISN below RCV.NXT: not accepted (RFC 6191), the
+    // SYN gets an ACK; the peer's RST at that ACK ends TIME-WAIT; its next SYN gets in.
+    let t2 = now + Duration::from_secs(2);
+    s.receive(&tcp_frame(port, 80, &syn(500)), t2);
+    let out = drain(&mut s, t2);
+    assert_eq!(out.len(), 1);
+    let challenge = parse_tcp(&out[0]);
+    assert_eq!(challenge.control, TcpControl::None);
+    assert_eq!(challenge.ack_number, Some(boomerang_wire::SeqNumber(1002)));
+    let rst = TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: boomerang_wire::SeqNumber(1002),
+        ..TcpRepr::default()
+    };
+    s.receive(&tcp_frame(port, 80, &rst), t2);
+    assert_eq!(s.time_wait_count(), 0);
+    let t3 = now + Duration::from_secs(3);
+    s.receive(&tcp_frame(port, 80, &syn(500)), t3);
+    let out = drain(&mut s, t3);
+    let synack = parse_tcp(out.last().expect("SYN-ACK"));
+    assert_eq!(synack.control, TcpControl::Syn);
+    assert_eq!(synack.ack_number, Some(boomerang_wire::SeqNumber(501)));
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_SYN_RETRIES: u32 = 6;
 /// Default number of data retransmissions before the connection is aborted (RFC 9293 R2; Linux 15).
 pub const DEFAULT_MAX_RETRIES: u32 = 15;
+/// Default number of retransmissions for a connection the application has closed (Linux
+/// `tcp_orphan_retries`, whose 0 means 8): a peer that vanished stops holding it sooner.
+pub const DEFAULT_ORPHAN_RETRIES: u32 = 8;
 /// Default FIN-WAIT-2 timeout for connections the user has closed (Linux `tcp_fin_timeout`).
 pub const DEFAULT_FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default minimum interval between ACKs answering out-of-window or invalid segments
@@ -211,6 +214,11 @@ pub struct TcpConfig {
     /// default [`DEFAULT_MAX_RETRIES`], 1..=30.
     #[serde(alias = "max_retries")]
     pub max_retries: u32,
+    /// Retransmissions (consecutive RTOs, or unanswered window probes) before a connection
+    /// the application has already closed is aborted; the lower of this and `max-retries`
+    /// applies. Key `orphan-retries`, default [`DEFAULT_ORPHAN_RETRIES`], 1..=30.
+    #[serde(alias = "orphan_retries")]
+    pub orphan_retries: u32,
     /// Initial congestion window in segments (RFC 6928). Key `initial-cwnd`, default
     /// [`DEFAULT_INITIAL_CWND_SEGMENTS`], 1..=[`MAX_INITIAL_CWND`].
     #[serde(rename = "initial-cwnd", alias = "initial_cwnd")]
@@ -263,6 +271,7 @@ impl Default for TcpConfig {
             keepalive_probes: DEFAULT_KEEPALIVE_PROBES,
             max_syn_retries: DEFAULT_MAX_SYN_RETRIES,
             max_retries: DEFAULT_MAX_RETRIES,
+            orphan_retries: DEFAULT_ORPHAN_RETRIES,
             initial_cwnd_segments: DEFAULT_INITIAL_CWND_SEGMENTS,
             min_persist: DEFAULT_MIN_PERSIST,
             max_persist: DEFAULT_MAX_PERSIST,
@@ -329,6 +338,7 @@ impl TcpConfig {
         check_count("max-ooo-segments", self.max_ooo_segments, 1, 4096, "", "")?;
         check_count("max-syn-retries", self.max_syn_retries, 1, 20, "", "")?;
         check_count("max-retries", self.max_retries, 1, 30, "", "")?;
+        check_count("orphan-retries", self.orphan_retries, 1, 30, "", "")?;
         check_duration(
             "time-wait",
             self.time_wait,
@@ -386,6 +396,8 @@ pub struct ConnConfig {
     pub max_syn_retries: u32,
     /// See [`TcpConfig::max_retries`].
     pub max_retries: u32,
+    /// See [`TcpConfig::orphan_retries`].
+    pub orphan_retries: u32,
     /// See [`TcpConfig::initial_cwnd_segments`].
     pub initial_cwnd_segments: u32,
     /// See [`TcpConfig::nagle`].
@@ -427,6 +439,7 @@ impl From<&TcpConfig> for ConnConfig {
             keepalive_probes: c.keepalive_probes,
             max_syn_retries: c.max_syn_retries,
             max_retries: c.max_retries,
+            orphan_retries: c.orphan_retries,
             initial_cwnd_segments: c.initial_cwnd_segments,
             nagle: c.nagle,
             window_scaling: c.window_scaling,

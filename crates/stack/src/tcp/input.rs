@@ -1,8 +1,8 @@
 //! Segment arrival (RFC 9293 §3.10.7 "SEGMENT ARRIVES"): SYN-SENT processing, the
 //! acceptability test, RST/SYN/ACK checks, text and FIN processing, with RFC 5961 challenge
-//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: SACK-based (RFC 6675, with
-//! RFC 6937 proportional rate reduction) when SACK was negotiated, NewReno (RFC 5681,
-//! RFC 6582) otherwise; delivery-rate samples for BBR.
+//! ACKs, RFC 7323 timestamps (PAWS, RTTM) and loss detection: RACK-TLP (RFC 8985, in
+//! `recovery/`, with RFC 6937 proportional rate reduction) when SACK was negotiated, NewReno
+//! (RFC 5681, RFC 6582) otherwise; delivery-rate samples for BBR.
 //!
 //! No input can panic: every length is derived from the segment with saturating or wrapping
 //! arithmetic, and payload slices are cut with checked bounds.
@@ -11,6 +11,7 @@ use super::congestion::Controller;
 use super::recovery::{AckVerdict, SackReport};
 use super::state::TcpState;
 use super::tcb::{reset_for, Outcome, SegmentDrop, Tcb, TcpError};
+use super::time_wait::TimeWaitVerdict;
 use boomerang_wire::{SeqNumber, TcpControl, TcpRepr};
 use std::time::{Duration, Instant};
 
@@ -24,12 +25,27 @@ impl Tcb {
                 out.rst = reset_for(seg);
             }
             TcpState::SynSent => self.on_syn_sent(seg, now, &mut out),
+            TcpState::TimeWait => self.on_time_wait(seg, now, &mut out),
             _ => {
                 self.rcv_space_adjust(now);
                 self.on_synchronized(seg, now, &mut out)
             }
         }
         out
+    }
+
+    /// TIME-WAIT: the rules of [`super::time_wait`], shared with the shard's compact record.
+    fn on_time_wait(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
+        match super::time_wait::verdict(seg, self.rcv_nxt, self.ts_recent_in_use()) {
+            TimeWaitVerdict::Drop => {}
+            TimeWaitVerdict::Close => self.enter_closed(None, out),
+            TimeWaitVerdict::Ack { restart, .. } => {
+                if restart {
+                    self.time_wait_at = Some(now + self.cfg.time_wait());
+                }
+                self.ack_invalid(seg, now);
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.3.
@@ -90,10 +106,6 @@ impl Tcb {
     fn on_synchronized(&mut self, seg: &TcpRepr, now: Instant, out: &mut Outcome) {
         let rst = seg.control == TcpControl::Rst;
         let syn = seg.control == TcpControl::Syn;
-        if self.state == TcpState::TimeWait && rst {
-            // RFC 1337: RSTs in TIME-WAIT are ignored (no assassination).
-            return;
-        }
         // Simultaneous open (RFC 9293 figure 8, line 5): the peer's SYN-ACK acknowledges our
         // SYN while we are in SYN-RECEIVED (RFC 5961 §4.2 exempts it from the challenge ACK).
         if self.state == TcpState::SynReceived && syn && seg.seq_number == self.irs {
@@ -148,10 +160,6 @@ impl Tcb {
                     self.dsack = Some((seq, end));
                 }
                 self.ack_invalid(seg, now);
-                if self.state == TcpState::TimeWait && seg.control == TcpControl::Fin {
-                    // Retransmitted FIN: acknowledge it and restart the 2×MSL timer.
-                    self.time_wait_at = Some(now + self.cfg.time_wait());
-                }
             }
             return;
         }
@@ -255,17 +263,22 @@ impl Tcb {
                 self.on_dup_ack(now, out);
             }
         }
-        // Loss detection, second part: lost retransmissions, entering recovery.
-        let verdict = self.rec.after_ack(
-            &sack,
-            self.sack_ok,
-            self.state.is_synchronized(),
-            self.flight(),
-            self.rtt.srtt(),
-            now,
-        );
-        if verdict == AckVerdict::EnterRecovery {
-            self.enter_recovery(now, out);
+        // Loss detection, second part (SACK): RACK's update and loss marking by time, which
+        // may start recovery; the tail loss probe's episode.
+        if self.sack_ok {
+            let echo = self.echo_of(seg);
+            let verdict = self.rec.after_ack(
+                &seg.sack_ranges,
+                echo,
+                self.state.is_synchronized(),
+                self.flight(),
+                self.rtt.srtt(),
+                now,
+            );
+            if verdict == AckVerdict::EnterRecovery {
+                self.enter_recovery(now, out);
+            }
+            self.on_tlp_ack(ack, una_before, sack.dsack, newly_sacked, now, out);
         }
         // Delivery-rate sample for model-based congestion control (BBR).
         if let Some(rate) = self.rate.as_mut() {
@@ -288,8 +301,11 @@ impl Tcb {
                 .sacked_between(self.snd_una, self.snd_max);
             let delivered = ((self.snd_una - una_before).max(0) as usize + sacked_after)
                 .saturating_sub(sack.sacked_before);
-            let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
-            self.rec.prr_on_ack(delivered, ssthresh, flight);
+            // An ACK that delivered nothing releases nothing (as Linux's PRR).
+            if delivered > 0 {
+                let (ssthresh, flight) = (self.cc.ssthresh(), self.flight());
+                self.rec.prr_on_ack(delivered, ssthresh, flight);
+            }
         }
         // The controllers have seen the ACK: room for twice the window they allow now.
         if self.expand_send_buffer() {
@@ -364,12 +380,8 @@ impl Tcb {
         }
         self.rec.scoreboard.prune(ack);
         self.snd_una = ack;
-        // The hole that armed the reordering window is filled (it was reordering); a later
-        // hole arms it again.
-        self.rec.reo_at = None;
         // RFC 8985 §7.2: the probe timer restarts from each ACK of new data.
-        self.rec.tlp_at = None;
-        self.rec.tlp_sent = false;
+        self.rec.tlp.at = None;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
@@ -423,12 +435,10 @@ impl Tcb {
                 self.cc.on_recovery_end(self.flight_size(), mss);
                 self.rec.on_recovery_exit();
             } else if self.sack_ok {
-                // RFC 6675: NextSeg picks what to send from the scoreboard and the pipe. A
-                // partial ACK with nothing SACKed above it is not a loss signal by itself:
-                // resending at SND.UNA then (as RFC 6582 does without SACK) was spurious in
-                // 13 of 13 cases against Linux (D-SACK) and cost 14% more segments in the
-                // BBR simulation. SACKs for later data (IsLost) or the tail loss probe find
-                // a real loss there.
+                // RACK picks what to resend from the segments' send times. A partial ACK
+                // with nothing SACKed above it is not a loss signal by itself: resending at
+                // SND.UNA then (as RFC 6582 does without SACK) was spurious in 13 of 13 cases
+                // against Linux (D-SACK) and cost 14% more segments in the BBR simulation.
                 self.rtx_at = Some(now + self.rtt.rto());
             } else {
                 // Partial ACK without SACK (RFC 6582 §3.2 step 5): retransmit the segment at
@@ -459,10 +469,7 @@ impl Tcb {
         let payload = seg.payload;
         let fin = seg.control == TcpControl::Fin;
         if !accepts_text {
-            if fin && self.state == TcpState::TimeWait {
-                self.ack_pending = true;
-                self.time_wait_at = Some(now + self.cfg.time_wait());
-            } else if !payload.is_empty() || fin {
+            if !payload.is_empty() || fin {
                 self.ack_pending = true;
             }
             return;

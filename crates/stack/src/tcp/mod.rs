@@ -4,7 +4,7 @@
 //! [`Tcb::listen_syn`] (passive open) or [`Tcb::connect`] (active open), answers segments
 //! without a connection with [`reset_for`], and draws ISNs from an [`IsnGenerator`].
 
-pub mod assembler;
+pub mod byte_ring;
 pub mod config;
 pub mod congestion;
 mod input;
@@ -12,13 +12,14 @@ pub mod isn;
 mod output;
 pub mod rate;
 pub mod recovery;
-pub mod ring;
+pub mod recv_buffer;
 pub mod rtt;
 pub mod sack;
 pub mod send_buffer;
 pub mod state;
 pub mod syn_cookie;
 pub mod tcb;
+pub mod time_wait;
 mod timers;
 
 #[cfg(test)]
@@ -29,3 +30,4 @@ pub use isn::IsnGenerator;
 pub use state::TcpState;
 pub use syn_cookie::{CookieOptions, SynCookies};
 pub use tcb::{reset_for, OutSegment, Outcome, SegmentDrop, Tcb, TcpError};
+pub use time_wait::{TimeWait, TimeWaitAction};

@@ -1,5 +1,6 @@
 //! Segment generation: SYN / SYN-ACK, data and FIN within the send and congestion windows
-//! with sender-side silly-window avoidance (RFC 9293 §3.8.6.2.1), fast retransmission,
+//! with sender-side silly-window avoidance (RFC 9293 §3.8.6.2.1), retransmission of what
+//! loss recovery deems lost (`recovery/`),
 //! window and keep-alive probes, ACKs (delayed per RFC 9293 §3.8.6.3) and RSTs.
 
 use super::congestion::Controller;
@@ -185,15 +186,20 @@ impl Tcb {
             .min(max_payload.saturating_sub(if self.ts_enabled { 12 } else { 0 }))
             .saturating_sub(sack_len)
             .max(1);
+        // A single resend asked for (fast retransmit or partial ACK without SACK, a tail loss
+        // probe of old data), else with SACK the first segment RACK deemed lost.
         let rtx = self
             .rec
             .retransmit_at
             .take()
             .filter(|&s| s.ge(self.snd_una))
-            .or_else(|| self.lost_resend(mss))
-            .or_else(|| self.sack_next_retransmission(mss));
-        let (seq, len, fin) = if let Some(seq) = rtx {
-            let mut len = self.send.available_from(seq).min(mss);
+            .map(|s| (s, usize::MAX, true))
+            .or_else(|| {
+                self.rack_retransmission(mss)
+                    .map(|(s, run)| (s, run, false))
+            });
+        let (seq, len, fin) = if let Some((seq, run, asked)) = rtx {
+            let mut len = self.send.available_from(seq).min(mss).min(run);
             // Stop at SACKed data: the peer has it.
             if let Some((hole, hole_len)) = self.rec.scoreboard.next_hole(seq) {
                 if hole == seq {
@@ -202,9 +208,12 @@ impl Tcb {
             }
             let fin = fin_seq == Some(seq + len) && self.snd_max.gt(seq + len);
             if len == 0 && !fin {
-                return self.poll_data(now, max_payload);
+                return if asked {
+                    self.poll_data(now, max_payload)
+                } else {
+                    None
+                };
             }
-            self.rec.high_rxt = self.rec.high_rxt.max(seq + len);
             (seq, len, fin)
         } else {
             // After an RTO (go-back-N from SND.UNA) skip what the peer SACKed (RFC 6675 §5.1).
@@ -234,16 +243,20 @@ impl Tcb {
                 } else {
                     room.min(rwnd_room)
                 }
+            } else if self.sack_ok && !resend {
+                // RFC 6675 with RACK's lost marks: the pipe (not SACKed, not deemed lost)
+                // below the window, plus one segment for a tail loss probe of new data.
+                let probe = if self.rec.tlp.new_data { mss } else { 0 };
+                let wnd = (self.snd_wnd as usize).min(self.cc.window() + probe);
+                wnd.saturating_sub(self.pipe()).min(rwnd_room)
             } else {
-                // SACKed bytes below SND.NXT (after an RTO) have left the network.
+                // SACKed bytes below SND.NXT (after a path MTU drop) have left the network.
                 let sacked = if resend {
                     self.rec.scoreboard.sacked_between(self.snd_una, seq)
                 } else {
                     0
                 };
-                let probe = if self.rec.tlp_new_data { mss } else { 0 };
-                let wnd =
-                    (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit() + probe);
+                let wnd = (self.snd_wnd as usize).min(self.cc.window() + self.limited_transmit());
                 wnd.saturating_sub(in_flight.saturating_sub(sacked))
                     .min(rwnd_room)
             };
@@ -280,17 +293,16 @@ impl Tcb {
             self.last_data_sent = Some(now);
             if !retransmission_of(seq, self.snd_max) {
                 // RFC 8985 §7.2: the probe timer restarts when new data is sent.
-                self.rec.tlp_at = None;
-                self.rec.tlp_new_data = false;
+                self.rec.tlp.at = None;
+                self.rec.tlp.new_data = false;
             }
         }
         let end = seq + len + usize::from(fin);
         let retransmission = seq.lt(self.snd_max);
         if len > 0 {
             let sack_recovery = self.sack_recovery();
-            let tracked = retransmission && self.sack_ok;
             self.rec
-                .on_data_sent(seq, len, tracked, sack_recovery, self.snd_max, now);
+                .on_data_sent(seq, len, retransmission, self.sack_ok, sack_recovery, now);
             let in_flight = self.flight_size();
             if let Some(rate) = self.rate.as_mut() {
                 rate.on_send(seq, seq + len, now, in_flight);
@@ -305,6 +317,9 @@ impl Tcb {
         }
         self.snd_nxt = self.snd_nxt.max(end);
         self.snd_max = self.snd_max.max(end);
+        if self.rec.tlp.pending {
+            self.rec.tlp.on_probe_sent(self.snd_max, retransmission);
+        }
         let control = if fin {
             TcpControl::Fin
         } else if len > 0 && seq + len == self.send.end_seq() {
@@ -333,6 +348,7 @@ impl Tcb {
         }
         let pending = self.rec.retransmit_at.is_some()
             || self.sack_recovery()
+            || self.rec.rack.lost_bytes() > 0
             || self.send.available_from(self.snd_nxt) > 0
             || (self.fin_queued && self.snd_nxt.le(self.send.end_seq()));
         if pending {
@@ -359,68 +375,9 @@ impl Tcb {
         self.pace_at = None;
     }
 
-    /// A resend found lost goes again first (as RFC 6675 rule 1 would, were it not below
-    /// HighRxt), within the recovery's room; outside recovery at once.
-    fn lost_resend(&mut self, mss: usize) -> Option<SeqNumber> {
-        if self.rec.lost_resends.is_empty() || (self.sack_recovery() && self.recovery_room() < mss)
-        {
-            return None;
-        }
-        self.rec.next_lost_resend(self.snd_una)
-    }
-
-    /// RFC 6675 §4 `NextSeg` rules 1 and 3 while in SACK recovery and `cwnd − pipe ≥ 1 SMSS`
-    /// (rule 2, new data, is the normal path): the first hole above `HighRxt` that `IsLost`
-    /// deems lost, or — when no new data can go out — any hole below SACKed data.
-    fn sack_next_retransmission(&self, mss: usize) -> Option<SeqNumber> {
-        if !self.sack_recovery() {
-            return None;
-        }
-        if self.recovery_room() < mss {
-            return None;
-        }
-        let (hole, _) = self
-            .rec
-            .scoreboard
-            .next_hole(self.snd_una.max(self.rec.high_rxt))?;
-        if self.is_lost(hole) {
-            return Some(hole);
-        }
-        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-        let new_data = self.snd_nxt == self.snd_max
-            && self.send.available_from(self.snd_nxt) > 0
-            && (self.snd_wnd as usize) > in_flight;
-        (!new_data).then_some(hole)
-    }
-
-    /// Tail loss probe (RFC 8985 §7.3): one new segment if the peer's window allows, else the
-    /// last segment again, so that a loss at the tail draws SACK information instead of an RTO.
-    /// In loss recovery or after an RTO, `SND.UNA` has been resent already and two RTTs
-    /// passed without an ACK for it: that resend is deemed lost and goes again.
-    /// Outside recovery with SACKed data above `SND.UNA` (too little for `IsLost`), segments
-    /// sent after it arrived two RTTs ago and it did not: RACK (RFC 8985 §6.2) would deem it
-    /// lost, so loss recovery starts.
-    pub(super) fn fire_tail_loss_probe(&mut self, now: Instant, out: &mut super::tcb::Outcome) {
-        self.rec.tlp_sent = true;
-        if self.rec.in_recovery || self.snd_nxt != self.snd_max {
-            self.rec.retransmit_at = Some(self.snd_una);
-            return;
-        }
-        if !self.rec.scoreboard.is_empty() && self.snd_una.ge(self.rec.recover) {
-            self.enter_recovery(now, out);
-            return;
-        }
-        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-        if self.send.available_from(self.snd_nxt) > 0 && (self.snd_wnd as usize) > in_flight {
-            self.rec.tlp_new_data = true;
-        } else {
-            let mss = self.eff_snd_mss();
-            self.rec.retransmit_at = Some(self.snd_una.max(self.snd_max - mss));
-        }
-    }
-
-    /// Limited transmit (RFC 3042): the first and second duplicate ACK each let one new
-    /// segment beyond the congestion window out, keeping the ACK clock alive.
+    /// Limited transmit (RFC 3042), without SACK (with it the pipe leaves SACKed segments
+    /// out): the first and second duplicate ACK each let one new segment beyond the
+    /// congestion window out, keeping the ACK clock alive.
     fn limited_transmit(&self) -> usize {
         if self.rec.in_recovery || self.snd_nxt != self.snd_max {
             return 0;

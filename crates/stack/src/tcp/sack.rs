@@ -1,6 +1,6 @@
 //! The sender's SACK scoreboard (RFC 2018 §4, RFC 6675 §3): which byte ranges above `SND.UNA`
-//! the peer reported holding, with the queries RFC 6675 loss recovery needs (`IsLost` through
-//! [`Scoreboard::lost_edge`], the SACKed bytes `SetPipe` leaves out, the holes `NextSeg` fills).
+//! the peer reported holding, with the queries sending needs (the SACKed bytes a resend stops
+//! at or skips, reneging). Loss marking itself is RACK's, per segment (`recovery/rack.rs`).
 //!
 //! Invariants: ranges are sorted, disjoint, non-adjacent, inside (`SND.UNA`, `SND.MAX`], and at
 //! most [`MAX_SCOREBOARD_RANGES`] (the highest are dropped first). Storage is freed when empty.
@@ -66,21 +66,6 @@ impl Scoreboard {
             .sum()
     }
 
-    /// RFC 6675 §4 `IsLost` for the whole scoreboard: every unSACKed byte below the returned
-    /// sequence number has more than `lost_bytes` ((DupThresh − 1)·SMSS) SACKed bytes or at
-    /// least `dup_thresh` SACKed ranges above it, so it is deemed lost; bytes at or above it are
-    /// not. `None`: nothing is lost yet.
-    pub fn lost_edge(&self, lost_bytes: usize, dup_thresh: usize) -> Option<SeqNumber> {
-        let mut bytes = 0usize;
-        for (count, &(l, r)) in self.ranges.iter().rev().enumerate() {
-            bytes += (r - l).max(0) as usize;
-            if bytes > lost_bytes || count + 1 >= dup_thresh {
-                return Some(l);
-            }
-        }
-        None
-    }
-
     /// If `seq` lies in a SACKed range, the end of that range.
     pub fn sacked_end(&self, seq: SeqNumber) -> Option<SeqNumber> {
         self.ranges
@@ -114,11 +99,6 @@ impl Scoreboard {
             pos = r;
         }
         None
-    }
-
-    /// The end of the highest SACKed range (RFC 8985 `RACK.fack`'s counterpart in bytes).
-    pub fn highest(&self) -> Option<SeqNumber> {
-        self.ranges.last().map(|&(_, r)| r)
     }
 
     /// Whether `seq` lies in a SACKed range.

@@ -4,13 +4,13 @@
 //! Invariant: byte `i` of the buffer has sequence number `head_seq + i`; acknowledged bytes are
 //! dropped at once and storage is released when nothing is queued.
 
-use super::ring::Ring;
+use super::byte_ring::ByteRing;
 use boomerang_wire::SeqNumber;
 
 /// Unacknowledged and unsent user data of one connection.
 #[derive(Debug, Clone)]
 pub struct SendBuffer {
-    ring: Ring,
+    ring: ByteRing,
     head_seq: SeqNumber,
 }
 
@@ -18,7 +18,7 @@ impl SendBuffer {
     /// An empty buffer whose first byte will carry sequence number `head_seq`, bounded by `max`.
     pub fn new(max: usize, head_seq: SeqNumber) -> SendBuffer {
         SendBuffer {
-            ring: Ring::new(max),
+            ring: ByteRing::new(max),
             head_seq,
         }
     }

@@ -30,6 +30,26 @@ pub enum TcpState {
 }
 
 impl TcpState {
+    /// Every state, in the order of [`TcpState::index`].
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Listen,
+        TcpState::SynSent,
+        TcpState::SynReceived,
+        TcpState::Established,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::Closing,
+        TcpState::TimeWait,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Closed,
+    ];
+
+    /// This state's position in [`TcpState::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// A synchronized state (RFC 9293 §3.5.2): both ISNs known and the handshake done.
     pub fn is_synchronized(self) -> bool {
         !matches!(

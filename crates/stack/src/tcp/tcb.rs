@@ -6,9 +6,9 @@
 //! [`Tcb::poll_segment`] until it returns `None` after any call, and calls
 //! [`Tcb::on_deadline`] when [`Tcb::next_deadline`] passes.
 
-use super::assembler::RecvBuffer;
 use super::config::{ConnConfig, TcpConfig};
 use super::congestion::{Congestion, Controller};
+use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::send_buffer::SendBuffer;
 use super::state::TcpState;
@@ -78,6 +78,9 @@ pub struct Outcome {
     /// D-SACKs showed the last fast recovery's retransmissions needless: its window
     /// reduction was undone.
     pub undo: bool,
+    /// A tail loss probe that resent old data repaired a real loss (RFC 8985 §7.4): the
+    /// congestion controller responded as to a fast recovery.
+    pub tlp_repaired: bool,
     /// The first ACK after a retransmission timeout showed the timeout spurious (RFC 3522):
     /// its window reduction was undone and go-back-N stopped (RFC 4015).
     pub rto_undo: bool,
@@ -207,7 +210,7 @@ pub struct Tcb {
     pub(super) pace_next: Option<Instant>,
     /// Pacing held data back: wake up then.
     pub(super) pace_at: Option<Instant>,
-    /// Loss detection and recovery (RFC 6675, RFC 6937, RFC 8985, RFC 2883 undo).
+    /// Loss detection and recovery (RFC 8985 RACK-TLP, RFC 6675, RFC 6937, RFC 2883 undo).
     pub(super) rec: super::recovery::Recovery,
     pub(super) retries: u32,
     /// When data was last sent (restart after idle, RFC 5681 §4.1).
@@ -393,7 +396,6 @@ impl Tcb {
         tcb.snd_nxt = iss + 1;
         tcb.snd_max = iss + 1;
         tcb.rec.recover = iss + 1;
-        tcb.rec.high_rxt = iss + 1;
         tcb.snd_wnd = u32::from(ack.window_len) << tcb.snd_wscale;
         tcb.max_snd_wnd = tcb.snd_wnd;
         tcb.snd_wl1 = ack.seq_number;
@@ -668,16 +670,41 @@ impl Tcb {
     /// incarnation would use them), its TSval must be above `TS.Recent`; otherwise its
     /// sequence number must be above `RCV.NXT` (RFC 9293 §3.6.1).
     pub fn accepts_new_syn(&self, syn: &TcpRepr) -> bool {
-        if self.state != TcpState::TimeWait
-            || syn.control != TcpControl::Syn
-            || syn.ack_number.is_some()
-        {
-            return false;
+        self.state == TcpState::TimeWait
+            && super::time_wait::accepts_new_syn(syn, self.rcv_nxt, self.ts_recent_in_use())
+    }
+
+    /// Retransmission timeouts (or unanswered window probes) before the connection is
+    /// aborted: `max-retries`, or `orphan-retries` once the application has closed it.
+    pub(super) fn retry_limit(&self) -> u32 {
+        if self.orphaned {
+            self.cfg.max_retries.min(self.cfg.orphan_retries)
+        } else {
+            self.cfg.max_retries
         }
-        match syn.timestamp {
-            Some((tsval, _)) if self.ts_enabled => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => syn.seq_number.gt(self.rcv_nxt),
+    }
+
+    /// TS.Recent when timestamps are in use.
+    pub(super) fn ts_recent_in_use(&self) -> Option<u32> {
+        self.ts_enabled.then_some(self.ts_recent)
+    }
+
+    /// The compact record of this connection in TIME-WAIT (`None` in any other state), for a
+    /// shard to keep instead of the whole connection once nothing is left to send.
+    pub fn time_wait_record(&mut self, now: Instant) -> Option<super::TimeWait> {
+        if self.state != TcpState::TimeWait {
+            return None;
         }
+        let window = self.advertise_window(false);
+        let timestamps = self.ts_enabled.then(|| (self.ts_now(now), self.ts_recent));
+        Some(super::TimeWait::new(
+            (self.tuple.local.port(), self.tuple.remote.port()),
+            (self.snd_max, self.rcv_nxt),
+            window,
+            timestamps,
+            now,
+            self.time_wait_at.unwrap_or(now + self.cfg.time_wait()),
+        ))
     }
 
     // ---- receive-window helpers ------------------------------------------------------------
@@ -797,6 +824,7 @@ impl Tcb {
     pub(super) fn clear_timers(&mut self) {
         self.pace_at = None;
         self.rec.reo_at = None;
+        self.rec.tlp.at = None;
         self.rtx_at = None;
         self.delack_at = None;
         self.persist_at = None;

@@ -7,10 +7,7 @@
 use super::congestion::Controller;
 use super::state::TcpState;
 use super::tcb::{Outcome, Tcb, TcpError};
-use std::time::{Duration, Instant};
-
-/// Smallest tail-loss-probe timeout (Linux's floor; RFC 8985 §7.2 leaves it open).
-pub const TLP_MIN: Duration = Duration::from_millis(10);
+use std::time::Instant;
 
 impl Tcb {
     /// The earliest instant at which [`Tcb::on_deadline`] has work to do.
@@ -19,7 +16,7 @@ impl Tcb {
             self.rtx_at,
             self.pace_at,
             self.rec.reo_at,
-            self.rec.tlp_at,
+            self.rec.tlp.at,
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -48,6 +45,11 @@ impl Tcb {
                 _ => {}
             }
         }
+        // The probe first: at the same instant as the RTO (the PTO is capped by it), the
+        // probe goes and the RTO restarts (RFC 8985 §7.3).
+        if self.rec.tlp.at.is_some_and(|t| t <= now) {
+            self.fire_tail_loss_probe(now);
+        }
         if self.rtx_at.is_some_and(|t| t <= now) {
             self.rtx_at = None;
             out.retransmit_timeout = true;
@@ -57,26 +59,11 @@ impl Tcb {
             }
         }
         if self.rec.reo_at.is_some_and(|t| t <= now) {
-            // The reordering window passed and the hole is still there: it is a loss.
-            self.rec.reo_at = None;
-            if !self.rec.in_recovery
-                && self.state.is_synchronized()
-                && self.snd_una != self.snd_max
-                && self.snd_una.ge(self.rec.recover)
-                && !self.rec.scoreboard.is_empty()
-            {
-                self.enter_recovery(now, &mut out);
-            }
+            self.on_reo_timeout(now, &mut out);
         }
         if self.pace_at.is_some_and(|t| t <= now) {
             // Pacing released the next segment: the caller drains poll_segment.
             self.pace_at = None;
-        }
-        if self.rec.tlp_at.is_some_and(|t| t <= now) {
-            self.rec.tlp_at = None;
-            if self.tlp_eligible() {
-                self.fire_tail_loss_probe(now, &mut out);
-            }
         }
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
@@ -86,7 +73,7 @@ impl Tcb {
             self.persist_at = None;
             if self.snd_wnd == 0 {
                 self.probes_out += 1;
-                if self.probes_out > self.cfg.max_retries {
+                if self.probes_out > self.retry_limit() {
                     self.enter_closed(Some(TcpError::TimedOut), &mut out);
                     return out;
                 }
@@ -137,7 +124,7 @@ impl Tcb {
                     // The peer's window is closed: this is persist, not loss (RFC 9293
                     // §3.8.6.1) — probe, back off, and count only unanswered probes.
                     self.probes_out += 1;
-                    if self.probes_out > self.cfg.max_retries {
+                    if self.probes_out > self.retry_limit() {
                         self.enter_closed(Some(TcpError::TimedOut), out);
                         return;
                     }
@@ -149,7 +136,7 @@ impl Tcb {
                     return;
                 }
                 self.retries += 1;
-                if self.retries > self.cfg.max_retries {
+                if self.retries > self.retry_limit() {
                     self.enter_closed(Some(TcpError::TimedOut), out);
                     return;
                 }
@@ -159,28 +146,23 @@ impl Tcb {
                 let mss = self.eff_snd_mss();
                 self.cc.on_rto(self.flight_size(), mss);
                 self.rtt.on_timeout();
-                self.snd_nxt = self.snd_una;
+                if !self.sack_ok {
+                    // Go-back-N; with SACK, RACK's log resends what the timeout deemed lost.
+                    self.snd_nxt = self.snd_una;
+                }
                 self.rtt_probe = None;
                 let flight = self.flight();
                 self.rec.on_rto(flight, undo);
+                if self.sack_ok && self.rec.rack.lost_bytes() == 0 {
+                    // Nothing logged to resend: only the FIN is outstanding.
+                    self.rec.retransmit_at = Some(self.snd_una);
+                }
                 self.rtx_at = Some(now + self.rtt.rto());
             }
         }
     }
 
-    /// A tail loss probe may be scheduled (RFC 8985 §7.2): SACK negotiated, data in flight, no
-    /// probe since the last ACK of new data, an RTT known. Unlike RFC 8985 also during loss
-    /// recovery and after an RTO, where it stands in for RACK's detection of a lost
-    /// retransmission (RFC 8985 §6.2): see [`Tcb::fire_tail_loss_probe`].
-    fn tlp_eligible(&self) -> bool {
-        self.sack_ok
-            && self.state.sends_data()
-            && !self.rec.tlp_sent
-            && self.snd_una != self.snd_max
-            && self.rtt.srtt().is_some()
-    }
-
-    /// Arms or disarms the retransmission and persist timers after any change.
+    /// Arms or disarms the retransmission, tail loss probe and persist timers after any change.
     pub(super) fn rearm(&mut self, now: Instant) {
         if self.orphaned && self.state == TcpState::FinWait2 && self.time_wait_at.is_none() {
             self.time_wait_at = Some(now + self.cfg.fin_wait_2_timeout());
@@ -192,21 +174,7 @@ impl Tcb {
         } else if self.rtx_at.is_none() {
             self.rtx_at = Some(now + self.rtt.rto());
         }
-        // RFC 8985 §7.2: PTO = 2·SRTT (+ the peer's delayed-ACK time when one segment is in
-        // flight), at least TLP_MIN, and only if it fires before the RTO.
-        if !self.tlp_eligible() {
-            self.rec.tlp_at = None;
-        } else if self.rec.tlp_at.is_none() {
-            let srtt = self.rtt.srtt().unwrap_or_default();
-            let mut pto = (srtt * 2).max(TLP_MIN);
-            if self.flight_size() <= self.eff_snd_mss() {
-                pto += self.cfg.delayed_ack();
-            }
-            let at = now + pto;
-            if self.rtx_at.is_none_or(|r| at < r) {
-                self.rec.tlp_at = Some(at);
-            }
-        }
+        self.arm_tlp(now);
         let stalled = sending
             && self.snd_una == self.snd_max
             && self.send.available_from(self.snd_nxt) > 0

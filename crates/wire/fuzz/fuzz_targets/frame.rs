@@ -1,6 +1,7 @@
 //! Fuzz: a whole received frame walked the way the stack does (Ethernet -> ARP | IPv4 ->
 //! ICMP | UDP | TCP); nothing panics at any layer.
 #![no_main]
+use boomerang_wire::RxChecksum;
 use boomerang_wire::{
     ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
     IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
@@ -41,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 IpProtocol::Tcp => {
                     if let Ok(tcp) = TcpPacket::new_checked(payload) {
-                        let _ = TcpRepr::parse(&tcp, ip.src_addr, ip.dst_addr, false);
+                        let _ = TcpRepr::parse(&tcp, ip.src_addr, ip.dst_addr, RxChecksum::Trust);
                     }
                 }
                 IpProtocol::Unknown(_) => {}

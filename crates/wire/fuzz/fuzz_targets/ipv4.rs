@@ -1,5 +1,6 @@
 //! Fuzz: IPv4 view (options, fragments) and repr never panic; parse -> emit -> parse is stable.
 #![no_main]
+use boomerang_wire::TxChecksum;
 use boomerang_wire::{Ipv4Packet, Ipv4Repr};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = Ipv4Repr::parse(&packet);
     let mut out = vec![0u8; repr.buffer_len() + repr.payload_len];
-    repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]), true);
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]), TxChecksum::Compute);
     let again = Ipv4Repr::parse(&Ipv4Packet::new_checked(&out[..]).unwrap()).unwrap();
     assert_eq!(again, repr);
 });

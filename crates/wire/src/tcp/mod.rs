@@ -373,6 +373,7 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for TcpPacket<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checksum::{RxChecksum, TxChecksum};
 
     const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -426,7 +427,10 @@ mod tests {
         assert_eq!(p.segment_len(), 1);
         assert!(p.verify_checksum(SRC, DST));
         assert!(!p.verify_checksum(SRC, Ipv4Addr::new(198, 18, 0, 3)));
-        assert_eq!(TcpRepr::parse(&p, SRC, DST, true).unwrap(), syn_repr());
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, RxChecksum::Verify).unwrap(),
+            syn_repr()
+        );
     }
 
     #[test]
@@ -434,7 +438,12 @@ mod tests {
         let repr = syn_repr();
         assert_eq!(repr.header_len(), 40);
         let mut b = [0u8; 40];
-        repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), SRC, DST, true);
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut b[..]),
+            SRC,
+            DST,
+            TxChecksum::Compute,
+        );
         assert_eq!(b, syn_bytes());
     }
 
@@ -461,12 +470,17 @@ mod tests {
         // With timestamps only three blocks fit: 12 + 4 + 24 = 40.
         assert_eq!(repr.header_len(), 60);
         let mut b = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), SRC, DST, true);
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut b[..]),
+            SRC,
+            DST,
+            TxChecksum::Compute,
+        );
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert!(p.ack() && p.psh());
         assert_eq!(p.payload(), payload);
         assert_eq!(p.segment_len(), 5);
-        let parsed = TcpRepr::parse(&p, SRC, DST, true).unwrap();
+        let parsed = TcpRepr::parse(&p, SRC, DST, RxChecksum::Verify).unwrap();
         repr.sack_ranges[3] = None;
         assert_eq!(parsed, repr);
     }
@@ -482,9 +496,17 @@ mod tests {
                 ..TcpRepr::default()
             };
             let mut b = vec![0u8; repr.buffer_len()];
-            repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), SRC, DST, true);
+            repr.emit(
+                &mut TcpPacket::new_unchecked(&mut b[..]),
+                SRC,
+                DST,
+                TxChecksum::Compute,
+            );
             let p = TcpPacket::new_checked(&b[..]).unwrap();
-            assert_eq!(TcpRepr::parse(&p, SRC, DST, true).unwrap(), repr);
+            assert_eq!(
+                TcpRepr::parse(&p, SRC, DST, RxChecksum::Verify).unwrap(),
+                repr
+            );
             assert_eq!(p.segment_len(), control.seq_len());
         }
     }
@@ -494,14 +516,17 @@ mod tests {
         let mut b = syn_bytes();
         b[5] ^= 1;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(TcpRepr::parse(&p, SRC, DST, true), Err(Error::Checksum));
-        assert!(TcpRepr::parse(&p, SRC, DST, false).is_ok());
+        assert_eq!(
+            TcpRepr::parse(&p, SRC, DST, RxChecksum::Verify),
+            Err(Error::Checksum)
+        );
+        assert!(TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust).is_ok());
         let mut b = syn_bytes();
         b[2] = 0;
         b[3] = 0;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert!(matches!(
-            TcpRepr::parse(&p, SRC, DST, false),
+            TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust),
             Err(Error::Malformed(_))
         ));
     }
@@ -512,7 +537,7 @@ mod tests {
         b[13] = 0x03; // SYN+FIN
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert!(matches!(
-            TcpRepr::parse(&p, SRC, DST, false),
+            TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust),
             Err(Error::Malformed(_))
         ));
     }
@@ -542,13 +567,13 @@ mod tests {
         b[21] = 9; // MSS length 9: runs into the next options
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert!(matches!(
-            TcpRepr::parse(&p, SRC, DST, false),
+            TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust),
             Err(Error::Malformed(_))
         ));
         let mut b = syn_bytes();
         b[20] = 0xfd; // MSS becomes an unknown (experimental) 4-byte option
         let p = TcpPacket::new_checked(&b[..]).unwrap();
-        let r = TcpRepr::parse(&p, SRC, DST, false).unwrap();
+        let r = TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust).unwrap();
         assert_eq!(r.max_seg_size, None);
         assert_eq!(r.window_scale, Some(7));
     }
@@ -558,7 +583,7 @@ mod tests {
         let mut b = syn_bytes();
         b[39] = 15;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
-        let r = TcpRepr::parse(&p, SRC, DST, false).unwrap();
+        let r = TcpRepr::parse(&p, SRC, DST, RxChecksum::Trust).unwrap();
         assert_eq!(r.window_scale, Some(MAX_WINDOW_SCALE));
     }
 }

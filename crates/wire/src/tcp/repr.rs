@@ -1,6 +1,7 @@
 //! The TCP segment representation: control flags, the options the stack uses and the data, parsed
 //! from and emitted into a [`TcpPacket`] (RFC 9293 §3.1).
 
+use crate::checksum::{RxChecksum, TxChecksum};
 use std::net::Ipv4Addr;
 
 use super::{
@@ -96,20 +97,20 @@ struct OptionPlan {
 }
 
 impl<'a> TcpRepr<'a> {
-    /// Parses a checked segment. Ports must be non-zero; with `verify_checksum` the checksum
+    /// Parses a checked segment. Ports must be non-zero; with [`RxChecksum::Verify`] the checksum
     /// must verify (`Error::Checksum`). SYN+FIN, SYN+RST and FIN+RST give `Malformed`.
     /// Unknown options are skipped; malformed ones reject the segment.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
         src: Ipv4Addr,
         dst: Ipv4Addr,
-        verify_checksum: bool,
+        checksum: RxChecksum,
     ) -> Result<TcpRepr<'a>> {
         packet.check_len()?;
         if packet.src_port() == 0 || packet.dst_port() == 0 {
             return Err(Error::Malformed("tcp port 0"));
         }
-        if verify_checksum && !packet.verify_checksum(src, dst) {
+        if checksum == RxChecksum::Verify && !packet.verify_checksum(src, dst) {
             return Err(Error::Checksum);
         }
         let control = match (packet.syn(), packet.fin(), packet.rst(), packet.psh()) {
@@ -190,7 +191,7 @@ impl<'a> TcpRepr<'a> {
         self.payload.len() + self.control.seq_len()
     }
 
-    /// Writes the segment (header, options, data) and, if `fill_checksum`, the checksum over
+    /// Writes the segment (header, options, data) and, with [`TxChecksum::Compute`], the checksum over
     /// pseudo-header + [`buffer_len`](Self::buffer_len) bytes. Panics if the buffer is shorter
     /// than `buffer_len()`; it should be exactly that long (the view's checksum covers it all).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
@@ -198,7 +199,7 @@ impl<'a> TcpRepr<'a> {
         packet: &mut TcpPacket<T>,
         src: Ipv4Addr,
         dst: Ipv4Addr,
-        fill_checksum: bool,
+        checksum: TxChecksum,
     ) {
         let plan = self.option_plan();
         let header_len = HEADER_LEN + plan.len;
@@ -263,7 +264,7 @@ impl<'a> TcpRepr<'a> {
         debug_assert!(opts.is_empty());
 
         packet.payload_mut()[..self.payload.len()].copy_from_slice(self.payload);
-        if fill_checksum {
+        if checksum == TxChecksum::Compute {
             let end = header_len + self.payload.len();
             let c = !checksum::fold(segment_sum(&packet.buffer.as_ref()[..end], src, dst));
             packet.set_checksum(c);

@@ -251,20 +251,25 @@ fn time_wait_reacks_retransmitted_fin_and_restarts_timer() {
 }
 
 #[test]
-fn time_wait_ignores_rst() {
+fn time_wait_ends_on_a_rst_at_rcv_nxt_and_ignores_others() {
     let now = Instant::now();
     let mut tcb = tcb_time_wait(now);
-    let out = send!(
-        tcb,
-        now,
-        TcpRepr {
-            control: TcpControl::Rst,
-            seq_number: REMOTE_SEQ + 2,
-            ..SEND_TEMPL
-        }
-    );
-    assert!(!out.closed);
-    assert_eq!(tcb.state(), TcpState::TimeWait);
+    let rst = |seq| TcpRepr {
+        control: TcpControl::Rst,
+        seq_number: seq,
+        ..SEND_TEMPL
+    };
+    for off_by_one in [REMOTE_SEQ + 1, REMOTE_SEQ + 3] {
+        let out = send!(tcb, now, rst(off_by_one));
+        assert!(!out.closed);
+        assert_eq!(tcb.state(), TcpState::TimeWait);
+        recv!(tcb, now, nothing);
+    }
+    // The RST of a peer reusing the 4-tuple after our ACK to its SYN (as Linux with
+    // `tcp_rfc1337 = 0`): TIME-WAIT ends and the peer's next SYN opens a new connection.
+    let out = send!(tcb, now, rst(REMOTE_SEQ + 2));
+    assert!(out.closed);
+    assert_eq!(tcb.state(), TcpState::Closed);
 }
 
 #[test]
@@ -395,4 +400,39 @@ fn data_after_close_gets_rst() {
             ..our_ack(LOCAL_SEQ + 2, REMOTE_SEQ + 1)
         }
     );
+}
+
+/// Counts retransmission timeouts until the connection aborts (at most 40).
+fn timeouts_until_abort(tcb: &mut Tcb, now: Instant) -> u32 {
+    tcb.poll_segment(now, MAX_PAYLOAD).unwrap();
+    for n in 0..40 {
+        let t = tcb.next_deadline().unwrap();
+        let out = tcb.on_deadline(t);
+        if out.closed {
+            assert_eq!(tcb.error(), Some(TcpError::TimedOut));
+            return n;
+        }
+        while tcb.poll_segment(t, MAX_PAYLOAD).is_some() {}
+    }
+    panic!("still retransmitting after 40 timeouts");
+}
+
+#[test]
+fn a_closed_connection_to_a_vanished_peer_gives_up_after_orphan_retries() {
+    let now = Instant::now();
+    let config = TcpConfig {
+        max_retries: 6,
+        orphan_retries: 3,
+        ..cfg()
+    };
+    // The application still holds it: max-retries.
+    let mut held = tcb_established_with(&config, now);
+    held.send(b"response").unwrap();
+    assert_eq!(timeouts_until_abort(&mut held, now), 6);
+    // The application closed it (the response and FIN are unacknowledged): orphan-retries.
+    let mut orphan = tcb_established_with(&config, now);
+    orphan.send(b"response").unwrap();
+    orphan.close();
+    assert_eq!(orphan.state(), TcpState::FinWait1);
+    assert_eq!(timeouts_until_abort(&mut orphan, now), 3);
 }

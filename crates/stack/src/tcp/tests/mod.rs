@@ -6,6 +6,7 @@ mod close;
 mod handshake;
 mod options;
 mod pacing;
+mod rack_tlp;
 mod receive;
 mod receive_sack;
 mod recovery;

@@ -6,6 +6,7 @@
 
 use super::*;
 use boomerang_wire::TcpPacket;
+use boomerang_wire::{RxChecksum, TxChecksum};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
@@ -121,7 +122,12 @@ fn encode(
     tcb.write_payload(seg, &mut payload);
     let repr = seg.repr_with_payload(&payload);
     let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, true);
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut buf[..]),
+        src,
+        dst,
+        TxChecksum::Compute,
+    );
     buf
 }
 
@@ -388,7 +394,7 @@ fn run_full(
             let Ok(pkt) = TcpPacket::new_checked(&bytes[..]) else {
                 continue;
             };
-            let Ok(repr) = TcpRepr::parse(&pkt, src, dst, true) else {
+            let Ok(repr) = TcpRepr::parse(&pkt, src, dst, RxChecksum::Verify) else {
                 continue;
             };
             if std::env::var("SIM_TRACE").as_deref() == Ok("all") {

@@ -265,6 +265,21 @@ fn rto_cuts_to_one_segment_and_loss_recovery_restores() {
     assert_eq!(b.window(), prior);
 }
 
+/// A timeout cuts the window, not the model: the bandwidth and RTT estimates, the mode and
+/// the pacing rate stay (Linux BBR likewise keeps its filters in `TCP_CA_Loss`), so the
+/// connection paces at the path's rate again as soon as the window allows.
+#[test]
+fn rto_keeps_the_model() {
+    let mut path = Path::new();
+    let mut b = bbr_in_probe_bw(&mut path);
+    let (bw, rtt, rate) = (b.btl_bw(), b.min_rtt(), b.pacing_rate());
+    assert!(bw > 0.0);
+    b.on_rto(b.window(), MSS);
+    assert_eq!(b.window(), MSS);
+    assert_eq!((b.btl_bw(), b.min_rtt(), b.pacing_rate()), (bw, rtt, rate));
+    assert_eq!(b.mode(), BbrMode::ProbeBw);
+}
+
 #[test]
 fn min_rtt_expiry_enters_probe_rtt_until_200_ms_and_a_round() {
     let mut path = Path::new();

@@ -16,7 +16,7 @@
 //! A small slack beyond the capacity takes the bytes a scaled window rounded up may let in
 //! (RFC 7323 §2.3: the window field counts units of 2^shift bytes).
 
-use super::ring::Ring;
+use super::byte_ring::ByteRing;
 
 /// What inserting a segment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,7 +48,7 @@ struct Ooo {
 /// Received data of one connection: the in-order part and the bounded out-of-order part.
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
-    ring: Ring,
+    ring: ByteRing,
     /// Sorted, disjoint, non-adjacent.
     ranges: Vec<Ooo>,
     /// Out-of-order insertions so far (the clock of `Ooo::seen`).
@@ -63,7 +63,7 @@ impl RecvBuffer {
     /// An empty buffer bounded by `max` bytes and the given out-of-order limits.
     pub fn new(max: usize, max_ooo_segments: usize, max_ooo_bytes: usize) -> RecvBuffer {
         RecvBuffer {
-            ring: Ring::new(max),
+            ring: ByteRing::new(max),
             ranges: Vec::new(),
             clock: 0,
             max_ooo_segments,

@@ -49,17 +49,17 @@ pub fn spare_rings() -> usize {
 
 /// A growable ring of bytes (see the module docs).
 #[derive(Debug, Clone, Default)]
-pub struct Ring {
+pub struct ByteRing {
     storage: Vec<u8>,
     head: usize,
     len: usize,
     max: usize,
 }
 
-impl Ring {
+impl ByteRing {
     /// An empty ring that will never hold more than `max` bytes.
-    pub fn new(max: usize) -> Ring {
-        Ring {
+    pub fn new(max: usize) -> ByteRing {
+        ByteRing {
             storage: Vec::new(),
             head: 0,
             len: 0,
@@ -140,7 +140,7 @@ impl Ring {
         n
     }
 
-    /// Extends the filled part by `n` bytes already written with [`Ring::write_at`].
+    /// Extends the filled part by `n` bytes already written with [`ByteRing::write_at`].
     pub fn commit(&mut self, n: usize) {
         self.len = (self.len + n).min(self.storage.len());
     }
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn append_read_consume_wraps() {
-        let mut r = Ring::new(4096);
+        let mut r = ByteRing::new(4096);
         assert_eq!(r.allocated(), 0);
         let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
         assert_eq!(r.append(&data), 3000);
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn grows_preserving_wrapped_contents() {
-        let mut r = Ring::new(1 << 20);
+        let mut r = ByteRing::new(1 << 20);
         let data: Vec<u8> = (0..2048u32).map(|i| (i * 7) as u8).collect();
         r.append(&data);
         r.consume(1000);
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn write_past_filled_part_then_commit() {
-        let mut r = Ring::new(10_000);
+        let mut r = ByteRing::new(10_000);
         assert_eq!(r.write_at(100, b"world"), 5);
         assert_eq!(r.len(), 0);
         r.write_at(0, &[b'h'; 100]);
