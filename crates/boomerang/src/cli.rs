@@ -190,6 +190,15 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "HTTP")]
     #[serde(rename = "http.access-log-format")]
     pub access_log_format: Option<AccessLogFormat>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); give
+    /// it again with another --tls-key for one more certificate, picked by SNI.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    #[serde(rename = "tls.cert", skip_serializing_if = "Vec::is_empty")]
+    pub tls_cert: Vec<PathBuf>,
+    /// The private key (PEM: ECDSA, Ed25519 or RSA) of the --tls-cert in the same position.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    #[serde(rename = "tls.key", skip_serializing_if = "Vec::is_empty")]
+    pub tls_key: Vec<PathBuf>,
 }
 
 /// Format of the access log (`--access-log-format`).
@@ -217,6 +226,10 @@ pub struct DemoArgs {
     /// Use the built-in load generator even when wrk is installed.
     #[arg(long)]
     pub builtin_load: bool,
+    /// Serve HTTPS with a self-signed certificate made at start (the load is wrk over
+    /// https, so wrk must be installed).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// `boomerang load …`

@@ -14,6 +14,7 @@ mod layers;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use boomerang_http::tls::{CertError, TlsConfig};
 use boomerang_http::ServerConfig;
 use boomerang_stack::{Limits, TcpConfig};
 use boomerang_wire::Ipv4Cidr;
@@ -83,6 +84,11 @@ pub enum ConfigError {
 ///
 /// [limits]                # AF_XDP only: boomerang_stack::Limits
 /// max-connections = 262144
+///
+/// [tls]                   # HTTPS: boomerang_http::tls::TlsConfig
+/// cert = ["/etc/boomerang/a.pem", "/etc/boomerang/b.pem"]   # or one string
+/// key = ["/etc/boomerang/a.key", "/etc/boomerang/b.key"]
+/// handshake-timeout = "10s"
 /// ```
 ///
 /// The keys of the tables may also be spelled with underscores (`snd_buf`).
@@ -109,6 +115,8 @@ struct Layered {
     http: ServerConfig,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    tls: TlsConfig,
 }
 
 /// The TOML configuration file, checked: every key is optional and named like its flag;
@@ -248,8 +256,14 @@ impl ServeSettings {
                 )));
             }
         }
+        l.tls.validate().map_err(|e| match e {
+            CertError::Range(r) => layers::out_of_range("tls", &r),
+            other => ConfigError::Invalid(other.to_string()),
+        })?;
+        let tls = l.tls.enabled().then(|| l.tls.clone());
         let http = ServerConfig {
             root: root.clone(),
+            tls,
             ..l.http
         };
         http.validate().map_err(|e| layers::http_error(&e))?;
@@ -468,5 +482,61 @@ mod tests {
         ] {
             assert!(parse_host_cidr(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_from_the_file_or_the_flags_which_win() {
+        let file = parse(
+            r#"
+            kernel = true
+            listen = "127.0.0.1:8443"
+            [tls]
+            cert = ["a.pem", "b.pem"]
+            key = ["a.key", "b.key"]
+            handshake_timeout = "3s"
+            "#,
+        );
+        let tls_of = |s: ServeSettings| match s {
+            ServeSettings::Kernel(k) => k.http.tls,
+            ServeSettings::Xdp(x) => x.http.tls,
+        };
+        let tls = tls_of(ServeSettings::merge(&ServeArgs::default(), &file).expect("ok"))
+            .expect("tls on");
+        assert_eq!(tls.cert, [PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
+        assert_eq!(tls.key, [PathBuf::from("a.key"), PathBuf::from("b.key")]);
+        assert_eq!(tls.handshake_timeout, std::time::Duration::from_secs(3));
+        let flags = ServeArgs {
+            tls_cert: vec!["c.pem".into()],
+            tls_key: vec!["c.key".into()],
+            ..Default::default()
+        };
+        let tls = tls_of(ServeSettings::merge(&flags, &file).expect("ok")).expect("tls on");
+        assert_eq!(tls.cert, [PathBuf::from("c.pem")]);
+        assert_eq!(tls.key, [PathBuf::from("c.key")]);
+        let one = parse(
+            "kernel = true\nlisten = \"127.0.0.1:1\"\n[tls]\ncert = \"a.pem\"\nkey = \"a.key\"",
+        );
+        let tls = tls_of(ServeSettings::merge(&ServeArgs::default(), &one).expect("ok"));
+        assert_eq!(tls.expect("tls on").cert, [PathBuf::from("a.pem")]);
+        let unpaired = ServeArgs {
+            kernel: true,
+            listen: Some("127.0.0.1:1".parse().expect("addr")),
+            tls_cert: vec!["c.pem".into()],
+            ..Default::default()
+        };
+        let e = ServeSettings::merge(&unpaired, &FileConfig::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("one --tls-key per --tls-cert"),
+            "{e}"
+        );
+        let slow =
+            parse("kernel = true\nlisten = \"127.0.0.1:1\"\n[tls]\nhandshake-timeout = \"2h\"");
+        let e = ServeSettings::merge(&ServeArgs::default(), &slow).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[tls] handshake-timeout 7200s: use 100ms..=3600s"
+        );
+        let plain = parse("kernel = true\nlisten = \"127.0.0.1:1\"");
+        assert!(tls_of(ServeSettings::merge(&ServeArgs::default(), &plain).expect("ok")).is_none());
     }
 }

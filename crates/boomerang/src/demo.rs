@@ -2,7 +2,9 @@
 //! (this very binary) inside the server namespace, waits until it answers, runs bounded
 //! loads from the client namespace (wrk when installed, else the built-in generator) with
 //! visible progress, prints a results table, and tears everything down — also on Ctrl-C
-//! (every resource is an RAII guard; the signal only sets a flag).
+//! (every resource is an RAII guard; the signal only sets a flag). With `--tls` the server
+//! speaks HTTPS with a self-signed certificate made at start (rcgen) and wrk loads it over
+//! https.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,13 +63,19 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
     let pin = Pinning::from_allowed();
     let site = TempDir::new("demo")?;
     harness::write_site(site.path())?;
+    if args.tls {
+        if args.builtin_load || !harness::wrk_installed() {
+            bail!("demo --tls loads the server with wrk over https (the built-in generator speaks plain HTTP): install wrk (`sudo scripts/setup`)");
+        }
+        self_signed(site.path())?;
+    }
 
-    let (topo, mut server, kind) = match start(kind, args.kernel, &exe, &site, pin, stop) {
+    let (topo, mut server, kind) = match start(kind, args, &exe, &site, pin, stop) {
         Ok((topo, server)) => (topo, server, kind),
         Err(e) if kind == ServerKind::Xdp && !stop.load(Ordering::Relaxed) => {
             println!("!!! the AF_XDP server did not start: {e:#}");
             println!("!!! falling back to `serve --kernel` so the demo can still run");
-            let (topo, server) = start(ServerKind::Kernel, false, &exe, &site, pin, stop)?;
+            let (topo, server) = start(ServerKind::Kernel, args, &exe, &site, pin, stop)?;
             (topo, server, ServerKind::Kernel)
         }
         Err(e) => return Err(e),
@@ -93,8 +101,13 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
             args.duration.as_secs(),
             pin.client
         ));
+        let url = topo.url(path);
         let spec = LoadSpec {
-            url: topo.url(path),
+            url: if args.tls {
+                url.replacen("http://", "https://", 1)
+            } else {
+                url
+            },
             connections: args.connections,
             duration: args.duration,
             close,
@@ -118,7 +131,8 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
     }
     println!();
     println!(
-        "boomerang demo — {} server, {tool}, {} connections, {} s per row",
+        "boomerang demo — {}{} server, {tool}, {} connections, {} s per row",
+        if args.tls { "HTTPS, " } else { "" },
         match kind {
             ServerKind::Xdp => "AF_XDP (userspace TCP/IP)",
             ServerKind::Kernel => "kernel-socket",
@@ -148,7 +162,7 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
 /// Builds the namespaces and starts the server of `kind`; returns once it answers.
 fn start(
     kind: ServerKind,
-    asked_for_kernel: bool,
+    args: &DemoArgs,
     exe: &std::path::Path,
     site: &TempDir,
     pin: Pinning,
@@ -160,10 +174,17 @@ fn start(
         Routed::SERVER_ADDR
     ));
     let topo = Topology::new("demo", kind == ServerKind::Kernel)?;
-    let serve_args = match kind {
+    let asked_for_kernel = args.kernel;
+    let mut serve_args = match kind {
         ServerKind::Xdp => harness::xdp_serve_args(site.path()),
         ServerKind::Kernel => harness::kernel_serve_args(site.path()),
     };
+    if args.tls {
+        for (flag, file) in [("--tls-cert", "demo.crt"), ("--tls-key", "demo.key")] {
+            serve_args.push(flag.into());
+            serve_args.push(site.path().join(file).to_string_lossy().into_owned());
+        }
+    }
     match kind {
         ServerKind::Xdp => step(&format!(
             "starting `boomerang serve` on AF_XDP (veth0, {}:{}) in namespace {}, pinned to CPU {}",
@@ -193,13 +214,71 @@ fn start(
         &serve_args,
         &log,
     )?;
-    let waited = server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    let waited = if args.tls {
+        wait_ready_tls(&mut server, &topo, site, stop)?
+    } else {
+        server.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?
+    };
     step(&format!(
         "server answered after {} ms (pid {})",
         waited.as_millis(),
         server.pid().unwrap_or(0)
     ));
     Ok((topo, server))
+}
+
+/// The certificate of `demo --tls`: self-signed for the server's address, made now.
+fn self_signed(dir: &std::path::Path) -> anyhow::Result<()> {
+    let names = vec![Routed::SERVER_ADDR.to_string(), "localhost".to_string()];
+    let c = rcgen::generate_simple_self_signed(names).context("cannot make a certificate")?;
+    std::fs::write(dir.join("demo.crt"), c.cert.pem())?;
+    std::fs::write(dir.join("demo.key"), c.signing_key.serialize_pem())?;
+    step("made a self-signed certificate for the demo (rcgen)");
+    Ok(())
+}
+
+/// Waits until curl, trusting the demo's certificate, gets `/plaintext` over HTTPS.
+fn wait_ready_tls(
+    server: &mut ServerProcess,
+    topo: &Topology,
+    site: &TempDir,
+    stop: &AtomicBool,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let url = format!("https://{}/plaintext", topo.server_addr());
+    let ca = site.path().join("demo.crt").to_string_lossy().into_owned();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        if let Some(status) = server.try_wait()? {
+            bail!(
+                "the server exited ({status}); its log:\n{}",
+                server.log_tail(30)
+            );
+        }
+        let args = [
+            "-sS",
+            "--max-time",
+            "1",
+            "--cacert",
+            &ca,
+            "-o",
+            "/dev/null",
+            &url,
+        ];
+        if topo.ns.client.run("curl", &args).is_ok() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > harness::READY_TIMEOUT {
+            bail!(
+                "no HTTPS answer within {:?}; its log:\n{}",
+                harness::READY_TIMEOUT,
+                server.log_tail(30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn step(msg: &str) {

@@ -217,6 +217,10 @@ pub struct ServerConfig {
     /// The access log's format: `combined` (default) or `json`. Key `access-log-format`.
     #[serde(alias = "access_log_format")]
     pub access_log_format: crate::access_log::AccessLogFormat,
+    /// HTTPS: certificates, keys and the handshake timeout; `None` serves plain HTTP. Not
+    /// read from the `[http]` table (it is the `[tls]` table, `--tls-cert`/`--tls-key`).
+    #[serde(skip)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -249,6 +253,7 @@ impl Default for ServerConfig {
             workers: 0,
             access_log: None,
             access_log_format: crate::access_log::AccessLogFormat::Combined,
+            tls: None,
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::conn::HttpConnection;
 use crate::driver::{pump, ByteStream, Readiness};
 use crate::metrics::LogLimiter;
 use crate::router::Router;
+use crate::tls::{pump_tls, TlsSession};
 use crate::worker::{HttpService, HttpWorker};
 
 /// Listen backlog of each worker's socket.
@@ -158,6 +159,8 @@ impl KernelServer {
 struct Slot {
     stream: TcpStream,
     conn: HttpConnection,
+    /// The TLS stage, when the service speaks HTTPS (boxed: a plain slot stays small).
+    tls: Option<Box<TlsSession>>,
     generation: u32,
     ready: Readiness,
 }
@@ -278,7 +281,10 @@ fn worker_loop(
         if now >= next_tick {
             for idx in 0..slab.slots.len() {
                 let due = match slab.slots.get(idx) {
-                    Some(Some(s)) => s.conn.poll_timeout(&ctx).is_some_and(|t| t <= now),
+                    Some(Some(s)) => {
+                        s.conn.poll_timeout(&ctx).is_some_and(|t| t <= now)
+                            || tls_timeout(s.tls.as_deref()).is_some_and(|t| t <= now)
+                    }
                     _ => false,
                 };
                 if due {
@@ -336,12 +342,21 @@ fn accept_all(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
+                let tls = match ctx.service().tls().map(|a| TlsSession::new(a, now)) {
+                    Some(Ok(t)) => Some(Box::new(t)),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot start a TLS session");
+                        continue;
+                    }
+                    None => None,
+                };
                 let idx = slab.insert_with(|id, generation| Slot {
                     conn: {
                         let mut conn = HttpConnection::new(ctx, id, now);
                         conn.set_peer(peer);
                         conn
                     },
+                    tls,
                     stream,
                     generation,
                     ready: Readiness::default(),
@@ -407,7 +422,12 @@ impl ByteStream for MioStream<'_> {
     }
 }
 
-/// Runs [`pump`] for slot `idx` and removes the slot when the connection is over.
+/// The TLS stage's own deadline (handshake, last records), if any.
+fn tls_timeout(tls: Option<&TlsSession>) -> Option<Instant> {
+    tls.and_then(TlsSession::poll_timeout)
+}
+
+/// Runs [`pump`] (or [`pump_tls`]) for slot `idx` and removes the slot when the connection is over.
 fn drive_slot(
     slab: &mut Slab,
     idx: usize,
@@ -419,14 +439,11 @@ fn drive_slot(
     let Some(Some(slot)) = slab.slots.get_mut(idx) else {
         return;
     };
-    let keep = pump(
-        &mut slot.conn,
-        &mut MioStream(&mut slot.stream),
-        &mut slot.ready,
-        ctx,
-        buf,
-        now,
-    );
+    let stream = &mut MioStream(&mut slot.stream);
+    let keep = match slot.tls.as_mut() {
+        Some(tls) => pump_tls(&mut slot.conn, tls, stream, &mut slot.ready, ctx, buf, now),
+        None => pump(&mut slot.conn, stream, &mut slot.ready, ctx, buf, now),
+    };
     if !keep {
         if let Some(mut s) = slab.remove(idx) {
             let _ = poll.registry().deregister(&mut s.stream);

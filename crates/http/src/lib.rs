@@ -77,6 +77,7 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod static_files;
+pub mod tls;
 pub mod worker;
 
 pub use blocking::{BlockingPool, Completion};

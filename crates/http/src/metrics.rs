@@ -35,6 +35,7 @@ pub struct WorkerMetrics {
     blocking_rejected: AtomicU64,
     connections_refused: AtomicU64,
     limit_refusals: AtomicU64,
+    tls: crate::tls::TlsCounters,
     handler_panics: AtomicU64,
     latency: Mutex<Histogram<u64>>,
 }
@@ -59,6 +60,7 @@ impl WorkerMetrics {
             blocking_rejected: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             limit_refusals: AtomicU64::new(0),
+            tls: crate::tls::TlsCounters::default(),
             handler_panics: AtomicU64::new(0),
             latency: Mutex::new(new_histogram()),
         }
@@ -111,6 +113,11 @@ impl WorkerMetrics {
     /// `RequestError::limit`).
     pub fn limit_refusals(&self) -> u64 {
         self.limit_refusals.load(Ordering::Relaxed)
+    }
+
+    /// The worker's TLS counters.
+    pub fn tls(&self) -> &crate::tls::TlsCounters {
+        &self.tls
     }
 
     /// Handlers that panicked (their requests were answered 500).
@@ -197,6 +204,11 @@ impl MetricsRecorder {
     /// Counts a request refused because it exceeded an `[http]` limit.
     pub fn limit_refusal(&mut self) {
         add(&self.shared.limit_refusals, 1);
+    }
+
+    /// The worker's TLS counters.
+    pub fn tls(&mut self) -> &crate::tls::TlsCounters {
+        &self.shared.tls
     }
 
     /// Counts a handler that panicked.
@@ -373,6 +385,7 @@ impl MetricsRegistry {
                 let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.index, get(w));
             }
         }
+        crate::tls::TlsCounters::render(workers.iter().map(|w| w.tls()), out);
         let mut merged = new_histogram();
         for w in &workers {
             let _ = merged.add(w.latency_snapshot());

@@ -19,6 +19,7 @@ use crate::file_cache::FileCache;
 use crate::metrics::{LogLimiter, MetricsRecorder, MetricsRegistry};
 use crate::response::DateCache;
 use crate::router::{Response, Router};
+use crate::tls::TlsAcceptor;
 
 /// Configuration, routes and metrics shared by all workers.
 #[derive(Debug)]
@@ -28,12 +29,13 @@ pub struct HttpService {
     metrics: Arc<MetricsRegistry>,
     root: Option<Arc<PathBuf>>,
     cache: Option<Arc<FileCache>>,
+    tls: Option<TlsAcceptor>,
     access_log: Option<Arc<AccessLog>>,
 }
 
 impl HttpService {
     /// Builds the service after [`ServerConfig::validate`]; the static root (if any) must
-    /// exist and is canonicalised here.
+    /// exist and is canonicalised here, and the TLS certificates and keys (if any) are read.
     pub fn new(config: ServerConfig, router: Router) -> io::Result<Arc<Self>> {
         config
             .validate()
@@ -50,6 +52,12 @@ impl HttpService {
                     config.static_cache_ttl,
                 ))
             });
+        let tls = match &config.tls {
+            Some(t) if t.enabled() => Some(
+                TlsAcceptor::new(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            _ => None,
+        };
         let access_log = match &config.access_log {
             Some(path) => Some(Arc::new(
                 AccessLog::open(path, config.access_log_format).map_err(|e| {
@@ -67,6 +75,7 @@ impl HttpService {
             metrics: Arc::new(MetricsRegistry::default()),
             root,
             cache,
+            tls,
             access_log,
         }))
     }
@@ -84,6 +93,12 @@ impl HttpService {
     /// The metrics of all workers.
     pub fn metrics(&self) -> &Arc<MetricsRegistry> {
         &self.metrics
+    }
+
+    /// The TLS side, when the service speaks HTTPS: transports wrap each connection in a
+    /// [`crate::tls::TlsSession`] and drive it with [`crate::tls::pump_tls`].
+    pub fn tls(&self) -> Option<&TlsAcceptor> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn root(&self) -> Option<&Arc<PathBuf>> {

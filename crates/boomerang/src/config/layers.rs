@@ -14,9 +14,9 @@ use super::{ConfigError, Layered};
 use crate::cli::ServeArgs;
 
 /// The sub-tables whose keys may be spelled with underscores.
-const TABLES: [&str; 3] = ["tcp", "http", "limits"];
+const TABLES: [&str; 4] = ["tcp", "http", "limits", "tls"];
 
-/// Rewrites the keys of the `[tcp]`, `[http]` and `[limits]` tables to kebab-case
+/// Rewrites the keys of the `[tcp]`, `[http]`, `[limits]` and `[tls]` tables to kebab-case
 /// (`snd_buf` → `snd-buf`), so a flag given as `snd-buf` replaces the file's `snd_buf`.
 pub(super) fn kebab_case_tables(mut table: toml::Table) -> toml::Table {
     for name in TABLES {
@@ -82,8 +82,11 @@ pub(super) fn flags_over_file(
 /// What the user calls `key` of `[table]`: its flag if `serve` has one, else `[table] key`.
 pub(super) fn name_of(table: &str, key: &str) -> String {
     let cmd = ServeArgs::augment_args(clap::Command::new("serve"));
+    let prefixed = format!("{table}-{key}");
     if cmd.get_arguments().any(|a| a.get_long() == Some(key)) {
         format!("--{key}")
+    } else if cmd.get_arguments().any(|a| a.get_long() == Some(&prefixed)) {
+        format!("--{prefixed}")
     } else {
         format!("[{table}] {key}")
     }
@@ -638,9 +641,13 @@ mod tests {
             pcap: Some("/tmp/x.pcap".into()),
             access_log: Some("/tmp/access.log".into()),
             access_log_format: Some(crate::cli::AccessLogFormat::Json),
+            tls_cert: vec!["/tmp/x.crt".into()],
+            tls_key: vec!["/tmp/x.key".into()],
             ..xdp_args()
         };
         let x = xdp(&all, &FileConfig::default()).expect("ok");
+        let tls = x.http.tls.clone().expect("tls on");
+        assert_eq!((tls.cert.len(), tls.key.len()), (1, 1));
         assert_eq!(x.tcp.congestion, CongestionAlgorithm::Bbr);
         assert_eq!(x.tcp.initial_cwnd_segments, 4);
         assert_eq!(x.http.header_read_timeout, Duration::from_millis(1500));
@@ -667,9 +674,11 @@ mod tests {
             if ["config", "kernel", "listen", "root"].contains(&long) {
                 continue;
             }
+            // `--tls-cert` is `cert` of `[tls]`.
             let found = table.contains_key(long)
                 || TABLES.iter().any(|t| {
-                    matches!(table.get(*t), Some(toml::Value::Table(s)) if s.contains_key(long))
+                    let key = long.strip_prefix(&format!("{t}-")).unwrap_or(long);
+                    matches!(table.get(*t), Some(toml::Value::Table(s)) if s.contains_key(key))
                 });
             assert!(found, "--{long} has no key in the file");
         }

@@ -14,11 +14,12 @@ use crate::config::KernelSettings;
 pub fn run(k: &KernelSettings, router: Router, stop: &AtomicBool) -> anyhow::Result<()> {
     let config = k.http.clone();
     let service = HttpService::new(config, router)
-        .context("cannot set up the HTTP service (is --root readable?)")?;
+        .context("cannot set up the HTTP service (are --root and the TLS files readable?)")?;
     // The http crate binds with SO_REUSEPORT (one listener per worker), which would silently
     // share the port with another server of ours: probe with a plain bind first.
     drop(std::net::TcpListener::bind(k.listen).map_err(|e| explain_bind(e, k))?);
     let server = KernelServer::bind_service(k.listen, service).map_err(|e| explain_bind(e, k))?;
+    crate::signals::reload_tls_on_sighup(server.service())?;
     tracing::info!(
         listen = %server.local_addr(),
         root = ?k.root,
@@ -52,6 +53,9 @@ fn explain_bind(e: io::Error, k: &KernelSettings) -> anyhow::Error {
         io::ErrorKind::PermissionDenied => format!(
             "binding {addr} was refused: ports below 1024 need root (or CAP_NET_BIND_SERVICE); use a port ≥ 1024"
         ),
+        io::ErrorKind::InvalidInput => {
+            "cannot set up the HTTP service (are --root and the TLS files readable?)".into()
+        }
         _ => format!("cannot listen on {addr}"),
     };
     anyhow::Error::new(e).context(hint)

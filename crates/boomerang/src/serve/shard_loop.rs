@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use boomerang_http::tls::{pump_tls, TlsSession};
 use boomerang_http::{
     pump, BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness,
 };
@@ -112,6 +113,8 @@ struct Slot {
     conn: ConnId,
     id: u64,
     http: HttpConnection,
+    /// The TLS stage, when the service speaks HTTPS (boxed: a plain slot stays small).
+    tls: Option<Box<TlsSession>>,
     ready: Readiness,
 }
 
@@ -139,7 +142,12 @@ impl Slots {
             .filter(|s| s.id == id)
     }
 
-    fn insert(&mut self, c: ConnId, make: impl FnOnce(u64) -> HttpConnection) {
+    fn insert(
+        &mut self,
+        c: ConnId,
+        tls: Option<Box<TlsSession>>,
+        make: impl FnOnce(u64) -> HttpConnection,
+    ) {
         let index = c.index();
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -154,6 +162,7 @@ impl Slots {
                 conn: c,
                 id,
                 http: make(id),
+                tls,
                 ready: Readiness::default(),
             });
         }
@@ -271,6 +280,11 @@ impl ServerShard {
         self.slots.live
     }
 
+    /// The HTTP service (configuration, metrics, TLS).
+    pub fn http_service(&self) -> &Arc<HttpService> {
+        self.http.service()
+    }
+
     /// The stack shard (counters, tables).
     pub fn stack(&self) -> &Shard {
         &self.shard
@@ -293,14 +307,16 @@ impl ServerShard {
             shard: &mut self.shard,
             conn: c,
         };
-        let open = pump(
+        let (http, ready, ctx, buf) = (
             &mut slot.http,
-            &mut stream,
             &mut slot.ready,
             &mut self.http,
             &mut self.buf,
-            now,
         );
+        let open = match slot.tls.as_mut() {
+            Some(tls) => pump_tls(http, tls, &mut stream, ready, ctx, buf, now),
+            None => pump(http, &mut stream, ready, ctx, buf, now),
+        };
         if !open {
             self.slots.remove(c);
             self.shard.close(c);
@@ -356,12 +372,21 @@ impl ServerShard {
                 self.shard.abort(c);
                 continue;
             }
+            let tls = match self.http.service().tls().map(|a| TlsSession::new(a, now)) {
+                Some(Ok(t)) => Some(Box::new(t)),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot start a TLS session");
+                    self.shard.abort(c);
+                    continue;
+                }
+                None => None,
+            };
             let peer = self
                 .shard
                 .tuple(c)
                 .map(|t| std::net::SocketAddr::V4(t.remote));
             let http = &mut self.http;
-            self.slots.insert(c, |id| {
+            self.slots.insert(c, tls, |id| {
                 let mut conn = HttpConnection::new(http, id, now);
                 if let Some(peer) = peer {
                     conn.set_peer(peer);
@@ -394,7 +419,13 @@ impl ServerShard {
             .slots
             .iter()
             .flatten()
-            .filter(|s| s.http.poll_timeout(&self.http).is_some_and(|t| t <= now))
+            .filter(|s| {
+                s.http.poll_timeout(&self.http).is_some_and(|t| t <= now)
+                    || s.tls
+                        .as_deref()
+                        .and_then(TlsSession::poll_timeout)
+                        .is_some_and(|t| t <= now)
+            })
             .map(|s| s.conn)
             .collect();
         for c in due {

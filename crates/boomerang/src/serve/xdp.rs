@@ -158,7 +158,8 @@ pub fn run(s: &XdpSettings, mut router: Router, stop: &Arc<AtomicBool>) -> anyho
     router.set_metrics_source(Arc::new(move |out: &mut String| source.render(out)));
     let config = s.http.clone();
     let service = HttpService::new(config, router)
-        .context("cannot set up the HTTP service (is --root readable?)")?;
+        .context("cannot set up the HTTP service (are --root and the TLS files readable?)")?;
+    crate::signals::reload_tls_on_sighup(&service)?;
     let pool = BlockingPool::new(
         service.config().blocking_threads,
         service.config().blocking_queue,
