@@ -1,47 +1,33 @@
-//! The device half of a loop turn over our own stack: frames from the NIC into the
-//! [`Shard`] (and the stack's timers that fell due), frames from the shard out to the NIC.
-//! Shared by the server's loop (`serve/shard_loop.rs`) and the AF_XDP load client
-//! (`load/stack_client.rs`), so both take the same budgets.
+//! The NIC crate's devices as the stack's [`FrameLink`], so the server's loop
+//! (`serve/shard_loop.rs`) and the AF_XDP load client (`load/stack_client.rs`) turn through
+//! the stack's one driver (`boomerang_stack::driver`: receive, due timers, transmit, with
+//! its budgets).
 
 use std::time::Instant;
 
 use boomerang_nic::Device;
+use boomerang_stack::driver::{self, FrameLink};
 use boomerang_stack::Shard;
 
-/// Frames taken from the device per turn.
-pub const RX_BUDGET: usize = 64;
-/// Frames written to the device per turn (then the loop receives again).
-pub const TX_BUDGET: usize = 256;
+/// A NIC device seen as the stack's [`FrameLink`].
+struct NicLink<'a, D>(&'a mut D);
 
-/// Feeds up to [`RX_BUDGET`] received frames to the shard, then runs its timers that are
-/// due; returns how many frames arrived.
-pub fn receive<D: Device>(dev: &mut D, shard: &mut Shard, now: Instant) -> usize {
-    let received = dev.receive(now, RX_BUDGET, &mut |frame: &[u8]| {
-        shard.receive(frame, now)
-    });
-    if shard.poll_timeout().is_some_and(|t| t <= now) {
-        shard.on_timeout(now);
+impl<D: Device> FrameLink for NicLink<'_, D> {
+    fn receive_frames(&mut self, now: Instant, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+        self.0.receive(now, budget, f)
     }
-    received
+
+    fn transmit_frame(&mut self, now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        self.0.transmit(now, f)
+    }
 }
 
-/// Writes up to [`TX_BUDGET`] frames; returns how many, and whether the device ran out of
-/// transmit buffers (or the budget ran out) while the stack still had frames.
+/// [`driver::receive`] on a NIC device.
+pub fn receive<D: Device>(dev: &mut D, shard: &mut Shard, now: Instant) -> usize {
+    driver::receive(&mut NicLink(dev), shard, now)
+}
+
+/// [`driver::transmit`] on a NIC device.
 pub fn transmit<D: Device>(dev: &mut D, shard: &mut Shard, now: Instant) -> (usize, bool) {
-    let mut sent = 0;
-    while sent < TX_BUDGET {
-        let mut len = 0;
-        let had_buffer = dev.transmit(now, &mut |buf: &mut [u8]| {
-            len = shard.poll_transmit(now, buf).unwrap_or(0);
-            len
-        });
-        if !had_buffer {
-            return (sent, true);
-        }
-        if len == 0 {
-            return (sent, false);
-        }
-        sent += 1;
-    }
-    (sent, true)
+    driver::transmit(&mut NicLink(dev), shard, now)
 }

@@ -7,6 +7,7 @@
 
 pub mod arp;
 pub mod config;
+pub mod driver;
 pub mod icmp;
 pub mod ipv4;
 pub mod reassembly;

@@ -33,8 +33,14 @@ fn complete_tcp_checksum(frame: &mut [u8]) {
 }
 
 impl SimLink for CompletingLink {
-    fn receive(&mut self, side: usize, now: Instant, f: &mut dyn FnMut(&[u8])) {
-        self.inner.receive(side, now, f)
+    fn receive(
+        &mut self,
+        side: usize,
+        now: Instant,
+        budget: usize,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> usize {
+        self.inner.receive(side, now, budget, f)
     }
 
     fn transmit(

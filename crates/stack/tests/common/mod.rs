@@ -1,9 +1,11 @@
 //! The deterministic simulated network: two shards (client 0, server 1) joined by the in-memory
 //! link of `boomerang_nic::memlink`, impaired by `boomerang_nic::fault`, on a virtual clock.
 //!
-//! The link sits behind the small [`SimLink`] trait so another link can be swapped in. Every
-//! frame delivered is folded into a SipHash trace digest with its virtual time: two runs with
-//! the same seed must give the same digest.
+//! The link sits behind the small [`SimLink`] trait so another link can be swapped in; each
+//! side turns through the stack's own driver (`boomerang_stack::driver`: receive within its
+//! budget, due timers, transmit within its budget), as the server and the load client do.
+//! Every frame delivered is folded into a SipHash trace digest with its virtual time: two
+//! runs with the same seed must give the same digest.
 #![allow(dead_code)]
 
 use std::hash::Hasher;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use boomerang_nic::fault::{FaultConfig, FaultInjector};
 use boomerang_nic::memlink::{LinkConfig, MemLink, MemPort};
 use boomerang_nic::Device;
+use boomerang_stack::driver::{self, FrameLink};
 use boomerang_stack::{Shard, Shared, StackConfig};
 use boomerang_wire::{EthernetAddress, Ipv4Cidr};
 use siphasher::sip::SipHasher13;
@@ -30,8 +33,14 @@ pub const MAX_FRAME: usize = 1514;
 
 /// What the simulation needs from a link between two frame ports.
 pub trait SimLink {
-    /// Hands every frame receivable by `side` at `now` to `f`.
-    fn receive(&mut self, side: usize, now: Instant, f: &mut dyn FnMut(&[u8]));
+    /// Hands up to `budget` frames receivable by `side` at `now` to `f`; returns how many.
+    fn receive(
+        &mut self,
+        side: usize,
+        now: Instant,
+        budget: usize,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> usize;
     /// Lets `side` write one frame; `false` when the link refuses (queue full).
     fn transmit(
         &mut self,
@@ -68,13 +77,19 @@ impl FaultyMemLink {
 }
 
 impl SimLink for FaultyMemLink {
-    fn receive(&mut self, side: usize, now: Instant, f: &mut dyn FnMut(&[u8])) {
+    fn receive(
+        &mut self,
+        side: usize,
+        now: Instant,
+        budget: usize,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> usize {
         let dev: &mut dyn Device = if side == 0 {
             &mut self.client
         } else {
             &mut self.server
         };
-        while dev.receive(now, 64, f) > 0 {}
+        dev.receive(now, budget, f)
     }
 
     fn transmit(
@@ -120,6 +135,34 @@ pub fn config(mac: [u8; 6], ip: Ipv4Addr) -> StackConfig {
     let mut c = StackConfig::new(EthernetAddress(mac), Ipv4Cidr::new(ip, 24).expect("cidr"));
     c.isn_secret = [mac[5]; 16];
     c
+}
+
+/// One side of a [`SimLink`] as the stack's [`FrameLink`], folding delivered frames into the
+/// trace digest (with the frame count and virtual time) when `trace` is given.
+struct SidePort<'a, L> {
+    link: &'a mut L,
+    side: usize,
+    trace: Option<(&'a mut SipHasher13, &'a mut u64, u64)>,
+}
+
+impl<L: SimLink> FrameLink for SidePort<'_, L> {
+    fn receive_frames(&mut self, now: Instant, budget: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+        let side = self.side;
+        let trace = &mut self.trace;
+        self.link.receive(side, now, budget, &mut |frame: &[u8]| {
+            if let Some((digest, delivered, t)) = trace {
+                digest.write_u64(*t);
+                digest.write_usize(side);
+                digest.write(frame);
+                **delivered += 1;
+            }
+            f(frame);
+        })
+    }
+
+    fn transmit_frame(&mut self, now: Instant, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        self.link.transmit(self.side, now, f)
+    }
 }
 
 /// Two shards over a link on a virtual clock.
@@ -169,41 +212,28 @@ impl<L: SimLink> Sim<L> {
         let now = self.now;
         let t = (now - self.t0).as_nanos() as u64;
         for side in 0..2 {
-            let shard = &mut self.shards[side];
-            let digest = &mut self.digest;
-            let delivered = &mut self.delivered;
-            self.link.receive(side, now, &mut |frame: &[u8]| {
-                digest.write_u64(t);
-                digest.write_usize(side);
-                digest.write(frame);
-                *delivered += 1;
-                shard.receive(frame, now);
-            });
-            if shard.poll_timeout().is_some_and(|d| d <= now) {
-                shard.on_timeout(now);
-            }
+            let mut port = SidePort {
+                link: &mut self.link,
+                side,
+                trace: Some((&mut self.digest, &mut self.delivered, t)),
+            };
+            while driver::receive(&mut port, &mut self.shards[side], now) > 0 {}
         }
     }
 
-    /// Sends everything both shards have to send now.
+    /// Sends everything both shards have to send now (until the link refuses a frame).
     pub fn transmit(&mut self) {
         let now = self.now;
         for side in 0..2 {
+            let mut port = SidePort {
+                link: &mut self.link,
+                side,
+                trace: None,
+            };
             loop {
-                let shard = &mut self.shards[side];
-                let mut produced = false;
-                let accepted =
-                    self.link
-                        .transmit(side, now, &mut |buf: &mut [u8]| match shard
-                            .poll_transmit(now, buf)
-                        {
-                            Some(n) => {
-                                produced = true;
-                                n
-                            }
-                            None => 0,
-                        });
-                if !accepted || !produced {
+                let (sent, more) = driver::transmit(&mut port, &mut self.shards[side], now);
+                // `more` with less than the budget sent: the link refused a frame.
+                if !more || sent < driver::TX_BUDGET {
                     break;
                 }
             }
