@@ -13,7 +13,8 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use boomerang_http::tls::{pump_tls, TlsConfig, TlsSession};
+use boomerang_http::tls::TlsConfig;
+use boomerang_http::tls_stream::{pump_tls, TlsSession};
 use boomerang_http::{
     BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness, Router,
     ServerConfig,

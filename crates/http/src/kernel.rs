@@ -21,7 +21,7 @@ use crate::conn::HttpConnection;
 use crate::driver::{pump, ByteStream, Readiness};
 use crate::metrics::LogLimiter;
 use crate::router::Router;
-use crate::tls::{pump_tls, TlsSession};
+use crate::tls_stream::{pump_tls, TlsSession};
 use crate::worker::{HttpService, HttpWorker};
 
 /// Listen backlog of each worker's socket.

@@ -78,6 +78,7 @@ pub mod response;
 pub mod router;
 pub mod static_files;
 pub mod tls;
+pub mod tls_stream;
 pub mod worker;
 
 pub use blocking::{BlockingPool, Completion};

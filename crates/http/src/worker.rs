@@ -96,7 +96,7 @@ impl HttpService {
     }
 
     /// The TLS side, when the service speaks HTTPS: transports wrap each connection in a
-    /// [`crate::tls::TlsSession`] and drive it with [`crate::tls::pump_tls`].
+    /// [`crate::tls_stream::TlsSession`] and drive it with [`crate::tls_stream::pump_tls`].
     pub fn tls(&self) -> Option<&TlsAcceptor> {
         self.tls.as_ref()
     }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use boomerang_http::tls::{pump_tls, TlsConfig, TlsFailure, TlsSession};
+use boomerang_http::tls::{TlsConfig, TlsFailure};
+use boomerang_http::tls_stream::{pump_tls, TlsSession};
 use boomerang_http::{
     BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness, Router,
     ServerConfig,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use boomerang_http::tls::{pump_tls, TlsSession};
+use boomerang_http::tls_stream::{pump_tls, TlsSession};
 use boomerang_http::{
     pump, BlockingPool, ByteStream, HttpConnection, HttpService, HttpWorker, Readiness,
 };

@@ -8,23 +8,24 @@
 //!   (TLS 1.3 PSK resumption and TLS 1.2 tickets), an in-memory session cache for TLS 1.2
 //!   session IDs, and the [`certs::CertStore`] that picks a certificate by SNI and is
 //!   reloaded in place ([`TlsAcceptor::reload`], SIGHUP in the binary).
-//! - [`TlsSession`] (one per connection, next to its `HttpConnection`): the rustls
+//! - [`TlsSession`](crate::tls_stream::TlsSession) (one per connection, next to its `HttpConnection`): the rustls
 //!   `ServerConnection` plus the handshake deadline and what was counted.
-//! - [`pump_tls`]: [`crate::pump`] through a [`TlsStream`], which is itself a
+//! - [`pump_tls`](crate::tls_stream::pump_tls) (in [`crate::tls_stream`], above this module
+//!   and the HTTP connection): [`crate::pump`] through a
+//!   [`TlsStream`](crate::tls_stream::TlsStream), which is itself a
 //!   [`crate::ByteStream`]: reads decrypt (`read_tls` → `process_new_packets` → `reader`),
 //!   writes encrypt (`writer` → `write_tls`), and records that did not fit into the
 //!   transport's send buffer go out on the next call.
 //!
 //! # Driving it from a transport
-//! Where a transport calls [`crate::pump`], it calls [`pump_tls`] when
-//! [`crate::HttpService::tls`] is set, with the connection's [`TlsSession`] (made at
-//! accept with [`TlsSession::new`]). Its timer scan also looks at
-//! [`TlsSession::poll_timeout`] (handshake deadline, last records of a closed connection)
+//! Where a transport calls [`crate::pump`], it calls [`crate::tls_stream::pump_tls`] when
+//! [`crate::HttpService::tls`] is set, with the connection's
+//! [`crate::tls_stream::TlsSession`] (made at accept with its `new`). Its timer scan also
+//! looks at the session's `poll_timeout` (handshake deadline, last records of a closed connection)
 //! and drives the connection when it has passed.
 
 pub mod certs;
 pub mod counters;
-mod session;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,10 +35,13 @@ use rustls::server::{ProducesTickets, ServerSessionMemoryCache};
 
 pub use certs::{CertError, CertStore};
 pub use counters::{TlsCounters, TlsFailure};
-pub use session::{pump_tls, TlsSession, TlsStream};
 
 /// Time a client gets from the TCP connection to a finished TLS handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest handshake timeout: the HTTP timers' granularity (a shorter one could not be kept).
+pub const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(100);
+/// Longest handshake timeout.
+pub const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// TLS 1.2 sessions kept for session-ID resumption (per process; tickets need no state).
 pub const SESSION_CACHE_ENTRIES: usize = 4096;
 /// The only application protocol offered in ALPN.
@@ -63,7 +67,7 @@ pub struct TlsConfig {
     pub key: Vec<PathBuf>,
     /// Time from the TCP connection to a finished handshake; then the connection is closed
     /// and counted as a failed handshake (`reason="timeout"`). Key `handshake-timeout`,
-    /// default [`DEFAULT_HANDSHAKE_TIMEOUT`], 100ms..=3600s.
+    /// default [`DEFAULT_HANDSHAKE_TIMEOUT`], [`MIN_HANDSHAKE_TIMEOUT`]..=[`MAX_HANDSHAKE_TIMEOUT`].
     #[serde(alias = "handshake_timeout", with = "boomerang_settings::duration")]
     pub handshake_timeout: Duration,
 }
@@ -109,8 +113,8 @@ impl TlsConfig {
         boomerang_settings::check_duration(
             "handshake-timeout",
             self.handshake_timeout,
-            crate::config::MIN_TIMEOUT,
-            crate::config::MAX_TIMEOUT,
+            MIN_HANDSHAKE_TIMEOUT,
+            MAX_HANDSHAKE_TIMEOUT,
             "",
         )
         .map_err(CertError::Range)

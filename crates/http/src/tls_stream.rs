@@ -1,4 +1,6 @@
-//! One connection's TLS state and the stream adapter that lets [`pump`] run over it.
+//! One connection's TLS state and the stream adapter that lets [`pump`] run over it: the
+//! TLS stage between a transport's byte stream and the [`HttpConnection`] (the settings,
+//! certificates and counters it uses are in [`crate::tls`], below the HTTP connection).
 //!
 //! The adapter, [`TlsStream`], is a [`ByteStream`] over another one: a read feeds what the
 //! transport has into rustls (`read_tls`, `process_new_packets`), sends what the handshake
@@ -20,10 +22,9 @@ use std::time::Instant;
 
 use rustls::{HandshakeKind, ServerConnection};
 
-use super::counters::TlsFailure;
-use super::TlsAcceptor;
 use crate::conn::HttpConnection;
 use crate::driver::{pump, ByteStream, Readiness, MAX_WRITE_SLICES};
+use crate::tls::{TlsAcceptor, TlsFailure};
 use crate::worker::HttpWorker;
 
 /// One connection's TLS state.
