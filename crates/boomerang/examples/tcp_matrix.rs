@@ -337,22 +337,7 @@ fn main() -> anyhow::Result<()> {
         let mut fwd = forwarder(&[])?;
         let ours_cc = if cc == "reno" { "newreno" } else { cc.as_str() };
         let log = path.site.path().join("server.log");
-        let serve_args: Vec<String> = [
-            "serve",
-            "--iface",
-            "veth0",
-            "--addr",
-            "198.18.0.2/24",
-            "--port",
-            &harness::PORT.to_string(),
-            "--root",
-            &path.site.path().to_string_lossy(),
-            "--congestion",
-            ours_cc,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let serve_args = NetsimPath::serve_args(path.site.path(), ours_cc);
         let mut serve_args = serve_args;
         if let Some(p) = &args.pcap {
             serve_args.extend(["--pcap".to_string(), p.to_string_lossy().into_owned()]);

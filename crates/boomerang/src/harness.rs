@@ -662,6 +662,20 @@ impl NetsimPath {
     /// The server kernel's address on the same veth.
     pub const KERNEL_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 3);
 
+    /// `boomerang serve` on AF_XDP at [`NetsimPath::OURS_ADDR`] on the server's veth, files
+    /// from `root`, with the congestion control `congestion`.
+    pub fn serve_args(root: &Path, congestion: &str) -> Vec<String> {
+        let addr = format!("{}/24", Self::OURS_ADDR);
+        let (port, root) = (PORT.to_string(), root.to_string_lossy().into_owned());
+        [
+            "serve", "--iface", "veth0", "--addr", &addr, "--port", &port, "--root", &root,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--congestion".to_string(), congestion.to_string()])
+        .collect()
+    }
+
     /// Creates the namespaces (names `bmr` + `tag` + c/m/s) and links.
     pub fn new(tag: &str) -> anyhow::Result<NetsimPath> {
         use boomerang_nic::netns::{add_addr, disable_ipv6, veth_pair};

@@ -637,22 +637,7 @@ fn impaired_download_from_boomerang_and_from_the_kernel() {
     };
     std::fs::write(site.path().join("big.bin"), &big).expect("write");
     let log = site.path().join("server.log");
-    let args: Vec<String> = [
-        "serve",
-        "--iface",
-        "veth0",
-        "--addr",
-        "198.18.0.2/24",
-        "--port",
-        &harness::PORT.to_string(),
-        "--root",
-        &site.path().to_string_lossy(),
-        "--congestion",
-        ours_cc,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = NetsimPath::serve_args(site.path(), ours_cc);
     let mut ours = ServerProcess::spawn(
         &server,
         "boomerang serve",
