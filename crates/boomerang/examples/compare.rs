@@ -62,6 +62,10 @@ struct Args {
     /// Extra arguments for the `xdp-alt` server (whitespace separated).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     alt_args: String,
+    /// Another build of the `json` example for the `xdp-alt` server (a code A/B in one run,
+    /// e.g. a copy of `target/release/examples/json` built from the base commit).
+    #[arg(long)]
+    alt_exe: Option<PathBuf>,
     /// Sweeps to run, the servers' order rotating each round; cells are medians.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -279,6 +283,7 @@ fn main() -> anyhow::Result<()> {
                     mtu: args.mtu,
                     xdp_args: &args.xdp_args,
                     alt_args: &args.alt_args,
+                    alt_exe: args.alt_exe.as_deref().unwrap_or(&exe),
                 };
                 let rows = measure(server, tool, &run, &stop)
                     .with_context(|| format!("measuring {}", server.label()))?;
@@ -374,6 +379,7 @@ struct Run<'a> {
     mtu: u32,
     xdp_args: &'a str,
     alt_args: &'a str,
+    alt_exe: &'a Path,
 }
 
 fn measure(
@@ -402,10 +408,10 @@ fn measure(
     let mut proc = match server {
         Server::Xdp | Server::XdpAlt => {
             let mut serve_args = app_args(harness::xdp_serve_args(site.path()));
-            let extra = if server == Server::Xdp {
-                run.xdp_args
+            let (extra, exe) = if server == Server::Xdp {
+                (run.xdp_args, exe)
             } else {
-                run.alt_args
+                (run.alt_args, run.alt_exe)
             };
             serve_args.extend(extra.split_whitespace().map(String::from));
             if let Some(p) = &run.captures.server {

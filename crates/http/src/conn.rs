@@ -334,7 +334,16 @@ impl HttpConnection {
             self.segs_len -= take;
             left -= take;
             if front.len() == 0 {
-                self.segs.pop_front();
+                if let Some(Seg::Bytes { mut buf, .. }) = self.segs.pop_front() {
+                    // A response head that went out before a shared body: its buffer
+                    // becomes the output buffer again (or a spare), not garbage.
+                    buf.clear();
+                    if self.output.capacity() == 0 {
+                        self.output = buf;
+                    } else {
+                        ctx.give_buffer(buf, SPARE_BUFFER_MAX);
+                    }
+                }
             }
         }
         self.out_start += left;

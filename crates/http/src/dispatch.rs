@@ -371,6 +371,7 @@ fn serve_static(
         if_range: field(&head.if_range),
         chunk: service.config().file_chunk_bytes,
         cache: service.file_cache().cloned(),
+        now,
     };
     match ctx.submit(|reply| Job {
         conn_id,

@@ -130,11 +130,19 @@ impl FileCache {
 
     /// Stores `body` under `key` (replacing an older entry) if the byte budget allows;
     /// returns the entry either way.
-    pub(crate) fn insert(&self, key: Vec<u8>, info: FileInfo, body: Vec<u8>) -> Arc<CachedFile> {
+    /// `now` is the loop time of the request that read the file (the same clock as
+    /// [`FileCache::get`]'s `now`).
+    pub(crate) fn insert(
+        &self,
+        key: Vec<u8>,
+        info: FileInfo,
+        body: Vec<u8>,
+        now: Instant,
+    ) -> Arc<CachedFile> {
         let file = Arc::new(CachedFile {
             info,
             body,
-            loaded: Instant::now(),
+            loaded: now,
             reload_claimed: AtomicBool::new(false),
         });
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
@@ -144,7 +152,9 @@ impl FileCache {
         if inner.bytes.saturating_add(file.body.len()) > self.max_bytes {
             // Over budget: drop expired entries, then give up on this one if still full.
             let ttl = self.ttl;
-            inner.map.retain(|_, f| f.loaded.elapsed() < ttl);
+            inner
+                .map
+                .retain(|_, f| now.saturating_duration_since(f.loaded) < ttl);
             inner.bytes = inner.map.values().map(|f| f.body.len()).sum();
         }
         if inner.bytes.saturating_add(file.body.len()) <= self.max_bytes {
@@ -201,6 +211,7 @@ mod tests {
             key.to_vec(),
             FileInfo::new(3, None, "text/plain"),
             b"abc".to_vec(),
+            Instant::now(),
         );
         c
     }
@@ -233,8 +244,9 @@ mod tests {
             b"/a".to_vec(),
             FileInfo::new(3, None, "text/plain"),
             b"xyz".to_vec(),
+            later + Duration::from_secs(1),
         );
-        let f = c.get(b"/a", Instant::now()).expect("fresh");
+        let f = c.get(b"/a", later + Duration::from_secs(1)).expect("fresh");
         assert_eq!(f.body, b"xyz");
     }
 
@@ -242,9 +254,9 @@ mod tests {
     fn a_full_cache_counts_the_files_it_cannot_hold() {
         let c = FileCache::new(4, 4, Duration::from_secs(60));
         let info = || FileInfo::new(3, None, "text/plain");
-        c.insert(b"/a".to_vec(), info(), b"abc".to_vec());
+        c.insert(b"/a".to_vec(), info(), b"abc".to_vec(), Instant::now());
         assert_eq!(c.full_refusals(), 0);
-        c.insert(b"/b".to_vec(), info(), b"xyz".to_vec());
+        c.insert(b"/b".to_vec(), info(), b"xyz".to_vec(), Instant::now());
         assert_eq!(c.full_refusals(), 1);
         assert!(c.get(b"/b", Instant::now()).is_none());
         let mut text = String::new();

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode;
 
@@ -31,6 +31,8 @@ pub(crate) struct StaticRequest {
     pub if_range: Option<Vec<u8>>,
     pub chunk: usize,
     pub cache: Option<Arc<crate::file_cache::FileCache>>,
+    /// The loop time of the request (what the file cache measures an entry's age from).
+    pub now: Instant,
 }
 
 /// The rest of a file body still to be read.
@@ -274,7 +276,7 @@ fn serve_file(req: &StaticRequest, cached: &mut bool) -> StaticResponse {
         if let Ok(body) = std::fs::read(&real) {
             if body.len() as u64 == info.len {
                 let key = full_key(req);
-                let file = cache.insert(key, info, body);
+                let file = cache.insert(key, info, body, req.now);
                 *cached = true;
                 return from_memory(&file.info, &file.body, &conditions, req.head_only);
             }

@@ -15,36 +15,86 @@ pub const MIN_RING_ALLOC: usize = 2048;
 /// rings (on any connection of the same shard thread) cost no allocation.
 pub const SPARE_RINGS_PER_THREAD: usize = 4096;
 
-thread_local! {
-    static SPARE_RINGS: std::cell::RefCell<Vec<Vec<u8>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+/// Most bytes a thread keeps in released buffers larger than [`MIN_RING_ALLOC`] (16 MiB).
+///
+/// A response of 64 KiB grows its connection's send ring to 64 KiB and gives it back when
+/// the peer has acknowledged everything; without spares of that size every such response
+/// pays an allocation, a zeroing pass over the new storage and the free.
+pub const SPARE_LARGE_RING_BYTES_PER_THREAD: usize = 16 << 20;
+
+/// Released ring buffers of one thread, by power-of-two size class.
+struct SpareRings {
+    /// `by_class[k]` holds buffers of `MIN_RING_ALLOC << k` bytes.
+    by_class: Vec<Vec<Vec<u8>>>,
+    /// Bytes held in classes above the smallest.
+    large_bytes: usize,
 }
 
-/// A zeroed buffer of `len` bytes, from the thread's spares when `len` is the minimum.
+thread_local! {
+    static SPARE_RINGS: std::cell::RefCell<SpareRings> = const {
+        std::cell::RefCell::new(SpareRings { by_class: Vec::new(), large_bytes: 0 })
+    };
+}
+
+/// The size class of a buffer of `len` bytes, if it has one (a power of two from the minimum).
+fn size_class(len: usize) -> Option<usize> {
+    (len >= MIN_RING_ALLOC && len.is_power_of_two())
+        .then(|| (len.trailing_zeros() - MIN_RING_ALLOC.trailing_zeros()) as usize)
+}
+
+/// A buffer of `len` bytes (zeroed when new), from the thread's spares when it has one.
 fn take_storage(len: usize) -> Vec<u8> {
-    if len == MIN_RING_ALLOC {
-        if let Some(b) = SPARE_RINGS.with(|s| s.borrow_mut().pop()) {
+    if let Some(class) = size_class(len) {
+        let spare = SPARE_RINGS.with(|s| {
+            let mut s = s.borrow_mut();
+            let b = s.by_class.get_mut(class)?.pop()?;
+            if class > 0 {
+                s.large_bytes -= len;
+            }
+            Some(b)
+        });
+        if let Some(b) = spare {
             return b;
         }
     }
     vec![0u8; len]
 }
 
-/// Gives `storage` back: minimum-sized buffers go to the thread's spares while there is room.
+/// Gives `storage` back: buffers of a size class go to the thread's spares while there is
+/// room ([`SPARE_RINGS_PER_THREAD`], [`SPARE_LARGE_RING_BYTES_PER_THREAD`]).
 fn give_storage(storage: Vec<u8>) {
-    if storage.len() == MIN_RING_ALLOC {
-        SPARE_RINGS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SPARE_RINGS_PER_THREAD {
-                s.push(storage);
-            }
-        });
-    }
+    let len = storage.len();
+    let Some(class) = size_class(len) else {
+        return;
+    };
+    SPARE_RINGS.with(|s| {
+        let mut s = s.borrow_mut();
+        let room = if class == 0 {
+            s.by_class.first().map_or(0, Vec::len) < SPARE_RINGS_PER_THREAD
+        } else {
+            s.large_bytes + len <= SPARE_LARGE_RING_BYTES_PER_THREAD
+        };
+        if !room {
+            return;
+        }
+        if s.by_class.len() <= class {
+            s.by_class.resize_with(class + 1, Vec::new);
+        }
+        s.by_class[class].push(storage);
+        if class > 0 {
+            s.large_bytes += len;
+        }
+    });
 }
 
-/// Spare ring buffers held by this thread (for tests and metrics).
+/// Spare [`MIN_RING_ALLOC`]-byte ring buffers held by this thread (for tests and metrics).
 pub fn spare_rings() -> usize {
-    SPARE_RINGS.with(|s| s.borrow().len())
+    SPARE_RINGS.with(|s| s.borrow().by_class.first().map_or(0, Vec::len))
+}
+
+/// Bytes held by this thread in spare ring buffers larger than [`MIN_RING_ALLOC`].
+pub fn spare_large_ring_bytes() -> usize {
+    SPARE_RINGS.with(|s| s.borrow().large_bytes)
 }
 
 /// A growable ring of bytes (see the module docs).
@@ -244,5 +294,49 @@ mod tests {
         r.consume(105);
         r.release_if_empty();
         assert_eq!(r.allocated(), 0);
+    }
+
+    #[test]
+    fn a_drained_large_ring_is_reused_by_the_next_one_on_the_thread() {
+        // Each test runs on its own thread, so the spares start empty.
+        std::thread::spawn(|| {
+            let body = vec![7u8; 64 << 10];
+            let mut first = ByteRing::new(1 << 20);
+            assert_eq!(first.append(&body), body.len());
+            assert_eq!(first.allocated(), 64 << 10);
+            let spare = first.storage.as_ptr();
+            first.consume(body.len());
+            first.release_if_empty();
+            assert_eq!(spare_large_ring_bytes(), 64 << 10);
+            let mut second = ByteRing::new(1 << 20);
+            second.append(&body);
+            assert_eq!(spare_large_ring_bytes(), 0, "the spare was taken");
+            assert_eq!(
+                second.storage.as_ptr(),
+                spare,
+                "the same buffer, no new allocation"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn large_spares_stay_within_their_byte_budget() {
+        std::thread::spawn(|| {
+            let size = 4 << 20;
+            let mut rings: Vec<ByteRing> = (0..6).map(|_| ByteRing::new(size)).collect();
+            for r in &mut rings {
+                r.append(&vec![1u8; size]);
+            }
+            for r in &mut rings {
+                r.consume(size);
+                r.release_if_empty();
+            }
+            assert_eq!(spare_large_ring_bytes(), SPARE_LARGE_RING_BYTES_PER_THREAD);
+            assert_eq!(spare_rings(), 0);
+        })
+        .join()
+        .unwrap();
     }
 }
