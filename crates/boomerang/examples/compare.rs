@@ -511,6 +511,7 @@ fn measure(
             duration,
             close,
             cpu: Some(pin.client),
+            timeout: harness::DEFAULT_LOAD_TIMEOUT,
         };
         let r = match tool {
             Tool::Wrk => harness::run_wrk(&topo.ns.client, &spec, scratch.path())?,

@@ -112,6 +112,7 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
             duration: args.duration,
             close,
             cpu: Some(pin.client),
+            timeout: harness::DEFAULT_LOAD_TIMEOUT,
         };
         let result = if use_wrk {
             with_ticker(args.duration, stop, || {

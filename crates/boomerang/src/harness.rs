@@ -428,7 +428,12 @@ pub struct LoadSpec {
     pub close: bool,
     /// CPU for the load generator.
     pub cpu: Option<usize>,
+    /// A request not answered within this long counts as an error ([`DEFAULT_LOAD_TIMEOUT`]).
+    pub timeout: Duration,
 }
+
+/// The per-request timeout of benchmark loads (wrk's `--timeout`, the built-in generator's).
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether wrk is on the PATH.
 pub fn wrk_installed() -> bool {
@@ -444,15 +449,26 @@ pub fn wrk_installed() -> bool {
 const WRK_REPORT_LUA: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("BMR requests=%d duration_us=%d bytes=%d errors=%d p50=%d p90=%d p99=%d p999=%d\n",
+  io.write(string.format("BMR requests=%d duration_us=%d bytes=%d errors=%d p50=%d p90=%d p99=%d p999=%d connect=%d read=%d write=%d status=%d timeout=%d\n",
     summary.requests, summary.duration, summary.bytes,
     e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 "#;
 
 /// Runs wrk inside `client` (1 thread, pinned) and parses its report line.
 pub fn run_wrk(client: &Netns, spec: &LoadSpec, scratch: &Path) -> anyhow::Result<LoadResult> {
+    run_wrk_with_error_kinds(client, spec, scratch).map(|(r, _)| r)
+}
+
+/// [`run_wrk`], also returning wrk's errors by kind (`connect 0, read 1, …`; empty when
+/// there were none).
+pub fn run_wrk_with_error_kinds(
+    client: &Netns,
+    spec: &LoadSpec,
+    scratch: &Path,
+) -> anyhow::Result<(LoadResult, String)> {
     let script = scratch.join("bmr-report.lua");
     std::fs::write(&script, WRK_REPORT_LUA)?;
     let secs = spec.duration.as_secs().max(1).to_string();
@@ -469,7 +485,7 @@ pub fn run_wrk(client: &Netns, spec: &LoadSpec, scratch: &Path) -> anyhow::Resul
         format!("-c{}", spec.connections),
         format!("-d{secs}s"),
         "--timeout".into(),
-        "5s".into(),
+        format!("{}ms", spec.timeout.as_millis().max(1)),
         "-s".into(),
         script.to_string_lossy().into_owned(),
     ]);
@@ -492,7 +508,34 @@ pub fn run_wrk(client: &Netns, spec: &LoadSpec, scratch: &Path) -> anyhow::Resul
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    parse_wrk_report(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+    let result =
+        parse_wrk_report(&text).with_context(|| format!("unexpected wrk output:\n{text}"))?;
+    Ok((result, wrk_error_kinds(&text)))
+}
+
+/// wrk's errors by kind from the `BMR …` line, e.g. `connect 0, read 1, write 0, status 0,
+/// timeout 0`; empty when there were none.
+pub fn wrk_error_kinds(text: &str) -> String {
+    let Some(line) = text.lines().find(|l| l.starts_with("BMR ")) else {
+        return String::new();
+    };
+    let kinds: Vec<(&str, u64)> = ["connect", "read", "write", "status", "timeout"]
+        .iter()
+        .filter_map(|k| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+                .and_then(|v| v.parse().ok())
+                .map(|v| (*k, v))
+        })
+        .collect();
+    if kinds.iter().all(|(_, v)| *v == 0) {
+        return String::new();
+    }
+    kinds
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses the `BMR …` line written by [`WRK_REPORT_LUA`].
@@ -576,7 +619,7 @@ fn run_generator(
         close: spec.close,
         threads: 1,
         requests: None,
-        timeout: Duration::from_secs(5),
+        timeout: spec.timeout,
         pin: spec.cpu.into_iter().collect(),
         stack,
     };
@@ -754,7 +797,11 @@ mod tests {
 
     #[test]
     fn wrk_report_parses() {
-        let text = "Running 1s test\nBMR requests=1000 duration_us=2000000 bytes=5000 errors=3 p50=100 p90=200 p99=300 p999=400\n";
+        let text = "Running 1s test\nBMR requests=1000 duration_us=2000000 bytes=5000 errors=3 p50=100 p90=200 p99=300 p999=400 connect=0 read=1 write=0 status=0 timeout=2\n";
+        assert_eq!(
+            wrk_error_kinds(text),
+            "connect 0, read 1, write 0, status 0, timeout 2"
+        );
         let r = parse_wrk_report(text).expect("parses");
         assert_eq!(r.requests, 1000);
         assert!((r.rps - 500.0).abs() < 1e-9);

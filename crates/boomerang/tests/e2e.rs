@@ -201,6 +201,7 @@ fn bounded_wrk_run_has_no_errors() {
             duration: Duration::from_secs(2),
             close: false,
             cpu: None,
+            timeout: harness::DEFAULT_LOAD_TIMEOUT,
         },
         scratch.path(),
     )
