@@ -102,11 +102,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FRAMES")]
     pub tx_budget: Option<u32>,
     /// Use multi-buffer AF_XDP (Linux 6.6+) when the interface's MTU exceeds one UMEM chunk,
-    /// so that the stack uses the whole MTU (jumbo frames); without it the stack's MTU is
-    /// capped at 3,826 bytes.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub multi_buffer: bool,
+    /// so that the stack uses the whole MTU (jumbo frames); `--multi-buffer=false` caps the
+    /// stack's MTU at 3,826 bytes instead [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_buffer: Option<bool>,
     /// Let the kernel (copy mode) or the NIC (zero-copy) complete TCP checksums, through
     /// AF_XDP TX metadata (Linux 6.8+; refused → software, logged).
     #[arg(long)]

@@ -367,7 +367,7 @@ impl ServeSettings {
             xdp_mode: l.xdp_mode.unwrap_or_default(),
             bind_mode: l.bind_mode.unwrap_or_default(),
             tx_budget,
-            multi_buffer: l.multi_buffer.unwrap_or(false),
+            multi_buffer: l.multi_buffer.unwrap_or(true),
             checksum_offload: l.checksum_offload.unwrap_or(false),
             pcap: l.pcap,
             tcp,
@@ -397,7 +397,7 @@ mod tests {
             xdp-mode = "generic"
             bind-mode = "copy"
             tx-budget = 64
-            multi-buffer = true
+            multi-buffer = false
             checksum-offload = true
             pcap = "/tmp/x.pcap"
             "#,
@@ -412,7 +412,7 @@ mod tests {
             xdp_mode: Some(XdpMode::Generic),
             bind_mode: Some(BindMode::Copy),
             tx_budget: Some(64),
-            multi_buffer: true,
+            multi_buffer: Some(false),
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             ..ServeArgs::default()

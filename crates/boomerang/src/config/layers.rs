@@ -636,7 +636,7 @@ mod tests {
             xdp_mode: Some(crate::cli::XdpMode::Native),
             bind_mode: Some(crate::cli::BindMode::Copy),
             tx_budget: Some(64),
-            multi_buffer: true,
+            multi_buffer: Some(true),
             checksum_offload: true,
             pcap: Some("/tmp/x.pcap".into()),
             access_log: Some("/tmp/access.log".into()),
