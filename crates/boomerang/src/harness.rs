@@ -485,7 +485,8 @@ pub fn run_wrk_with_error_kinds(
         format!("-c{}", spec.connections),
         format!("-d{secs}s"),
         "--timeout".into(),
-        format!("{}ms", spec.timeout.as_millis().max(1)),
+        // wrk takes whole seconds (`2s`, `2m`), not milliseconds.
+        format!("{}s", spec.timeout.as_secs_f64().ceil().max(1.0)),
         "-s".into(),
         script.to_string_lossy().into_owned(),
     ]);
