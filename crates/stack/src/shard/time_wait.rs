@@ -7,7 +7,7 @@
 //! (a retransmitted FIN) moves to the back when its old expiry comes up, and elements of
 //! records that left early (a RST, a new SYN, eviction) are dropped when they reach the front.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::socket::FourTuple;
@@ -23,7 +23,7 @@ struct Entry {
 /// The TIME-WAIT records of one shard (see the module documentation).
 #[derive(Debug, Default)]
 pub(crate) struct TimeWaitTable {
-    records: HashMap<FourTuple, Entry>,
+    records: super::TupleMap<Entry>,
     /// (tuple, serial, expiry when queued), oldest first.
     order: VecDeque<(FourTuple, u64, Instant)>,
     next_serial: u64,
