@@ -15,12 +15,17 @@ pub const MIN_RING_ALLOC: usize = 2048;
 /// rings (on any connection of the same shard thread) cost no allocation.
 pub const SPARE_RINGS_PER_THREAD: usize = 4096;
 
-/// Most bytes a thread keeps in released buffers larger than [`MIN_RING_ALLOC`] (16 MiB).
+/// Largest released buffer a thread keeps for reuse (256 KiB).
 ///
 /// A response of 64 KiB grows its connection's send ring to 64 KiB and gives it back when
 /// the peer has acknowledged everything; without spares of that size every such response
-/// pays an allocation, a zeroing pass over the new storage and the free.
-pub const SPARE_LARGE_RING_BYTES_PER_THREAD: usize = 16 << 20;
+/// pays an allocation, a zeroing pass over the new storage and the free. Larger rings (a
+/// connection sending megabytes) are allocated rarely compared with the bytes they carry, and
+/// keeping them would hold megabytes per thread after such a transfer ends.
+pub const SPARE_RING_MAX_LEN: usize = 256 << 10;
+
+/// Most bytes a thread keeps in released buffers larger than [`MIN_RING_ALLOC`] (4 MiB).
+pub const SPARE_LARGE_RING_BYTES_PER_THREAD: usize = 4 << 20;
 
 /// Released ring buffers of one thread, by power-of-two size class.
 struct SpareRings {
@@ -36,9 +41,10 @@ thread_local! {
     };
 }
 
-/// The size class of a buffer of `len` bytes, if it has one (a power of two from the minimum).
+/// The size class of a buffer of `len` bytes, if it has one (a power of two from the minimum
+/// up to [`SPARE_RING_MAX_LEN`]).
 fn size_class(len: usize) -> Option<usize> {
-    (len >= MIN_RING_ALLOC && len.is_power_of_two())
+    (len >= MIN_RING_ALLOC && len <= SPARE_RING_MAX_LEN && len.is_power_of_two())
         .then(|| (len.trailing_zeros() - MIN_RING_ALLOC.trailing_zeros()) as usize)
 }
 
@@ -324,8 +330,9 @@ mod tests {
     #[test]
     fn large_spares_stay_within_their_byte_budget() {
         std::thread::spawn(|| {
-            let size = 4 << 20;
-            let mut rings: Vec<ByteRing> = (0..6).map(|_| ByteRing::new(size)).collect();
+            let size = SPARE_RING_MAX_LEN;
+            let count = SPARE_LARGE_RING_BYTES_PER_THREAD / size + 2;
+            let mut rings: Vec<ByteRing> = (0..count).map(|_| ByteRing::new(size)).collect();
             for r in &mut rings {
                 r.append(&vec![1u8; size]);
             }
@@ -335,6 +342,12 @@ mod tests {
             }
             assert_eq!(spare_large_ring_bytes(), SPARE_LARGE_RING_BYTES_PER_THREAD);
             assert_eq!(spare_rings(), 0);
+            // A ring above the largest class is freed, not kept.
+            let mut big = ByteRing::new(1 << 20);
+            big.append(&vec![1u8; 1 << 20]);
+            big.consume(1 << 20);
+            big.release_if_empty();
+            assert_eq!(spare_large_ring_bytes(), SPARE_LARGE_RING_BYTES_PER_THREAD);
         })
         .join()
         .unwrap();
