@@ -44,7 +44,7 @@ thread_local! {
 /// The size class of a buffer of `len` bytes, if it has one (a power of two from the minimum
 /// up to [`SPARE_RING_MAX_LEN`]).
 fn size_class(len: usize) -> Option<usize> {
-    (len >= MIN_RING_ALLOC && len <= SPARE_RING_MAX_LEN && len.is_power_of_two())
+    ((MIN_RING_ALLOC..=SPARE_RING_MAX_LEN).contains(&len) && len.is_power_of_two())
         .then(|| (len.trailing_zeros() - MIN_RING_ALLOC.trailing_zeros()) as usize)
 }
 
