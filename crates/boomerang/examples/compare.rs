@@ -14,6 +14,12 @@
 //!
 //! `cargo run --release -p boomerang --example compare -- [--duration 5s] [--rounds 1] [--tool wrk|builtin|both] [--csv FILE] [--markdown FILE]`
 //!
+//! `--https` measures the HTTPS columns instead: every server (axum has no TLS) gets the same
+//! ECDSA P-256 certificate made at start (rcgen), nginx with OpenSSL speaks TLS 1.3 with
+//! session tickets, and the columns are keep-alive requests over TLS, new connections per
+//! second with full handshakes and with resumed ones (the built-in generator, which controls
+//! resumption; wrk leaves these cells empty), and a 1 MiB file over TLS.
+//!
 //! For packet timelines (`bench/timeline`): `--only TEXT` keeps the tests whose label contains
 //! TEXT, `--connections N` overrides their connection counts, `--pcap FILE` has the AF_XDP
 //! server record every frame it receives and sends, and `--client-pcap FILE` runs tcpdump
@@ -27,9 +33,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use boomerang::harness::{
-    self, LoadResult, LoadSpec, Pinning, ServerProcess, TempDir, Tool, Topology,
+    self, LoadResult, LoadSpec, Pinning, ServerProcess, TempDir, TlsSpec, Tool, Topology,
 };
-use boomerang::load::{fmt_duration, Progress};
+use boomerang::load::{fmt_duration, Progress, Resumption, TlsClient};
 use boomerang_nic::netns::{is_root, Routed};
 use clap::Parser;
 
@@ -91,6 +97,10 @@ struct Args {
     /// whole per mille only).
     #[arg(long, value_parser = parse_per_mille)]
     loss: Option<u32>,
+    /// Measure the HTTPS columns (TLS 1.3, an ECDSA P-256 certificate made at start) instead
+    /// of the plain ones.
+    #[arg(long)]
+    https: bool,
 }
 
 /// `2%` or `0.5%` → per mille.
@@ -108,8 +118,17 @@ fn parse_per_mille(s: &str) -> Result<u32, String> {
     Ok(per_mille as u32)
 }
 
-/// One column of the table: (label, path, connections, Connection: close).
-type Test = (String, &'static str, usize, bool);
+/// One column of the table.
+#[derive(Debug, Clone)]
+struct Test {
+    label: String,
+    path: &'static str,
+    connections: usize,
+    /// `Connection: close` on every request.
+    close: bool,
+    /// Over HTTPS, with this handshake mode for the built-in generator.
+    tls: Option<Resumption>,
+}
 
 /// One cell's measurements, one per round.
 type Rounds = Vec<LoadResult>;
@@ -122,6 +141,38 @@ const TESTS: [(&str, &str, usize, bool); 6] = [
     ("plaintext Connection: close c64", "/plaintext", 64, true),
     ("64 KiB file c64", "/64k.bin", 64, false),
     ("1 MiB file c16", "/1m.bin", 16, false),
+];
+
+/// The `--https` columns: (label, path, connections, Connection: close, handshakes).
+const HTTPS_TESTS: [(&str, &str, usize, bool, Resumption); 4] = [
+    (
+        "HTTPS keep-alive c64",
+        "/plaintext",
+        64,
+        false,
+        Resumption::Full,
+    ),
+    (
+        "HTTPS new connections, full handshakes c64",
+        "/plaintext",
+        64,
+        true,
+        Resumption::Full,
+    ),
+    (
+        "HTTPS new connections, resumed handshakes c64",
+        "/plaintext",
+        64,
+        true,
+        Resumption::Tickets,
+    ),
+    (
+        "HTTPS 1 MiB file c16",
+        "/1m.bin",
+        16,
+        false,
+        Resumption::Full,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,13 +195,49 @@ impl Server {
         }
     }
 
-    /// Whether this server answers `path` (the axum server has no static files).
-    fn serves(self, path: &str) -> bool {
-        self != Server::Axum || matches!(path, "/plaintext" | "/json")
+    /// Whether this server answers `test` (the axum server has no static files and no TLS).
+    fn serves(self, test: &Test) -> bool {
+        self != Server::Axum || (test.tls.is_none() && matches!(test.path, "/plaintext" | "/json"))
     }
 }
 
-fn nginx_conf(dir: &Path, site: &Path) -> String {
+/// Whether `tool` can measure `test`: wrk cannot be told to resume TLS sessions or not, so
+/// the handshake columns are the built-in generator's only.
+fn measures(tool: Tool, test: &Test) -> bool {
+    tool != Tool::Wrk || test.tls.is_none() || !test.close
+}
+
+/// The certificate every server gets with `--https`: ECDSA P-256 (rcgen's default key),
+/// self-signed for the server's address, as `cert.pem` and `key.pem` in `dir`.
+fn make_certificate(dir: &Path) -> anyhow::Result<Tls> {
+    let c = rcgen::generate_simple_self_signed(vec![Routed::SERVER_ADDR.to_string()])
+        .context("cannot make a certificate")?;
+    let tls = Tls {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&tls.cert, c.cert.pem())?;
+    std::fs::write(&tls.key, c.signing_key.serialize_pem())?;
+    Ok(tls)
+}
+
+/// The `--https` certificate's files.
+struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// nginx's `server` lines for HTTPS: TLS 1.3 only, session tickets on (OpenSSL's stateless
+/// TLS 1.3 tickets, key made at start), the default buffer of 16 KiB (full-size records).
+fn nginx_tls(tls: &Tls) -> String {
+    format!(
+        "ssl_certificate {};\n        ssl_certificate_key {};\n        ssl_protocols TLSv1.3;\n        ssl_session_tickets on;\n        ",
+        tls.cert.display(),
+        tls.key.display()
+    )
+}
+
+fn nginx_conf(dir: &Path, site: &Path, tls: Option<&Tls>) -> String {
     format!(
         r#"worker_processes 1;
 daemon off;
@@ -171,8 +258,8 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     server {{
-        listen {addr}:{port} reuseport backlog=4096;
-        root {site};
+        listen {addr}:{port} {ssl}reuseport backlog=4096;
+        {tls}root {site};
         location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
         location = /json {{ default_type application/json; return 200 '{{"message":"Hello, World!"}}'; }}
     }}
@@ -182,6 +269,8 @@ http {{
         site = site.display(),
         addr = Routed::SERVER_ADDR,
         port = harness::PORT,
+        ssl = if tls.is_some() { "ssl " } else { "" },
+        tls = tls.map(nginx_tls).unwrap_or_default(),
     )
 }
 
@@ -213,17 +302,39 @@ fn main() -> anyhow::Result<()> {
             "axum" => Ok(Server::Axum),
             o => Err(anyhow::anyhow!("unknown server {o}")),
         })
+        // The axum server speaks no TLS.
+        .filter(|s| !(args.https && matches!(s, Ok(Server::Axum))))
         .collect::<anyhow::Result<_>>()?;
-    let tests: Vec<Test> = TESTS
-        .iter()
+    let all: Vec<(&str, &'static str, usize, bool, Option<Resumption>)> = if args.https {
+        HTTPS_TESTS
+            .iter()
+            .map(|&(l, p, c, close, r)| (l, p, c, close, Some(r)))
+            .collect()
+    } else {
+        TESTS
+            .iter()
+            .map(|&(l, p, c, close)| (l, p, c, close, None))
+            .collect()
+    };
+    let tests: Vec<Test> = all
+        .into_iter()
         .filter(|t| args.only.as_ref().is_none_or(|o| t.0.contains(o.as_str())))
-        .map(|&(label, path, c, close)| match args.connections {
-            // every label ends in " c<connections>"
-            Some(n) => {
-                let base = label.rsplit_once(' ').map_or(label, |(b, _)| b);
-                (format!("{base} c{n}"), path, n, close)
+        .map(|(label, path, c, close, tls)| {
+            let (label, connections) = match args.connections {
+                // every label ends in " c<connections>"
+                Some(n) => {
+                    let base = label.rsplit_once(' ').map_or(label, |(b, _)| b);
+                    (format!("{base} c{n}"), n)
+                }
+                None => (label.to_string(), c),
+            };
+            Test {
+                label,
+                path,
+                connections,
+                close,
+                tls,
             }
-            None => (label.to_string(), path, c, close),
         })
         .collect();
     if tests.is_empty() {
@@ -243,6 +354,10 @@ fn main() -> anyhow::Result<()> {
     let pin = Pinning::from_allowed();
     let site = TempDir::new("cmp")?;
     harness::write_site(site.path())?;
+    let tls = args
+        .https
+        .then(|| make_certificate(site.path()))
+        .transpose()?;
     println!(
         "server on CPU {}, load on CPU {}, {} per test, wrk 1 thread, MTU {}, loss {:.1}% both ways",
         pin.server,
@@ -284,6 +399,7 @@ fn main() -> anyhow::Result<()> {
                     xdp_args: &args.xdp_args,
                     alt_args: &args.alt_args,
                     alt_exe: args.alt_exe.as_deref().unwrap_or(&exe),
+                    tls: tls.as_ref(),
                 };
                 let rows = measure(server, tool, &run, &stop)
                     .with_context(|| format!("measuring {}", server.label()))?;
@@ -298,27 +414,30 @@ fn main() -> anyhow::Result<()> {
     let table = render(&results, rounds, &tests);
     println!("\n{table}");
     std::fs::write(&args.markdown, &table)?;
-    let mut csv =
-        String::from("server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec\n");
+    let mut csv = String::from(
+        "server,tool,test,rps,p50_us,p90_us,p99_us,p999_us,errors,bytes_per_sec,handshakes_full,handshakes_resumed\n",
+    );
     for (server, wrk, cells) in &results {
-        for ((label, ..), r) in tests
+        for (test, r) in tests
             .iter()
             .zip(cells)
             .filter_map(|(t, c)| Some((t, median(c)?)))
         {
             let _ = writeln!(
                 csv,
-                "{},{},{},{:.0},{},{},{},{},{},{:.0}",
+                "{},{},{},{:.0},{},{},{},{},{},{:.0},{},{}",
                 server.label(),
                 wrk.name(),
-                label,
+                test.label,
                 r.rps,
                 r.p50.as_micros(),
                 r.p90.as_micros(),
                 r.p99.as_micros(),
                 r.p999.as_micros(),
                 r.errors,
-                r.bytes_per_sec
+                r.bytes_per_sec,
+                r.handshakes_full,
+                r.handshakes_resumed
             );
         }
     }
@@ -380,6 +499,8 @@ struct Run<'a> {
     xdp_args: &'a str,
     alt_args: &'a str,
     alt_exe: &'a Path,
+    /// The certificate, with `--https`.
+    tls: Option<&'a Tls>,
 }
 
 fn measure(
@@ -405,6 +526,17 @@ fn measure(
     }
     let log = site.path().join(format!("{server:?}.log"));
     let mut nginx_dir = None;
+    let tls_args: Vec<String> = run
+        .tls
+        .map(|t| {
+            vec![
+                "--tls-cert".into(),
+                t.cert.to_string_lossy().into_owned(),
+                "--tls-key".into(),
+                t.key.to_string_lossy().into_owned(),
+            ]
+        })
+        .unwrap_or_default();
     let mut proc = match server {
         Server::Xdp | Server::XdpAlt => {
             let mut serve_args = app_args(harness::xdp_serve_args(site.path()));
@@ -414,6 +546,7 @@ fn measure(
                 (run.alt_args, run.alt_exe)
             };
             serve_args.extend(extra.split_whitespace().map(String::from));
+            serve_args.extend(tls_args.iter().cloned());
             if let Some(p) = &run.captures.server {
                 serve_args.extend(["--pcap".into(), p.to_string_lossy().into_owned()]);
             }
@@ -426,18 +559,22 @@ fn measure(
                 &log,
             )?
         }
-        Server::Kernel => ServerProcess::spawn(
-            &topo.ns.server,
-            server.label(),
-            Some(pin.server),
-            exe,
-            &app_args(harness::kernel_serve_args(site.path())),
-            &log,
-        )?,
+        Server::Kernel => {
+            let mut serve_args = app_args(harness::kernel_serve_args(site.path()));
+            serve_args.extend(tls_args.iter().cloned());
+            ServerProcess::spawn(
+                &topo.ns.server,
+                server.label(),
+                Some(pin.server),
+                exe,
+                &serve_args,
+                &log,
+            )?
+        }
         Server::Nginx => {
             let dir = TempDir::new("nginx")?;
             let conf = dir.path().join("nginx.conf");
-            std::fs::write(&conf, nginx_conf(dir.path(), site.path()))?;
+            std::fs::write(&conf, nginx_conf(dir.path(), site.path(), run.tls))?;
             let p = ServerProcess::spawn(
                 &topo.ns.server,
                 "nginx",
@@ -464,7 +601,20 @@ fn measure(
             &log,
         )?,
     };
-    proc.wait_ready(&topo.ns.client, topo.server_addr(), "/plaintext", stop)?;
+    let probe = run
+        .tls
+        .map(|t| {
+            let name = Routed::SERVER_ADDR.to_string();
+            TlsClient::from_ca_file(&t.cert, &name, Resumption::Full)
+        })
+        .transpose()?;
+    proc.wait_ready_tls(
+        &topo.ns.client,
+        topo.server_addr(),
+        "/plaintext",
+        probe.as_ref(),
+        stop,
+    )?;
     // tcpdump next to the client, stopped by PID when its guard drops (after the loads)
     let tcpdump = match &run.captures.client {
         Some(p) => Some(ServerProcess::spawn(
@@ -495,23 +645,35 @@ fn measure(
     }
     let scratch = TempDir::new("cmpw")?;
     let mut rows = Vec::new();
-    for (label, path, connections, close) in run.tests {
-        let (path, connections, close) = (*path, *connections, *close);
+    for test in run.tests {
         if stop.load(Ordering::Relaxed) {
             bail!("interrupted");
         }
-        if !server.serves(path) {
+        if !server.serves(test) || !measures(tool, test) {
             rows.push(None);
             continue;
         }
-        eprint!("  {:<20} {:<13} {label:<34}", server.label(), tool.name());
+        eprint!(
+            "  {:<20} {:<13} {:<46}",
+            server.label(),
+            tool.name(),
+            test.label
+        );
+        let url = topo.url(test.path);
         let spec = LoadSpec {
-            url: topo.url(path),
-            connections,
+            url: match test.tls {
+                Some(_) => url.replacen("http://", "https://", 1),
+                None => url,
+            },
+            connections: test.connections,
             duration,
-            close,
+            close: test.close,
             cpu: Some(pin.client),
             timeout: harness::DEFAULT_LOAD_TIMEOUT,
+            tls: test.tls.zip(run.tls).map(|(resumption, t)| TlsSpec {
+                ca: t.cert.clone(),
+                resumption,
+            }),
         };
         let r = match tool {
             Tool::Wrk => harness::run_wrk(&topo.ns.client, &spec, scratch.path())?,
@@ -525,7 +687,17 @@ fn measure(
                 Some(stop.clone()),
             )?,
         };
-        eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
+        if r.handshakes_full + r.handshakes_resumed > 0 {
+            eprintln!(
+                " {:>9.0} req/s  p99 {}  handshakes {} full, {} resumed",
+                r.rps,
+                fmt_duration(r.p99),
+                r.handshakes_full,
+                r.handshakes_resumed
+            );
+        } else {
+            eprintln!(" {:>9.0} req/s  p99 {}", r.rps, fmt_duration(r.p99));
+        }
         rows.push(Some(r));
     }
     drop(tcpdump);
@@ -598,8 +770,8 @@ fn render(results: &[(Server, Tool, Vec<Rounds>)], rounds: usize, tests: &[Test]
             }
         }
         let _ = writeln!(out, "{header}\n{sep}");
-        for (i, (label, ..)) in tests.iter().enumerate() {
-            let _ = write!(out, "| {label} |");
+        for (i, test) in tests.iter().enumerate() {
+            let _ = write!(out, "| {} |", test.label);
             for (s, _, cells) in &group {
                 let ratio_column = nginx.is_some() && *s != Server::Nginx;
                 let Some(r) = cells.get(i).and_then(median) else {

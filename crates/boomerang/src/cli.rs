@@ -226,8 +226,8 @@ pub struct DemoArgs {
     /// Use the built-in load generator even when wrk is installed.
     #[arg(long)]
     pub builtin_load: bool,
-    /// Serve HTTPS with a self-signed certificate made at start (the load is wrk over
-    /// https, so wrk must be installed).
+    /// Serve HTTPS with a self-signed certificate made at start (the load is wrk over https,
+    /// or the built-in generator verifying that certificate).
     #[arg(long)]
     pub tls: bool,
 }
@@ -235,9 +235,18 @@ pub struct DemoArgs {
 /// `boomerang load …`
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// Target, `http://A.B.C.D[:PORT]/path` (IPv4 literal or a name the resolver knows).
+    /// Target, `http://A.B.C.D[:PORT]/path` or `https://…` (IPv4 literal or a name the
+    /// resolver knows; for https the server's certificate must carry that name or address).
     #[arg(long)]
     pub url: String,
+    /// For an https:// URL: the CA certificate(s) (PEM) the server's certificate must chain
+    /// to. There is no option to skip verification.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// For an https:// URL: keep the session tickets the server sends and offer them on new
+    /// connections (resumed handshakes); without it every connection makes a full handshake.
+    #[arg(long)]
+    pub resume: bool,
     /// Concurrent connections.
     #[arg(long, short = 'c', default_value_t = 64)]
     pub connections: usize,

@@ -3,8 +3,8 @@
 //! loads from the client namespace (wrk when installed, else the built-in generator) with
 //! visible progress, prints a results table, and tears everything down — also on Ctrl-C
 //! (every resource is an RAII guard; the signal only sets a flag). With `--tls` the server
-//! speaks HTTPS with a self-signed certificate made at start (rcgen) and wrk loads it over
-//! https.
+//! speaks HTTPS with a self-signed certificate made at start (rcgen), loaded over https by
+//! wrk, or by the built-in generator verifying that certificate.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +15,8 @@ use anyhow::{bail, Context};
 use boomerang_nic::netns::{self, Routed};
 
 use crate::cli::DemoArgs;
-use crate::harness::{self, LoadSpec, Pinning, ServerProcess, TempDir, Topology};
-use crate::load::Progress;
+use crate::harness::{self, LoadSpec, Pinning, ServerProcess, TempDir, TlsSpec, Topology};
+use crate::load::{Progress, Resumption};
 
 /// The loads the demo runs, in order: (label, path, `Connection: close`).
 pub const DEMO_LOADS: [(&str, &str, bool); 3] = [
@@ -64,9 +64,6 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
     let site = TempDir::new("demo")?;
     harness::write_site(site.path())?;
     if args.tls {
-        if args.builtin_load || !harness::wrk_installed() {
-            bail!("demo --tls loads the server with wrk over https (the built-in generator speaks plain HTTP): install wrk (`sudo scripts/setup`)");
-        }
         self_signed(site.path())?;
     }
 
@@ -113,6 +110,10 @@ fn run_inner(args: &DemoArgs, kind: ServerKind, stop: &Arc<AtomicBool>) -> anyho
             close,
             cpu: Some(pin.client),
             timeout: harness::DEFAULT_LOAD_TIMEOUT,
+            tls: args.tls.then(|| TlsSpec {
+                ca: site.path().join("demo.crt"),
+                resumption: Resumption::Full,
+            }),
         };
         let result = if use_wrk {
             with_ticker(args.duration, stop, || {

@@ -1,7 +1,8 @@
 //! What the demo, the comparison harness and the end-to-end tests share: the client –
 //! router – server namespaces, a server process started inside the server namespace
-//! (killed by PID when its guard drops), readiness probes, and load runs with wrk or the
-//! built-in generator, reduced to one [`LoadResult`] row each.
+//! (killed by PID when its guard drops), readiness probes (over HTTP or HTTPS), and load
+//! runs with wrk or the built-in generator (either over HTTPS too), reduced to one
+//! [`LoadResult`] row each.
 //!
 //! Invariants: every namespace comes from `boomerang_nic::netns` (named `bmr…`, addresses
 //! in 198.18.0.0/15, no default route, deleted on drop); every process started here is
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use boomerang_nic::netns::{Netns, Routed};
 
-use crate::load::{self, LoadOptions, Progress, Target};
+use crate::load::{self, LoadOptions, Progress, Resumption, Target, TlsClient};
 
 /// Port every server of the harness listens on.
 pub const PORT: u16 = 8080;
@@ -257,6 +258,19 @@ impl ServerProcess {
         probe_path: &str,
         stop: &AtomicBool,
     ) -> anyhow::Result<Duration> {
+        self.wait_ready_tls(client, addr, probe_path, None, stop)
+    }
+
+    /// Like [`ServerProcess::wait_ready`], over HTTPS when `tls` is given (the server's
+    /// certificate verified by it).
+    pub fn wait_ready_tls(
+        &mut self,
+        client: &Netns,
+        addr: SocketAddr,
+        probe_path: &str,
+        tls: Option<&TlsClient>,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<Duration> {
         let start = Instant::now();
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -270,8 +284,15 @@ impl ServerProcess {
                 );
             }
             let path = probe_path.to_string();
+            let tls = tls.cloned();
             let ok = client
-                .enter(move || http_get(addr, &path, Duration::from_millis(500)).is_ok())
+                .enter(move || {
+                    let timeout = Duration::from_millis(500);
+                    match &tls {
+                        Some(t) => https_get(addr, &path, t, timeout).is_ok(),
+                        None => http_get(addr, &path, timeout).is_ok(),
+                    }
+                })
                 .unwrap_or(false);
             if ok {
                 return Ok(start.elapsed());
@@ -359,9 +380,43 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Resu
     )?;
     let mut raw = Vec::new();
     s.take(MAX_GET_BYTES as u64).read_to_end(&mut raw)?;
+    parse_get_response(&raw)
+}
+
+/// Like [`http_get`] over HTTPS, verifying the server with `tls`; the response ends with
+/// the server's `close_notify` or its FIN.
+pub fn https_get(
+    addr: SocketAddr,
+    path: &str,
+    tls: &TlsClient,
+    timeout: Duration,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut conn = tls.connect()?;
+    conn.send(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let (mut raw, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
+    loop {
+        conn.flush(&mut s)?;
+        let n = s.read(&mut buf)?;
+        if n == 0 || conn.receive(buf.get(..n).unwrap_or_default(), &mut raw)? {
+            break;
+        }
+        if raw.len() > MAX_GET_BYTES {
+            bail!("response larger than {MAX_GET_BYTES} bytes");
+        }
+    }
+    parse_get_response(&raw)
+}
+
+/// The status and body of one whole response.
+fn parse_get_response(raw: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(&raw)? {
+    match resp.parse(raw)? {
         httparse::Status::Complete(n) => Ok((
             resp.code.context("no status")?,
             raw.get(n..).unwrap_or_default().to_vec(),
@@ -409,8 +464,12 @@ pub struct LoadResult {
     pub p99: Duration,
     /// See `p50`.
     pub p999: Duration,
-    /// Socket errors + timeouts + status ≥ 400.
+    /// Socket errors + timeouts + status ≥ 400 (+ TLS failures of the built-in generator).
     pub errors: u64,
+    /// Full TLS handshakes (built-in generator over HTTPS; wrk does not tell).
+    pub handshakes_full: u64,
+    /// Resumed TLS handshakes (likewise).
+    pub handshakes_resumed: u64,
     /// Which tool.
     pub tool: Tool,
 }
@@ -430,6 +489,18 @@ pub struct LoadSpec {
     pub cpu: Option<usize>,
     /// A request not answered within this long counts as an error ([`DEFAULT_LOAD_TIMEOUT`]).
     pub timeout: Duration,
+    /// For an `https://` URL: what the built-in generator verifies and resumes (wrk
+    /// verifies nothing and ignores it).
+    pub tls: Option<TlsSpec>,
+}
+
+/// HTTPS settings of the built-in generator in a [`LoadSpec`].
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    /// The CA certificate file (PEM) the server's certificate must chain to.
+    pub ca: PathBuf,
+    /// Full handshakes on every connection, or resumed ones from session tickets.
+    pub resumption: Resumption,
 }
 
 /// The per-request timeout of benchmark loads (wrk's `--timeout`, the built-in generator's).
@@ -563,6 +634,8 @@ pub fn parse_wrk_report(text: &str) -> anyhow::Result<LoadResult> {
         p99: us(field("p99")?),
         p999: us(field("p999")?),
         errors: field("errors")? as u64,
+        handshakes_full: 0,
+        handshakes_resumed: 0,
         tool: Tool::Wrk,
     })
 }
@@ -613,8 +686,18 @@ fn run_generator(
     } else {
         Tool::Builtin
     };
+    let target = Target::parse(&spec.url)?;
+    let tls = match (&spec.tls, target.https) {
+        (Some(t), true) => Some(TlsClient::from_ca_file(&t.ca, &target.name, t.resumption)?),
+        (None, true) => bail!(
+            "{}: the built-in generator needs a CA file for https",
+            spec.url
+        ),
+        (_, false) => None,
+    };
     let opts = LoadOptions {
-        target: Target::parse(&spec.url)?,
+        target,
+        tls,
         connections: spec.connections,
         duration: spec.duration,
         close: spec.close,
@@ -637,6 +720,8 @@ fn run_generator(
         p99: report.percentile(99.0),
         p999: report.percentile(99.9),
         errors: report.errors.total(),
+        handshakes_full: report.handshakes_full,
+        handshakes_resumed: report.handshakes_resumed,
         tool,
     })
 }
@@ -828,6 +913,8 @@ mod tests {
             p99: Duration::from_millis(2),
             p999: Duration::from_millis(3),
             errors: 0,
+            handshakes_full: 0,
+            handshakes_resumed: 0,
             tool: Tool::Wrk,
         };
         let t = render_table(&[("plaintext".into(), r)]);

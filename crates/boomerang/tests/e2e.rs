@@ -202,6 +202,7 @@ fn bounded_wrk_run_has_no_errors() {
             close: false,
             cpu: None,
             timeout: harness::DEFAULT_LOAD_TIMEOUT,
+            tls: None,
         },
         scratch.path(),
     )
@@ -331,6 +332,7 @@ fn many_keep_alive_connections_and_short_connections_drain() {
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
         stack: None,
+        tls: None,
     };
     let report = r
         .client()
@@ -350,6 +352,7 @@ fn many_keep_alive_connections_and_short_connections_drain() {
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
         stack: None,
+        tls: None,
     };
     let report = r
         .client()
@@ -516,6 +519,7 @@ fn two_queues_two_shards_share_the_load() {
         timeout: Duration::from_secs(10),
         pin: Vec::new(),
         stack: None,
+        tls: None,
     };
     let report = pair
         .client
@@ -575,6 +579,7 @@ fn af_xdp_load_client_against_af_xdp_server() {
                 },
                 gateway: Some(Routed::ROUTER_CLIENT_ADDR),
             }),
+            tls: None,
         };
         let report = r
             .client()

@@ -152,6 +152,7 @@ pub fn load_phases(
                 close: s.close,
                 cpu,
                 timeout: LOAD_TIMEOUT,
+                tls: None,
             };
             let impaired = shared.impaired.load(Ordering::Relaxed);
             let r = match s.tool {
@@ -222,6 +223,7 @@ fn generator(
             },
             gateway: Some(Routed::ROUTER_CLIENT_ADDR),
         }),
+        tls: None,
     };
     let stop = shared.stop.clone();
     let report = client
@@ -230,8 +232,8 @@ fn generator(
     let e = report.errors;
     let kinds = if e.total() > 0 {
         format!(
-            "connect {}, read {}, write {}, timeout {}, protocol {}, status {}",
-            e.connect, e.read, e.write, e.timeout, e.protocol, e.status
+            "connect {}, read {}, write {}, timeout {}, protocol {}, status {}, tls {}",
+            e.connect, e.read, e.write, e.timeout, e.protocol, e.status, e.tls
         )
     } else {
         String::new()
@@ -245,6 +247,8 @@ fn generator(
         p99: report.percentile(99.0),
         p999: report.percentile(99.9),
         errors: e.total(),
+        handshakes_full: report.handshakes_full,
+        handshakes_resumed: report.handshakes_resumed,
         tool: if afxdp {
             harness::Tool::StackClient
         } else {

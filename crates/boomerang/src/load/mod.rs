@@ -1,5 +1,6 @@
 //! `boomerang load`: an HTTP/1.1 load generator on kernel sockets (mio), keep-alive or one
-//! request per connection, with HdrHistogram latencies.
+//! request per connection, with HdrHistogram latencies; over HTTPS ([`tls`]) with full or
+//! resumed handshakes, counted.
 //!
 //! Bounded by a duration and optionally a request count. Each worker thread owns its share
 //! of the connections and its own histogram; they are merged at the end. Latency is measured
@@ -8,6 +9,7 @@
 
 mod response;
 mod stack_client;
+pub mod tls;
 mod worker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -20,6 +22,7 @@ use hdrhistogram::Histogram;
 
 pub use response::{Complete, ResponseError, ResponseReader};
 pub use stack_client::StackClient;
+pub use tls::{Handshake, Resumption, TlsClient, TlsConn};
 
 use crate::cli::LoadArgs;
 
@@ -30,7 +33,7 @@ pub const MAX_THREADS: usize = 256;
 /// Highest latency the histogram records (larger values are clamped), in microseconds.
 pub const MAX_LATENCY_US: u64 = 60_000_000;
 
-/// A parsed `http://host[:port]/path` target.
+/// A parsed `http://host[:port]/path` or `https://…` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Where to connect.
@@ -39,16 +42,22 @@ pub struct Target {
     pub host: String,
     /// The request-target (origin form).
     pub path: String,
+    /// `https://`: TLS over the connection.
+    pub https: bool,
+    /// The host without the port: the name the server's certificate must carry.
+    pub name: String,
 }
 
 impl Target {
-    /// Parses an `http://` URL; the host is resolved once here.
+    /// Parses an `http://` or `https://` URL; the host is resolved once here.
     pub fn parse(url: &str) -> anyhow::Result<Target> {
-        let rest = url.strip_prefix("http://").with_context(|| {
-            format!(
-                "`{url}`: only http:// URLs are supported, e.g. http://198.19.2.1:8080/plaintext"
-            )
-        })?;
+        let (rest, https) = if let Some(r) = url.strip_prefix("http://") {
+            (r, false)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (r, true)
+        } else {
+            bail!("`{url}`: use an http:// or https:// URL, e.g. http://198.19.2.1:8080/plaintext");
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -56,13 +65,12 @@ impl Target {
         if authority.is_empty() {
             bail!("`{url}` has no host");
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        let (with_port, name) = match authority.rsplit_once(':') {
+            Some((name, p)) if p.parse::<u16>().is_ok() => (authority.to_string(), name),
+            _ => (
+                format!("{authority}:{}", if https { 443 } else { 80 }),
+                authority,
+            ),
         };
         let addr = with_port
             .to_socket_addrs()
@@ -73,6 +81,8 @@ impl Target {
             addr,
             host: authority.to_string(),
             path: path.to_string(),
+            https,
+            name: name.to_string(),
         })
     }
 
@@ -108,6 +118,8 @@ pub struct LoadOptions {
     pub pin: Vec<usize>,
     /// Run the client on our own stack over AF_XDP instead of kernel sockets.
     pub stack: Option<StackClient>,
+    /// TLS for an `https://` target (required for one, refused for `http://`).
+    pub tls: Option<TlsClient>,
 }
 
 impl LoadOptions {
@@ -135,7 +147,22 @@ impl LoadOptions {
         if stack.is_some() && a.threads > 1 {
             bail!("the AF_XDP client runs one thread on queue 0: drop --threads");
         }
+        let resumption = if a.resume {
+            Resumption::Tickets
+        } else {
+            Resumption::Full
+        };
+        let tls = match (&a.cacert, target.https) {
+            (Some(ca), true) => Some(TlsClient::from_ca_file(ca, &target.name, resumption)?),
+            (None, true) => bail!(
+                "an https:// URL needs --cacert FILE: the CA certificate(s) to verify the server against (PEM)"
+            ),
+            (Some(_), false) => bail!("--cacert is for https:// URLs"),
+            (None, false) if a.resume => bail!("--resume is for https:// URLs"),
+            (None, false) => None,
+        };
         Ok(LoadOptions {
+            tls,
             stack,
             target,
             connections: a.connections,
@@ -164,12 +191,20 @@ pub struct ErrorCounts {
     pub protocol: u64,
     /// Responses with status 4xx or 5xx.
     pub status: u64,
+    /// TLS failures: a certificate not trusted, a handshake refused, a bad record, an alert.
+    pub tls: u64,
 }
 
 impl ErrorCounts {
     /// All errors.
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.write + self.timeout + self.protocol + self.status
+        self.connect
+            + self.read
+            + self.write
+            + self.timeout
+            + self.protocol
+            + self.status
+            + self.tls
     }
 
     fn add(&mut self, o: &ErrorCounts) {
@@ -179,6 +214,7 @@ impl ErrorCounts {
         self.timeout += o.timeout;
         self.protocol += o.protocol;
         self.status += o.status;
+        self.tls += o.tls;
     }
 }
 
@@ -191,6 +227,10 @@ pub struct Report {
     pub body_bytes: u64,
     /// Connections opened.
     pub connections_opened: u64,
+    /// Finished TLS handshakes that were full ones.
+    pub handshakes_full: u64,
+    /// Finished TLS handshakes that resumed a session.
+    pub handshakes_resumed: u64,
     /// Errors by kind.
     pub errors: ErrorCounts,
     /// Wall time of the run.
@@ -205,6 +245,8 @@ impl Report {
             requests: 0,
             body_bytes: 0,
             connections_opened: 0,
+            handshakes_full: 0,
+            handshakes_resumed: 0,
             errors: ErrorCounts::default(),
             elapsed: Duration::ZERO,
             latency_us: new_histogram(),
@@ -215,6 +257,8 @@ impl Report {
         self.requests += o.requests;
         self.body_bytes += o.body_bytes;
         self.connections_opened += o.connections_opened;
+        self.handshakes_full += o.handshakes_full;
+        self.handshakes_resumed += o.handshakes_resumed;
         self.errors.add(&o.errors);
         // Both histograms share bounds, so adding cannot fail; ignore the impossible case.
         let _ = self.latency_us.add(&o.latency_us);
@@ -235,6 +279,14 @@ impl Report {
         Duration::from_micros(self.latency_us.value_at_percentile(p))
     }
 
+    /// Counts one finished handshake.
+    pub(crate) fn handshake(&mut self, kind: Handshake) {
+        match kind {
+            Handshake::Full => self.handshakes_full += 1,
+            Handshake::Resumed => self.handshakes_resumed += 1,
+        }
+    }
+
     /// A human-readable summary.
     pub fn render(&self) -> String {
         let e = &self.errors;
@@ -247,6 +299,12 @@ impl Report {
             self.connections_opened
         ));
         s.push_str(&format!("Requests/sec: {:.0}\n", self.requests_per_sec()));
+        if self.handshakes_full + self.handshakes_resumed > 0 {
+            s.push_str(&format!(
+                "TLS handshakes: {} full, {} resumed\n",
+                self.handshakes_full, self.handshakes_resumed
+            ));
+        }
         s.push_str(&format!(
             "Latency: p50 {} p90 {} p99 {} p99.9 {} max {}\n",
             fmt_duration(self.percentile(50.0)),
@@ -256,14 +314,15 @@ impl Report {
             fmt_duration(Duration::from_micros(self.latency_us.max())),
         ));
         s.push_str(&format!(
-            "Errors: {} (connect {}, read {}, write {}, timeout {}, protocol {}, status>=400 {})\n",
+            "Errors: {} (connect {}, read {}, write {}, timeout {}, protocol {}, status>=400 {}, tls {})\n",
             e.total(),
             e.connect,
             e.read,
             e.write,
             e.timeout,
             e.protocol,
-            e.status
+            e.status,
+            e.tls
         ));
         s
     }
@@ -363,6 +422,7 @@ pub fn run_with_stop(
             request: opts.target.request(opts.close),
             connections: conns,
             close: opts.close,
+            tls: opts.tls.clone(),
             deadline,
             timeout: opts.timeout,
             limit: opts.requests,
@@ -430,11 +490,18 @@ mod tests {
         let t = Target::parse("http://127.0.0.1").expect("ok");
         assert_eq!(t.addr.port(), 80);
         assert_eq!(t.path, "/");
-        assert!(Target::parse("https://x/").is_err());
-        assert!(Target::parse("http:///x").is_err());
+        assert!(!t.https);
         let req = String::from_utf8(t.request(true)).expect("utf8");
         assert!(req.starts_with("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
         assert!(req.ends_with("Connection: close\r\n\r\n"));
+        let t = Target::parse("https://127.0.0.1/x").expect("ok");
+        assert!(t.https);
+        assert_eq!((t.addr.port(), t.name.as_str()), (443, "127.0.0.1"));
+        let t = Target::parse("https://localhost:8443").expect("ok");
+        assert_eq!((t.addr.port(), t.name.as_str()), (8443, "localhost"));
+        assert_eq!(t.host, "localhost:8443");
+        assert!(Target::parse("ftp://x/").is_err());
+        assert!(Target::parse("http:///x").is_err());
     }
 
     #[test]

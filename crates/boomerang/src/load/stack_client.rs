@@ -4,9 +4,11 @@
 //!
 //! One thread, one queue (queue 0 of the interface): device → `Shard` → connections
 //! (connect → send request → read response → reuse or reconnect) → `Shard` → device. The
-//! same [`ResponseReader`], histogram and counters as the kernel-socket workers.
+//! same [`ResponseReader`], histogram and counters as the kernel-socket workers, and the
+//! same [`TlsConn`] over HTTPS (its records go into the connection's send buffer).
 
 use std::collections::HashMap;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -21,6 +23,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::response::ResponseReader;
+use super::tls::{TlsClient, TlsConn};
 use super::worker::WorkerConfig;
 use super::{ErrorCounts, Report, Shared as Progress};
 use crate::device_io;
@@ -56,6 +59,29 @@ struct Conn {
     started: Instant,
     deadline: Instant,
     reader: ResponseReader,
+    tls: Option<Box<TlsConn>>,
+}
+
+/// `io::Write` into a connection's send buffer (what rustls's `write_tls` takes); a full
+/// buffer is `WouldBlock`.
+struct SendTo<'a> {
+    shard: &'a mut Shard,
+    c: ConnId,
+}
+
+impl io::Write for SendTo<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self.shard.send(self.c, data) {
+            Ok(0) if !data.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(n) => Ok(n),
+            Err(SocketError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 struct Client<'a> {
@@ -67,6 +93,8 @@ struct Client<'a> {
     to_open: usize,
     report: Report,
     buf: Vec<u8>,
+    /// Plaintext of the last read over TLS.
+    plain: Vec<u8>,
     stopping: bool,
 }
 
@@ -77,6 +105,14 @@ impl Client<'_> {
 
     fn open_pending(&mut self, now: Instant) {
         while self.to_open > 0 && !self.stopping {
+            let tls = match self.cfg.tls.as_ref().map(TlsClient::connect).transpose() {
+                Ok(t) => t.map(Box::new),
+                Err(e) => {
+                    tracing::debug!(error = %e, "TLS client setup failed");
+                    self.error(|e| e.tls += 1);
+                    return;
+                }
+            };
             match self.shard.connect(self.target, now) {
                 Ok(c) => {
                     self.to_open -= 1;
@@ -88,6 +124,7 @@ impl Client<'_> {
                             started: now,
                             deadline: now + self.cfg.timeout,
                             reader: ResponseReader::new(),
+                            tls,
                         },
                     );
                 }
@@ -151,6 +188,18 @@ impl Client<'_> {
     }
 
     fn drive(&mut self, c: ConnId) {
+        // TLS records that did not fit into the send buffer before go first.
+        if let Some(tls) = self.conns.get_mut(&c).and_then(|conn| conn.tls.as_mut()) {
+            let mut out = SendTo {
+                shard: &mut self.shard,
+                c,
+            };
+            if tls.flush(&mut out).is_err() {
+                self.error(|e| e.write += 1);
+                self.replace(c, true);
+                return;
+            }
+        }
         loop {
             let Some(conn) = self.conns.get_mut(&c) else {
                 return;
@@ -159,6 +208,21 @@ impl Client<'_> {
                 Phase::Connecting => return,
                 Phase::Writing(done) => {
                     let req = &self.cfg.request;
+                    if let Some(tls) = conn.tls.as_mut() {
+                        // rustls holds the request until the handshake is done.
+                        let mut out = SendTo {
+                            shard: &mut self.shard,
+                            c,
+                        };
+                        if tls.send(req).and_then(|()| tls.flush(&mut out)).is_err() {
+                            self.error(|e| e.write += 1);
+                            self.replace(c, true);
+                            return;
+                        }
+                        conn.phase = Phase::Reading;
+                        conn.reader.reset(false);
+                        continue;
+                    }
                     match self.shard.send(c, req.get(done..).unwrap_or_default()) {
                         Ok(n) if done + n >= req.len() => {
                             conn.phase = Phase::Reading;
@@ -186,47 +250,84 @@ impl Client<'_> {
                             return;
                         }
                     };
-                    let draining = conn.phase == Phase::Draining;
-                    if n == 0 {
-                        if !draining {
-                            let started = conn.started;
-                            match conn.reader.eof() {
-                                Some(done) => self.complete(started, done.status, done.body_len),
-                                None => self.error(|e| e.read += 1),
+                    // The server closed: end of stream, or close_notify over TLS.
+                    let mut eof = n == 0;
+                    let data: &[u8] = match conn.tls.as_mut() {
+                        Some(tls) if n > 0 => {
+                            self.plain.clear();
+                            let cipher = self.buf.get(..n).unwrap_or_default();
+                            match tls.receive(cipher, &mut self.plain) {
+                                Ok(closed) => eof = closed,
+                                Err(err) => {
+                                    tracing::debug!(%err, "TLS failure");
+                                    self.error(|e| e.tls += 1);
+                                    self.replace(c, true);
+                                    return;
+                                }
                             }
-                        }
-                        self.replace(c, false);
-                        return;
-                    }
-                    if draining {
-                        self.error(|e| e.protocol += 1);
-                        self.replace(c, true);
-                        return;
-                    }
-                    let fed = conn.reader.feed(self.buf.get(..n).unwrap_or_default());
-                    match fed {
-                        Ok(None) => {}
-                        Ok(Some(done)) => {
-                            let started = conn.started;
-                            if done.keep_alive && !self.cfg.close {
-                                conn.phase = Phase::Writing(0);
-                                conn.started = Instant::now();
-                                conn.deadline = conn.started + self.cfg.timeout;
-                            } else {
-                                conn.phase = Phase::Draining;
-                                conn.deadline = Instant::now() + self.cfg.timeout;
-                            }
-                            self.complete(started, done.status, done.body_len);
-                            if self.stopping {
+                            // The handshake's last flight and the request held back.
+                            let mut out = SendTo {
+                                shard: &mut self.shard,
+                                c,
+                            };
+                            if tls.flush(&mut out).is_err() {
+                                self.error(|e| e.write += 1);
+                                self.replace(c, true);
                                 return;
                             }
+                            if let Some(kind) = tls.take_handshake() {
+                                self.report.handshake(kind);
+                            }
+                            &self.plain
                         }
-                        Err(err) => {
-                            tracing::debug!(%err, "bad response");
+                        Some(_) => &[],
+                        None => self.buf.get(..n).unwrap_or_default(),
+                    };
+                    if !data.is_empty() {
+                        if conn.phase == Phase::Draining {
                             self.error(|e| e.protocol += 1);
                             self.replace(c, true);
                             return;
                         }
+                        match conn.reader.feed(data) {
+                            Ok(None) => {}
+                            Ok(Some(done)) => {
+                                let started = conn.started;
+                                if done.keep_alive && !self.cfg.close && !eof {
+                                    conn.phase = Phase::Writing(0);
+                                    conn.started = Instant::now();
+                                    conn.deadline = conn.started + self.cfg.timeout;
+                                } else {
+                                    conn.phase = Phase::Draining;
+                                    conn.deadline = Instant::now() + self.cfg.timeout;
+                                }
+                                self.complete(started, done.status, done.body_len);
+                                if self.stopping {
+                                    return;
+                                }
+                            }
+                            Err(err) => {
+                                tracing::debug!(%err, "bad response");
+                                self.error(|e| e.protocol += 1);
+                                self.replace(c, true);
+                                return;
+                            }
+                        }
+                    }
+                    if eof {
+                        if let Some(conn) = self.conns.get_mut(&c) {
+                            if conn.phase == Phase::Reading {
+                                let started = conn.started;
+                                match conn.reader.eof() {
+                                    Some(done) => {
+                                        self.complete(started, done.status, done.body_len)
+                                    }
+                                    None => self.error(|e| e.read += 1),
+                                }
+                            }
+                        }
+                        self.replace(c, false);
+                        return;
                     }
                 }
             }
@@ -293,6 +394,7 @@ pub(crate) fn run(
         conns: HashMap::new(),
         report: Report::empty(),
         buf: vec![0; READ_CHUNK],
+        plain: Vec::with_capacity(READ_CHUNK),
         stopping: false,
     };
     let mut events = Events::with_capacity(16);

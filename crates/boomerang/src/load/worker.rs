@@ -2,6 +2,9 @@
 //!
 //! Each connection cycles connect → write request → read response (→ wait for the server's
 //! FIN with `--close`, so TIME_WAIT stays on the server and the client's ports are reused).
+//! Over HTTPS the request goes into the connection's [`TlsConn`] right after the TCP
+//! connect (it leaves once the handshake is done), received bytes go through it before the
+//! response reader, and records it could not send yet go first on the next event.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -12,6 +15,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::response::ResponseReader;
+use super::tls::{TlsClient, TlsConn};
 use super::{Report, Shared};
 
 /// Bytes read from a socket per `read` call.
@@ -29,6 +33,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) request: Vec<u8>,
     pub(crate) connections: usize,
     pub(crate) close: bool,
+    pub(crate) tls: Option<TlsClient>,
     pub(crate) deadline: Instant,
     pub(crate) timeout: Duration,
     pub(crate) limit: Option<u64>,
@@ -49,6 +54,7 @@ struct Conn {
     phase: Phase,
     started: Instant,
     deadline: Instant,
+    tls: Option<Box<TlsConn>>,
 }
 
 enum Slot {
@@ -63,6 +69,8 @@ struct Worker<'a> {
     report: Report,
     slots: Vec<Slot>,
     buf: Vec<u8>,
+    /// Plaintext of the last read over TLS.
+    plain: Vec<u8>,
     stopping: bool,
 }
 
@@ -82,6 +90,7 @@ pub(crate) fn run(cfg: WorkerConfig, shared: &Shared) -> anyhow::Result<(Report,
         poll: Poll::new()?,
         report: Report::empty(),
         buf: vec![0; READ_CHUNK],
+        plain: Vec::with_capacity(READ_CHUNK),
         stopping: false,
     };
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
@@ -156,6 +165,14 @@ impl Worker<'_> {
             return;
         }
         let _ = stream.set_nodelay(true);
+        let tls = match self.cfg.tls.as_ref().map(TlsClient::connect).transpose() {
+            Ok(t) => t.map(Box::new),
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS client setup failed");
+                self.error(|e| e.tls += 1);
+                return;
+            }
+        };
         self.report.connections_opened += 1;
         self.slots[i] = Slot::Open(
             Conn {
@@ -163,6 +180,7 @@ impl Worker<'_> {
                 phase: Phase::Connecting,
                 started: now,
                 deadline: now + self.cfg.timeout,
+                tls,
             },
             ResponseReader::new(),
         );
@@ -198,6 +216,16 @@ impl Worker<'_> {
                 }
             }
         }
+        // TLS records that did not fit into the socket's buffer before go first.
+        if let Some(Slot::Open(conn, _)) = self.slots.get_mut(i) {
+            if let Some(tls) = conn.tls.as_mut() {
+                if tls.flush(&mut conn.stream).is_err() {
+                    self.error(|e| e.write += 1);
+                    self.open(i, now);
+                    return;
+                }
+            }
+        }
         loop {
             let Some(Slot::Open(conn, reader)) = self.slots.get_mut(i) else {
                 return;
@@ -206,6 +234,22 @@ impl Worker<'_> {
                 Phase::Connecting => return,
                 Phase::Writing(done) => {
                     let req = &self.cfg.request;
+                    if let Some(tls) = conn.tls.as_mut() {
+                        // rustls takes the whole request and holds it until the handshake
+                        // is done; the records leave as the socket takes them.
+                        if tls
+                            .send(req)
+                            .and_then(|()| tls.flush(&mut conn.stream))
+                            .is_err()
+                        {
+                            self.error(|e| e.write += 1);
+                            self.open(i, now);
+                            return;
+                        }
+                        conn.phase = Phase::Reading;
+                        reader.reset(false);
+                        continue;
+                    }
                     match conn.stream.write(req.get(done..).unwrap_or(&[])) {
                         Ok(0) => {
                             self.error(|e| e.write += 1);
@@ -239,52 +283,91 @@ impl Worker<'_> {
                             return;
                         }
                     };
-                    if n == 0 {
-                        if conn.phase == Phase::Reading {
-                            match reader.eof() {
-                                Some(c) => {
-                                    let started = conn.started;
-                                    self.complete(started, c.status, c.body_len);
+                    // The server closed: end of stream, or close_notify over TLS.
+                    let mut eof = n == 0;
+                    let data: &[u8] = match conn.tls.as_mut() {
+                        Some(tls) if n > 0 => {
+                            self.plain.clear();
+                            let cipher = self.buf.get(..n).unwrap_or_default();
+                            match tls.receive(cipher, &mut self.plain) {
+                                Ok(closed) => eof = closed,
+                                Err(err) => {
+                                    tracing::debug!(%err, "TLS failure");
+                                    self.error(|e| e.tls += 1);
+                                    self.open(i, now);
+                                    return;
                                 }
-                                None => self.error(|e| e.read += 1),
                             }
-                        }
-                        self.open(i, now);
-                        return;
-                    }
-                    if conn.phase == Phase::Draining {
-                        self.error(|e| e.protocol += 1);
-                        self.open(i, now);
-                        return;
-                    }
-                    match reader.feed(&self.buf[..n]) {
-                        Ok(None) => {}
-                        Ok(Some(c)) => {
-                            let started = conn.started;
-                            let reuse = c.keep_alive && !self.cfg.close;
-                            if reuse {
-                                conn.phase = Phase::Writing(0);
-                                conn.started = Instant::now();
-                                conn.deadline = conn.started + self.cfg.timeout;
-                            } else {
-                                conn.phase = Phase::Draining;
-                                conn.deadline = Instant::now() + self.cfg.timeout;
-                            }
-                            self.complete(started, c.status, c.body_len);
-                            if self.stopping {
+                            // The handshake's last flight and the request held back.
+                            if tls.flush(&mut conn.stream).is_err() {
+                                self.error(|e| e.write += 1);
+                                self.open(i, now);
                                 return;
                             }
+                            if let Some(kind) = tls.take_handshake() {
+                                self.report.handshake(kind);
+                            }
+                            &self.plain
                         }
-                        Err(err) => {
-                            tracing::debug!(%err, "bad response");
+                        Some(_) => &[],
+                        None => self.buf.get(..n).unwrap_or_default(),
+                    };
+                    if !data.is_empty() {
+                        if conn.phase == Phase::Draining {
                             self.error(|e| e.protocol += 1);
                             self.open(i, now);
                             return;
                         }
+                        match reader.feed(data) {
+                            Ok(None) => {}
+                            Ok(Some(c)) => {
+                                let started = conn.started;
+                                let reuse = c.keep_alive && !self.cfg.close && !eof;
+                                if reuse {
+                                    conn.phase = Phase::Writing(0);
+                                    conn.started = Instant::now();
+                                    conn.deadline = conn.started + self.cfg.timeout;
+                                } else {
+                                    conn.phase = Phase::Draining;
+                                    conn.deadline = Instant::now() + self.cfg.timeout;
+                                }
+                                self.complete(started, c.status, c.body_len);
+                                if self.stopping {
+                                    return;
+                                }
+                            }
+                            Err(err) => {
+                                tracing::debug!(%err, "bad response");
+                                self.error(|e| e.protocol += 1);
+                                self.open(i, now);
+                                return;
+                            }
+                        }
+                    }
+                    if eof {
+                        self.end_of_stream(i, now);
+                        return;
                     }
                 }
             }
         }
+    }
+
+    /// The server closed connection `i`: completes a close-delimited response (or counts
+    /// the one cut short) and opens the next connection.
+    fn end_of_stream(&mut self, i: usize, now: Instant) {
+        if let Some(Slot::Open(conn, reader)) = self.slots.get_mut(i) {
+            if conn.phase == Phase::Reading {
+                match reader.eof() {
+                    Some(c) => {
+                        let started = conn.started;
+                        self.complete(started, c.status, c.body_len);
+                    }
+                    None => self.error(|e| e.read += 1),
+                }
+            }
+        }
+        self.open(i, now);
     }
 
     fn complete(&mut self, started: Instant, status: u16, body_len: u64) {
