@@ -243,6 +243,11 @@ impl Tcb {
             }
         }
         let newly_sacked = sack.newly_sacked;
+        if newly_sacked {
+            // The probe timer restarts with each ACK that delivers data (in fast recovery the
+            // cumulative ACK may stand still for rounds while SACKs flow).
+            self.rec.tlp.at = None;
+        }
         let new_wnd = u32::from(seg.window_len) << self.snd_wscale;
         if ack.gt(self.snd_una) {
             self.on_new_ack(seg, ack, now, out);

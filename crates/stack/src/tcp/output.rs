@@ -236,8 +236,9 @@ impl Tcb {
             let rwnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
             let usable = if self.sack_recovery() {
                 // RFC 6675 §5 step (C): send while the room (PRR's allowance, RFC 6937) is at
-                // least 1 SMSS (NextSeg rule 2).
-                let room = self.recovery_room();
+                // least 1 SMSS (NextSeg rule 2); a tail loss probe of new data may add one.
+                let probe = if self.rec.tlp.new_data { mss } else { 0 };
+                let room = self.recovery_room() + probe;
                 if room < mss {
                     0
                 } else {
@@ -263,7 +264,7 @@ impl Tcb {
             let len = unsent.min(usable).min(mss);
             let fin = len == unsent && fin_seq == Some(seq + len);
             if len == 0 && !fin {
-                if unsent == 0 && !resend {
+                if unsent == 0 && !resend && self.app_limited(mss) {
                     // Nothing queued: the user, not the network, limits the rate now.
                     if let Some(rate) = self.rate.as_mut() {
                         rate.mark_app_limited(in_flight);
@@ -335,6 +336,18 @@ impl Tcb {
         let mut seg = OutSegment::new(repr, len);
         seg.retransmission = retransmission;
         Some(seg)
+    }
+
+    /// With nothing queued to send, whether the user is what limits the rate (Linux
+    /// `tcp_rate_check_app_limited`): the window has room for another segment, every segment
+    /// deemed lost has gone again, and the send buffer had room the user did not fill. When
+    /// a hole at `SND.UNA` holds the whole buffer (heavy loss), the sender is buffer-limited,
+    /// and marking its delivery-rate samples app-limited would hide them from BBR (it then
+    /// never sees the bandwidth stop growing and stays in STARTUP).
+    fn app_limited(&self, mss: usize) -> bool {
+        self.bytes_in_network().saturating_add(mss) <= self.cc.window()
+            && self.rec.rack.lost_bytes() == 0
+            && self.send.free() >= mss
     }
 
     /// Pacing (for controllers that set a rate): whether data waits for its departure time

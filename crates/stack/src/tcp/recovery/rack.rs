@@ -383,6 +383,16 @@ impl Rack {
         Some((start, (end - start).max(0) as usize))
     }
 
+    /// The highest-sequence logged segment the peer has not SACKed (a tail loss probe's
+    /// choice when there is no new data to send).
+    pub fn last_unsacked(&self) -> Option<(SeqNumber, SeqNumber)> {
+        self.segs
+            .iter()
+            .rev()
+            .find(|s| !s.sacked)
+            .map(|s| (s.start, s.end))
+    }
+
     /// A retransmission timeout (RFC 8985 §6.3, Linux `tcp_enter_loss`): every segment not
     /// SACKed is deemed lost; what the peer SACKed is kept and not sent again.
     pub fn mark_all_lost(&mut self) {

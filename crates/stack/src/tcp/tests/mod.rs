@@ -12,6 +12,7 @@ mod receive_sack;
 mod recovery;
 mod retransmit;
 mod sim;
+mod sim_loss;
 mod transmit;
 
 use super::config::TcpConfig;

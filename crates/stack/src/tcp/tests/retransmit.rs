@@ -470,9 +470,20 @@ fn rto_does_not_resend_sacked_data() {
     assert!(out.fast_retransmit && !out.retransmit_timeout);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
     recv!(tcb, t, nothing);
-    // No answer. No probe in recovery (RFC 8985 §7.2): the RTO, from the first send.
+    // No answer. Everything deemed lost went again, so a probe runs in recovery too: at the
+    // probe timeout (its 10 ms floor here) the highest segment not SACKed goes again, and the
+    // retransmission timer restarts from there.
+    let sent = t;
     let t = tcb.next_deadline().unwrap();
-    assert_eq!(t, now + ms(200));
+    assert_eq!(t, sent + ms(10));
+    let out = tcb.on_deadline(t);
+    assert!(!out.retransmit_timeout);
+    recv!(tcb, t, data_seg(base + 4000, &p[4000..5000], true));
+    recv!(tcb, t, nothing);
+    // Still no answer: the RTO.
+    let probe = t;
+    let t = tcb.next_deadline().unwrap();
+    assert_eq!(t, probe + ms(200));
     assert!(tcb.on_deadline(t).retransmit_timeout);
     recv!(tcb, t, data_seg(base, &p[..1000], false));
     recv!(tcb, t, nothing);

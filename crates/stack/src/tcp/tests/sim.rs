@@ -18,30 +18,39 @@ const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const MAX_EVENTS: usize = 5_000_000;
 
 #[derive(Clone, Copy)]
-struct Faults {
-    loss: f64,
-    dup: f64,
-    corrupt: f64,
-    delay: Duration,
-    jitter: Duration,
+pub(super) struct Faults {
+    pub(super) loss: f64,
+    pub(super) dup: f64,
+    pub(super) corrupt: f64,
+    pub(super) delay: Duration,
+    pub(super) jitter: Duration,
+    /// A bottleneck in each direction: bytes per second (IPv4 header included), with a FIFO
+    /// queue in front of it that holds at most `queue` of sending time (tail drop beyond).
+    pub(super) rate: Option<u64>,
+    pub(super) queue: Duration,
+    /// This share of segments (as netsim's `--reorder`) is held `reorder_delay` longer.
+    pub(super) reorder: f64,
+    pub(super) reorder_delay: Duration,
 }
 
-const CLEAN: Faults = Faults {
+pub(super) const CLEAN: Faults = Faults {
     loss: 0.0,
     dup: 0.0,
     corrupt: 0.0,
     delay: Duration::from_millis(5),
     jitter: Duration::ZERO,
+    rate: None,
+    queue: Duration::ZERO,
+    reorder: 0.0,
+    reorder_delay: Duration::ZERO,
 };
 
 /// A 20 ms round trip with random loss `loss` in each direction and nothing else.
-fn lossy_20ms(loss: f64) -> Faults {
+pub(super) fn lossy_20ms(loss: f64) -> Faults {
     Faults {
         loss,
-        dup: 0.0,
-        corrupt: 0.0,
         delay: Duration::from_millis(10),
-        jitter: Duration::ZERO,
+        ..CLEAN
     }
 }
 
@@ -52,6 +61,10 @@ const HOSTILE: Faults = Faults {
     delay: Duration::from_millis(5),
     // Jitter up to 4× the base delay reorders a large share of segments.
     jitter: Duration::from_millis(20),
+    rate: None,
+    queue: Duration::ZERO,
+    reorder: 0.0,
+    reorder_delay: Duration::ZERO,
 };
 
 /// (deliver at, tie-breaker, to server?, encoded TCP segment)
@@ -67,6 +80,8 @@ struct Link {
     /// A narrower hop: TCP segments longer than this are dropped (its ICMP "fragmentation
     /// needed" is modelled by calling `set_path_mtu` on both ends).
     max_tcp_len: Option<usize>,
+    /// When the bottleneck of each direction (to the client, to the server) is free again.
+    busy: [Option<Instant>; 2],
 }
 
 impl Link {
@@ -78,6 +93,20 @@ impl Link {
         }
         if self.rng.gen_bool(self.faults.loss) {
             return None;
+        }
+        let mut depart = now;
+        if let Some(rate) = self.faults.rate {
+            let busy = &mut self.busy[usize::from(to_server)];
+            let start = busy.map_or(now, |b| b.max(now));
+            if start - now > self.faults.queue {
+                return None;
+            }
+            let wire = Duration::from_secs_f64((bytes.len() + 20) as f64 / rate as f64);
+            depart = start + wire;
+            *busy = Some(depart);
+        }
+        if self.faults.reorder > 0.0 && self.rng.gen_bool(self.faults.reorder) {
+            depart += self.faults.reorder_delay;
         }
         if self.rng.gen_bool(self.faults.corrupt) && !bytes.is_empty() {
             let i = self.rng.gen_range(0..bytes.len());
@@ -92,7 +121,7 @@ impl Link {
             let jitter = self.faults.jitter.mul_f64(self.rng.gen::<f64>());
             self.counter += 1;
             self.queue.push(Reverse((
-                now + self.faults.delay + jitter,
+                depart + self.faults.delay + jitter,
                 self.counter,
                 to_server,
                 bytes.clone(),
@@ -131,12 +160,58 @@ fn encode(
     buf
 }
 
-struct Report {
-    end: Duration,
-    segments: u64,
+pub(super) struct Report {
+    pub(super) end: Duration,
+    pub(super) segments: u64,
+    /// The server's side of the transfer (it sends `bytes_each_way` to the client).
+    pub(super) server: SenderStats,
 }
 
-fn run(
+/// What the server's connection did as a sender.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SenderStats {
+    /// Retransmission timeouts.
+    pub(super) rtos: u32,
+    /// Loss recoveries entered (fast retransmits).
+    pub(super) recoveries: u32,
+    /// Segments sent again.
+    pub(super) retransmitted: u32,
+    /// When the client had received all of the server's data.
+    pub(super) done: Option<Duration>,
+}
+
+/// `SIM_TRACE=cc`: one line per 10 ms of virtual time with the server's congestion state.
+fn trace_cc(at: Duration, t: &Tcb) {
+    use crate::tcp::congestion::{Congestion, Controller};
+    let model = match &t.cc {
+        Congestion::Bbr(b) => format!(
+            "{:?} bw={:.2}MB/s min_rtt={:?} full={}",
+            b.mode(),
+            b.btl_bw() / 1e6,
+            b.min_rtt(),
+            b.full_bw_reached()
+        ),
+        _ => format!("ssthresh={}", t.cc.ssthresh()),
+    };
+    eprintln!(
+        "{:>9.3?} una={} flight={} wnd={} tlp={:?}/{:?} cwnd={} pipe={} pacing={:.2}MB/s rec={} rto_rec={} lost={} srtt={:?} {model}",
+        at,
+        t.snd_una(),
+        t.flight_size(),
+        t.snd_wnd,
+        t.rec.tlp.at.map(|a| a.saturating_duration_since(t.epoch)),
+        t.rec.tlp.end_seq,
+        t.cc.window(),
+        t.pipe(),
+        t.cc.pacing_rate().unwrap_or(0.0) / 1e6,
+        t.rec.in_recovery,
+        t.rec.rto_recovery,
+        t.rec.rack.lost_bytes(),
+        t.rtt.srtt(),
+    );
+}
+
+pub(super) fn run(
     seed: u64,
     faults: Faults,
     bytes_each_way: usize,
@@ -167,7 +242,7 @@ fn run_with(
 
 /// `lower_mtu`: once a third of the client's data arrived, the path MTU drops to this; a
 /// sender learns it from its first oversized segment (as from ICMP "fragmentation needed").
-fn run_full(
+pub(super) fn run_full(
     seed: u64,
     faults: Faults,
     bytes_each_way: usize,
@@ -188,7 +263,10 @@ fn run_full(
         counter: 0,
         sent: 0,
         max_tcp_len: None,
+        busy: [None; 2],
     };
+    let mut stats = SenderStats::default();
+    let mut next_trace = t0;
     let client_tuple = FourTuple {
         local: SocketAddrV4::new(CLIENT_IP, REMOTE_PORT),
         remote: SocketAddrV4::new(SERVER_IP, LOCAL_PORT),
@@ -286,6 +364,7 @@ fn run_full(
         }
         if let Some(s) = server.tcb.as_mut() {
             while let Some(seg) = s.poll_segment(now, 1460) {
+                stats.retransmitted += u32::from(seg.retransmission);
                 let bytes = encode(s, &seg, SERVER_IP, CLIENT_IP);
                 if let Some(mtu) = link.push(now, false, bytes) {
                     s.set_path_mtu(mtu);
@@ -339,6 +418,7 @@ fn run_full(
             return Report {
                 end: now - t0,
                 segments: link.sent,
+                server: stats,
             };
         }
         // Advance to the next event.
@@ -414,7 +494,8 @@ fn run_full(
             if to_server {
                 match server.tcb.as_mut() {
                     Some(s) => {
-                        s.on_segment(&repr, now);
+                        let out = s.on_segment(&repr, now);
+                        stats.recoveries += u32::from(out.fast_retransmit);
                     }
                     None if repr.control == TcpControl::Syn && repr.ack_number.is_none() => {
                         let tuple = FourTuple {
@@ -429,14 +510,25 @@ fn run_full(
                 c.on_segment(&repr, now);
             }
         }
-        for tcb in [client.tcb.as_mut(), server.tcb.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        for (is_server, tcb) in [(false, client.tcb.as_mut()), (true, server.tcb.as_mut())] {
+            let Some(tcb) = tcb else { continue };
             if tcb.next_deadline().is_some_and(|d| d <= now) {
-                tcb.on_deadline(now);
+                let out = tcb.on_deadline(now);
+                if is_server {
+                    stats.rtos += u32::from(out.retransmit_timeout);
+                    stats.recoveries += u32::from(out.fast_retransmit);
+                }
             }
             tcb.check_invariants();
+        }
+        if stats.done.is_none() && client.got.len() == bytes_each_way {
+            stats.done = Some(now - t0);
+        }
+        if now >= next_trace && std::env::var("SIM_TRACE").as_deref() == Ok("cc") {
+            if let Some(s) = server.tcb.as_ref() {
+                trace_cc(now - t0, s);
+            }
+            next_trace = now + Duration::from_millis(10);
         }
     }
     panic!("simulation did not finish within {MAX_EVENTS} events");
