@@ -10,6 +10,15 @@
 //! - **blocking** ([`App::get_blocking`], …, [`App::route_blocking`]) run on the blocking
 //!   pool (`--blocking-threads`, queue `http.blocking-queue`); the response comes back
 //!   through the thread's completion queue. A full queue is answered `503` at once.
+//! - **streaming** ([`App::post_streaming`], [`App::put_streaming`],
+//!   [`App::route_streaming`]) run on the blocking pool as soon as the request head is in
+//!   and read the body through a [`BodyReader`] while it arrives, with back-pressure: the
+//!   connection stops reading from the network while the handler has not consumed what
+//!   was received (for uploads of any size; no `max-body-bytes` limit applies).
+//!
+//! Any handler's response body may be bytes, a shared buffer ([`crate::Bytes`]), a file
+//! ([`crate::Response::file`], opened and read on the pool) or a [`crate::BodyStream`]
+//! whose producer runs on the pool and is asked for more only when the send side has room.
 //!
 //! A handler that panics gets its request a `500`; the panic is counted in `/metrics`
 //! (`boomerang_http_handler_panics_total`) and logged at most once a second per thread.
@@ -40,7 +49,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use boomerang_http::{Handler, IntoResponse, Request, Router};
+use boomerang_http::{BodyReader, Handler, IntoResponse, Request, Router, StreamingHandler};
 use clap::Parser;
 use http::Method;
 
@@ -238,6 +247,83 @@ impl App {
         R: IntoResponse,
     {
         self.route_blocking(Method::PATCH, pattern, handler)
+    }
+
+    /// Adds a streaming handler for `method` at `pattern`: it runs on the blocking pool as
+    /// soon as the request head is in and reads the body from its [`BodyReader`] while the
+    /// client sends it (Content-Length or chunked). Reading blocks until more has arrived;
+    /// while the handler does not read, the connection stops reading from the network, so
+    /// at most [`boomerang_http::request_body::STREAMED_BODY_BUFFER`] bytes wait in memory.
+    /// A handler that answers before reading the whole body gets its connection closed
+    /// after the response.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use boomerang::{App, BodyReader, Method, Request, StatusCode};
+    ///
+    /// let app = App::new().route_streaming(Method::PUT, "/blobs/{name}", |req: &Request, body: &mut BodyReader| {
+    ///     let mut n = 0u64;
+    ///     let mut buf = [0u8; 64 * 1024];
+    ///     loop {
+    ///         match body.read(&mut buf)? {
+    ///             0 => break,
+    ///             k => n += k as u64, // e.g. write `buf[..k]` to a file
+    ///         }
+    ///     }
+    ///     Ok::<_, std::io::Error>((StatusCode::CREATED, format!("{}: {n} bytes\n", req.param("name").unwrap_or("?"))))
+    /// });
+    /// let r = app.respond(Request::new(Method::PUT, "/blobs/x").with_body(vec![0u8; 100_000]));
+    /// assert_eq!((r.status(), r.body()), (StatusCode::CREATED, &b"x: 100000 bytes\n"[..]));
+    /// ```
+    pub fn route_streaming<F, R>(mut self, method: Method, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request, &mut BodyReader) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        let h: Arc<dyn StreamingHandler> = Arc::new(handler);
+        if let Err(e) = self.router.add_streaming(&[method], pattern, h) {
+            self.errors.push(e.to_string());
+        }
+        self
+    }
+
+    /// Adds a streaming handler for `POST` at `pattern` (see [`App::route_streaming`]).
+    ///
+    /// ```
+    /// use boomerang::{App, BodyReader, Method, Request};
+    ///
+    /// let app = App::new().post_streaming("/upload", |_: &Request, body: &mut BodyReader| {
+    ///     let n = std::io::copy(body, &mut std::io::sink())?;
+    ///     Ok::<_, std::io::Error>(format!("{n}\n"))
+    /// });
+    /// let r = app.respond(Request::new(Method::POST, "/upload").with_body(b"abc".to_vec()));
+    /// assert_eq!(r.body(), b"3\n");
+    /// ```
+    pub fn post_streaming<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request, &mut BodyReader) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_streaming(Method::POST, pattern, handler)
+    }
+
+    /// Adds a streaming handler for `PUT` at `pattern` (see [`App::route_streaming`]).
+    ///
+    /// ```
+    /// use boomerang::{App, BodyReader, Method, Request};
+    ///
+    /// let app = App::new().put_streaming("/f", |_: &Request, body: &mut BodyReader| {
+    ///     Ok::<_, std::io::Error>(format!("{}", std::io::copy(body, &mut std::io::sink())?))
+    /// });
+    /// let r = app.respond(Request::new(Method::PUT, "/f").with_body(vec![1u8; 10]));
+    /// assert_eq!(r.body(), b"10");
+    /// ```
+    pub fn put_streaming<F, R>(self, pattern: &str, handler: F) -> Self
+    where
+        F: Fn(&Request, &mut BodyReader) -> R + Send + Sync + 'static,
+        R: IntoResponse,
+    {
+        self.route_streaming(Method::PUT, pattern, handler)
     }
 
     /// Adds a [`Handler`] object for `methods` (empty: every method) at `pattern`.

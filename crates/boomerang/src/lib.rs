@@ -39,7 +39,10 @@ pub mod serve;
 pub mod signals;
 
 pub use app::App;
-pub use boomerang_http::{Handler, HttpError, IntoResponse, Request, Response};
+pub use boomerang_http::{
+    Body, BodyProducer, BodyReader, BodyStream, Bytes, Handler, HttpError, IntoResponse, Request,
+    Response, StreamingHandler,
+};
 pub use http::{self, header, Method, StatusCode};
 
 use cli::{Cli, Command};

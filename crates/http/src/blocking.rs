@@ -12,22 +12,33 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crossbeam_queue::SegQueue;
 
+use crate::request_body::{BodyReader, StreamingHandler};
+use crate::response_body::{BodySource, FileJob, FileStart, Piece};
 use crate::router::{Handler, Request, Response};
-use crate::static_files::{self, FileStream, StaticRequest, StaticResponse};
+use crate::static_files::{self, StaticRequest, StaticResponse};
 
 /// Work for the pool.
 pub(crate) enum Work {
     Static(StaticRequest),
-    Chunk(FileStream, usize),
+    /// The next piece of a body (a file's next chunk, a producer's next piece).
+    Chunk(BodySource, usize),
     Handler(Arc<dyn Handler>, Request),
+    /// A streaming handler, reading its body as the shard receives it.
+    Streaming(Arc<dyn StreamingHandler>, Request, BodyReader),
+    /// A handler's file body to open.
+    File(FileJob),
 }
 
 /// Result of a [`Work`] item.
 pub(crate) enum WorkResult {
     Static(StaticResponse),
-    Chunk(io::Result<(Vec<u8>, FileStream)>),
+    Chunk(io::Result<Piece>),
     /// The handler's response, or its panic's message.
     Handler(Result<Response, String>),
+    File(io::Result<FileStart>),
+    /// A streaming handler consumed part of its body: the shard may read on (not a job's
+    /// result; sent by the [`BodyReader`]).
+    BodyRoom,
 }
 
 /// A job: the work, which connection it is for, and where to answer.
@@ -52,6 +63,10 @@ impl std::fmt::Debug for Completion {
 }
 
 impl Completion {
+    pub(crate) fn new(conn_id: u64, result: WorkResult) -> Self {
+        Self { conn_id, result }
+    }
+
     /// The connection id given to [`crate::HttpConnection::new`]; hand the completion to
     /// that connection's `on_completion`, or drop it if the connection is gone.
     pub fn conn_id(&self) -> u64 {
@@ -84,7 +99,7 @@ impl CompletionQueue {
         }
     }
 
-    fn push(&self, c: Completion) {
+    pub(crate) fn push(&self, c: Completion) {
         self.queue.push(c);
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             (self.waker)();
@@ -150,8 +165,18 @@ impl Drop for BlockingPool {
 fn run(job: Job) {
     let result = match job.work {
         Work::Static(req) => WorkResult::Static(static_files::serve(&req)),
-        Work::Chunk(stream, n) => WorkResult::Chunk(static_files::read_chunk(stream, n)),
+        Work::Chunk(source, n) => WorkResult::Chunk(
+            crate::contain::catch(|| source.next_piece(n)).unwrap_or_else(|panic| {
+                Err(io::Error::other(format!(
+                    "the body producer panicked: {panic}"
+                )))
+            }),
+        ),
         Work::Handler(h, req) => WorkResult::Handler(crate::contain::call(h.as_ref(), &req)),
+        Work::Streaming(h, req, mut body) => {
+            WorkResult::Handler(crate::request_body::call(h.as_ref(), &req, &mut body))
+        }
+        Work::File(job) => WorkResult::File(crate::response_body::open_file(&job)),
     };
     job.reply.push(Completion {
         conn_id: job.conn_id,

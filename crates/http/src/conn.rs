@@ -17,15 +17,20 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
-use crate::dispatch::{dispatch, write_user_response, ConnInfo, Next, Pending};
+use crate::dispatch::{dispatch, ConnInfo, Next, Pending, Shared};
 use crate::error::RequestError;
 use crate::file_cache::CachedFile;
-use crate::request::{parse_head, BodyKind, RequestHead};
+use crate::request::{parse_head_any_length, BodyKind, RequestHead};
+use crate::request_body::BodySender;
 use crate::response::{write_head, Framing, Head};
-use crate::static_files::FileStream;
+use crate::response_body::BodySource;
 use crate::worker::HttpWorker;
+
+mod streaming;
 
 /// Initial capacity of a connection's input buffer (kept across requests).
 pub const INPUT_BUFFER_INITIAL: usize = 1024;
@@ -55,17 +60,20 @@ enum Seg {
     /// Owned bytes from `start`.
     Bytes { buf: Vec<u8>, start: usize },
     /// A cached file's body, shared with the cache (never copied).
-    Shared {
+    Cached {
         file: Arc<CachedFile>,
         range: Range<usize>,
     },
+    /// A handler's shared buffer or a piece of a streamed body (never copied).
+    Shared(Bytes),
 }
 
 impl Seg {
     fn as_slice(&self) -> &[u8] {
         match self {
             Seg::Bytes { buf, start } => buf.get(*start..).unwrap_or_default(),
-            Seg::Shared { file, range } => file.body.get(range.clone()).unwrap_or_default(),
+            Seg::Cached { file, range } => file.body.get(range.clone()).unwrap_or_default(),
+            Seg::Shared(b) => b,
         }
     }
 
@@ -76,7 +84,8 @@ impl Seg {
     fn advance(&mut self, n: usize) {
         match self {
             Seg::Bytes { start, .. } => *start += n,
-            Seg::Shared { range, .. } => range.start = (range.start + n).min(range.end),
+            Seg::Cached { range, .. } => range.start = (range.start + n).min(range.end),
+            Seg::Shared(b) => bytes::Buf::advance(b, n.min(b.len())),
         }
     }
 }
@@ -93,11 +102,23 @@ enum Phase {
         decoder: BodyDecoder,
         last_progress: Instant,
     },
+    /// Streaming a request body to its handler, which runs on the pool already;
+    /// `paused` while the pipe to the handler is full (the handler, not the client, is
+    /// slow: no read deadline then).
+    BodyStream {
+        decoder: BodyDecoder,
+        sender: BodySender,
+        pending: Pending,
+        last_progress: Instant,
+        paused: bool,
+    },
     /// A blocking job for the current request is outstanding.
     Waiting(Pending),
-    /// A file body is being streamed; `stream` is `None` while a chunk read is in flight.
+    /// A body (a file, a handler's producer) is being streamed; `stream` is `None` while
+    /// the pool reads the next piece; `chunked`: pieces go out in chunked coding.
     Streaming {
-        stream: Option<FileStream>,
+        stream: Option<BodySource>,
+        chunked: bool,
         pending: Pending,
     },
     /// No more requests: flush output, then shut down the write side.
@@ -259,7 +280,7 @@ impl HttpConnection {
     pub fn awaiting_completion(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Waiting(_) | Phase::Streaming { stream: None, .. }
+            Phase::Waiting(_) | Phase::Streaming { stream: None, .. } | Phase::BodyStream { .. }
         )
     }
 
@@ -362,11 +383,18 @@ impl HttpConnection {
         self.release_buffers_if_idle(ctx);
     }
 
-    /// Queues `file.body[range]` after everything written so far, without copying it.
-    fn push_shared(&mut self, file: Arc<CachedFile>, range: Range<usize>) {
-        if range.is_empty() || file.body.get(range.clone()).is_none() {
-            return;
-        }
+    /// Queues a shared body after everything written so far, without copying it.
+    fn push_shared(&mut self, shared: Shared) {
+        let seg = match shared {
+            Shared::Cached(file, range) => {
+                if range.is_empty() || file.body.get(range.clone()).is_none() {
+                    return;
+                }
+                Seg::Cached { file, range }
+            }
+            Shared::Bytes(b) if b.is_empty() => return,
+            Shared::Bytes(b) => Seg::Shared(b),
+        };
         if self.out_start < self.output.len() {
             let buf = std::mem::take(&mut self.output);
             self.segs_len += buf.len() - self.out_start;
@@ -378,8 +406,8 @@ impl HttpConnection {
             self.output.clear();
         }
         self.out_start = 0;
-        self.segs_len += range.len();
-        self.segs.push_back(Seg::Shared { file, range });
+        self.segs_len += seg.len();
+        self.segs.push_back(seg);
     }
 
     /// Whether a [`ConnAction::ShutdownWrite`] may be replaced by closing at once because
@@ -433,7 +461,13 @@ impl HttpConnection {
         let phase = match &self.phase {
             Phase::Idle { since } => Some(*since + cfg.keep_alive_timeout),
             Phase::Head { started } => Some(*started + cfg.header_read_timeout),
-            Phase::Body { last_progress, .. } => Some(*last_progress + cfg.body_read_timeout),
+            Phase::Body { last_progress, .. }
+            | Phase::BodyStream {
+                last_progress,
+                paused: false,
+                ..
+            } => Some(*last_progress + cfg.body_read_timeout),
+            Phase::BodyStream { paused: true, .. } => None,
             Phase::Lingering { until, .. } => Some(*until),
             Phase::Waiting(_) | Phase::Streaming { .. } | Phase::Closing | Phase::Closed => None,
         };
@@ -467,6 +501,19 @@ impl HttpConnection {
             Phase::Body { last_progress, .. } if now >= *last_progress + cfg.body_read_timeout => {
                 ctx.metrics.timeout();
                 self.fail(ctx, RequestError::Timeout, now);
+            }
+            Phase::BodyStream {
+                last_progress,
+                paused: false,
+                ..
+            } if now >= *last_progress + cfg.body_read_timeout => {
+                ctx.metrics.timeout();
+                self.fail_streamed_body(
+                    ctx,
+                    std::io::ErrorKind::TimedOut,
+                    RequestError::Timeout,
+                    now,
+                );
             }
             Phase::Lingering { until, .. } if now >= *until => self.close_now(ctx),
             _ => {}
@@ -504,7 +551,8 @@ impl HttpConnection {
                     self.output.extend_from_slice(&r.body);
                     if let Some(stream) = r.stream {
                         self.phase = Phase::Streaming {
-                            stream: Some(stream),
+                            stream: Some(BodySource::File(stream)),
+                            chunked: false,
                             pending: p,
                         };
                         self.maybe_request_chunk(ctx, now);
@@ -513,62 +561,118 @@ impl HttpConnection {
                 }
                 self.finish_response(p.keep_alive, now);
             }
-            (Phase::Waiting(p), WorkResult::Handler(result)) => {
+            (Phase::Waiting(mut p), WorkResult::Handler(result)) => {
                 let resp = match result {
                     Ok(resp) => resp,
                     Err(panic) => ctx.handler_panicked(&panic, now),
                 };
-                if let Some(entry) = &p.access {
-                    let length = crate::dispatch::user_body_length(&resp);
-                    ctx.access_line(&entry.fields(), resp.status().as_u16(), Some(length));
-                }
-                let keep_alive = p.keep_alive && !self.shutting_down;
-                self.start_output(now);
-                write_user_response(
-                    &mut self.output,
-                    ctx,
-                    &resp,
-                    keep_alive,
-                    p.http10,
-                    p.head_only,
-                );
-                self.record(ctx, resp.status().as_u16(), now);
-                self.finish_response(keep_alive, now);
+                let info = self.reply_info(&p, now);
+                self.answer(ctx, p.access.take(), now, |out, ctx| {
+                    crate::dispatch::answer_user(out, ctx, resp, info)
+                });
+            }
+            (Phase::Waiting(mut p), WorkResult::File(opened)) => {
+                let Some(head) = p.head.take() else {
+                    self.close_now(ctx);
+                    return;
+                };
+                let info = self.reply_info(&p, now);
+                self.answer(ctx, p.access.take(), now, |out, ctx| {
+                    crate::dispatch::answer_file(out, ctx, &head, opened, info)
+                });
+            }
+            (phase @ Phase::BodyStream { .. }, result) => {
+                self.streamed_body_completion(ctx, phase, result, now);
             }
             (
                 Phase::Streaming {
                     stream: None,
+                    chunked,
                     pending,
                 },
-                WorkResult::Chunk(Ok((data, stream))),
+                WorkResult::Chunk(Ok(piece)),
             ) => {
                 self.start_output(now);
-                self.output.extend_from_slice(&data);
-                if stream.remaining > 0 {
-                    self.phase = Phase::Streaming {
-                        stream: Some(stream),
-                        pending,
-                    };
-                    self.maybe_request_chunk(ctx, now);
-                    return;
+                self.write_piece(piece.data, chunked, piece.last);
+                match piece.source {
+                    Some(source) if !piece.last => {
+                        self.phase = Phase::Streaming {
+                            stream: Some(source),
+                            chunked,
+                            pending,
+                        };
+                        self.maybe_request_chunk(ctx, now);
+                        return;
+                    }
+                    _ => self.finish_response(pending.keep_alive, now),
                 }
-                self.finish_response(pending.keep_alive, now);
             }
             (Phase::Streaming { .. }, WorkResult::Chunk(Err(e))) => {
                 // Headers (with the length) are gone already: the only honest signal left
                 // is to cut the connection short.
-                tracing::warn!(conn = self.id, error = %e, "static file read failed mid-body");
+                tracing::warn!(conn = self.id, error = %e, "a response body failed mid-way");
                 self.close_now(ctx);
                 return;
             }
             (phase, _) => {
-                // A result that does not match the state (cannot happen with a correct
-                // transport); keep the state and drop the result.
+                // A result that does not match the state (a wake-up for a pipe that is
+                // gone, or a transport bug); keep the state and drop the result.
                 self.phase = phase;
                 return;
             }
         }
         self.process(ctx, now);
+    }
+
+    /// The facts of the current request an answer needs.
+    fn reply_info(&self, p: &Pending, now: Instant) -> crate::dispatch::ReplyInfo {
+        crate::dispatch::ReplyInfo {
+            conn_id: self.id,
+            now,
+            keep_alive: p.keep_alive && !self.shutting_down,
+            http10: p.http10,
+            head_only: p.head_only,
+        }
+    }
+
+    /// Writes an answer produced by `write` into the output, logs it (with `access`), and
+    /// moves to the phase it leads to.
+    fn answer(
+        &mut self,
+        ctx: &mut HttpWorker,
+        access: Option<Box<crate::access_log::AccessEntry>>,
+        now: Instant,
+        write: impl FnOnce(&mut Vec<u8>, &mut HttpWorker) -> Next,
+    ) {
+        let was_empty = self.pending_len() == 0;
+        let before = self.output.len();
+        let mut next = write(&mut self.output, ctx);
+        if let Some(entry) = access {
+            let written = self.output.get(before..).unwrap_or_default();
+            crate::dispatch::log_next(ctx, &entry.fields(), &mut next, written);
+        }
+        self.after_dispatch(ctx, next, was_empty, now);
+    }
+
+    /// Appends one piece of a streamed body (in chunked coding when `chunked`; `last`
+    /// ends the body).
+    fn write_piece(&mut self, data: Bytes, chunked: bool, last: bool) {
+        use std::io::Write as _;
+        let len = data.len();
+        if chunked && len > 0 {
+            let _ = write!(self.output, "{len:x}\r\n");
+        }
+        if len > crate::dispatch::SHARE_BODY_ABOVE {
+            self.push_shared(Shared::Bytes(data));
+        } else {
+            self.output.extend_from_slice(&data);
+        }
+        if chunked && len > 0 {
+            self.output.extend_from_slice(b"\r\n");
+        }
+        if chunked && last {
+            crate::response::write_last_chunk(&mut self.output);
+        }
     }
 
     fn start_output(&mut self, now: Instant) {
@@ -597,7 +701,8 @@ impl HttpConnection {
         self.phase = Phase::Closed;
     }
 
-    /// Asks the pool for the next file chunk once output has drained below the low mark.
+    /// Asks the pool for the next piece of a streamed body once output has drained below
+    /// the low mark (the back-pressure of file and producer bodies alike).
     fn maybe_request_chunk(&mut self, ctx: &mut HttpWorker, _now: Instant) {
         let low = ctx.service().config().output_low_water;
         if self.pending_len() > low {
@@ -689,7 +794,7 @@ impl HttpConnection {
                     }
                     let cfg = ctx.service().config();
                     let avail = self.input.get(self.in_start..).unwrap_or_default();
-                    match parse_head(avail, cfg) {
+                    match parse_head_any_length(avail, cfg) {
                         Ok(None) => {
                             self.phase = if self.peer_eof {
                                 Phase::Closing
@@ -738,7 +843,18 @@ impl HttpConnection {
                                 );
                                 self.in_start = head_bytes_end;
                                 self.body.clear();
-                                if head.expect_continue && self.input.len() == self.in_start {
+                                let streamed = self.start_streamed_body(ctx, &head, now);
+                                let max_body = ctx.service().config().max_body_bytes as u64;
+                                if streamed.is_none()
+                                    && matches!(head.body, BodyKind::Length(n) if n > max_body)
+                                {
+                                    self.fail(ctx, RequestError::BodyTooLarge, now);
+                                    break;
+                                }
+                                if head.expect_continue
+                                    && self.input.len() == self.in_start
+                                    && !matches!(streamed, Some(Err(())))
+                                {
                                     // RFC 9110 §10.1.1: invite the body we are willing to read.
                                     self.start_output(now);
                                     self.output
@@ -748,10 +864,21 @@ impl HttpConnection {
                                     BodyKind::Length(n) => BodyDecoder::Length(n),
                                     _ => BodyDecoder::Chunked(ChunkedDecoder::default()),
                                 };
-                                self.phase = Phase::Body {
-                                    head,
-                                    decoder,
-                                    last_progress: now,
+                                self.phase = match streamed {
+                                    Some(Ok((sender, pending))) => Phase::BodyStream {
+                                        decoder,
+                                        sender,
+                                        pending,
+                                        last_progress: now,
+                                        paused: false,
+                                    },
+                                    // The pool refused it: answered 503, closing.
+                                    Some(Err(())) => Phase::Closing,
+                                    None => Phase::Body {
+                                        head,
+                                        decoder,
+                                        last_progress: now,
+                                    },
                                 };
                             }
                         }
@@ -813,6 +940,11 @@ impl HttpConnection {
                         }
                     }
                 }
+                p @ Phase::BodyStream { .. } => {
+                    if !self.feed_streamed_body(ctx, p, now) {
+                        break;
+                    }
+                }
                 p @ (Phase::Waiting(_) | Phase::Streaming { .. } | Phase::Lingering { .. }) => {
                     self.phase = p;
                     break;
@@ -847,12 +979,30 @@ impl HttpConnection {
                 if wrote && was_empty {
                     self.write_since = now;
                 }
-                if let Some((file, range)) = shared {
-                    self.push_shared(file, range);
+                if let Some(shared) = shared {
+                    self.push_shared(shared);
                 }
                 self.record(ctx, status, now);
                 self.finish_response(keep_alive, now);
                 matches!(self.phase, Phase::Idle { .. })
+            }
+            Next::Stream {
+                status,
+                keep_alive,
+                source,
+            } => {
+                if was_empty {
+                    self.write_since = now;
+                }
+                self.record(ctx, status, now);
+                let chunked = source.chunked();
+                self.phase = Phase::Streaming {
+                    stream: Some(source),
+                    chunked,
+                    pending: Pending::new(keep_alive, false, false),
+                };
+                self.maybe_request_chunk(ctx, now);
+                false
             }
             Next::Wait(p) => {
                 self.phase = Phase::Waiting(p);

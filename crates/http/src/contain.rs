@@ -20,8 +20,14 @@ thread_local! {
 /// Runs `handler` on `req`; `Err` carries the panic's message (and location, when the
 /// hook of [`quiet_handler_panics`] is installed).
 pub(crate) fn call(handler: &dyn Handler, req: &Request) -> Result<Response, String> {
+    catch(|| handler.handle(req))
+}
+
+/// Runs `f` (a handler, a body producer) under `catch_unwind`; `Err` carries the panic's
+/// message (and location, when the hook of [`quiet_handler_panics`] is installed).
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     IN_HANDLER.with(|f| f.set(true));
-    let result = catch_unwind(AssertUnwindSafe(|| handler.handle(req)));
+    let result = catch_unwind(AssertUnwindSafe(f));
     IN_HANDLER.with(|f| f.set(false));
     result.map_err(|payload| {
         let text = payload

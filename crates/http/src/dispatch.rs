@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::access_log::{AccessEntry, AccessFields};
 use crate::blocking::{Job, Work};
 use crate::config::MAX_HEADER_SLOTS;
@@ -15,19 +17,46 @@ use crate::file_cache::CachedFile;
 use crate::handler::http_method;
 use crate::request::{BodyKind, Method, RequestHead, Version};
 use crate::response::{write_chunk, write_head, write_last_chunk, Framing, Head};
+use crate::response_body::BodySource;
 use crate::router::{Lookup, Request, Response, Route, PLAINTEXT_BODY};
 use crate::static_files::{cache_key, content_range, plan, Conditions, Plan, StaticRequest};
 use crate::worker::HttpWorker;
 
+mod user_reply;
+pub(crate) use user_reply::{answer_error, answer_file, answer_user};
+
 /// The pending response of a request waiting for the blocking pool: how to frame the
 /// answer once the job completes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) keep_alive: bool,
     pub(crate) http10: bool,
     pub(crate) head_only: bool,
     /// The access-log entry to complete with the answer (when the log is on).
     pub(crate) access: Option<Box<AccessEntry>>,
+    /// A handler's status and header fields, while its file body is being opened.
+    pub(crate) head: Option<Box<Response>>,
+}
+
+impl Pending {
+    pub(crate) fn new(keep_alive: bool, http10: bool, head_only: bool) -> Self {
+        Self {
+            keep_alive,
+            http10,
+            head_only,
+            access: None,
+            head: None,
+        }
+    }
+}
+
+/// A body queued by reference after the bytes written so far.
+#[derive(Debug)]
+pub(crate) enum Shared {
+    /// A range of a cached file's body.
+    Cached(Arc<CachedFile>, Range<usize>),
+    /// A handler's shared buffer (or a piece of a streamed body).
+    Bytes(Bytes),
 }
 
 /// Outcome of dispatching one complete request.
@@ -37,8 +66,15 @@ pub(crate) enum Next {
         status: u16,
         keep_alive: bool,
         wrote: bool,
-        /// A cached body to queue after what was written, without copying.
-        shared: Option<(Arc<CachedFile>, Range<usize>)>,
+        /// A body to queue after what was written, without copying.
+        shared: Option<Shared>,
+    },
+    /// The response head is in the output buffer; the body comes piece by piece from
+    /// `source` through the pool.
+    Stream {
+        status: u16,
+        keep_alive: bool,
+        source: BodySource,
     },
     /// A blocking job was submitted.
     Wait(Pending),
@@ -73,14 +109,29 @@ pub(crate) fn dispatch(
     let entry = AccessFields::new(conn.peer, head_bytes, head.method == Method::Head);
     let before = out.len();
     let mut next = route(out, ctx, conn, head, head_bytes, body);
-    match &mut next {
-        Next::Done { status, .. } => {
-            let length = announced_length(out.get(before..).unwrap_or_default());
-            ctx.access_line(&entry, *status, length);
-        }
-        Next::Wait(p) => p.access = Some(Box::new(AccessEntry::new(&entry))),
-    }
+    log_next(
+        ctx,
+        &entry,
+        &mut next,
+        out.get(before..).unwrap_or_default(),
+    );
     next
+}
+
+/// Writes the access-log line of an answer whose head is at the start of `written`, or
+/// hands the entry to the job it waits for.
+pub(crate) fn log_next(
+    ctx: &mut HttpWorker,
+    entry: &AccessFields<'_>,
+    next: &mut Next,
+    written: &[u8],
+) {
+    match next {
+        Next::Done { status, .. } | Next::Stream { status, .. } => {
+            ctx.access_line(entry, *status, announced_length(written));
+        }
+        Next::Wait(p) => p.access = Some(Box::new(AccessEntry::new(entry))),
+    }
 }
 
 /// The body length a response head announces: its `Content-Length`, 0 without one, `None`
@@ -151,7 +202,7 @@ fn route(
         .unwrap_or(target.len());
     let path = target.get(..path_end).unwrap_or_default();
     let method = http_method(head.method);
-    let static_info = StaticInfo {
+    let static_info = ReplyInfo {
         conn_id,
         now,
         keep_alive,
@@ -229,12 +280,7 @@ fn route(
             };
             let req = owned_request(method, head, head_bytes, body, params);
             if *blocking {
-                let pending = Pending {
-                    keep_alive,
-                    http10,
-                    head_only,
-                    access: None,
-                };
+                let pending = Pending::new(keep_alive, http10, head_only);
                 let work = Work::Handler(Arc::clone(handler), req);
                 match ctx.submit(|reply| Job {
                     conn_id,
@@ -259,12 +305,35 @@ fn route(
                     Ok(resp) => resp,
                     Err(panic) => ctx.handler_panicked(&panic, now),
                 };
-                write_user_response(out, ctx, &resp, keep_alive, http10, head_only);
-                Next::Done {
-                    status: resp.status().as_u16(),
-                    keep_alive,
-                    wrote: true,
-                    shared: None,
+                answer_user(out, ctx, resp, static_info)
+            }
+        }
+        Lookup::Found(Route::Streaming { handler }, pattern) => {
+            // A request without a body (one with a body starts its handler when its head
+            // is in, see `HttpConnection::start_streamed_body`): the handler reads an empty body.
+            let params = if pattern.is_literal() {
+                Vec::new()
+            } else {
+                pattern.captures(path).unwrap_or_default()
+            };
+            let req = owned_request(method, head, head_bytes, &[], params);
+            let work = Work::Streaming(Arc::clone(handler), req, crate::request_body::empty_body());
+            match ctx.submit(|reply| Job {
+                conn_id,
+                reply,
+                work,
+            }) {
+                Ok(()) => Next::Wait(Pending::new(keep_alive, http10, head_only)),
+                Err(_) => {
+                    ctx.pool_full(now);
+                    simple(
+                        out,
+                        ctx,
+                        503,
+                        "text/plain; charset=utf-8",
+                        b"Service Unavailable\n",
+                        &[],
+                    )
                 }
             }
         }
@@ -301,14 +370,14 @@ fn route(
     }
 }
 
-/// Facts of the request a static answer needs.
+/// Facts of the request an answer needs.
 #[derive(Debug, Clone, Copy)]
-struct StaticInfo {
-    conn_id: u64,
-    now: Instant,
-    keep_alive: bool,
-    http10: bool,
-    head_only: bool,
+pub(crate) struct ReplyInfo {
+    pub conn_id: u64,
+    pub now: Instant,
+    pub keep_alive: bool,
+    pub http10: bool,
+    pub head_only: bool,
 }
 
 /// Answers a GET/HEAD for a file under `root` (`target`: the request-target below the
@@ -322,9 +391,9 @@ fn serve_static(
     root: &Arc<PathBuf>,
     mount: &[u8],
     target: &[u8],
-    info: StaticInfo,
+    info: ReplyInfo,
 ) -> Next {
-    let StaticInfo {
+    let ReplyInfo {
         conn_id,
         now,
         keep_alive,
@@ -352,7 +421,7 @@ fn serve_static(
             status,
             keep_alive,
             wrote: true,
-            shared: body.map(|r| (Arc::clone(&file), r)),
+            shared: body.map(|r| Shared::Cached(Arc::clone(&file), r)),
         };
     }
     let field = |r: &Option<std::ops::Range<usize>>| {
@@ -378,12 +447,7 @@ fn serve_static(
         reply,
         work: Work::Static(req),
     }) {
-        Ok(()) => Next::Wait(Pending {
-            keep_alive,
-            http10,
-            head_only,
-            access: None,
-        }),
+        Ok(()) => Next::Wait(Pending::new(keep_alive, http10, head_only)),
         Err(_) => {
             ctx.pool_full(now);
             let text: &[u8] = b"Service Unavailable\n";
@@ -408,69 +472,8 @@ fn serve_static(
     }
 }
 
-/// Header fields of a user response the server writes itself (framing, `Date`, `Server`).
-fn reserved(name: &http::HeaderName) -> bool {
-    use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER, TRANSFER_ENCODING};
-    [
-        CONTENT_LENGTH,
-        TRANSFER_ENCODING,
-        CONNECTION,
-        DATE,
-        SERVER,
-        CONTENT_TYPE,
-    ]
-    .contains(name)
-}
-
-/// Statuses whose responses carry no body (RFC 9110 §15.2, §15.3.5, §15.4.5).
-fn bodiless(status: u16) -> bool {
-    status < 200 || status == 204 || status == 304
-}
-
-/// The body length a user response is sent with.
-pub(crate) fn user_body_length(resp: &Response) -> u64 {
-    if bodiless(resp.status().as_u16()) {
-        0
-    } else {
-        resp.body().len() as u64
-    }
-}
-
-pub(crate) fn write_user_response(
-    out: &mut Vec<u8>,
-    ctx: &HttpWorker,
-    resp: &Response,
-    keep_alive: bool,
-    http10: bool,
-    head_only: bool,
-) {
-    let extra: Vec<(&str, &[u8])> = resp
-        .headers()
-        .iter()
-        .filter(|(n, _)| !reserved(n))
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
-    let status = resp.status().as_u16();
-    let framing = if bodiless(status) {
-        Framing::None
-    } else {
-        Framing::Length(resp.body().len() as u64)
-    };
-    let h = Head {
-        status,
-        content_type: resp.content_type(),
-        framing,
-        keep_alive,
-        http10,
-    };
-    write_head(out, &h, &ctx.date, &extra);
-    if !head_only && framing != Framing::None {
-        out.extend_from_slice(resp.body());
-    }
-}
-
 /// Builds the owned [`Request`] for a user handler by re-reading the head.
-fn owned_request(
+pub(crate) fn owned_request(
     method: http::Method,
     head: &RequestHead,
     head_bytes: &[u8],

@@ -3,11 +3,18 @@
 //! the [`Handler`] trait and [`IntoResponse`], with conversions to and from the `http`
 //! crate's types so code written for hyper or axum ports with little change.
 //!
-//! A handler's body is whole: the request body up to `max-body-bytes`, the response body
-//! sent with `Content-Length`. Streaming bodies are not offered.
+//! A handler's request body is whole, up to `max-body-bytes` (a
+//! [`crate::request_body::StreamingHandler`] reads it as a stream instead). The response
+//! body is a [`Body`]: bytes, a shared buffer, a file or a streaming producer
+//! (see [`crate::response_body`]).
 
+use std::path::PathBuf;
+
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, StatusCode};
+
+use crate::response_body::{Body, BodyStream};
 
 /// An owned request handed to a user handler (inline on the worker, or on the pool).
 #[derive(Debug, Clone)]
@@ -109,6 +116,11 @@ impl Request {
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
+
+    /// Moves the body out, leaving it empty.
+    pub(crate) fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
 }
 
 /// The request method as the `http` crate's [`Method`] (no allocation).
@@ -153,12 +165,13 @@ impl TryFrom<Request> for http::Request<Vec<u8>> {
 }
 
 /// A response produced by a user handler; the server adds `Server`, `Date`,
-/// `Content-Length` and `Connection`.
-#[derive(Debug, Clone, PartialEq)]
+/// `Content-Length` (or `Transfer-Encoding: chunked` for a stream of unknown length) and
+/// `Connection`.
+#[derive(Debug, PartialEq)]
 pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: Body,
 }
 
 impl Default for Response {
@@ -173,7 +186,7 @@ impl Response {
         Self {
             status,
             headers: HeaderMap::new(),
-            body: Vec::new(),
+            body: Body::default(),
         }
     }
 
@@ -197,8 +210,79 @@ impl Response {
         let mut r = Self::new(StatusCode::OK);
         r.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        r.body = body.into();
+        r.body = Body::Bytes(body.into());
         r
+    }
+
+    /// `200 OK` with a shared buffer as the body (no copy: a [`Bytes`]; an `Arc<[u8]>` or
+    /// any other owner of bytes through `Bytes::from_owner`), e.g. one rendered page served
+    /// to many requests.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use boomerang_http::response_body::Bytes;
+    /// use boomerang_http::Response;
+    ///
+    /// let page: Arc<[u8]> = Arc::from(&b"<h1>cached</h1>"[..]);
+    /// let r = Response::shared("text/html; charset=utf-8", Bytes::from_owner(page.clone()));
+    /// assert_eq!(r.body(), &page[..]);
+    /// let r = Response::shared("text/plain", Bytes::from_static(b"static"));
+    /// assert_eq!(r.body(), b"static");
+    /// ```
+    pub fn shared(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::new(StatusCode::OK)
+            .with_header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .with_body(Body::Shared(body.into()))
+    }
+
+    /// `200 OK` with the file at `path` as the body, `Content-Type` by its extension. The
+    /// file is opened and read on the blocking pool in chunks as the client reads (small
+    /// files are kept in the file cache), so an inline handler may return it. A missing
+    /// file answers `404`, one not readable `403`.
+    ///
+    /// ```
+    /// use boomerang_http::response_body::Body;
+    /// use boomerang_http::Response;
+    ///
+    /// let r = Response::file("public/report.pdf");
+    /// assert_eq!(r.content_type(), Some("application/pdf"));
+    /// assert!(matches!(r.payload(), Body::File(_)));
+    /// ```
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let ct = crate::static_files::content_type_for(&path);
+        Self::new(StatusCode::OK)
+            .with_header(CONTENT_TYPE, HeaderValue::from_static(ct))
+            .with_body(Body::File(path))
+    }
+
+    /// `200 OK` with a streamed body (see [`BodyStream`]): its producer runs on the
+    /// blocking pool and is asked for the next piece only when the send side has room.
+    ///
+    /// ```
+    /// use boomerang_http::response_body::{BodyStream, Bytes};
+    /// use boomerang_http::Response;
+    ///
+    /// let lines = (1..=3).map(|i| Bytes::from(format!("line {i}\n")));
+    /// let r = Response::stream("text/plain", BodyStream::from_pieces(lines));
+    /// assert_eq!(r.into_payload().collect().unwrap(), b"line 1\nline 2\nline 3\n");
+    /// ```
+    pub fn stream(content_type: &'static str, body: BodyStream) -> Self {
+        Self::new(StatusCode::OK)
+            .with_header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .with_body(Body::Stream(body))
+    }
+
+    /// Replaces the body (header fields, e.g. `Content-Type`, stay).
+    ///
+    /// ```
+    /// use boomerang_http::{Response, response_body::Bytes};
+    /// let r = Response::text("old").with_body(Bytes::from_static(b"new"));
+    /// assert_eq!(r.body(), b"new");
+    /// ```
+    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
     }
 
     /// Replaces the status.
@@ -229,9 +313,47 @@ impl Response {
         &mut self.headers
     }
 
-    /// The body.
+    /// The bytes of an in-memory body (owned or shared); empty for a file or a stream
+    /// body (see [`Response::payload`]).
     pub fn body(&self) -> &[u8] {
+        self.body.in_memory().unwrap_or_default()
+    }
+
+    /// The body, whatever its kind.
+    ///
+    /// ```
+    /// use boomerang_http::{Response, response_body::Body};
+    /// assert_eq!(Response::text("x").payload(), &Body::from(b"x".to_vec()));
+    /// ```
+    pub fn payload(&self) -> &Body {
         &self.body
+    }
+
+    /// Takes the body out of the response.
+    ///
+    /// ```
+    /// let body = boomerang_http::Response::text("x").into_payload();
+    /// assert_eq!(body.collect().unwrap(), b"x");
+    /// ```
+    pub fn into_payload(self) -> Body {
+        self.body
+    }
+
+    /// Splits into the status and header fields, and the body.
+    pub(crate) fn into_head_and_body(self) -> (Response, Body) {
+        let Response {
+            status,
+            headers,
+            body,
+        } = self;
+        (
+            Response {
+                status,
+                headers,
+                body: Body::default(),
+            },
+            body,
+        )
     }
 
     /// The `Content-Type` value, if set and visible ASCII.
@@ -246,14 +368,40 @@ impl From<http::Response<Vec<u8>>> for Response {
         Self {
             status: parts.status,
             headers: parts.headers,
+            body: Body::Bytes(body),
+        }
+    }
+}
+
+impl From<http::Response<Body>> for Response {
+    fn from(r: http::Response<Body>) -> Self {
+        let (parts, body) = r.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
             body,
         }
     }
 }
 
-impl From<Response> for http::Response<Vec<u8>> {
+impl From<Response> for http::Response<Body> {
     fn from(r: Response) -> Self {
         let mut out = http::Response::new(r.body);
+        *out.status_mut() = r.status;
+        *out.headers_mut() = r.headers;
+        out
+    }
+}
+
+/// The response with its body in memory: a file or stream body is read to its end here,
+/// blocking (see [`Body::collect`]); one that fails to read ends where it failed.
+impl From<Response> for http::Response<Vec<u8>> {
+    fn from(r: Response) -> Self {
+        let body = match r.body {
+            Body::Bytes(v) => v,
+            other => other.collect().unwrap_or_default(),
+        };
+        let mut out = http::Response::new(body);
         *out.status_mut() = r.status;
         *out.headers_mut() = r.headers;
         out
@@ -278,6 +426,12 @@ impl IntoResponse for Response {
 }
 
 impl IntoResponse for http::Response<Vec<u8>> {
+    fn into_response(self) -> Response {
+        self.into()
+    }
+}
+
+impl IntoResponse for http::Response<Body> {
     fn into_response(self) -> Response {
         self.into()
     }
@@ -413,10 +567,17 @@ mod tests {
         assert_eq!(back.body(), b"hi");
 
         let resp = Response::json_bytes("{}").with_status(StatusCode::CREATED);
-        let h: http::Response<Vec<u8>> = resp.clone().into();
+        let h: http::Response<Vec<u8>> = Response::json_bytes("{}")
+            .with_status(StatusCode::CREATED)
+            .into();
         assert_eq!(h.status(), StatusCode::CREATED);
         assert_eq!(h.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(Response::from(h), resp);
+        let streamed = Response::stream("text/plain", BodyStream::from_pieces(["a", "b"]));
+        let h: http::Response<Vec<u8>> = streamed.into();
+        assert_eq!(h.body(), b"ab");
+        let h: http::Response<Body> = Response::shared("text/plain", "s").into();
+        assert_eq!(Response::from(h).body(), b"s");
     }
 
     #[test]

@@ -118,8 +118,27 @@ pub struct RequestHead {
 /// otherwise. Bare LF line endings are rejected (RFC 9112 §2.2 allows, but does not
 /// require, accepting them; rejecting closes a request-smuggling door), obs-fold is
 /// rejected with 400 (RFC 9112 §5.2), and Content-Length / Transfer-Encoding follow
-/// RFC 9112 §6.3.
+/// RFC 9112 §6.3. A Content-Length above `max-body-bytes` is refused (413).
 pub fn parse_head(buf: &[u8], config: &ServerConfig) -> Result<Option<RequestHead>, RequestError> {
+    let head = parse_head_any_length(buf, config)?;
+    if let Some(RequestHead {
+        body: BodyKind::Length(n),
+        ..
+    }) = &head
+    {
+        if *n > config.max_body_bytes as u64 {
+            return Err(RequestError::BodyTooLarge);
+        }
+    }
+    Ok(head)
+}
+
+/// [`parse_head`] without the `max-body-bytes` limit on a Content-Length: the caller
+/// applies it once it knows the route (a streamed body has none).
+pub fn parse_head_any_length(
+    buf: &[u8],
+    config: &ServerConfig,
+) -> Result<Option<RequestHead>, RequestError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_SLOTS];
     let max_headers = config.max_headers.clamp(1, MAX_HEADER_SLOTS);
     let mut req = httparse::Request::new(&mut []);
@@ -259,7 +278,6 @@ pub fn parse_head(buf: &[u8], config: &ServerConfig) -> Result<Option<RequestHea
         BodyKind::Chunked
     } else {
         match content_length {
-            Some(n) if n > config.max_body_bytes as u64 => return Err(RequestError::BodyTooLarge),
             Some(0) | None => BodyKind::None,
             Some(n) => BodyKind::Length(n),
         }

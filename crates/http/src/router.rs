@@ -18,6 +18,7 @@ use http::Method;
 
 pub use crate::handler::{Handler, HttpError, IntoResponse, Request, Response};
 pub use crate::pattern::{Pattern, PatternError};
+pub use crate::request_body::{BodyReader, StreamingHandler};
 
 /// Extra Prometheus text for `/metrics` (the binary's NIC/stack counters).
 pub trait MetricsSource: Send + Sync + 'static {
@@ -48,6 +49,8 @@ pub(crate) enum Route {
         handler: Arc<dyn Handler>,
         blocking: bool,
     },
+    /// A user handler that reads the body as a stream (on the blocking pool).
+    Streaming { handler: Arc<dyn StreamingHandler> },
     /// Files under `root`; the pattern ends in a catch-all naming the file.
     Static { root: Arc<PathBuf> },
 }
@@ -174,6 +177,34 @@ impl Router {
         Ok(self)
     }
 
+    /// Adds a handler for `methods` (empty: every method) under `pattern` that reads the
+    /// request body as a stream while it arrives (see [`crate::request_body`]); it runs on
+    /// the blocking pool, started as soon as the request head is in.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use boomerang_http::{BodyReader, Request, Response, Router, StreamingHandler};
+    ///
+    /// let mut r = Router::new();
+    /// let h: Arc<dyn StreamingHandler> = Arc::new(|_: &Request, body: &mut BodyReader| {
+    ///     let n = std::io::copy(body, &mut std::io::sink())?;
+    ///     Ok::<_, std::io::Error>(format!("{n}\n"))
+    /// });
+    /// r.add_streaming(&[http::Method::PUT], "/blobs/{name}", h).unwrap();
+    /// let resp = r.respond(Request::new(http::Method::PUT, "/blobs/a").with_body(vec![0; 9]));
+    /// assert_eq!(resp.body(), b"9\n");
+    /// ```
+    pub fn add_streaming(
+        &mut self,
+        methods: &[Method],
+        pattern: &str,
+        handler: Arc<dyn StreamingHandler>,
+    ) -> Result<&mut Self, PatternError> {
+        let pattern = Pattern::parse(pattern)?;
+        self.push(methods.to_vec(), pattern, Route::Streaming { handler });
+        Ok(self)
+    }
+
     /// Adds a handler for every method at exactly `path`, run inline on the worker (must
     /// not block). Panics if `path` is not a valid pattern.
     pub fn route(&mut self, path: &str, handler: Arc<dyn Handler>) -> &mut Self {
@@ -211,17 +242,26 @@ impl Router {
 
     /// Answers `req` with the user handlers, on the calling thread and without a
     /// connection (for tests of an application): the handler's response (a panic: 500),
-    /// 405 with `Allow`, or 404. Built-in routes and static files answer 404 here.
+    /// 405 with `Allow`, or 404. A streaming handler reads `req`'s body. Built-in routes
+    /// and static files answer 404 here.
     pub fn respond(&self, req: Request) -> Response {
         let path = req.path().as_bytes().to_vec();
+        let internal_error = |_| {
+            Response::text("Internal Server Error\n")
+                .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+        };
         match self.lookup(req.method(), &path) {
             Lookup::Found(Route::Handler { handler, .. }, pattern) => {
                 let params = pattern.captures(&path).unwrap_or_default();
                 let req = req.with_params(params);
-                crate::contain::call(handler.as_ref(), &req).unwrap_or_else(|_| {
-                    Response::text("Internal Server Error\n")
-                        .with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
-                })
+                crate::contain::call(handler.as_ref(), &req).unwrap_or_else(internal_error)
+            }
+            Lookup::Found(Route::Streaming { handler }, pattern) => {
+                let params = pattern.captures(&path).unwrap_or_default();
+                let mut req = req.with_params(params);
+                let mut body = BodyReader::from_bytes(req.take_body());
+                crate::request_body::call(handler.as_ref(), &req, &mut body)
+                    .unwrap_or_else(internal_error)
             }
             Lookup::MethodNotAllowed(allow) => {
                 let mut r = Response::text("Method Not Allowed\n")

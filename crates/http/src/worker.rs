@@ -251,6 +251,11 @@ impl HttpWorker {
         }
     }
 
+    /// This worker's completion queue (for pipes that wake it).
+    pub(crate) fn completion_queue(&self) -> Arc<CompletionQueue> {
+        Arc::clone(&self.completions)
+    }
+
     pub(crate) fn submit(
         &self,
         job_for: impl FnOnce(Arc<CompletionQueue>) -> Job,

@@ -101,6 +101,10 @@ pub struct SimOptions {
     pub client: StackConfig,
     /// The server stack's configuration.
     pub server: StackConfig,
+    /// The routes (default: `boomerang serve`'s built-in ones).
+    pub router: Router,
+    /// Threads of the blocking pool (default 1).
+    pub blocking_threads: usize,
 }
 
 impl Default for SimOptions {
@@ -110,6 +114,8 @@ impl Default for SimOptions {
             http: ServerConfig::default(),
             client: stack_config(CLIENT_MAC, CLIENT_IP),
             server: stack_config(SERVER_MAC, SERVER_IP),
+            router: Router::with_builtin_routes(),
+            blocking_threads: 1,
         }
     }
 }
@@ -152,9 +158,8 @@ impl SimPair {
             MemLink::pair_with(CLIENT_MAC, SERVER_MAC, frame, link, link);
         let now = Instant::now();
         let client = Shard::new(Shared::new(opts.client), 0, now);
-        let service =
-            HttpService::new(opts.http, Router::with_builtin_routes()).context("http service")?;
-        let pool = BlockingPool::new(1, 64).context("blocking pool")?;
+        let service = HttpService::new(opts.http, opts.router).context("http service")?;
+        let pool = BlockingPool::new(opts.blocking_threads, 64).context("blocking pool")?;
         let http = HttpWorker::new(&service, &pool, Box::new(|| {}), SystemTime::now());
         let shard = Shard::new(Shared::new(opts.server), 0, now);
         let server = ServerShard::new(shard, http, &service, PORT, now)?;

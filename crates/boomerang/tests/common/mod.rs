@@ -63,6 +63,19 @@ pub fn parse_all(raw: &[u8], head_only: bool) -> Vec<Reply> {
             })
             .collect();
         let status = resp.code.expect("status");
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        if chunked && !head_only {
+            let (body, used) = dechunk(&raw[at + n..]);
+            at += n + used;
+            out.push(Reply {
+                status,
+                headers,
+                body,
+            });
+            continue;
+        }
         let len = headers
             .iter()
             .find(|(n, _)| n == "content-length")
@@ -77,6 +90,32 @@ pub fn parse_all(raw: &[u8], head_only: bool) -> Vec<Reply> {
         });
     }
     out
+}
+
+/// A whole chunked body at the start of `raw` (no trailers): its data and the bytes used.
+pub fn dechunk(raw: &[u8]) -> (Vec<u8>, usize) {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line = raw[at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk-size line");
+        let size = std::str::from_utf8(&raw[at..at + line]).expect("hex");
+        let size = usize::from_str_radix(size, 16).expect("a chunk size");
+        at += line + 2;
+        if size == 0 {
+            assert_eq!(&raw[at..at + 2], b"\r\n", "no trailers, then CRLF");
+            return (body, at + 2);
+        }
+        body.extend_from_slice(&raw[at..at + size]);
+        assert_eq!(
+            &raw[at + size..at + size + 2],
+            b"\r\n",
+            "CRLF after chunk data"
+        );
+        at += size + 2;
+    }
 }
 
 /// Sends `raw` (one or more requests, the last with `Connection: close`) and returns
