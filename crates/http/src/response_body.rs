@@ -432,6 +432,8 @@ pub(crate) struct FileJob {
     pub head_only: bool,
     pub chunk: usize,
     pub cache: Option<Arc<crate::file_cache::FileCache>>,
+    /// The loop time of the request (the file cache's clock).
+    pub now: std::time::Instant,
 }
 
 /// A handler's file, opened on the pool.
@@ -474,6 +476,7 @@ pub(crate) fn open_file(job: &FileJob) -> io::Result<FileStart> {
                 file_cache_key(&job.path),
                 info,
                 body,
+                job.now,
             )));
         }
     }

@@ -170,6 +170,7 @@ pub(crate) fn answer_user(
                 head_only,
                 chunk: ctx.service().config().file_chunk_bytes,
                 cache,
+                now: info.now,
             };
             let conn_id = info.conn_id;
             match ctx.submit(|reply| Job {
