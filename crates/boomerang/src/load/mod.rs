@@ -7,6 +7,7 @@
 //! from the first byte of the request written (keep-alive) or from the connect call
 //! (`--close`) to the last byte of the response.
 
+mod exchange;
 mod response;
 mod stack_client;
 pub mod tls;

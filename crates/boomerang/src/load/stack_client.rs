@@ -22,6 +22,7 @@ use boomerang_wire::{EthernetAddress, Ipv4Cidr};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use super::exchange::{Exchange, Phase};
 use super::response::ResponseReader;
 use super::tls::{TlsClient, TlsConn};
 use super::worker::WorkerConfig;
@@ -46,18 +47,8 @@ pub struct StackClient {
     pub gateway: Option<Ipv4Addr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Connecting,
-    Writing(usize),
-    Reading,
-    Draining,
-}
-
 struct Conn {
-    phase: Phase,
-    started: Instant,
-    deadline: Instant,
+    ex: Exchange,
     reader: ResponseReader,
     tls: Option<Box<TlsConn>>,
 }
@@ -120,9 +111,7 @@ impl Client<'_> {
                     self.conns.insert(
                         c,
                         Conn {
-                            phase: Phase::Connecting,
-                            started: now,
-                            deadline: now + self.cfg.timeout,
+                            ex: Exchange::connecting(now, self.cfg.timeout),
                             reader: ResponseReader::new(),
                             tls,
                         },
@@ -163,10 +152,10 @@ impl Client<'_> {
             SocketEvent::Acceptable(_) => {}
             SocketEvent::Writable(c) | SocketEvent::Readable(c) => {
                 if let Some(conn) = self.conns.get_mut(&c) {
-                    if conn.phase == Phase::Connecting {
-                        conn.phase = Phase::Writing(0);
+                    if conn.ex.phase == Phase::Connecting {
+                        conn.ex.phase = Phase::Writing(0);
                         if !self.cfg.close {
-                            conn.started = now;
+                            conn.ex.started = now;
                         }
                     }
                 }
@@ -174,7 +163,7 @@ impl Client<'_> {
             }
             SocketEvent::Closed(c) => {
                 if let Some(conn) = self.conns.get(&c) {
-                    match conn.phase {
+                    match conn.ex.phase {
                         Phase::Connecting => self.error(|e| e.connect += 1),
                         Phase::Draining => {}
                         _ => self.error(|e| e.read += 1),
@@ -204,7 +193,7 @@ impl Client<'_> {
             let Some(conn) = self.conns.get_mut(&c) else {
                 return;
             };
-            match conn.phase {
+            match conn.ex.phase {
                 Phase::Connecting => return,
                 Phase::Writing(done) => {
                     let req = &self.cfg.request;
@@ -219,16 +208,16 @@ impl Client<'_> {
                             self.replace(c, true);
                             return;
                         }
-                        conn.phase = Phase::Reading;
+                        conn.ex.phase = Phase::Reading;
                         conn.reader.reset(false);
                         continue;
                     }
                     match self.shard.send(c, req.get(done..).unwrap_or_default()) {
                         Ok(n) if done + n >= req.len() => {
-                            conn.phase = Phase::Reading;
+                            conn.ex.phase = Phase::Reading;
                             conn.reader.reset(false);
                         }
-                        Ok(n) => conn.phase = Phase::Writing(done + n),
+                        Ok(n) => conn.ex.phase = Phase::Writing(done + n),
                         Err(SocketError::WouldBlock) => return,
                         Err(_) => {
                             self.error(|e| e.write += 1);
@@ -243,7 +232,7 @@ impl Client<'_> {
                         Err(SocketError::WouldBlock) => return,
                         Err(SocketError::Closing) => 0,
                         Err(_) => {
-                            if conn.phase == Phase::Reading {
+                            if conn.ex.phase == Phase::Reading {
                                 self.error(|e| e.read += 1);
                             }
                             self.replace(c, true);
@@ -284,7 +273,7 @@ impl Client<'_> {
                         None => self.buf.get(..n).unwrap_or_default(),
                     };
                     if !data.is_empty() {
-                        if conn.phase == Phase::Draining {
+                        if conn.ex.phase == Phase::Draining {
                             self.error(|e| e.protocol += 1);
                             self.replace(c, true);
                             return;
@@ -292,15 +281,8 @@ impl Client<'_> {
                         match conn.reader.feed(data) {
                             Ok(None) => {}
                             Ok(Some(done)) => {
-                                let started = conn.started;
-                                if done.keep_alive && !self.cfg.close && !eof {
-                                    conn.phase = Phase::Writing(0);
-                                    conn.started = Instant::now();
-                                    conn.deadline = conn.started + self.cfg.timeout;
-                                } else {
-                                    conn.phase = Phase::Draining;
-                                    conn.deadline = Instant::now() + self.cfg.timeout;
-                                }
+                                let reuse = done.keep_alive && !self.cfg.close && !eof;
+                                let started = conn.ex.answered(reuse, self.cfg.timeout);
                                 self.complete(started, done.status, done.body_len);
                                 if self.stopping {
                                     return;
@@ -316,8 +298,8 @@ impl Client<'_> {
                     }
                     if eof {
                         if let Some(conn) = self.conns.get_mut(&c) {
-                            if conn.phase == Phase::Reading {
-                                let started = conn.started;
+                            if conn.ex.phase == Phase::Reading {
+                                let started = conn.ex.started;
                                 match conn.reader.eof() {
                                     Some(done) => {
                                         self.complete(started, done.status, done.body_len)
@@ -338,8 +320,8 @@ impl Client<'_> {
         let expired: Vec<(ConnId, Phase)> = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.deadline <= now)
-            .map(|(c, conn)| (*c, conn.phase))
+            .filter(|(_, conn)| conn.ex.deadline <= now)
+            .map(|(c, conn)| (*c, conn.ex.phase))
             .collect();
         for (c, phase) in expired {
             if phase != Phase::Draining {

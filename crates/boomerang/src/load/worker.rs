@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use super::exchange::{Exchange, Phase};
 use super::response::ResponseReader;
 use super::tls::{TlsClient, TlsConn};
 use super::{Report, Shared};
@@ -40,20 +41,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) pin: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Connecting,
-    Writing(usize),
-    Reading,
-    /// Response complete; waiting for the server to close (`--close` or `Connection: close`).
-    Draining,
-}
-
 struct Conn {
     stream: TcpStream,
-    phase: Phase,
-    started: Instant,
-    deadline: Instant,
+    ex: Exchange,
     tls: Option<Box<TlsConn>>,
 }
 
@@ -126,8 +116,8 @@ impl Worker<'_> {
         for i in 0..self.slots.len() {
             match &self.slots[i] {
                 Slot::Waiting(at) if *at <= now => self.open(i, now),
-                Slot::Open(c, _) if c.deadline <= now => {
-                    if c.phase != Phase::Draining {
+                Slot::Open(c, _) if c.ex.deadline <= now => {
+                    if c.ex.phase != Phase::Draining {
                         self.error(|e| e.timeout += 1);
                     }
                     self.open(i, now);
@@ -177,9 +167,7 @@ impl Worker<'_> {
         self.slots[i] = Slot::Open(
             Conn {
                 stream,
-                phase: Phase::Connecting,
-                started: now,
-                deadline: now + self.cfg.timeout,
+                ex: Exchange::connecting(now, self.cfg.timeout),
                 tls,
             },
             ResponseReader::new(),
@@ -192,7 +180,7 @@ impl Worker<'_> {
             return;
         };
         let now = Instant::now();
-        if conn.phase == Phase::Connecting {
+        if conn.ex.phase == Phase::Connecting {
             match conn.stream.take_error() {
                 Ok(Some(_)) | Err(_) => {
                     self.error(|e| e.connect += 1);
@@ -203,9 +191,9 @@ impl Worker<'_> {
             }
             match conn.stream.peer_addr() {
                 Ok(_) => {
-                    conn.phase = Phase::Writing(0);
+                    conn.ex.phase = Phase::Writing(0);
                     if !self.cfg.close {
-                        conn.started = now;
+                        conn.ex.started = now;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::NotConnected => return,
@@ -230,7 +218,7 @@ impl Worker<'_> {
             let Some(Slot::Open(conn, reader)) = self.slots.get_mut(i) else {
                 return;
             };
-            match conn.phase {
+            match conn.ex.phase {
                 Phase::Connecting => return,
                 Phase::Writing(done) => {
                     let req = &self.cfg.request;
@@ -246,7 +234,7 @@ impl Worker<'_> {
                             self.open(i, now);
                             return;
                         }
-                        conn.phase = Phase::Reading;
+                        conn.ex.phase = Phase::Reading;
                         reader.reset(false);
                         continue;
                     }
@@ -257,10 +245,10 @@ impl Worker<'_> {
                             return;
                         }
                         Ok(n) if done + n >= req.len() => {
-                            conn.phase = Phase::Reading;
+                            conn.ex.phase = Phase::Reading;
                             reader.reset(false);
                         }
-                        Ok(n) => conn.phase = Phase::Writing(done + n),
+                        Ok(n) => conn.ex.phase = Phase::Writing(done + n),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(_) => {
@@ -276,7 +264,7 @@ impl Worker<'_> {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                         Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                         Err(_) => {
-                            if conn.phase == Phase::Reading {
+                            if conn.ex.phase == Phase::Reading {
                                 self.error(|e| e.read += 1);
                             }
                             self.open(i, now);
@@ -313,7 +301,7 @@ impl Worker<'_> {
                         None => self.buf.get(..n).unwrap_or_default(),
                     };
                     if !data.is_empty() {
-                        if conn.phase == Phase::Draining {
+                        if conn.ex.phase == Phase::Draining {
                             self.error(|e| e.protocol += 1);
                             self.open(i, now);
                             return;
@@ -321,16 +309,8 @@ impl Worker<'_> {
                         match reader.feed(data) {
                             Ok(None) => {}
                             Ok(Some(c)) => {
-                                let started = conn.started;
                                 let reuse = c.keep_alive && !self.cfg.close && !eof;
-                                if reuse {
-                                    conn.phase = Phase::Writing(0);
-                                    conn.started = Instant::now();
-                                    conn.deadline = conn.started + self.cfg.timeout;
-                                } else {
-                                    conn.phase = Phase::Draining;
-                                    conn.deadline = Instant::now() + self.cfg.timeout;
-                                }
+                                let started = conn.ex.answered(reuse, self.cfg.timeout);
                                 self.complete(started, c.status, c.body_len);
                                 if self.stopping {
                                     return;
@@ -357,10 +337,10 @@ impl Worker<'_> {
     /// the one cut short) and opens the next connection.
     fn end_of_stream(&mut self, i: usize, now: Instant) {
         if let Some(Slot::Open(conn, reader)) = self.slots.get_mut(i) {
-            if conn.phase == Phase::Reading {
+            if conn.ex.phase == Phase::Reading {
                 match reader.eof() {
                     Some(c) => {
-                        let started = conn.started;
+                        let started = conn.ex.started;
                         self.complete(started, c.status, c.body_len);
                     }
                     None => self.error(|e| e.read += 1),
