@@ -47,3 +47,49 @@ impl Exchange {
         started
     }
 }
+
+/// What response bytes did to an exchange ([`Exchange::receive`]).
+pub(crate) enum Received {
+    /// The response is not complete yet.
+    More,
+    /// A response is complete: its start, status and body length.
+    Done {
+        started: Instant,
+        status: u16,
+        body_len: u64,
+    },
+    /// Bytes after the response, or a response that does not parse: the connection goes.
+    Protocol,
+}
+
+impl Exchange {
+    /// Feeds response bytes to `reader`; on a complete response, moves on as
+    /// [`Exchange::answered`] does (`reuse` unless the peer closed, `eof`).
+    pub(crate) fn receive(
+        &mut self,
+        reader: &mut super::ResponseReader,
+        data: &[u8],
+        keep_alive_wanted: bool,
+        eof: bool,
+        timeout: Duration,
+    ) -> Received {
+        if self.phase == Phase::Draining {
+            return Received::Protocol;
+        }
+        match reader.feed(data) {
+            Ok(None) => Received::More,
+            Ok(Some(done)) => {
+                let reuse = done.keep_alive && keep_alive_wanted && !eof;
+                Received::Done {
+                    started: self.answered(reuse, timeout),
+                    status: done.status,
+                    body_len: done.body_len,
+                }
+            }
+            Err(err) => {
+                tracing::debug!(%err, "bad response");
+                Received::Protocol
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ use boomerang_wire::{EthernetAddress, Ipv4Cidr};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::exchange::{Exchange, Phase};
+use super::exchange::{Exchange, Phase, Received};
 use super::response::ResponseReader;
 use super::tls::{TlsClient, TlsConn};
 use super::worker::WorkerConfig;
@@ -273,23 +273,25 @@ impl Client<'_> {
                         None => self.buf.get(..n).unwrap_or_default(),
                     };
                     if !data.is_empty() {
-                        if conn.ex.phase == Phase::Draining {
-                            self.error(|e| e.protocol += 1);
-                            self.replace(c, true);
-                            return;
-                        }
-                        match conn.reader.feed(data) {
-                            Ok(None) => {}
-                            Ok(Some(done)) => {
-                                let reuse = done.keep_alive && !self.cfg.close && !eof;
-                                let started = conn.ex.answered(reuse, self.cfg.timeout);
-                                self.complete(started, done.status, done.body_len);
+                        match conn.ex.receive(
+                            &mut conn.reader,
+                            data,
+                            !self.cfg.close,
+                            eof,
+                            self.cfg.timeout,
+                        ) {
+                            Received::More => {}
+                            Received::Done {
+                                started,
+                                status,
+                                body_len,
+                            } => {
+                                self.complete(started, status, body_len);
                                 if self.stopping {
                                     return;
                                 }
                             }
-                            Err(err) => {
-                                tracing::debug!(%err, "bad response");
+                            Received::Protocol => {
                                 self.error(|e| e.protocol += 1);
                                 self.replace(c, true);
                                 return;

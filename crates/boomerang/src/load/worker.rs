@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::exchange::{Exchange, Phase};
+use super::exchange::{Exchange, Phase, Received};
 use super::response::ResponseReader;
 use super::tls::{TlsClient, TlsConn};
 use super::{Report, Shared};
@@ -301,23 +301,22 @@ impl Worker<'_> {
                         None => self.buf.get(..n).unwrap_or_default(),
                     };
                     if !data.is_empty() {
-                        if conn.ex.phase == Phase::Draining {
-                            self.error(|e| e.protocol += 1);
-                            self.open(i, now);
-                            return;
-                        }
-                        match reader.feed(data) {
-                            Ok(None) => {}
-                            Ok(Some(c)) => {
-                                let reuse = c.keep_alive && !self.cfg.close && !eof;
-                                let started = conn.ex.answered(reuse, self.cfg.timeout);
-                                self.complete(started, c.status, c.body_len);
+                        match conn
+                            .ex
+                            .receive(reader, data, !self.cfg.close, eof, self.cfg.timeout)
+                        {
+                            Received::More => {}
+                            Received::Done {
+                                started,
+                                status,
+                                body_len,
+                            } => {
+                                self.complete(started, status, body_len);
                                 if self.stopping {
                                     return;
                                 }
                             }
-                            Err(err) => {
-                                tracing::debug!(%err, "bad response");
+                            Received::Protocol => {
                                 self.error(|e| e.protocol += 1);
                                 self.open(i, now);
                                 return;
