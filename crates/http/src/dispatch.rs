@@ -196,6 +196,26 @@ fn route(
             shared: None,
         }
     };
+    // A job for the blocking pool; a full pool answers 503 at once.
+    let to_pool =
+        |out: &mut Vec<u8>, ctx: &mut HttpWorker, work: Work| match ctx.submit(|reply| Job {
+            conn_id,
+            reply,
+            work,
+        }) {
+            Ok(()) => Next::Wait(Pending::new(keep_alive, http10, head_only)),
+            Err(_) => {
+                ctx.pool_full(now);
+                simple(
+                    out,
+                    ctx,
+                    503,
+                    "text/plain; charset=utf-8",
+                    b"Service Unavailable\n",
+                    &[],
+                )
+            }
+        };
     let path_end = target
         .iter()
         .position(|&b| b == b'?' || b == b'#')
@@ -280,26 +300,7 @@ fn route(
             };
             let req = owned_request(method, head, head_bytes, body, params);
             if *blocking {
-                let pending = Pending::new(keep_alive, http10, head_only);
-                let work = Work::Handler(Arc::clone(handler), req);
-                match ctx.submit(|reply| Job {
-                    conn_id,
-                    reply,
-                    work,
-                }) {
-                    Ok(()) => Next::Wait(pending),
-                    Err(_) => {
-                        ctx.pool_full(now);
-                        simple(
-                            out,
-                            ctx,
-                            503,
-                            "text/plain; charset=utf-8",
-                            b"Service Unavailable\n",
-                            &[],
-                        )
-                    }
-                }
+                to_pool(out, ctx, Work::Handler(Arc::clone(handler), req))
             } else {
                 let resp = match contain::call(handler.as_ref(), &req) {
                     Ok(resp) => resp,
@@ -318,24 +319,7 @@ fn route(
             };
             let req = owned_request(method, head, head_bytes, &[], params);
             let work = Work::Streaming(Arc::clone(handler), req, crate::request_body::empty_body());
-            match ctx.submit(|reply| Job {
-                conn_id,
-                reply,
-                work,
-            }) {
-                Ok(()) => Next::Wait(Pending::new(keep_alive, http10, head_only)),
-                Err(_) => {
-                    ctx.pool_full(now);
-                    simple(
-                        out,
-                        ctx,
-                        503,
-                        "text/plain; charset=utf-8",
-                        b"Service Unavailable\n",
-                        &[],
-                    )
-                }
-            }
+            to_pool(out, ctx, work)
         }
         Lookup::Found(Route::Static { root }, pattern) => {
             let at = pattern.rest_offset(path).unwrap_or(path.len()).max(1);
