@@ -340,3 +340,60 @@ fn the_access_log_has_one_combined_line_per_request() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn requests_refused_before_routing_are_in_the_access_log() {
+    let dir = std::env::temp_dir().join(format!("bmrapi-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let app = App::new().post("/ok", |req: &Request| format!("{}", req.body().len()));
+    let path = log.clone();
+    let toml = "[http]\nmax-body-bytes = 16\nmax-header-bytes = 2048\nmax-uri-bytes = 1500\n";
+    let s = Served::start_with(app, toml, move |a| a.access_log = Some(path));
+    let a = s.addr;
+    let long_uri = format!("/{}", "u".repeat(1600));
+    let big_header = "v".repeat(3000);
+    let cases: [(Vec<u8>, u16); 4] = [
+        (b"\x16\x03\x01\x00garbage\r\n\r\n".to_vec(), 400),
+        (
+            b"POST /ok HTTP/1.1\r\nHost: t\r\nUser-Agent: big/1\r\nContent-Length: 100\r\n\r\n"
+                .to_vec(),
+            413,
+        ),
+        (
+            format!("GET {long_uri} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
+            414,
+        ),
+        (
+            format!("GET /ok HTTP/1.1\r\nReferer: http://r/\r\nX-Big: {big_header}\r\n\r\n")
+                .into_bytes(),
+            431,
+        ),
+    ];
+    for (raw, status) in &cases {
+        let back = common::exchange_raw(a, raw);
+        let want = format!("HTTP/1.1 {status} ");
+        assert!(back.starts_with(want.as_bytes()), "{status}: {back:?}");
+    }
+    drop(s);
+    let text = std::fs::read_to_string(&log).expect("the access log");
+    let lines: Vec<_> = text.lines().map(parse_combined).collect();
+    // Each worker hands its own lines over: sort by status.
+    let mut got: Vec<_> = lines
+        .iter()
+        .map(|l| (l.2.clone(), l.3, l.5.as_str(), l.6.as_str()))
+        .collect();
+    got.sort_by_key(|l| l.1);
+    let cut_uri: String = format!("GET {long_uri}").chars().take(1024).collect();
+    assert_eq!(
+        got,
+        [
+            ("\\x16\\x03\\x01\\x00garbage".to_string(), 400, "-", "-"),
+            ("POST /ok HTTP/1.1".to_string(), 413, "-", "big/1"),
+            (cut_uri, 414, "-", "-"),
+            ("GET /ok HTTP/1.1".to_string(), 431, "http://r/", "-"),
+        ],
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,4 +1,4 @@
-//! The access log (off by default; `--access-log FILE|-`): one line per routed request in
+//! The access log (off by default; `--access-log FILE|-`): one line per request in
 //! the combined log format nginx and Apache write —
 //! `remote - - [03/Dec/2026:12:44:42 +0000] "GET /x HTTP/1.1" 200 13 "referer" "user-agent"`
 //! — or, with `--access-log-format json`, one JSON object per line with the same fields:
@@ -13,7 +13,10 @@
 //!
 //! Times are UTC, at the resolution of the worker's cached `Date` (one second). `%b` is the
 //! body length the response announced (0 for HEAD and bodiless statuses, `-` for a chunked
-//! body). Requests refused before routing (400, 413, 431, …) are not logged.
+//! body). Requests refused before routing (400, 408, 413, 414, 431, …) are logged too, with
+//! as much of their request line as arrived (at most [`REFUSED_REQUEST_LINE_MAX`] bytes); an
+//! idle keep-alive connection that times out between requests is not a request and is not
+//! logged.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -200,6 +203,26 @@ impl<'a> AccessFields<'a> {
             user_agent,
             head_only,
         }
+    }
+}
+
+/// At most this much of a refused request's first line goes into its log line.
+pub const REFUSED_REQUEST_LINE_MAX: usize = 1024;
+
+impl<'a> AccessFields<'a> {
+    /// The fields of a request refused before routing, from what arrived of it: `bytes`
+    /// starts with its head, which may be incomplete, oversized or not HTTP at all. The
+    /// request line is the first line cut to [`REFUSED_REQUEST_LINE_MAX`] bytes; `Referer`
+    /// and `User-Agent` are looked for in the head up to its blank line.
+    pub fn refused(peer: Option<SocketAddr>, bytes: &'a [u8]) -> Self {
+        let head = match memchr::memmem::find(bytes, b"\r\n\r\n") {
+            Some(end) => bytes.get(..end + 2).unwrap_or(bytes),
+            None => bytes,
+        };
+        let mut fields = Self::new(peer, head, false);
+        let line = fields.request_line;
+        fields.request_line = line.get(..REFUSED_REQUEST_LINE_MAX).unwrap_or(line);
+        fields
     }
 }
 

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::access_log::AccessFields;
 use crate::blocking::{Completion, Job, Work, WorkResult};
 use crate::body::{BodyDecoder, BodyLimits, ChunkedDecoder};
 use crate::dispatch::{dispatch, ConnInfo, Next, Pending, Shared};
@@ -41,6 +42,15 @@ pub const OUTPUT_BUFFER_INITIAL: usize = 1024;
 pub const BUFFER_SHRINK_ABOVE: usize = 64 * 1024;
 /// Largest idle-connection buffer kept by the worker for reuse (larger ones are freed).
 pub const SPARE_BUFFER_MAX: usize = 4 * 1024;
+
+/// Where the head of a refused request is, for its access-log line.
+#[derive(Debug, Clone, Copy)]
+enum RefusedHead {
+    /// Unparsed at the start of the input (a bad or oversized head, or one that timed out).
+    InInput,
+    /// Parsed and kept in `head_buf` (the body was refused).
+    Buffered,
+}
 
 /// What the transport must do with the socket now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,11 +506,11 @@ impl HttpConnection {
             }
             Phase::Head { started } if now >= *started + cfg.header_read_timeout => {
                 ctx.metrics.timeout();
-                self.fail(ctx, RequestError::Timeout, now);
+                self.fail(ctx, RequestError::Timeout, RefusedHead::InInput, now);
             }
             Phase::Body { last_progress, .. } if now >= *last_progress + cfg.body_read_timeout => {
                 ctx.metrics.timeout();
-                self.fail(ctx, RequestError::Timeout, now);
+                self.fail(ctx, RequestError::Timeout, RefusedHead::Buffered, now);
             }
             Phase::BodyStream {
                 last_progress,
@@ -729,7 +739,8 @@ impl HttpConnection {
     }
 
     /// Answers `err` with its status and `Connection: close`, then stops reading requests.
-    fn fail(&mut self, ctx: &mut HttpWorker, err: RequestError, now: Instant) {
+    /// The refused request's head (whole or in part) is at `head`, for the access log.
+    fn fail(&mut self, ctx: &mut HttpWorker, err: RequestError, head: RefusedHead, now: Instant) {
         tracing::debug!(conn = self.id, error = %err, "request refused");
         if let Some(limit) = err.limit() {
             ctx.metrics.limit_refusal();
@@ -748,6 +759,14 @@ impl HttpConnection {
         let body = crate::response::status_line(status)
             .get(b"HTTP/1.1 ".len()..)
             .unwrap_or_default();
+        if ctx.access.is_some() {
+            let bytes = match head {
+                RefusedHead::InInput => self.input.get(self.in_start..),
+                RefusedHead::Buffered => Some(self.head_buf.as_slice()),
+            };
+            let fields = AccessFields::refused(self.peer, bytes.unwrap_or_default());
+            ctx.access_line(&fields, status, Some(body.len() as u64));
+        }
         let head = Head {
             status,
             content_type: Some("text/plain; charset=utf-8"),
@@ -804,7 +823,7 @@ impl HttpConnection {
                             break;
                         }
                         Err(e) => {
-                            self.fail(ctx, e, now);
+                            self.fail(ctx, e, RefusedHead::InInput, now);
                             break;
                         }
                         Ok(Some(head)) => {
@@ -848,7 +867,12 @@ impl HttpConnection {
                                 if streamed.is_none()
                                     && matches!(head.body, BodyKind::Length(n) if n > max_body)
                                 {
-                                    self.fail(ctx, RequestError::BodyTooLarge, now);
+                                    self.fail(
+                                        ctx,
+                                        RequestError::BodyTooLarge,
+                                        RefusedHead::Buffered,
+                                        now,
+                                    );
                                     break;
                                 }
                                 if head.expect_continue
@@ -898,7 +922,7 @@ impl HttpConnection {
                     let avail = self.input.get(self.in_start..).unwrap_or_default();
                     match decoder.decode(avail, &mut self.body, &limits) {
                         Err(e) => {
-                            self.fail(ctx, e, now);
+                            self.fail(ctx, e, RefusedHead::Buffered, now);
                             break;
                         }
                         Ok((consumed, done)) => {

@@ -138,7 +138,7 @@ impl HttpConnection {
             match decoder.decode(feed, &mut data, &limits) {
                 Err(e) => {
                     sender.fail(io::ErrorKind::InvalidData);
-                    self.fail(ctx, e, now);
+                    self.fail(ctx, e, super::RefusedHead::Buffered, now);
                     return false;
                 }
                 Ok((consumed, done)) => {
@@ -226,6 +226,6 @@ impl HttpConnection {
         {
             sender.fail(kind);
         }
-        self.fail(ctx, err, now);
+        self.fail(ctx, err, super::RefusedHead::Buffered, now);
     }
 }
