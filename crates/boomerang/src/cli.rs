@@ -199,6 +199,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", help_heading = "TLS")]
     #[serde(rename = "tls.key", skip_serializing_if = "Vec::is_empty")]
     pub tls_key: Vec<PathBuf>,
+    /// Also listen for plain HTTP on this port (same address) and answer every request there
+    /// with a redirect to HTTPS (301; 308 for methods other than GET and HEAD).
+    #[arg(long, value_name = "PORT", help_heading = "TLS")]
+    #[serde(rename = "tls.redirect-port")]
+    pub tls_redirect_port: Option<u16>,
 }
 
 /// Format of the access log (`--access-log-format`).

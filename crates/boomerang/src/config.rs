@@ -89,6 +89,7 @@ pub enum ConfigError {
 /// cert = ["/etc/boomerang/a.pem", "/etc/boomerang/b.pem"]   # or one string
 /// key = ["/etc/boomerang/a.key", "/etc/boomerang/b.key"]
 /// handshake-timeout = "10s"
+/// redirect-port = 80      # plain HTTP there, every request redirected to HTTPS
 /// ```
 ///
 /// The keys of the tables may also be spelled with underscores (`snd_buf`).
@@ -117,6 +118,16 @@ struct Layered {
     limits: Limits,
     #[serde(default)]
     tls: TlsConfig,
+}
+
+/// The HTTP → HTTPS redirect port must not be the HTTPS port.
+fn redirect_port_differs(redirect: Option<u16>, port: u16) -> Result<(), ConfigError> {
+    if redirect == Some(port) {
+        return Err(ConfigError::Invalid(format!(
+            "--tls-redirect-port {port} is the HTTPS port itself: pick another (usually 80)"
+        )));
+    }
+    Ok(())
 }
 
 /// The TOML configuration file, checked: every key is optional and named like its flag;
@@ -298,6 +309,7 @@ impl ServeSettings {
                      kernel's stack serves (sysctl net.*): drop it, or drop --kernel"
                 )));
             }
+            redirect_port_differs(l.tls.redirect_port, listen.port())?;
             return Ok(ServeSettings::Kernel(KernelSettings { listen, root, http }));
         }
         if l.listen.is_some() {
@@ -341,6 +353,7 @@ impl ServeSettings {
                 "--port 0: pick a port 1..=65535".into(),
             ));
         }
+        redirect_port_differs(l.tls.redirect_port, port)?;
         let mut tcp = l.tcp;
         tcp.validate()
             .map_err(|e| layers::out_of_range("tcp", &e))?;
@@ -538,5 +551,50 @@ mod tests {
         );
         let plain = parse("kernel = true\nlisten = \"127.0.0.1:1\"");
         assert!(tls_of(ServeSettings::merge(&ServeArgs::default(), &plain).expect("ok")).is_none());
+    }
+
+    #[test]
+    fn the_redirect_port_needs_https_and_a_port_of_its_own() {
+        let tls = "[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\n";
+        let file = parse(&format!(
+            "kernel = true\nlisten = \"127.0.0.1:8443\"\n{tls}redirect-port = 8080\n"
+        ));
+        match ServeSettings::merge(&ServeArgs::default(), &file).expect("ok") {
+            ServeSettings::Kernel(k) => {
+                assert_eq!(k.http.tls.expect("tls on").redirect_port, Some(8080));
+            }
+            ServeSettings::Xdp(_) => panic!("kernel settings expected"),
+        }
+        let flag = ServeArgs {
+            tls_redirect_port: Some(9090),
+            ..Default::default()
+        };
+        match ServeSettings::merge(&flag, &file).expect("ok") {
+            ServeSettings::Kernel(k) => {
+                assert_eq!(k.http.tls.expect("tls on").redirect_port, Some(9090));
+            }
+            ServeSettings::Xdp(_) => panic!("kernel settings expected"),
+        }
+        for (toml, want) in [
+            (
+                "kernel = true\nlisten = \"127.0.0.1:8443\"\n[tls]\nredirect-port = 80\n".to_string(),
+                "needs a certificate",
+            ),
+            (
+                format!("kernel = true\nlisten = \"127.0.0.1:8443\"\n{tls}redirect-port = 8443\n"),
+                "is the HTTPS port itself",
+            ),
+            (
+                format!("iface = \"x\"\naddr = \"198.19.2.1/24\"\nport = 443\n{tls}redirect-port = 443\n"),
+                "is the HTTPS port itself",
+            ),
+            (
+                format!("kernel = true\nlisten = \"127.0.0.1:8443\"\n{tls}redirect-port = 0\n"),
+                "redirect-port 0",
+            ),
+        ] {
+            let e = ServeSettings::merge(&ServeArgs::default(), &parse(&toml)).unwrap_err();
+            assert!(e.to_string().contains(want), "{toml}: {e}");
+        }
     }
 }

@@ -434,10 +434,69 @@ fn openssl_installed() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The plain-HTTP port redirected to HTTPS (`[tls] redirect-port`).
+const REDIRECT_PORT: u16 = 8081;
+
+/// The redirect listener: GET gets 301 to the same host and target over HTTPS, POST 308
+/// (curl follows both, repeating the POST with its body), and a request to it is never
+/// served there.
+fn redirect(r: &Running) {
+    let a = &r.certs[0];
+    let resolve = format!("{}:{REDIRECT_PORT}:{}", a.name, r.topo.server_addr().ip());
+    let plain = format!("http://{}:{REDIRECT_PORT}", a.name);
+    let get = r.curl(
+        a,
+        &[
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            &format!("{plain}/plaintext?x=1"),
+        ],
+    );
+    assert_eq!(get, format!("301 {}", r.url(a.name, "/plaintext?x=1")));
+    let followed = r.curl(
+        a,
+        &["--resolve", &resolve, "-L", &format!("{plain}/plaintext")],
+    );
+    assert_eq!(followed, "Hello, World!");
+    let post = r.curl(
+        a,
+        &[
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--data-binary",
+            "body",
+            &format!("{plain}/echo"),
+        ],
+    );
+    assert_eq!(post, format!("308 {}", r.url(a.name, "/echo")));
+    let echoed = r.curl(
+        a,
+        &[
+            "--resolve",
+            &resolve,
+            "-L",
+            "--data-binary",
+            "the body again",
+            &format!("{plain}/echo"),
+        ],
+    );
+    assert_eq!(echoed, "the body again");
+}
+
 #[test]
 fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
     need_root!();
-    let r = Running::start("tlsx", false, None);
+    let redirect_port = format!("[tls]\nredirect-port = {REDIRECT_PORT}\n");
+    let r = Running::start("tlsx", false, Some(&redirect_port));
+    redirect(&r);
     https_basics(&r);
     python_ssl(&r);
     if openssl_installed() {
@@ -488,7 +547,9 @@ fn https_over_af_xdp_with_sni_resumption_and_bad_input_counted() {
 fn https_on_kernel_sockets() {
     need_root!();
     // The handshake deadline from the file's [tls] table, the certificates from flags.
-    let r = Running::start("tlsk", true, Some("[tls]\nhandshake-timeout = \"1s\"\n"));
+    let config = format!("[tls]\nhandshake-timeout = \"1s\"\nredirect-port = {REDIRECT_PORT}\n");
+    let r = Running::start("tlsk", true, Some(&config));
+    redirect(&r);
     https_basics(&r);
     stalled_handshake(&r);
     python_ssl(&r);

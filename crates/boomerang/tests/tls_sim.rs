@@ -38,6 +38,7 @@ fn sim(dir: &SiteDir, handshake_timeout: Duration) -> SimPair {
             cert: vec![dir.0.join("a.crt")],
             key: vec![dir.0.join("a.key")],
             handshake_timeout,
+            ..Default::default()
         }),
         ..Default::default()
     };

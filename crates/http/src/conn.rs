@@ -168,6 +168,9 @@ pub struct HttpConnection {
     high_water: usize,
     /// The peer's address, for the access log (see [`HttpConnection::set_peer`]).
     peer: Option<std::net::SocketAddr>,
+    /// Every request is redirected to HTTPS on this port (see
+    /// [`HttpConnection::redirect_to_https`]).
+    redirect_https: Option<u16>,
 }
 
 impl HttpConnection {
@@ -200,7 +203,16 @@ impl HttpConnection {
             write_since: now,
             req_started: now,
             peer: None,
+            redirect_https: None,
         }
+    }
+
+    /// Makes this a connection of the HTTP → HTTPS redirect listener: every request is
+    /// answered with a redirect to its host and target over HTTPS on `https_port` (301 for
+    /// GET and HEAD, 308 for the rest), without routing it; a request body is not read (the
+    /// connection closes after the answer, lingering).
+    pub fn redirect_to_https(&mut self, https_port: u16) {
+        self.redirect_https = Some(https_port);
     }
 
     /// Tells the connection its peer's address (the access log names it; `-` without).
@@ -756,9 +768,8 @@ impl HttpConnection {
         }
         let status = err.status();
         self.start_output(now);
-        let body = crate::response::status_line(status)
-            .get(b"HTTP/1.1 ".len()..)
-            .unwrap_or_default();
+        let body = crate::response::status_text(status);
+        let body = body.as_bytes();
         if ctx.access.is_some() {
             let bytes = match head {
                 RefusedHead::InInput => self.input.get(self.in_start..),
@@ -826,8 +837,13 @@ impl HttpConnection {
                             self.fail(ctx, e, RefusedHead::InInput, now);
                             break;
                         }
-                        Ok(Some(head)) => {
+                        Ok(Some(mut head)) => {
                             let head_bytes_end = self.in_start + head.head_len;
+                            if self.redirect_https.is_some() && head.body != BodyKind::None {
+                                // Redirected without reading the body: close after it.
+                                head.keep_alive = false;
+                                head.body = BodyKind::None;
+                            }
                             if head.body == BodyKind::None {
                                 let was_empty = self.pending_len() == 0;
                                 let next = {
@@ -843,6 +859,7 @@ impl HttpConnection {
                                             id: self.id,
                                             shutting_down: self.shutting_down,
                                             now,
+                                            redirect_https: self.redirect_https,
                                         },
                                         &head,
                                         head_bytes,
@@ -938,6 +955,7 @@ impl HttpConnection {
                                         id: self.id,
                                         shutting_down: self.shutting_down,
                                         now,
+                                        redirect_https: self.redirect_https,
                                     },
                                     &head,
                                     &self.head_buf,

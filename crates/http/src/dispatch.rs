@@ -91,6 +91,8 @@ pub(crate) struct ConnInfo {
     pub now: Instant,
     /// The peer's address, if the transport told.
     pub peer: Option<std::net::SocketAddr>,
+    /// Redirect every request to HTTPS on this port instead of routing it.
+    pub redirect_https: Option<u16>,
 }
 
 /// Routes one complete request and writes its response (or submits a job); with the access
@@ -216,6 +218,32 @@ fn route(
                 )
             }
         };
+    if let Some(port) = conn.redirect_https {
+        let status = if matches!(head.method, Method::Get | Method::Head) {
+            301
+        } else {
+            308
+        };
+        let ct = "text/plain; charset=utf-8";
+        return match https_location(head_bytes, target, port) {
+            Some(location) => simple(
+                out,
+                ctx,
+                status,
+                ct,
+                b"Moved to HTTPS\n",
+                &[("Location", &location)],
+            ),
+            None => simple(
+                out,
+                ctx,
+                400,
+                ct,
+                b"A redirect to HTTPS needs a Host header\n",
+                &[],
+            ),
+        };
+    }
     let path_end = target
         .iter()
         .position(|&b| b == b'?' || b == b'#')
@@ -580,6 +608,43 @@ fn write_cached(
     (status, shared)
 }
 
+/// `https://host[:port]/target` for a request whose head is `head_bytes`: the host of its
+/// `Host` field (without the port it names), `:port` unless 443, and its origin-form target
+/// (`/` for `*`). `None` without a usable `Host` (absent, empty, or more than a host name,
+/// IPv4 or bracketed IPv6 address and port).
+fn https_location(head_bytes: &[u8], target: &[u8], port: u16) -> Option<Vec<u8>> {
+    let host = head_bytes
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find_map(|l| {
+            let colon = l.iter().position(|&b| b == b':')?;
+            let (name, value) = l.split_at(colon);
+            name.eq_ignore_ascii_case(b"host")
+                .then(|| value.get(1..).unwrap_or_default().trim_ascii())
+        })?;
+    let name = match host.first() {
+        Some(b'[') => host.get(..=host.iter().position(|&b| b == b']')?)?,
+        _ => host.split(|&b| b == b':').next().unwrap_or_default(),
+    };
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-.[]:".contains(b);
+    if name.is_empty() || !name.iter().all(allowed) {
+        return None;
+    }
+    let mut location = Vec::with_capacity(16 + name.len() + target.len());
+    location.extend_from_slice(b"https://");
+    location.extend_from_slice(name);
+    if port != 443 {
+        location.push(b':');
+        location.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
+    }
+    match target.first() {
+        Some(b'/') => location.extend_from_slice(target),
+        _ => location.push(b'/'),
+    }
+    Some(location)
+}
+
 /// The path-and-query of a request-target: origin-form as is, absolute-form
 /// (`http://host/path?q`, RFC 9112 §3.2.2, which a server MUST accept) without scheme and
 /// authority (an empty path becomes `/`).
@@ -599,7 +664,7 @@ pub(crate) fn origin_form(target: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::origin_form;
+    use super::{https_location, origin_form};
 
     #[test]
     fn absolute_form_is_reduced_to_the_path() {
@@ -608,5 +673,42 @@ mod tests {
         assert_eq!(origin_form(b"HTTPS://h"), b"/");
         assert_eq!(origin_form(b"http://h?q"), b"/");
         assert_eq!(origin_form(b"*"), b"*");
+    }
+
+    #[test]
+    fn redirects_go_to_the_host_over_https() {
+        let loc = |head: &[u8], target: &[u8], port| {
+            https_location(head, target, port).map(|l| String::from_utf8(l).unwrap())
+        };
+        let get = b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n";
+        assert_eq!(
+            loc(get, b"/a?b=1", 443).as_deref(),
+            Some("https://example.com/a?b=1")
+        );
+        assert_eq!(
+            loc(get, b"/", 8443).as_deref(),
+            Some("https://example.com:8443/")
+        );
+        let v6 = b"GET / HTTP/1.1\r\nhost:  [2001:db8::1]:80 \r\n\r\n";
+        assert_eq!(
+            loc(v6, b"*", 443).as_deref(),
+            Some("https://[2001:db8::1]/")
+        );
+        let ip = b"GET / HTTP/1.1\r\nUser-Agent: x:y\r\nHOST: 198.18.0.1\r\n\r\n";
+        assert_eq!(loc(ip, b"/x", 443).as_deref(), Some("https://198.18.0.1/x"));
+        for bad in [
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: \r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+        ] {
+            assert_eq!(
+                loc(bad, b"/", 443),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -33,6 +33,7 @@ pub const EVENTS_PER_POLL: usize = 1024;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+const REDIRECT_LISTENER: Token = Token(usize::MAX - 3);
 
 /// Called at the start of each worker thread with its index (e.g. to pin it to a CPU).
 pub type WorkerStartHook = Arc<dyn Fn(usize) + Send + Sync>;
@@ -40,7 +41,9 @@ pub type WorkerStartHook = Arc<dyn Fn(usize) + Send + Sync>;
 /// The HTTP server on kernel sockets.
 pub struct KernelServer {
     service: Arc<HttpService>,
-    listeners: Vec<std::net::TcpListener>,
+    /// Per worker: its HTTPS (or plain) listener and, with `[tls] redirect-port`, its
+    /// listener of the HTTP → HTTPS redirect port.
+    listeners: Vec<(std::net::TcpListener, Option<std::net::TcpListener>)>,
     local_addr: SocketAddr,
     on_worker_start: Option<WorkerStartHook>,
 }
@@ -68,22 +71,17 @@ impl KernelServer {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let redirect_port = service.config().tls.as_ref().and_then(|t| t.redirect_port);
         let mut listeners = Vec::with_capacity(workers);
         let mut bind_addr = addr;
         for _ in 0..workers {
-            let socket = Socket::new(
-                Domain::for_address(bind_addr),
-                Type::STREAM,
-                Some(Protocol::TCP),
-            )?;
-            socket.set_reuse_address(true)?;
-            socket.set_reuse_port(true)?;
-            socket.set_nonblocking(true)?;
-            socket.bind(&bind_addr.into())?;
-            socket.listen(LISTEN_BACKLOG)?;
-            let l: std::net::TcpListener = socket.into();
+            let l = reuse_port_listener(bind_addr)?;
             bind_addr = l.local_addr()?;
-            listeners.push(l);
+            let redirect = match redirect_port {
+                Some(p) => Some(reuse_port_listener(SocketAddr::new(addr.ip(), p))?),
+                None => None,
+            };
+            listeners.push((l, redirect));
         }
         Ok(Self {
             service,
@@ -203,8 +201,19 @@ impl Slab {
     }
 }
 
+/// A non-blocking `SO_REUSEPORT` listener on `addr`.
+fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
 fn worker_loop(
-    listener: std::net::TcpListener,
+    (listener, redirect): (std::net::TcpListener, Option<std::net::TcpListener>),
     service: &Arc<HttpService>,
     pool: &BlockingPool,
     stop: &AtomicBool,
@@ -212,9 +221,16 @@ fn worker_loop(
     let cfg = service.config();
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    // Where HTTPS is: the port redirected connections are sent to.
+    let https_port = listener.local_addr()?.port();
     let mut listener = Some(TcpListener::from_std(listener));
     if let Some(l) = listener.as_mut() {
         poll.registry().register(l, LISTENER, Interest::READABLE)?;
+    }
+    let mut redirect = redirect.map(TcpListener::from_std);
+    if let Some(l) = redirect.as_mut() {
+        poll.registry()
+            .register(l, REDIRECT_LISTENER, Interest::READABLE)?;
     }
     let wake = Arc::clone(&waker);
     let mut ctx = HttpWorker::new(
@@ -252,7 +268,12 @@ fn worker_loop(
             match ev.token() {
                 LISTENER => {
                     if let Some(l) = listener.as_ref() {
-                        accept_all(l, &poll, &mut slab, &mut ctx, now);
+                        accept_all(l, None, &poll, &mut slab, &mut ctx, now);
+                    }
+                }
+                REDIRECT_LISTENER => {
+                    if let Some(l) = redirect.as_ref() {
+                        accept_all(l, Some(https_port), &poll, &mut slab, &mut ctx, now);
                     }
                 }
                 WAKER => {}
@@ -298,7 +319,7 @@ fn worker_loop(
             next_tick = now + cfg.timer_granularity;
         }
         if stopping.is_none() && stop.load(Ordering::Relaxed) {
-            if let Some(mut l) = listener.take() {
+            for mut l in [listener.take(), redirect.take()].into_iter().flatten() {
                 let _ = poll.registry().deregister(&mut l);
             }
             for idx in 0..slab.slots.len() {
@@ -318,8 +339,11 @@ fn worker_loop(
     }
 }
 
+/// Accepts every pending connection of `listener`; `redirect`: its connections are
+/// redirected to HTTPS on that port.
 fn accept_all(
     listener: &TcpListener,
+    redirect: Option<u16>,
     poll: &Poll,
     slab: &mut Slab,
     ctx: &mut HttpWorker,
@@ -342,18 +366,23 @@ fn accept_all(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                let tls = match ctx.service().tls().map(|a| TlsSession::new(a, now)) {
-                    Some(Ok(t)) => Some(Box::new(t)),
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "cannot start a TLS session");
-                        continue;
-                    }
+                let tls = match ctx.service().tls().filter(|_| redirect.is_none()) {
+                    Some(a) => match TlsSession::new(a, now) {
+                        Ok(t) => Some(Box::new(t)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot start a TLS session");
+                            continue;
+                        }
+                    },
                     None => None,
                 };
                 let idx = slab.insert_with(|id, generation| Slot {
                     conn: {
                         let mut conn = HttpConnection::new(ctx, id, now);
                         conn.set_peer(peer);
+                        if let Some(port) = redirect {
+                            conn.redirect_to_https(port);
+                        }
                         conn
                     },
                     tls,

@@ -47,9 +47,39 @@ impl DateCache {
     }
 }
 
-/// Status line (with CRLF) for `status`; unknown codes get a generic reason phrase.
-pub fn status_line(status: u16) -> &'static [u8] {
-    match status {
+/// Writes the status line (with CRLF) of `status`: the code as given, and its reason phrase
+/// (RFC 9110 §15; none for a code without one).
+pub fn write_status_line(out: &mut Vec<u8>, status: u16) {
+    match common_status_line(status) {
+        Some(line) => out.extend_from_slice(line),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(reason_phrase(status).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The reason phrase of `status` (RFC 9110 §15), `""` for a code without one.
+pub fn reason_phrase(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+/// The short text body of an error answer: `"404 Not Found\r\n"`.
+pub fn status_text(status: u16) -> String {
+    let mut line = Vec::new();
+    write_status_line(&mut line, status);
+    String::from_utf8_lossy(line.get(b"HTTP/1.1 ".len()..).unwrap_or_default()).into_owned()
+}
+
+/// The status lines written most, ready-made.
+fn common_status_line(status: u16) -> Option<&'static [u8]> {
+    Some(match status {
         100 => b"HTTP/1.1 100 Continue\r\n",
         200 => b"HTTP/1.1 200 OK\r\n",
         201 => b"HTTP/1.1 201 Created\r\n",
@@ -71,12 +101,8 @@ pub fn status_line(status: u16) -> &'static [u8] {
         501 => b"HTTP/1.1 501 Not Implemented\r\n",
         503 => b"HTTP/1.1 503 Service Unavailable\r\n",
         505 => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
-        s if s < 200 => b"HTTP/1.1 199 Informational\r\n",
-        s if s < 300 => b"HTTP/1.1 200 OK\r\n",
-        s if s < 400 => b"HTTP/1.1 300 Redirection\r\n",
-        s if s < 500 => b"HTTP/1.1 400 Bad Request\r\n",
-        _ => b"HTTP/1.1 500 Internal Server Error\r\n",
-    }
+        _ => return None,
+    })
 }
 
 /// How the response body is delimited (RFC 9112 §6.3).
@@ -108,7 +134,7 @@ pub struct Head<'a> {
 /// Appends a response head to `out`: status line, `Server`, `Date`, the fields of `head`,
 /// then `extra` (name, value) pairs, then the empty line.
 pub fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &DateCache, extra: &[(&str, &[u8])]) {
-    out.extend_from_slice(status_line(head.status));
+    write_status_line(out, head.status);
     out.extend_from_slice(b"Server: ");
     out.extend_from_slice(SERVER_NAME.as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
@@ -202,5 +228,34 @@ mod tests {
              Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\
              X-A: 1\r\n\r\n1a\r\naaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn every_status_goes_out_as_given() {
+        for (status, line) in [
+            (200, "HTTP/1.1 200 OK\r\n"),
+            (202, "HTTP/1.1 202 Accepted\r\n"),
+            (302, "HTTP/1.1 302 Found\r\n"),
+            (308, "HTTP/1.1 308 Permanent Redirect\r\n"),
+            (409, "HTTP/1.1 409 Conflict\r\n"),
+            (429, "HTTP/1.1 429 Too Many Requests\r\n"),
+            (503, "HTTP/1.1 503 Service Unavailable\r\n"),
+            (599, "HTTP/1.1 599 \r\n"),
+        ] {
+            let mut out = Vec::new();
+            write_status_line(&mut out, status);
+            assert_eq!(String::from_utf8(out).unwrap(), line);
+        }
+        for status in 100..600 {
+            let mut out = Vec::new();
+            write_status_line(&mut out, status);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(
+                text.get(..12),
+                Some(format!("HTTP/1.1 {status}").as_str()),
+                "{text}"
+            );
+            assert_eq!(status_text(status), text["HTTP/1.1 ".len()..]);
+        }
     }
 }

@@ -643,11 +643,13 @@ mod tests {
             access_log_format: Some(crate::cli::AccessLogFormat::Json),
             tls_cert: vec!["/tmp/x.crt".into()],
             tls_key: vec!["/tmp/x.key".into()],
+            tls_redirect_port: Some(8081),
             ..xdp_args()
         };
         let x = xdp(&all, &FileConfig::default()).expect("ok");
         let tls = x.http.tls.clone().expect("tls on");
         assert_eq!((tls.cert.len(), tls.key.len()), (1, 1));
+        assert_eq!(tls.redirect_port, Some(8081));
         assert_eq!(x.tcp.congestion, CongestionAlgorithm::Bbr);
         assert_eq!(x.tcp.initial_cwnd_segments, 4);
         assert_eq!(x.http.header_read_timeout, Duration::from_millis(1500));

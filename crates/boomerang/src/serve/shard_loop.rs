@@ -188,6 +188,9 @@ pub struct ServerShard {
     slots: Slots,
     buf: Vec<u8>,
     listener: Option<ListenerId>,
+    /// The plain-HTTP listener whose requests are redirected to HTTPS on `https_port`.
+    redirect_listener: Option<ListenerId>,
+    https_port: u16,
     max_connections: usize,
     /// When the connection limit was last logged (at most once per [`LIMIT_LOG_INTERVAL`]).
     limit_logged: Option<Instant>,
@@ -231,6 +234,13 @@ impl ServerShard {
         let listener = shard
             .listen(port, LISTEN_BACKLOG)
             .map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
+        let redirect_port = service.config().tls.as_ref().and_then(|t| t.redirect_port);
+        let redirect_listener = match redirect_port {
+            Some(p) => Some(shard.listen(p, LISTEN_BACKLOG).map_err(|e| {
+                anyhow::anyhow!("cannot listen on the HTTPS redirect port {p}: {e}")
+            })?),
+            None => None,
+        };
         let granularity = service.config().timer_granularity;
         Ok(ServerShard {
             shard,
@@ -238,6 +248,8 @@ impl ServerShard {
             slots: Slots::default(),
             buf: vec![0; READ_BUFFER_BYTES],
             listener: Some(listener),
+            redirect_listener,
+            https_port: port,
             max_connections: service.config().max_connections_per_worker,
             limit_logged: None,
             granularity,
@@ -372,13 +384,17 @@ impl ServerShard {
                 self.shard.abort(c);
                 continue;
             }
-            let tls = match self.http.service().tls().map(|a| TlsSession::new(a, now)) {
-                Some(Ok(t)) => Some(Box::new(t)),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot start a TLS session");
-                    self.shard.abort(c);
-                    continue;
-                }
+            let redirect = (Some(l) == self.redirect_listener).then_some(self.https_port);
+            let service = self.http.service();
+            let tls = match service.tls().filter(|_| redirect.is_none()) {
+                Some(a) => match TlsSession::new(a, now) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot start a TLS session");
+                        self.shard.abort(c);
+                        continue;
+                    }
+                },
                 None => None,
             };
             let peer = self
@@ -390,6 +406,9 @@ impl ServerShard {
                 let mut conn = HttpConnection::new(http, id, now);
                 if let Some(peer) = peer {
                     conn.set_peer(peer);
+                }
+                if let Some(port) = redirect {
+                    conn.redirect_to_https(port);
                 }
                 conn
             });
@@ -437,7 +456,10 @@ impl ServerShard {
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
-        if let Some(l) = self.listener.take() {
+        for l in [self.listener.take(), self.redirect_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             self.shard.unlisten(l, now);
         }
         let conns: Vec<ConnId> = self.slots.slots.iter().flatten().map(|s| s.conn).collect();

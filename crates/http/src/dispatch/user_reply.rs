@@ -232,9 +232,8 @@ pub(crate) fn answer_error(
     status: u16,
     info: ReplyInfo,
 ) -> Next {
-    let text = crate::response::status_line(status)
-        .get(b"HTTP/1.1 ".len()..)
-        .unwrap_or_default();
+    let text = crate::response::status_text(status);
+    let text = text.as_bytes();
     let h = Head {
         status,
         content_type: Some("text/plain; charset=utf-8"),

@@ -37,6 +37,9 @@ pub enum CertError {
     /// A setting outside its range.
     #[error(transparent)]
     Range(boomerang_settings::OutOfRange),
+    /// The redirect port is set without HTTPS, or to 0.
+    #[error("[tls] {0}")]
+    Redirect(&'static str),
     /// rustls refused the configuration.
     #[error("TLS configuration refused: {0}")]
     Rustls(rustls::Error),

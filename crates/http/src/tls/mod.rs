@@ -70,6 +70,12 @@ pub struct TlsConfig {
     /// default [`DEFAULT_HANDSHAKE_TIMEOUT`], [`MIN_HANDSHAKE_TIMEOUT`]..=[`MAX_HANDSHAKE_TIMEOUT`].
     #[serde(alias = "handshake_timeout", with = "boomerang_settings::duration")]
     pub handshake_timeout: Duration,
+    /// A plain-HTTP port on the same address whose every request is answered with a redirect
+    /// to the same host and target over HTTPS (301 for GET and HEAD, 308 for the other
+    /// methods, which must be repeated as they were). Key `redirect-port`, flag
+    /// `--tls-redirect-port`; off by default; needs a certificate.
+    #[serde(alias = "redirect_port")]
+    pub redirect_port: Option<u16>,
 }
 
 impl Default for TlsConfig {
@@ -78,6 +84,7 @@ impl Default for TlsConfig {
             cert: Vec::new(),
             key: Vec::new(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            redirect_port: None,
         }
     }
 }
@@ -109,6 +116,17 @@ impl TlsConfig {
                 certs: self.cert.len(),
                 keys: self.key.len(),
             });
+        }
+        if self.redirect_port == Some(0) {
+            return Err(CertError::Redirect(
+                "redirect-port 0: give the port to listen on",
+            ));
+        }
+        if self.redirect_port.is_some() && !self.enabled() {
+            return Err(CertError::Redirect(
+                "redirect-port redirects to HTTPS, which needs a certificate: add --tls-cert \
+                 and --tls-key, or drop the redirect port",
+            ));
         }
         boomerang_settings::check_duration(
             "handshake-timeout",
