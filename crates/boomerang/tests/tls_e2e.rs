@@ -444,50 +444,23 @@ fn redirect(r: &Running) {
     let a = &r.certs[0];
     let resolve = format!("{}:{REDIRECT_PORT}:{}", a.name, r.topo.server_addr().ip());
     let plain = format!("http://{}:{REDIRECT_PORT}", a.name);
-    let get = r.curl(
-        a,
-        &[
-            "--resolve",
-            &resolve,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{redirect_url}",
-            &format!("{plain}/plaintext?x=1"),
-        ],
-    );
+    // curl to the plain port with `args`: without -L the status and where it points.
+    let to_plain = |path: &str, args: &[&str]| {
+        let url = format!("{plain}{path}");
+        let mut all = vec!["--resolve", &resolve];
+        if !args.contains(&"-L") {
+            all.extend(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"]);
+        }
+        all.extend_from_slice(args);
+        all.push(&url);
+        r.curl(a, &all)
+    };
+    let get = to_plain("/plaintext?x=1", &[]);
     assert_eq!(get, format!("301 {}", r.url(a.name, "/plaintext?x=1")));
-    let followed = r.curl(
-        a,
-        &["--resolve", &resolve, "-L", &format!("{plain}/plaintext")],
-    );
-    assert_eq!(followed, "Hello, World!");
-    let post = r.curl(
-        a,
-        &[
-            "--resolve",
-            &resolve,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{redirect_url}",
-            "--data-binary",
-            "body",
-            &format!("{plain}/echo"),
-        ],
-    );
+    assert_eq!(to_plain("/plaintext", &["-L"]), "Hello, World!");
+    let post = to_plain("/echo", &["--data-binary", "body"]);
     assert_eq!(post, format!("308 {}", r.url(a.name, "/echo")));
-    let echoed = r.curl(
-        a,
-        &[
-            "--resolve",
-            &resolve,
-            "-L",
-            "--data-binary",
-            "the body again",
-            &format!("{plain}/echo"),
-        ],
-    );
+    let echoed = to_plain("/echo", &["-L", "--data-binary", "the body again"]);
     assert_eq!(echoed, "the body again");
 }
 
