@@ -28,8 +28,14 @@ def main(csv_path: str, png_path: str) -> None:
             ax.axvline(drain, color="grey", ls="--", lw=1)
         ax.grid(alpha=0.3)
 
-    ax_rss.plot(mins, [v / 1024 for v in col("rss_kib")], marker=".", color="black")
-    ax_rss.set_ylabel("server RSS (MiB)")
+    ax_rss.plot(mins, [v / 1024 for v in col("rss_kib")], marker=".", color="black", label="RSS")
+    if "heap_allocated_kib" in rows[0] and any(col("heap_allocated_kib")):
+        ax_rss.plot(mins, [v / 1024 for v in col("heap_resident_kib")], marker=".",
+                    color="tab:blue", label="allocator resident")
+        ax_rss.plot(mins, [v / 1024 for v in col("heap_allocated_kib")], marker=".",
+                    color="tab:green", label="live heap")
+        ax_rss.legend(loc="lower right")
+    ax_rss.set_ylabel("server memory (MiB)")
     ax_rss.set_ylim(bottom=0)
     ax_rss.set_title(
         "boomerang soak (orange: loss/duplication on in the router; dashed: load stops, drain)"

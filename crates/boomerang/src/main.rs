@@ -10,7 +10,20 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's own figures, refreshed (`epoch::advance`) at each read: `/metrics` shows the
+/// live heap beside what the allocator keeps resident.
+fn jemalloc_stats() -> Option<boomerang_http::metrics::HeapStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(boomerang_http::metrics::HeapStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+        retained: stats::retained::read().ok()? as u64,
+    })
+}
+
 fn main() -> std::process::ExitCode {
+    boomerang_http::metrics::set_heap_stats_source(jemalloc_stats);
     let cli = boomerang::cli::Cli::parse();
     boomerang::logging::init(cli.log.as_deref());
     match boomerang::run(cli) {

@@ -447,6 +447,12 @@ fn kernel_mode_serves_the_same_routes() {
     assert_eq!(r.curl(&["--data-binary", "x", &r.topo.url("/echo")]), "x");
     let m = r.metrics();
     assert!(m.contains("boomerang_http_responses_total"), "{m}");
+    // The binary's allocator (jemalloc) reports the live heap within what it holds.
+    let (live, resident) = (
+        metric(&m, "boomerang_heap_allocated_bytes"),
+        metric(&m, "boomerang_heap_resident_bytes"),
+    );
+    assert!(live > 0 && live <= resident, "{m}");
 }
 
 #[test]

@@ -12,6 +12,60 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+/// What the process's allocator says about its memory, for `/metrics` beside the RSS: the
+/// heap the program holds against the pages the allocator keeps for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes the program has allocated and not freed (the live heap).
+    pub allocated: u64,
+    /// Bytes of physical memory the allocator holds (live heap, its metadata, and freed
+    /// pages it has not returned yet).
+    pub resident: u64,
+    /// Bytes of address space the allocator keeps mapped but has returned to the system.
+    pub retained: u64,
+}
+
+/// Reads the allocator's [`HeapStats`] (set once per process by the program that chose the
+/// allocator; the `boomerang` binary sets jemalloc's).
+pub type HeapStatsSource = fn() -> Option<HeapStats>;
+
+static HEAP_STATS: std::sync::OnceLock<HeapStatsSource> = std::sync::OnceLock::new();
+
+/// Makes `/metrics` show the allocator's figures (`boomerang_heap_*_bytes`) from `source`.
+/// The first call wins; a library cannot know which allocator its program links, so nothing
+/// is shown without one.
+pub fn set_heap_stats_source(source: HeapStatsSource) {
+    let _ = HEAP_STATS.set(source);
+}
+
+fn render_heap_stats(out: &mut String) {
+    let Some(stats) = HEAP_STATS.get().and_then(|read| read()) else {
+        return;
+    };
+    for (name, help, v) in [
+        (
+            "allocated",
+            "Bytes the server has allocated and not freed (the live heap).",
+            stats.allocated,
+        ),
+        (
+            "resident",
+            "Bytes of physical memory the allocator holds, freed pages not yet returned included.",
+            stats.resident,
+        ),
+        (
+            "retained",
+            "Bytes of address space the allocator keeps mapped after returning them to the system.",
+            stats.retained,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP boomerang_heap_{name}_bytes {help}\n# TYPE boomerang_heap_{name}_bytes gauge\nboomerang_heap_{name}_bytes {v}"
+        );
+    }
+}
+
 /// Status codes counted individually; any other code is counted under its class.
 pub const TRACKED_STATUSES: [u16; 22] = [
     100, 200, 201, 204, 206, 301, 304, 400, 403, 404, 405, 408, 413, 414, 416, 417, 431, 500, 501,
@@ -308,6 +362,7 @@ impl MetricsRegistry {
 
     /// Appends the HTTP counters as Prometheus text to `out`.
     pub fn render_prometheus(&self, out: &mut String) {
+        render_heap_stats(out);
         let workers = self.workers();
         out.push_str(
             "# HELP boomerang_http_responses_total HTTP responses sent, by status code.\n",

@@ -165,7 +165,7 @@ struct Sample {
     failures: u64,
 }
 
-const CSV_HEADER: &str = "elapsed_s,state,impaired,rss_kib,tcp_connections,tcp_time_wait,tcp_syn_received,http_connections,reassembly_datagrams,reassembly_bytes,blocking_queue,responses_2xx,responses_304,responses_4xx,responses_5xx,http_timeouts,tcp_retransmitted,tcp_resets_sent,syncookies_sent,checks,failures";
+const CSV_HEADER: &str = "elapsed_s,state,impaired,rss_kib,heap_allocated_kib,heap_resident_kib,tcp_connections,tcp_time_wait,tcp_syn_received,http_connections,reassembly_datagrams,reassembly_bytes,blocking_queue,responses_2xx,responses_304,responses_4xx,responses_5xx,http_timeouts,tcp_retransmitted,tcp_resets_sent,syncookies_sent,checks,failures";
 
 /// Gauges that must return to their floor after the load: (metric, floor, label). The
 /// floor of 1 is the sampler's own connection.
@@ -187,6 +187,11 @@ impl Sample {
         self.m.get(name).copied().unwrap_or(0.0)
     }
 
+    /// The allocator's figure `what` (`boomerang_heap_{what}_bytes`) in KiB.
+    fn heap_kib(&self, what: &str) -> u64 {
+        (self.get(&format!("boomerang_heap_{what}_bytes")) / 1024.0) as u64
+    }
+
     fn class(&self, first: char) -> f64 {
         self.codes
             .iter()
@@ -199,11 +204,13 @@ impl Sample {
     fn row(&self) -> String {
         let g = |n: &str| self.get(n);
         format!(
-            "{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.t,
             self.state,
             u8::from(self.impaired),
             self.rss_kib,
+            self.heap_kib("allocated"),
+            self.heap_kib("resident"),
             g("boomerang_stack_tcp_connections"),
             g("boomerang_stack_tcp_time_wait"),
             g("boomerang_stack_tcp_syn_received"),
@@ -310,9 +317,10 @@ impl Sampler<'_> {
         writeln!(self.csv, "{}", s.row())?;
         self.csv.flush()?;
         eprintln!(
-            "soak: {:>6.0}s {state} rss {} KiB, {} conns ({} TIME-WAIT, {} SYN-RECEIVED), {} HTTP, reassembly {}, blocking queue {}, checks {}, failures {}",
+            "soak: {:>6.0}s {state} rss {} KiB (heap {} KiB), {} conns ({} TIME-WAIT, {} SYN-RECEIVED), {} HTTP, reassembly {}, blocking queue {}, checks {}, failures {}",
             s.t,
             s.rss_kib,
+            s.heap_kib("allocated"),
             s.get("boomerang_stack_tcp_connections"),
             s.get("boomerang_stack_tcp_time_wait"),
             s.get("boomerang_stack_tcp_syn_received"),
@@ -641,6 +649,25 @@ fn main() -> anyhow::Result<()> {
         "soak: RSS {first} KiB at start, at most {} KiB in the warm-up ({warm:.0} s), at least {} KiB in the last round of phases, peak {peak} KiB",
         baseline.map_or(0, |b| b.rss_kib),
         floor.map_or(0, |f| f.rss_kib)
+    );
+    // The live heap beside the RSS: whether memory is the server's or the allocator's.
+    let heap_floor = load
+        .iter()
+        .filter(|s| s.t >= warm && s.t >= load_end - round)
+        .map(|s| s.heap_kib("allocated"))
+        .min()
+        .unwrap_or(0);
+    let heap_warm = load
+        .iter()
+        .filter(|s| s.t < warm)
+        .map(|s| s.heap_kib("allocated"))
+        .max()
+        .unwrap_or(0);
+    println!(
+        "soak: live heap (allocator's count) at most {heap_warm} KiB in the warm-up, at least {heap_floor} KiB in the last round of phases, {} KiB after the drain (allocator resident {} KiB, RSS {} KiB)",
+        end.heap_kib("allocated"),
+        end.heap_kib("resident"),
+        end.rss_kib
     );
     match drained {
         Some(d) => println!(
