@@ -436,8 +436,9 @@ impl Tcb {
         let mss = self.eff_snd_mss();
         if self.rec.in_recovery {
             if ack.ge(self.rec.recover) {
+                let flight = (!self.prr_active()).then(|| self.flight_size());
                 self.rec.in_recovery = false;
-                self.cc.on_recovery_end(self.flight_size(), mss);
+                self.cc.on_recovery_end(flight, mss);
                 self.rec.on_recovery_exit();
             } else if self.sack_ok {
                 // RACK picks what to resend from the segments' send times. A partial ACK

@@ -392,7 +392,7 @@ impl Controller for Bbr {
 
     fn on_partial_ack(&mut self, _acked: usize, _mss: usize) {}
 
-    fn on_recovery_end(&mut self, _flight: usize, _mss: usize) {
+    fn on_recovery_end(&mut self, _flight: Option<usize>, _mss: usize) {
         self.in_recovery = false;
         self.recovery_entered = false;
         self.packet_conservation = false;
@@ -411,7 +411,7 @@ impl Controller for Bbr {
     }
 
     fn on_loss_recovered(&mut self) {
-        self.on_recovery_end(0, 0);
+        self.on_recovery_end(None, 0);
     }
 
     fn on_idle_restart(&mut self, _restart_window: usize) {

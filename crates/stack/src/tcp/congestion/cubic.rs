@@ -245,8 +245,8 @@ impl Controller for Cubic {
         self.cwnd = cwnd.max(mss) as f64;
     }
 
-    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
-        self.cwnd = self.ssthresh.min(flight.max(mss) + mss) as f64;
+    fn on_recovery_end(&mut self, flight: Option<usize>, mss: usize) {
+        self.cwnd = super::end_of_recovery_window(self.ssthresh, flight, mss) as f64;
     }
 
     fn on_rto(&mut self, _flight: usize, mss: usize) {
@@ -273,7 +273,7 @@ mod tests {
         c.on_fast_retransmit(t0, 100 * mss, mss);
         assert_eq!(c.ssthresh(), 70 * mss, "β = 0.7");
         assert_eq!(c.window(), 73 * mss);
-        c.on_recovery_end(70 * mss, mss);
+        c.on_recovery_end(Some(70 * mss), mss);
         assert_eq!(c.window(), 70 * mss);
         // K = cbrt((100 − 70) / 0.4) ≈ 4.22 s: the window plateaus near W_max = 100 then.
         let mut now = t0;

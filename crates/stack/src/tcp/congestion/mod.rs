@@ -35,8 +35,10 @@ pub trait Controller {
     fn on_dup_ack(&mut self, mss: usize);
     /// A partial ACK during fast recovery (RFC 6582 §3.2 step 5).
     fn on_partial_ack(&mut self, acked: usize, mss: usize);
-    /// A full ACK ends fast recovery (RFC 6582 §3.2 step 4).
-    fn on_recovery_end(&mut self, flight: usize, mss: usize);
+    /// A full ACK ends fast recovery. `flight`: the bytes in flight, when recovery ran
+    /// without SACK (RFC 6582 §3.2 step 4); `None` after proportional rate reduction, whose
+    /// window ends at ssthresh (RFC 6937 §3.1).
+    fn on_recovery_end(&mut self, flight: Option<usize>, mss: usize);
     /// The retransmission timer expired (RFC 5681 §3.1 equation (4)).
     fn on_rto(&mut self, flight: usize, mss: usize);
     /// Sending resumes after an idle period longer than the RTO: the window may no longer
@@ -72,6 +74,20 @@ pub trait Controller {
 /// segments in the first round trip).
 pub fn initial_window(segments: u32, mss: usize) -> usize {
     (segments.max(1) as usize).saturating_mul(mss)
+}
+
+/// The window a loss-based controller leaves fast recovery with. After proportional rate
+/// reduction (`flight` is `None`) it is ssthresh (RFC 6937 §3.1, as Linux's
+/// `tcp_end_cwnd_reduction`): PRR has already brought the flight down to it, and bounding it by
+/// the flight at the full ACK — often nothing, the recovery point being the last byte sent —
+/// would restart a 2-segment window that starves the receiver of segments to acknowledge (two
+/// lost ACKs then cost a retransmission timeout). Without SACK: RFC 6582 §3.2 step 4,
+/// ssthresh bounded by FlightSize + SMSS against a burst.
+pub fn end_of_recovery_window(ssthresh: usize, flight: Option<usize>, mss: usize) -> usize {
+    match flight {
+        None => ssthresh.max(mss),
+        Some(flight) => ssthresh.min(flight.max(mss) + mss),
+    }
 }
 
 /// The controller of one connection: an enum, so a connection costs no allocation.
@@ -139,7 +155,7 @@ impl Controller for Congestion {
     fn on_partial_ack(&mut self, acked: usize, mss: usize) {
         self.inner().on_partial_ack(acked, mss)
     }
-    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
+    fn on_recovery_end(&mut self, flight: Option<usize>, mss: usize) {
         self.inner().on_recovery_end(flight, mss)
     }
     fn on_rto(&mut self, flight: usize, mss: usize) {

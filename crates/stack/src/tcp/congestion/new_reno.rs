@@ -70,9 +70,8 @@ impl Controller for NewReno {
         self.cwnd = self.cwnd.max(mss);
     }
 
-    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
-        // RFC 6582 §3.2 step 4, option (1) bounded by option (2) to avoid a burst.
-        self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+    fn on_recovery_end(&mut self, flight: Option<usize>, mss: usize) {
+        self.cwnd = super::end_of_recovery_window(self.ssthresh, flight, mss);
     }
 
     fn on_rto(&mut self, flight: usize, mss: usize) {
@@ -104,7 +103,7 @@ mod tests {
         assert_eq!(c.window(), 10 * mss);
         c.on_partial_ack(3 * mss, mss);
         assert_eq!(c.window(), 8 * mss);
-        c.on_recovery_end(4 * mss, mss);
+        c.on_recovery_end(Some(4 * mss), mss);
         assert_eq!(c.window(), 5 * mss);
         // below ssthresh again: slow start, at most 2 SMSS per ACK (RFC 3465)
         c.on_ack(now, 3 * mss, 5 * mss, mss);

@@ -227,7 +227,7 @@ impl Tcb {
         // the window down to it at once.
         let (cwnd, mss) = (self.cc.window(), self.eff_snd_mss());
         self.cc.on_fast_retransmit(now, cwnd, mss);
-        self.cc.on_recovery_end(cwnd, mss);
+        self.cc.on_recovery_end(None, mss);
     }
 
     /// When the probe timer would fire (tests).

@@ -358,11 +358,9 @@ fn sack_recovery_fills_a_second_hole_without_waiting_for_the_partial_ack() {
     recv!(tcb, now, nothing);
     send!(tcb, now, peer_ack(base + 10_000));
     assert!(!tcb.rec.in_recovery);
-    assert_eq!(
-        tcb.cwnd(),
-        2000,
-        "min(ssthresh, FlightSize + SMSS) at the end"
-    );
+    // PRR ran this recovery: the window ends at ssthresh (RFC 6937 §3.1), not at
+    // FlightSize + SMSS, which this ACK emptied (2000: a 2-segment restart).
+    assert_eq!(tcb.cwnd(), 4500, "ssthresh at the end");
 }
 
 #[test]

@@ -248,7 +248,7 @@ fn fast_recovery_conserves_packets_then_restores_cwnd() {
     b.on_delivery(path.now, &rs, 15_000, false, MSS);
     assert_eq!(b.window(), 18_000, "cwnd + acked");
 
-    b.on_recovery_end(15_000, MSS);
+    b.on_recovery_end(Some(15_000), MSS);
     assert_eq!(b.window(), prior, "the window from before recovery");
 }
 
